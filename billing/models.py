@@ -1,0 +1,80 @@
+"""A lender's money with the marketplace: Account and its append-only ledger."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Account(models.Model):
+    lender = models.OneToOneField("lenders.Lender", on_delete=models.PROTECT, related_name="account")
+    # Changed only by billing.services, with the row locked, together with a LedgerEntry.
+    balance = models.DecimalField(**MONEY, default=Decimal("0.00"), editable=False)
+    credit_limit = models.DecimalField(
+        **MONEY, default=Decimal("0.00"), help_text="How far below zero the balance may go."
+    )
+    low_balance_threshold = models.DecimalField(**MONEY, default=Decimal("200.00"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # The database is the last guard: no sale may take a balance past the allowed credit.
+            models.CheckConstraint(condition=Q(balance__gte=-F("credit_limit")), name="balance_within_credit"),
+            models.CheckConstraint(condition=Q(credit_limit__gte=0), name="credit_limit_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Account of {self.lender}"
+
+    @property
+    def available(self) -> Decimal:
+        return self.balance + self.credit_limit
+
+
+class LedgerEntry(models.Model):
+    """One movement of money. Never updated or deleted; corrections are new entries."""
+
+    class Kind(models.TextChoices):
+        TOP_UP = "top_up", "Top-up"
+        CHARGE = "charge", "Charge"
+        CREDIT = "credit", "Credit"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    amount = models.DecimalField(**MONEY, help_text="Signed: charges are negative.")
+    balance_after = models.DecimalField(**MONEY)
+    memo = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["account", "created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="charge") | Q(amount__lt=0), name="charge_is_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["top_up", "credit"]) | Q(amount__gt=0), name="top_up_credit_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} on {self.account}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("Ledger entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Ledger entries are append-only.")

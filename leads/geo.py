@@ -1,0 +1,181 @@
+"""ZIP code geography: ZIP -> place, county names -> FHFA loan-limit keys, distances. Pure Python, no ORM."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import zipcodes
+
+__all__ = [
+    "ZipInfo",
+    "lookup_zip",
+    "county_key",
+    "limit_keys",
+    "distance_miles",
+    "COUNTY_ALIASES",
+]
+
+_ZIP_RE = re.compile(r"^\s*(\d{5})(?:-\d{4})?\s*$")
+_NON_LETTERS = re.compile(r"[^A-Z]")
+EARTH_RADIUS_MILES = 3958.8
+
+
+@dataclass(frozen=True)
+class ZipInfo:
+    zip_code: str
+    city: str
+    state: str
+    county: str  # as zipcodes names it, e.g. "Los Angeles County"; "" when zipcodes has none
+    lat: Decimal | None
+    long: Decimal | None
+    timezone: str
+
+
+def _decimal_or_none(value: object) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except InvalidOperation:
+        return None
+
+
+def lookup_zip(zip_code: str) -> ZipInfo | None:
+    """The place a ZIP code names, or None for a malformed or unknown ZIP. Accepts '12345' and '12345-6789'."""
+    if not isinstance(zip_code, str):
+        return None
+    match = _ZIP_RE.match(zip_code)
+    if not match:
+        return None
+    try:
+        rows = zipcodes.matching(match.group(1))
+    except (TypeError, ValueError):
+        return None
+    if not rows:
+        return None
+    row = rows[0]
+    return ZipInfo(
+        zip_code=row["zip_code"],
+        city=row.get("city") or "",
+        state=row.get("state") or "",
+        county=row.get("county") or "",
+        lat=_decimal_or_none(row.get("lat")),
+        long=_decimal_or_none(row.get("long")),
+        timezone=row.get("timezone") or "",
+    )
+
+
+def county_key(state: str, county: str) -> str:
+    """A county name in FHFA's CountyName form: upper case, accents folded, non-letters dropped.
+
+    "Los Angeles County" -> "LOSANGELESCOUNTY"; "Cataño Municipio" -> "CATANOMUNICIPIO".
+    `state` is accepted so callers read naturally; the key itself does not contain it.
+    """
+    folded = unicodedata.normalize("NFKD", county or "").encode("ascii", "ignore").decode("ascii")
+    return _NON_LETTERS.sub("", folded.upper())
+
+
+# Counties that zipcodes names differently from FHFA, matched on purpose (see /work/shared/data/README.md).
+# Key: (state, county_key(zipcodes name)). Value: the FHFA CountyName keys the county spans.
+# When a county spans several FHFA areas, callers must use the LOWEST of their limits: we cannot tell from
+# the county alone which area a ZIP lies in, and a limit too low only sends a borrower to a jumbo or a
+# smaller estimate, while a limit too high would promise a conforming loan no lender can make.
+COUNTY_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
+    # Connecticut: since 2024 FHFA lists the nine planning regions (Census county-equivalents since 2022)
+    # instead of the eight old counties zipcodes still uses. Each old county -> the regions its towns fall in.
+    # Fairfield: Greater Bridgeport (977,500), Western CT (977,500), Naugatuck Valley via Shelton (851,000).
+    ("CT", "FAIRFIELDCOUNTY"): (
+        "GREATERBRIDGEPORTPLANNINGREGION",
+        "WESTERNCONNECTICUTPLANNINGREGION",
+        "NAUGATUCKVALLEYPLANNINGREGION",
+    ),
+    # Hartford: Capitol; Bristol and Plymouth are Naugatuck Valley; Hartland is Northwest Hills.
+    ("CT", "HARTFORDCOUNTY"): (
+        "CAPITOLPLANNINGREGION",
+        "NAUGATUCKVALLEYPLANNINGREGION",
+        "NORTHWESTHILLSPLANNINGREGION",
+    ),
+    # Litchfield: Northwest Hills; Bethlehem, Thomaston, Watertown, Woodbury are Naugatuck Valley;
+    # Bridgewater and New Milford are Western CT.
+    ("CT", "LITCHFIELDCOUNTY"): (
+        "NORTHWESTHILLSPLANNINGREGION",
+        "NAUGATUCKVALLEYPLANNINGREGION",
+        "WESTERNCONNECTICUTPLANNINGREGION",
+    ),
+    ("CT", "MIDDLESEXCOUNTY"): ("LOWERCONNECTICUTRIVERVALLEYPLANNINGREGION",),
+    # New Haven: South Central; Ansonia, Derby, Naugatuck, Waterbury and others are Naugatuck Valley.
+    ("CT", "NEWHAVENCOUNTY"): (
+        "SOUTHCENTRALCONNECTICUTPLANNINGREGION",
+        "NAUGATUCKVALLEYPLANNINGREGION",
+    ),
+    # New London: Southeastern; Lyme and Old Lyme are Lower Connecticut River Valley.
+    ("CT", "NEWLONDONCOUNTY"): (
+        "SOUTHEASTERNCONNECTICUTPLANNINGREGION",
+        "LOWERCONNECTICUTRIVERVALLEYPLANNINGREGION",
+    ),
+    # Tolland: Capitol; Union is Northeastern.
+    ("CT", "TOLLANDCOUNTY"): ("CAPITOLPLANNINGREGION", "NORTHEASTERNCONNECTICUTPLANNINGREGION"),
+    # Windham: Northeastern; the town of Windham is Southeastern.
+    ("CT", "WINDHAMCOUNTY"): (
+        "NORTHEASTERNCONNECTICUTPLANNINGREGION",
+        "SOUTHEASTERNCONNECTICUTPLANNINGREGION",
+    ),
+    # Alaska: same areas, words in another order, or the Census name before a boundary change.
+    ("AK", "CITYANDBOROUGHOFJUNEAU"): ("JUNEAUCITYANDBOROUGH",),
+    ("AK", "MUNICIPALITYOFANCHORAGE"): ("ANCHORAGEMUNICIPALITY",),
+    # Petersburg Borough (2013) took FIPS 02195, which FHFA still names Petersburg Census Area.
+    ("AK", "PETERSBURGBOROUGH"): ("PETERSBURGCENSUSAREA",),
+    # Abolished in 2008, split between Prince of Wales-Hyder and Ketchikan Gateway (ZIP 99950, Ketchikan).
+    ("AK", "PRINCEOFWALESOUTERKETCHIKANBOROUGH"): (
+        "PRINCEOFWALESHYDERCENSUSAREA",
+        "KETCHIKANGATEWAYBOROUGH",
+    ),
+    # Puerto Rico: zipcodes sometimes drops "Municipio".
+    ("PR", "BAYAMON"): ("BAYAMONMUNICIPIO",),
+    ("PR", "CAROLINA"): ("CAROLINAMUNICIPIO",),
+    ("PR", "CATANO"): ("CATANOMUNICIPIO",),
+    ("PR", "SANJUAN"): ("SANJUANMUNICIPIO",),
+    ("PR", "TOAALTA"): ("TOAALTAMUNICIPIO",),
+    # Virginia: "James City" is James City County (ZIP 23090, Lightfoot).
+    ("VA", "JAMESCITY"): ("JAMESCITYCOUNTY",),
+    # Single ZIPs that zipcodes files under the neighbouring state's county across the border; mapped to
+    # the county the post office actually sits in (checked against the nearest ZIPs' counties).
+    ("GA", "CLEBURNECOUNTY"): ("POLKCOUNTY",),  # 30138 Esom Hill, GA
+    ("ND", "MCPHERSONCOUNTY"): ("DICKEYCOUNTY",),  # 58439 Forbes, ND
+    ("NE", "TODDCOUNTY"): ("CHERRYCOUNTY",),  # 69212 Crookston, NE
+    ("OR", "MODOCCOUNTY"): ("LAKECOUNTY",),  # 97635 New Pine Creek, OR
+    ("PA", "MONONGALIACOUNTY"): ("FAYETTECOUNTY",),  # 15439 Gans, PA
+    ("VA", "MCDOWELLCOUNTY"): ("TAZEWELLCOUNTY",),  # 24619 Horsepen, VA
+    ("WV", "WASHINGTONCOUNTY"): ("JEFFERSONCOUNTY",),  # 25410 Bakerton, WV
+    # ZIPs with no county in zipcodes, in places where every FHFA area has the same limit, so the county
+    # does not matter. Elsewhere a ZIP without a county maps to nothing and the caller uses the baseline,
+    # which is the lowest limit anywhere (conservative).
+    ("DC", ""): ("DISTRICTOFCOLUMBIA",),
+    ("GU", ""): ("GUAM",),
+    ("VI", ""): ("STCROIXISLAND", "STJOHNISLAND", "STTHOMASISLAND"),
+}
+
+
+def limit_keys(state: str, county: str) -> list[str]:
+    """The FHFA CountyName keys a zipcodes (state, county) maps to, in the same state.
+
+    Normally one key; several for a county FHFA splits (Connecticut): use the lowest of their limits.
+    An empty list means the county is unknown (e.g. a PO-box ZIP with no county): use the baseline limit.
+    """
+    state = (state or "").strip().upper()
+    key = county_key(state, county)
+    alias = COUNTY_ALIASES.get((state, key))
+    if alias is not None:
+        return list(alias)
+    return [key] if key else []
+
+
+def distance_miles(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in miles (haversine). Geography only, so float is fine."""
+    phi1, phi2 = math.radians(float(lat1)), math.radians(float(lat2))
+    dphi = phi2 - phi1
+    dlambda = math.radians(float(lon2) - float(lon1))
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * EARTH_RADIUS_MILES * math.asin(min(1.0, math.sqrt(a)))

@@ -1,0 +1,170 @@
+"""Consumers, their leads, consent evidence, and the guideline data the qualification engine reads."""
+
+import hashlib
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from .choices import CreditBand, LeadStatus, LoanPurpose, Occupancy, PropertyType, Timeline
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Consumer(models.Model):
+    first_name = models.CharField(max_length=80)
+    last_name = models.CharField(max_length=80)
+    email = models.EmailField(db_index=True)
+    phone = models.CharField(max_length=15, db_index=True, help_text="Digits only, US 10-digit")
+    created_at = models.DateTimeField(default=timezone.now)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Consumer #{self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def phone_display(self) -> str:
+        p = self.phone
+        return f"({p[:3]}) {p[3:6]}-{p[6:]}" if len(p) == 10 else p
+
+
+class LeadQuerySet(models.QuerySet):
+    def stuck(self, *, older_than):
+        """Leads whose next task never ran (e.g. the broker was down at commit time)."""
+        return self.filter(
+            status__in=[LeadStatus.RECEIVED, LeadStatus.QUALIFIED], updated_at__lt=older_than
+        )
+
+
+class Lead(models.Model):
+    # Status moves are owned by leads.services / marketplace.services; see LEGAL_MOVES there.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="leads")
+    status = models.CharField(max_length=16, choices=LeadStatus.choices, default=LeadStatus.RECEIVED)
+    status_reason = models.CharField(max_length=200, blank=True)
+
+    purpose = models.CharField(max_length=16, choices=LoanPurpose.choices)
+    zip_code = models.CharField(max_length=5)
+    city = models.CharField(max_length=80)
+    state = models.CharField(max_length=2)
+    county = models.CharField(max_length=80)
+    property_type = models.CharField(max_length=16, choices=PropertyType.choices)
+    occupancy = models.CharField(max_length=16, choices=Occupancy.choices)
+    property_value = models.DecimalField(**MONEY)
+    purchase_price = models.DecimalField(**MONEY, null=True, blank=True)
+    down_payment = models.DecimalField(**MONEY, null=True, blank=True)
+    mortgage_balance = models.DecimalField(**MONEY, null=True, blank=True)
+    cash_out = models.DecimalField(**MONEY, default=0)
+    desired_loan_amount = models.DecimalField(**MONEY)
+    credit_band = models.CharField(max_length=16, choices=CreditBand.choices)
+    annual_income = models.DecimalField(**MONEY)
+    monthly_debts = models.DecimalField(**MONEY)
+    military_service = models.BooleanField(default=False)
+    first_time_buyer = models.BooleanField(default=False)
+    timeline = models.CharField(max_length=16, choices=Timeline.choices)
+
+    # Qualification, written once by lead_qualify. The JSON keeps every product's result and reasons.
+    guideline_version = models.CharField(max_length=40, blank=True)
+    loan_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    loan_limit_source = models.CharField(max_length=120, blank=True)
+    requested_loan = models.DecimalField(**MONEY, null=True, blank=True)
+    estimate = models.DecimalField(**MONEY, null=True, blank=True)
+    ltv = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    dti = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    binding_constraint = models.CharField(max_length=40, blank=True)
+    products = models.JSONField(default=list, blank=True)
+    qualification = models.JSONField(default=dict, blank=True)
+
+    # Distribution: the decision trace of every attempt, and the window unsold leads are retried in.
+    distribution_trace = models.JSONField(default=list, blank=True)
+    distribution_attempts = models.PositiveIntegerField(default=0)
+    retry_until = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    sold_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LeadQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "updated_at"]),
+            models.Index(fields=["status", "retry_until"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Lead #{self.pk} ({self.get_purpose_display()}, {self.state})"
+
+    @property
+    def location(self) -> str:
+        return f"{self.city}, {self.state} {self.zip_code}"
+
+
+class ConsentRecord(models.Model):
+    """Proof that the consumer agreed to be contacted. Written once, never changed."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.PROTECT, related_name="consent")
+    text = models.TextField()
+    text_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    page_url = models.URLField(max_length=500, blank=True)
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("A consent record cannot be changed once written.")
+        self.text_sha256 = hashlib.sha256(self.text.encode()).hexdigest()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("A consent record cannot be deleted.")
+
+    def __str__(self) -> str:
+        return f"Consent for lead #{self.lead_id}"
+
+
+class GuidelineSet(models.Model):
+    """A version of the lending guidelines and rate sheet. The newest active one qualifies new leads."""
+
+    version = models.CharField(max_length=40, unique=True)
+    is_active = models.BooleanField(default=True)
+    rules = models.JSONField(help_text="Product rules and rate sheet (see leads.qualification.Guidelines).")
+    created_at = models.DateTimeField(default=timezone.now)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.version
+
+    def clean(self) -> None:
+        from .qualification import Guidelines
+
+        try:
+            Guidelines.from_dict({**self.rules, "version": self.version})
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            raise ValidationError({"rules": f"These rules cannot be read: {exc}"}) from exc
+
+
+class CountyLoanLimit(models.Model):
+    """FHFA's one-unit conforming loan limit for a county, imported by `import_loan_limits`."""
+
+    fips = models.CharField(max_length=5, unique=True)
+    state = models.CharField(max_length=2)
+    county_key = models.CharField(max_length=100)
+    one_unit_limit = models.DecimalField(**MONEY)
+    year = models.PositiveSmallIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "county_key"])]
+
+    def __str__(self) -> str:
+        return f"{self.county_key}, {self.state}: {self.one_unit_limit}"

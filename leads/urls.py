@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "leads"
+urlpatterns = [
+    path("", views.lead_form, name="form"),
+    path("result/<uuid:public_id>/", views.lead_result, name="result"),
+    path("result/<uuid:public_id>/status/", views.lead_result_status, name="result_status"),
+]

@@ -1,0 +1,174 @@
+"""Lenders, their people (Membership) and their standing orders (Subscription)."""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Lender(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+
+    name = models.CharField(max_length=120)
+    nmls_id = models.CharField("NMLS id", max_length=20, blank=True)
+    time_zone = models.CharField(max_length=64, default="America/New_York")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    # Ties between equal bids go to the lender served least recently (DESIGN.md, Allocation).
+    last_served_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def licensed_states(self) -> list[str]:
+        return sorted(lic.state for lic in self.licenses.all())
+
+
+class LenderLicense(models.Model):
+    lender = models.ForeignKey(Lender, on_delete=models.CASCADE, related_name="licenses")
+    state = models.CharField(max_length=2)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lender", "state"], name="unique_lender_state_license")]
+        indexes = [models.Index(fields=["state", "lender"])]
+
+    def __str__(self) -> str:
+        return f"{self.lender} in {self.state}"
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        MANAGER = "manager", "Manager"
+        OFFICER = "officer", "Loan officer"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    lender = models.ForeignKey(Lender, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.OFFICER)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}, {self.lender})"
+
+    @property
+    def sees_all_leads(self) -> bool:
+        return self.role in (self.Role.OWNER, self.Role.MANAGER)
+
+
+class SubscriptionQuerySet(models.QuerySet):
+    def for_lender(self, lender: Lender) -> "SubscriptionQuerySet":
+        return self.filter(lender=lender)
+
+    def live(self) -> "SubscriptionQuerySet":
+        return self.filter(is_active=True, lender__status=Lender.Status.ACTIVE)
+
+
+class Subscription(models.Model):
+    """A lender's standing order: which leads it wants, and on what terms."""
+
+    lender = models.ForeignKey(Lender, on_delete=models.CASCADE, related_name="subscriptions")
+    name = models.CharField(max_length=120)
+    is_active = models.BooleanField("active", default=True)
+
+    # Filters. Purposes and credit bands are columns so matching stays a plain indexed SQL predicate.
+    purpose_purchase = models.BooleanField("purchase", default=True)
+    purpose_refinance = models.BooleanField("refinance", default=True)
+    purpose_home_equity = models.BooleanField("home equity", default=True)
+    credit_excellent = models.BooleanField("excellent credit", default=True)
+    credit_good = models.BooleanField("good credit", default=True)
+    credit_fair = models.BooleanField("fair credit", default=True)
+    credit_poor = models.BooleanField("poor credit", default=False)
+    min_loan_amount = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(0)])
+    max_loan_amount = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(0)])
+    max_ltv = models.DecimalField("maximum LTV %", max_digits=5, decimal_places=2, null=True, blank=True)
+    max_dti = models.DecimalField("maximum DTI %", max_digits=5, decimal_places=2, null=True, blank=True)
+    # Geography: the states are SubscriptionState rows; ZIPs (listed, or expanded from a radius) are
+    # SubscriptionZip rows. When a subscription has any ZIP rows, the lead's ZIP must be one of them.
+    radius_center_zip = models.CharField(max_length=5, blank=True)
+    radius_miles = models.PositiveIntegerField(null=True, blank=True)
+    has_zip_filter = models.BooleanField(default=False, editable=False)
+
+    # Terms.
+    exclusive = models.BooleanField(default=False, help_text="Exclusive: this lender is the only buyer.")
+    price = models.DecimalField(**MONEY, validators=[MinValueValidator(0)], help_text="The bid per lead.")
+    daily_cap = models.PositiveIntegerField(null=True, blank=True)
+    monthly_cap = models.PositiveIntegerField(null=True, blank=True)
+    monthly_budget = models.DecimalField(**MONEY, null=True, blank=True)
+    # Delivery schedule in the lender's time zone: weekday digits (Monday=0) and an hour window.
+    schedule_days = models.CharField(max_length=7, default="0123456")
+    schedule_start = models.TimeField(null=True, blank=True)
+    schedule_end = models.TimeField(null=True, blank=True)
+
+    # Counters for caps and budget, keyed by the lender-local day and month they count.
+    day_key = models.DateField(null=True, blank=True, editable=False)
+    day_count = models.PositiveIntegerField(default=0, editable=False)
+    month_key = models.DateField(null=True, blank=True, editable=False)
+    month_count = models.PositiveIntegerField(default=0, editable=False)
+    month_spend = models.DecimalField(**MONEY, default=0, editable=False)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SubscriptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-price", "id"]
+        indexes = [models.Index(fields=["is_active", "lender"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_loan_amount__isnull=True)
+                | Q(max_loan_amount__isnull=True)
+                | Q(min_loan_amount__lte=models.F("max_loan_amount")),
+                name="subscription_loan_range_ordered",
+            ),
+            models.CheckConstraint(condition=Q(price__gt=0), name="subscription_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.lender})"
+
+    @property
+    def states(self) -> list[str]:
+        return sorted(s.state for s in self.state_rows.all())
+
+    @property
+    def purposes(self) -> list[str]:
+        return [p for p in ("purchase", "refinance", "home_equity") if getattr(self, f"purpose_{p}")]
+
+    @property
+    def credit_bands(self) -> list[str]:
+        return [b for b in ("excellent", "good", "fair", "poor") if getattr(self, f"credit_{b}")]
+
+
+class SubscriptionState(models.Model):
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="state_rows")
+    state = models.CharField(max_length=2)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "state"], name="unique_subscription_state")
+        ]
+        # Matching starts here: every live subscription covering the lead's state.
+        indexes = [models.Index(fields=["state", "subscription"])]
+
+
+class SubscriptionZip(models.Model):
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="zip_rows")
+    zip_code = models.CharField(max_length=5)
+    from_radius = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "zip_code"], name="unique_subscription_zip")
+        ]
+        indexes = [models.Index(fields=["zip_code", "subscription"])]

@@ -1,0 +1,98 @@
+"""The market: price floors, market settings, and Delivery (one lead sold to one lender)."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from leads.choices import LoanPurpose
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class MarketSettings(models.Model):
+    """Staff-set market parameters; a single row (pk=1)."""
+
+    shared_max_buyers = models.PositiveSmallIntegerField(default=3, help_text="N: most buyers of a shared lead.")
+    unsold_retry_hours = models.PositiveIntegerField(default=24, help_text="How long unsold leads are retried.")
+    duplicate_window_days = models.PositiveIntegerField(default=30)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "market settings"
+
+    def __str__(self) -> str:
+        return "Market settings"
+
+    @classmethod
+    def load(cls) -> "MarketSettings":
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class PriceFloor(models.Model):
+    purpose = models.CharField(max_length=16, choices=LoanPurpose.choices)
+    exclusive = models.BooleanField()
+    state = models.CharField(max_length=2, blank=True, help_text="Blank: every state without its own floor.")
+    price = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["purpose", "exclusive", "state"]
+        constraints = [
+            models.UniqueConstraint(fields=["purpose", "exclusive", "state"], name="unique_price_floor"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="price_floor_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        kind = "exclusive" if self.exclusive else "shared"
+        return f"{self.get_purpose_display()} {kind} {self.state or 'all states'}: ${self.price}"
+
+
+class DeliveryQuerySet(models.QuerySet):
+    def for_lender(self, lender) -> "DeliveryQuerySet":
+        return self.filter(lender=lender)
+
+
+class Delivery(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        CONTACTED = "contacted", "Contacted"
+        APPLICATION = "application", "Application"
+        APPROVED = "approved", "Approved"
+        FUNDED = "funded", "Funded"
+        LOST = "lost", "Lost"
+
+    lead = models.ForeignKey("leads.Lead", on_delete=models.PROTECT, related_name="deliveries")
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, related_name="deliveries")
+    subscription = models.ForeignKey("lenders.Subscription", on_delete=models.PROTECT, related_name="deliveries")
+    exclusive = models.BooleanField()
+    price = models.DecimalField(**MONEY)
+    # Exactly one charge per delivery: the OneToOne makes a second charge impossible.
+    charge = models.OneToOneField("billing.LedgerEntry", on_delete=models.PROTECT, related_name="delivery")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    first_contact_at = models.DateTimeField(null=True, blank=True)
+    funded_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    lost_reason = models.CharField(max_length=200, blank=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    notified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [models.Index(fields=["lender", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["lead", "lender"], name="one_delivery_per_lead_and_lender"),
+            # An exclusive lead has exactly one buyer.
+            models.UniqueConstraint(fields=["lead"], condition=Q(exclusive=True), name="one_exclusive_delivery"),
+            models.CheckConstraint(condition=Q(price__gt=Decimal("0")), name="delivery_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Delivery #{self.pk}: lead #{self.lead_id} to {self.lender_id}"
