@@ -163,3 +163,6 @@ SECURE_REFERRER_POLICY = "same-origin"
 # Tests: a fast hasher; set by conftest through this flag so production never uses it.
 if env.bool("FAST_PASSWORD_HASHER", default=False):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Absolute links in e-mails.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")

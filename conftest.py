@@ -1,0 +1,97 @@
+"""Test set-up shared by every app: environment, service markers and named personas."""
+
+import os
+
+# Before Django reads settings: test-only secrets, eager Celery, no HTTPS-only cookies, a fast hasher.
+os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ["SECURE_PROXY"] = "0"
+os.environ["FAST_PASSWORD_HASHER"] = "1"
+os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+
+import pytest  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _need(what: str, reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI=true: {reason}", pytrace=False)
+    pytest.skip(f"needs {what}: {reason}")
+
+
+def redis_available() -> tuple[bool, str]:
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        return False, "REDIS_URL is not set"
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        return False, f"Redis at REDIS_URL is unreachable ({type(exc).__name__})"
+    return True, ""
+
+
+@pytest.fixture(autouse=True)
+def _service_markers(request):
+    if request.node.get_closest_marker("postgres"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            _need("PostgreSQL", "DATABASE_URL is not set to a PostgreSQL database")
+    if request.node.get_closest_marker("redis"):
+        ok, reason = redis_available()
+        if not ok:
+            _need("Redis", reason)
+
+
+def pytest_collection_modifyitems(config, items):
+    # The browser tests share one live server and chromium; run them last so a slow start blocks nothing.
+    items.sort(key=lambda item: bool(item.get_closest_marker("browser")))
+
+
+# --- personas -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def buying_lender(db):
+    """A funded lender licensed in TX and CA with an owner (`owner`) and an officer."""
+    from marketplace.tests.factories import LenderFactory
+
+    return LenderFactory(name="Lone Star Lending", states=["TX", "CA"], balance="1000.00")
+
+
+@pytest.fixture
+def rival_lender(db):
+    from marketplace.tests.factories import LenderFactory
+
+    return LenderFactory(name="Rival Mortgage", states=["TX", "CA"], balance="1000.00")
+
+
+@pytest.fixture
+def owner(buying_lender):
+    from marketplace.tests.factories import MemberFactory
+
+    return MemberFactory(lender=buying_lender, role="owner", username="owner").user
+
+
+@pytest.fixture
+def officer(buying_lender):
+    from marketplace.tests.factories import MemberFactory
+
+    return MemberFactory(lender=buying_lender, role="officer", username="officer").user
+
+
+@pytest.fixture
+def rival_owner(rival_lender):
+    from marketplace.tests.factories import MemberFactory
+
+    return MemberFactory(lender=rival_lender, role="owner", username="rival").user
+
+
+@pytest.fixture
+def staff(db):
+    from django.contrib.auth.models import User
+
+    return User.objects.create_superuser("staff", "staff@example.com", "staff-pass-123")

@@ -1,0 +1,346 @@
+"""Lending guidelines, credit bands and loan limits the engine judges against; editable by staff as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from .money import to_decimal
+
+PURPOSES = ("purchase", "refinance", "home_equity")
+PROPERTY_TYPES = ("single_family", "condo", "townhouse", "multi_family", "manufactured")
+OCCUPANCIES = ("primary", "secondary", "investment")
+PRODUCTS = ("conventional", "fha", "va", "jumbo", "home_equity")
+
+
+class CreditBand(NamedTuple):
+    min_score: int
+    max_score: int
+    label: str
+
+
+# Bands the consumer picks from, best first. The engine judges a band by its lowest score (conservative):
+# someone who says "good" may be at 670. Bands follow the common FICO tiers lenders quote.
+CREDIT_BANDS: MappingProxyType[str, CreditBand] = MappingProxyType(
+    {
+        "excellent": CreditBand(740, 850, "Excellent (740–850)"),
+        "good": CreditBand(670, 739, "Good (670–739)"),
+        "fair": CreditBand(620, 669, "Fair (620–669)"),
+        "poor": CreditBand(300, 619, "Poor (below 620)"),
+    }
+)
+
+# FHFA 2026 conforming loan limits (one unit): baseline and the high-cost ceiling (150% of baseline).
+BASELINE_CONFORMING_LIMIT = Decimal("832750.00")
+HIGH_COST_CEILING = Decimal("1249125.00")
+# HUD 2026 FHA forward-mortgage floor: 65% of the conforming baseline (832,750 x 0.65 = 541,287.50, truncated).
+FHA_FLOOR = Decimal("541287.00")
+
+
+@dataclass(frozen=True)
+class LoanLimits:
+    """The loan limits for the property's county."""
+
+    conforming_limit: Decimal
+    fha_limit: Decimal
+    source: str = "baseline"
+
+    def __post_init__(self) -> None:
+        for name in ("conforming_limit", "fha_limit"):
+            value = to_decimal(getattr(self, name), field=name)
+            if value <= 0:
+                raise ValueError(f"{name} must be positive")
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def baseline(cls) -> LoanLimits:
+        """Limits for a baseline county; also the safe fallback when the county is unknown (the lowest anywhere)."""
+        return cls(BASELINE_CONFORMING_LIMIT, FHA_FLOOR, "baseline")
+
+    @classmethod
+    def for_county(cls, conforming_limit: Decimal, source: str = "") -> LoanLimits:
+        """Limits for a county from its FHFA one-unit conforming limit.
+
+        FHA's limit is 115% of the area median price between the floor and the ceiling; so is the conforming
+        limit above the baseline. So in a high-cost county (conforming limit above the baseline) the FHA
+        limit equals the conforming limit, capped at the ceiling. In a baseline county HUD's own limit may be
+        anywhere from the floor up to the baseline; we use the floor, which is never too high.
+        """
+        conforming_limit = to_decimal(conforming_limit, field="conforming_limit")
+        if conforming_limit > BASELINE_CONFORMING_LIMIT:
+            fha_limit = min(conforming_limit, HIGH_COST_CEILING)
+        else:
+            fha_limit = FHA_FLOOR
+        return cls(conforming_limit, fha_limit, source or f"county {conforming_limit}")
+
+
+@dataclass(frozen=True)
+class ProductRules:
+    """One loan product's rules. Percentages are Decimal percents (97 means 97%)."""
+
+    rate: Decimal  # annual interest rate, %
+    term_years: int
+    min_credit_score: int
+    max_back_end_dti: Decimal
+    max_front_end_dti: Decimal | None
+    max_ltv_purchase: Decimal | None
+    max_ltv_rate_term: Decimal | None
+    max_ltv_cash_out: Decimal | None
+    max_cltv: Decimal | None  # home equity: (existing mortgage + this loan) / value
+    # Below this score, purchase and rate-term loans are held to reduced_max_ltv (FHA: 580 and 90%).
+    reduced_ltv_below_score: int | None = None
+    reduced_max_ltv: Decimal | None = None
+    # Purchase LTV for buyers who are not first-time buyers, when lower than max_ltv_purchase.
+    max_ltv_purchase_repeat_buyer: Decimal | None = None
+    # Further LTV caps by occupancy and property type (the lowest cap that applies wins).
+    max_ltv_by_occupancy: dict[str, Decimal] = field(default_factory=dict)
+    max_ltv_by_property_type: dict[str, Decimal] = field(default_factory=dict)
+    # The score assumed for the 'poor' band (300-619) instead of 300, where the product lends that low.
+    poor_band_assumed_score: int | None = None
+    requires_military_service: bool = False
+    purposes: tuple[str, ...] = ("purchase", "refinance")
+    occupancies: tuple[str, ...] = OCCUPANCIES
+    property_types: tuple[str, ...] = PROPERTY_TYPES
+    # Which county limit caps the loan: 'conforming', 'fha' or 'none'.
+    limit: str = "conforming"
+    # Jumbo: only loans above the county conforming limit.
+    above_conforming_only: bool = False
+    max_loan_amount: Decimal | None = None
+    # Mortgage insurance / guarantee fee: 'none', 'pmi', 'fha' or 'va'.
+    mortgage_insurance: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.limit not in ("conforming", "fha", "none"):
+            raise ValueError(f"limit must be conforming, fha or none, not {self.limit!r}")
+        if self.mortgage_insurance not in ("none", "pmi", "fha", "va"):
+            raise ValueError(f"mortgage_insurance must be none, pmi, fha or va, not {self.mortgage_insurance!r}")
+        for name, allowed in (
+            ("purposes", PURPOSES),
+            ("occupancies", OCCUPANCIES),
+            ("property_types", PROPERTY_TYPES),
+        ):
+            bad = set(getattr(self, name)) - set(allowed)
+            if bad:
+                raise ValueError(f"{name}: unknown values {sorted(bad)}")
+        if self.term_years <= 0:
+            raise ValueError("term_years must be positive")
+
+
+@dataclass(frozen=True)
+class Guidelines:
+    """A rate sheet and the rules per product. Stored as JSON (to_dict/from_dict) so staff can edit it."""
+
+    version: str
+    products: dict[str, ProductRules]
+    property_tax_rate: Decimal = Decimal("1.10")  # annual % of value
+    insurance_rate: Decimal = Decimal("0.35")  # annual % of value
+    pmi_rate: Decimal = Decimal("0.50")  # conventional PMI, annual % of the loan, when LTV > 80%
+    pmi_above_ltv: Decimal = Decimal("80")
+    fha_ufmip_rate: Decimal = Decimal("1.75")  # financed into the loan
+    # FHA annual MIP (terms over 15 years): by base loan amount and LTV.
+    fha_mip_loan_threshold: Decimal = Decimal("726200")
+    fha_mip_ltv_threshold: Decimal = Decimal("95")
+    fha_mip_rate_low_ltv: Decimal = Decimal("0.50")
+    fha_mip_rate_high_ltv: Decimal = Decimal("0.55")
+    fha_mip_rate_large_low_ltv: Decimal = Decimal("0.70")
+    fha_mip_rate_large_high_ltv: Decimal = Decimal("0.75")
+    # VA funding fee, first use, by down payment; refinances pay the cash-out rate.
+    va_fee_under_5_down: Decimal = Decimal("2.15")
+    va_fee_5_to_10_down: Decimal = Decimal("1.50")
+    va_fee_10_plus_down: Decimal = Decimal("1.25")
+    va_fee_refinance: Decimal = Decimal("2.15")
+    # Home equity: the existing first mortgage's payment is estimated from its balance at this product's
+    # rate and term (we do not ask for it), so the back-end DTI counts it.
+    first_mortgage_estimate_product: str = "conventional"
+
+    def __post_init__(self) -> None:
+        unknown = set(self.products) - set(PRODUCTS)
+        if unknown:
+            raise ValueError(f"unknown products: {sorted(unknown)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Guidelines:
+        """Rebuild from to_dict() output. Missing top-level figures take their defaults; bad ones raise ValueError."""
+        if not isinstance(data, dict):
+            raise ValueError("guidelines must be a JSON object")
+        kwargs = _parse_fields(cls, data, skip={"products"}, where="guidelines")
+        products_data = data.get("products")
+        if not isinstance(products_data, dict):
+            raise ValueError("guidelines.products must be an object")
+        products = {
+            name: ProductRules(**_parse_fields(ProductRules, rules, where=f"products.{name}"))
+            for name, rules in products_data.items()
+        }
+        return cls(products=products, **kwargs)
+
+
+def _to_jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_jsonable(v) for v in value]
+    return value
+
+
+def _parse_fields(cls: type, data: Any, *, where: str, skip: set[str] | None = None) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be an object")
+    skip = skip or set()
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    unknown = set(data) - set(fields) - skip
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    out: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{where}.{name} is required")
+            continue
+        out[name] = _parse_value(f.type, data[name], where=f"{where}.{name}")
+    return out
+
+
+def _parse_value(type_: Any, value: Any, *, where: str) -> Any:
+    # Annotations are strings (from __future__ import annotations); parse by their spelling.
+    spelled = str(type_)
+    if value is None:
+        if "None" in spelled:
+            return None
+        raise ValueError(f"{where} is required")
+    try:
+        if spelled.startswith("dict[str, Decimal]"):
+            return {str(k): to_decimal(v, field=where) for k, v in dict(value).items()}
+        if spelled.startswith("tuple[str"):
+            if isinstance(value, str):
+                raise ValueError(f"{where} must be a list")
+            return tuple(str(v) for v in value)
+        if spelled.startswith("Decimal"):
+            return to_decimal(value, field=where)
+        if spelled.startswith("int"):
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise ValueError(f"{where} must be a whole number")
+            return int(value)
+        if spelled == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"{where} must be true or false")
+            return value
+        if spelled == "str":
+            return str(value)
+    except (TypeError, ArithmeticError) as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+    raise ValueError(f"{where}: cannot parse {spelled}")
+
+
+D = Decimal
+
+DEFAULT_GUIDELINES = Guidelines(
+    version="2026.1",
+    products={
+        # Fannie Mae Selling Guide: min representative score 620 (B3-5.1-01); DU max DTI 50% (B3-6-02), no
+        # front-end ratio; Eligibility Matrix: purchase 97% (at least one first-time buyer, B5-6-01/97% LTV
+        # options, else 95%), limited cash-out (rate-term) refi 97%, cash-out refi 80% (one-unit principal);
+        # second home 90%, investment 85%; manufactured home 95% (standard); 3-4 units 75% (we do not ask the
+        # number of units, so the lowest 2-4 unit cap). PMI required above 80% LTV (charter requirement).
+        "conventional": ProductRules(
+            rate=D("6.50"),
+            term_years=30,
+            min_credit_score=620,
+            max_back_end_dti=D("50"),
+            max_front_end_dti=None,
+            max_ltv_purchase=D("97"),
+            max_ltv_purchase_repeat_buyer=D("95"),
+            max_ltv_rate_term=D("97"),
+            max_ltv_cash_out=D("80"),
+            max_cltv=None,
+            max_ltv_by_occupancy={"secondary": D("90"), "investment": D("85")},
+            max_ltv_by_property_type={"manufactured": D("95"), "multi_family": D("75")},
+            limit="conforming",
+            mortgage_insurance="pmi",
+        ),
+        # HUD Handbook 4000.1 II.A.2.b: score 580+ -> 96.5% LTV, 500-579 -> 90%, below 500 ineligible;
+        # II.A.5.d manual-underwriting ratios 31% / 43%; cash-out refinance 80% (II.A.8.d); owner-occupied
+        # only. HUD also allows 97.75% on a rate-term refinance; we use the purchase figure (conservative).
+        # UFMIP 1.75% financed (ML 2015-01); annual MIP 0.50%/0.55% for base loans <= $726,200 at LTV <=/> 95%,
+        # 0.70%/0.75% above (ML 2023-05, terms over 15 years).
+        "fha": ProductRules(
+            rate=D("6.25"),
+            term_years=30,
+            min_credit_score=500,
+            max_back_end_dti=D("43"),
+            max_front_end_dti=D("31"),
+            max_ltv_purchase=D("96.5"),
+            max_ltv_rate_term=D("96.5"),
+            max_ltv_cash_out=D("80"),
+            max_cltv=None,
+            reduced_ltv_below_score=580,
+            reduced_max_ltv=D("90"),
+            poor_band_assumed_score=500,
+            occupancies=("primary",),
+            limit="fha",
+            mortgage_insurance="fha",
+        ),
+        # VA Lenders Handbook (M26-7) ch. 4: 41% DTI benchmark (with residual income), no front-end ratio;
+        # no down payment; occupancy required. VA has no minimum score: 620 is the usual lender overlay.
+        # Cash-out: VA allows 100% but lenders commonly stop at 90%. With full entitlement VA has no loan
+        # limit since 2020; lenders commonly stay at the conforming limit, which we use. Funding fee first
+        # use (38 U.S.C. 3729, from 2023-04-07): 2.15% under 5% down, 1.50% 5-10%, 1.25% 10%+; cash-out 2.15%.
+        "va": ProductRules(
+            rate=D("6.125"),
+            term_years=30,
+            min_credit_score=620,
+            max_back_end_dti=D("41"),
+            max_front_end_dti=None,
+            max_ltv_purchase=D("100"),
+            max_ltv_rate_term=D("100"),
+            max_ltv_cash_out=D("90"),
+            max_cltv=None,
+            requires_military_service=True,
+            occupancies=("primary",),
+            limit="conforming",
+            mortgage_insurance="va",
+        ),
+        # Jumbo (non-agency) loans follow each investor's overlays; these are typical figures: 700 score,
+        # 43% DTI (the ATR/QM general-definition ceiling many investors keep), 80% LTV purchase and rate-term,
+        # 70% cash-out, loans from just above the county conforming limit to $3,000,000, no manufactured homes.
+        "jumbo": ProductRules(
+            rate=D("6.875"),
+            term_years=30,
+            min_credit_score=700,
+            max_back_end_dti=D("43"),
+            max_front_end_dti=None,
+            max_ltv_purchase=D("80"),
+            max_ltv_rate_term=D("80"),
+            max_ltv_cash_out=D("70"),
+            max_cltv=None,
+            property_types=("single_family", "condo", "townhouse", "multi_family"),
+            limit="none",
+            above_conforming_only=True,
+            max_loan_amount=D("3000000"),
+        ),
+        # Home equity line (HELOC), typical bank figures: 680 score, 43% DTI, 85% combined LTV, primary
+        # residence only, payment amortized over 20 years at the sheet rate, lines up to $500,000.
+        "home_equity": ProductRules(
+            rate=D("8.25"),
+            term_years=20,
+            min_credit_score=680,
+            max_back_end_dti=D("43"),
+            max_front_end_dti=None,
+            max_ltv_purchase=None,
+            max_ltv_rate_term=None,
+            max_ltv_cash_out=None,
+            max_cltv=D("85"),
+            purposes=("home_equity",),
+            occupancies=("primary",),
+            limit="none",
+            max_loan_amount=D("500000"),
+        ),
+    },
+)

@@ -1,0 +1,36 @@
+"""Celery tasks for leads: qualification, and the sweeper that pushes on leads whose task never ran."""
+
+import logging
+
+from celery import shared_task
+
+from . import services
+from .choices import LeadStatus
+from .selectors import leads_stuck
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, time_limit=30, soft_time_limit=25)
+def qualify_lead(lead_id: int) -> str | None:
+    lead = services.lead_qualify(lead_id=lead_id)
+    return lead.status if lead else None
+
+
+@shared_task(acks_late=True, time_limit=60)
+def sweep_stuck_leads(older_than_seconds: int = 60) -> int:
+    """Beat: a lead left in `received` or `qualified` lost its task (broker down at commit); queue it again.
+    Tasks are idempotent, so a lead that was merely slow is not harmed by a second push."""
+    from marketplace.tasks import distribute_lead, notify_delivery
+    from marketplace.selectors import deliveries_unnotified
+
+    count = 0
+    for lead_id, status in leads_stuck(older_than_seconds=older_than_seconds).values_list("id", "status")[:1000]:
+        (qualify_lead if status == LeadStatus.RECEIVED else distribute_lead).delay(lead_id)
+        count += 1
+    for delivery_id in deliveries_unnotified(older_than_seconds=older_than_seconds).values_list("id", flat=True)[:1000]:
+        notify_delivery.delay(delivery_id)
+        count += 1
+    if count:
+        logger.info("sweeper pushed on %d stuck item(s)", count)
+    return count

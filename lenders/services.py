@@ -1,0 +1,146 @@
+"""Actions on lenders and their subscriptions."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from leads import geo
+
+from .models import Lender, LenderLicense, Subscription, SubscriptionState, SubscriptionZip
+
+SUBSCRIPTION_FIELDS = (
+    "name", "is_active", "purpose_purchase", "purpose_refinance", "purpose_home_equity", "credit_excellent",
+    "credit_good", "credit_fair", "credit_poor", "min_loan_amount", "max_loan_amount", "max_ltv", "max_dti",
+    "radius_center_zip", "radius_miles", "exclusive", "price", "daily_cap", "monthly_cap", "monthly_budget",
+    "schedule_days", "schedule_start", "schedule_end",
+)
+
+
+def subscription_validate(*, lender: Lender, data: dict[str, Any], states: list[str], zips: list[str]) -> None:
+    """Name every problem with the order, field by field, before anything is saved."""
+    from marketplace.models import PriceFloor
+    from marketplace.services import price_floor_for
+
+    errors: dict[str, list[str]] = {}
+
+    def err(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    states = [s.upper() for s in states]
+    if not states:
+        err("states", "Choose at least one state.")
+    licensed = set(LenderLicense.objects.filter(lender=lender).values_list("state", flat=True))
+    unlicensed = sorted(set(states) - licensed)
+    if unlicensed:
+        err("states", f"You are not licensed in {', '.join(unlicensed)}. Licensed states: "
+                      f"{', '.join(sorted(licensed)) or 'none on file'}.")
+    purposes = [p for p in ("purchase", "refinance", "home_equity") if data.get(f"purpose_{p}")]
+    if not purposes:
+        err("purposes", "Choose at least one loan purpose.")
+    if not any(data.get(f"credit_{b}") for b in ("excellent", "good", "fair", "poor")):
+        err("credit_bands", "Choose at least one credit band.")
+    lo, hi = data.get("min_loan_amount"), data.get("max_loan_amount")
+    if lo is not None and hi is not None and lo > hi:
+        err("max_loan_amount", f"The maximum loan (${hi:,}) is below the minimum (${lo:,}).")
+    for f, label in (("max_ltv", "LTV"), ("max_dti", "DTI")):
+        v = data.get(f)
+        if v is not None and not (Decimal("0") < v <= Decimal("125")):
+            err(f, f"Maximum {label} must be between 0 and 125%.")
+    price = data.get("price")
+    if price is None or price <= 0:
+        err("price", "Enter a price above $0.")
+    else:
+        floors = list(PriceFloor.objects.all())
+        exclusive = bool(data.get("exclusive"))
+        for purpose in purposes:
+            for state in states or [""]:
+                floor = price_floor_for(floors=floors, purpose=purpose, exclusive=exclusive, state=state)
+                if price < floor:
+                    kind = "exclusive" if exclusive else "shared"
+                    where = f" in {state}" if state else ""
+                    err("price", f"${price} is below the ${floor} floor for {kind} "
+                                 f"{purpose.replace('_', ' ')} leads{where}.")
+                    break
+            if "price" in errors:
+                break
+    for z in zips:
+        if geo.lookup_zip(z) is None:
+            err("zip_codes", f"Unknown ZIP code {z}.")
+    center, miles = data.get("radius_center_zip") or "", data.get("radius_miles")
+    if bool(center) != bool(miles):
+        err("radius_miles", "Give both a center ZIP and a radius, or neither.")
+    elif center and geo.lookup_zip(center) is None:
+        err("radius_center_zip", f"Unknown ZIP code {center}.")
+    if miles is not None and miles > 500:
+        err("radius_miles", "A radius can be at most 500 miles.")
+    start, end = data.get("schedule_start"), data.get("schedule_end")
+    if (start is None) != (end is None):
+        err("schedule_end", "Give both a start and an end hour, or neither.")
+    elif start is not None and start == end:
+        err("schedule_end", "The delivery window cannot start and end at the same time.")
+    days = data.get("schedule_days", "0123456")
+    if not days or any(ch not in "0123456" for ch in days):
+        err("schedule_days", "Choose at least one delivery day.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _radius_zips(center: str, miles: int) -> set[str]:
+    return set(geo.zips_within(center, miles))
+
+
+@transaction.atomic
+def subscription_save(
+    *,
+    lender: Lender,
+    data: dict[str, Any],
+    states: list[str],
+    zips: list[str] | None = None,
+    subscription: Subscription | None = None,
+) -> Subscription:
+    """Create or update a subscription with its states and ZIP filter (listed ZIPs plus a radius)."""
+    zips = sorted({z.strip() for z in (zips or []) if z.strip()})
+    subscription_validate(lender=lender, data=data, states=states, zips=zips)
+    sub = subscription or Subscription(lender=lender)
+    if sub.lender_id != lender.pk:
+        raise ValidationError("This subscription belongs to another lender.")
+    for f in SUBSCRIPTION_FIELDS:
+        if f in data:
+            setattr(sub, f, data[f])
+    sub.radius_center_zip = sub.radius_center_zip or ""
+    radius = _radius_zips(sub.radius_center_zip, sub.radius_miles) if sub.radius_center_zip else set()
+    sub.has_zip_filter = bool(zips or radius)
+    sub.save()
+    SubscriptionState.objects.filter(subscription=sub).delete()
+    SubscriptionState.objects.bulk_create(
+        [SubscriptionState(subscription=sub, state=s.upper()) for s in sorted(set(states))]
+    )
+    SubscriptionZip.objects.filter(subscription=sub).delete()
+    SubscriptionZip.objects.bulk_create(
+        [SubscriptionZip(subscription=sub, zip_code=z) for z in zips]
+        + [SubscriptionZip(subscription=sub, zip_code=z, from_radius=True) for z in sorted(radius - set(zips))]
+    )
+    return sub
+
+
+def subscription_set_active(*, subscription: Subscription, active: bool) -> Subscription:
+    Subscription.objects.filter(pk=subscription.pk).update(is_active=active)
+    subscription.is_active = active
+    return subscription
+
+
+def lender_set_status(*, lender: Lender, status: str) -> Lender:
+    Lender.objects.filter(pk=lender.pk).update(status=status)
+    lender.status = status
+    return lender
+
+
+def lender_set_licenses(*, lender: Lender, states: list[str]) -> None:
+    states = sorted({s.upper() for s in states})
+    with transaction.atomic():
+        LenderLicense.objects.filter(lender=lender).exclude(state__in=states).delete()
+        LenderLicense.objects.bulk_create(
+            [LenderLicense(lender=lender, state=s) for s in states], ignore_conflicts=True
+        )

@@ -1,0 +1,34 @@
+"""Celery tasks of the market. Thin: ids in, a service call, early return when already done."""
+
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+from leads.choices import LeadStatus
+from leads.models import Lead
+
+from . import notifications, services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, time_limit=30, soft_time_limit=25, max_retries=5, default_retry_delay=5)
+def distribute_lead(lead_id: int) -> int:
+    return len(services.lead_distribute(lead_id=lead_id))
+
+
+@shared_task(acks_late=True, time_limit=30, soft_time_limit=25, max_retries=5, default_retry_delay=10)
+def notify_delivery(delivery_id: int) -> bool:
+    return notifications.delivery_notify(delivery_id=delivery_id)
+
+
+@shared_task(acks_late=True, time_limit=60)
+def retry_unsold_leads() -> int:
+    """Beat: offer unsold leads again while their retry window is open (caps reset, budgets refill)."""
+    ids = list(
+        Lead.objects.filter(status=LeadStatus.UNSOLD, retry_until__gt=timezone.now()).values_list("id", flat=True)[:1000]
+    )
+    for lead_id in ids:
+        distribute_lead.delay(lead_id)
+    return len(ids)
