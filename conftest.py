@@ -8,8 +8,13 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ["SECURE_PROXY"] = "0"
 os.environ["FAST_PASSWORD_HASHER"] = "1"
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+# Set here rather than in pyproject so that the variables above are in place before Django starts.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 
+import django  # noqa: E402
 import pytest  # noqa: E402
+
+django.setup()  # pytest-django sees a ready Django in its pytest_configure and takes over from here
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -43,7 +43,7 @@ def _decimal_or_none(value: object) -> Decimal | None:
 
 
 def lookup_zip(zip_code: str) -> ZipInfo | None:
-    """The place a ZIP code names, or None for a malformed or unknown ZIP. Accepts '12345' and '12345-6789'."""
+    """The place a ZIP code names; None for a malformed or unknown ZIP. Takes '12345' or '12345-6789'."""
     if not isinstance(zip_code, str):
         return None
     match = _ZIP_RE.match(zip_code)

@@ -102,13 +102,16 @@ def subscription_save(
 ) -> Subscription:
     """Create or update a subscription with its states and ZIP filter (listed ZIPs plus a radius)."""
     zips = sorted({z.strip() for z in (zips or []) if z.strip()})
-    subscription_validate(lender=lender, data=data, states=states, zips=zips)
     sub = subscription or Subscription(lender=lender)
     if sub.lender_id != lender.pk:
         raise ValidationError("This subscription belongs to another lender.")
     for f in SUBSCRIPTION_FIELDS:
         if f in data:
             setattr(sub, f, data[f])
+    # Validate the order as it will be saved: given fields over current values (or the model's defaults).
+    subscription_validate(
+        lender=lender, data={f: getattr(sub, f) for f in SUBSCRIPTION_FIELDS}, states=states, zips=zips
+    )
     sub.radius_center_zip = sub.radius_center_zip or ""
     radius = _radius_zips(sub.radius_center_zip, sub.radius_miles) if sub.radius_center_zip else set()
     sub.has_zip_filter = bool(zips or radius)

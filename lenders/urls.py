@@ -1,3 +1,5 @@
+"""The lender portal, mounted at /portal/."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
@@ -5,9 +7,15 @@ from . import views
 
 app_name = "portal"
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="portal/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    # Django's LogoutView accepts POST only: a link or prefetch cannot sign a lender out.
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.inbox, name="inbox"),
+    path("inbox/rows/", views.inbox_rows, name="inbox_rows"),
     path("leads/<int:delivery_id>/", views.delivery_detail, name="delivery_detail"),
     path("leads/<int:delivery_id>/status/", views.delivery_status, name="delivery_status"),
 ]

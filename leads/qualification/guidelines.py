@@ -36,7 +36,8 @@ CREDIT_BANDS: MappingProxyType[str, CreditBand] = MappingProxyType(
 # FHFA 2026 conforming loan limits (one unit): baseline and the high-cost ceiling (150% of baseline).
 BASELINE_CONFORMING_LIMIT = Decimal("832750.00")
 HIGH_COST_CEILING = Decimal("1249125.00")
-# HUD 2026 FHA forward-mortgage floor: 65% of the conforming baseline (832,750 x 0.65 = 541,287.50, truncated).
+# HUD 2026 FHA forward-mortgage floor: 65% of the conforming baseline (832,750 x 0.65 = 541,287.50,
+# truncated).
 FHA_FLOOR = Decimal("541287.00")
 
 
@@ -57,7 +58,7 @@ class LoanLimits:
 
     @classmethod
     def baseline(cls) -> LoanLimits:
-        """Limits for a baseline county; also the safe fallback when the county is unknown (the lowest anywhere)."""
+        """Limits for a baseline county; also the fallback for an unknown county (the lowest anywhere)."""
         return cls(BASELINE_CONFORMING_LIMIT, FHA_FLOOR, "baseline")
 
     @classmethod
@@ -116,7 +117,9 @@ class ProductRules:
         if self.limit not in ("conforming", "fha", "none"):
             raise ValueError(f"limit must be conforming, fha or none, not {self.limit!r}")
         if self.mortgage_insurance not in ("none", "pmi", "fha", "va"):
-            raise ValueError(f"mortgage_insurance must be none, pmi, fha or va, not {self.mortgage_insurance!r}")
+            raise ValueError(
+                f"mortgage_insurance must be none, pmi, fha or va, not {self.mortgage_insurance!r}"
+            )
         for name, allowed in (
             ("purposes", PURPOSES),
             ("occupancies", OCCUPANCIES),
@@ -166,7 +169,7 @@ class Guidelines:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Guidelines:
-        """Rebuild from to_dict() output. Missing top-level figures take their defaults; bad ones raise ValueError."""
+        """Rebuild from to_dict() output. Missing top-level figures take defaults; bad ones raise ValueError."""
         if not isinstance(data, dict):
             raise ValueError("guidelines must be a JSON object")
         kwargs = _parse_fields(cls, data, skip={"products"}, where="guidelines")
@@ -268,8 +271,8 @@ DEFAULT_GUIDELINES = Guidelines(
         # HUD Handbook 4000.1 II.A.2.b: score 580+ -> 96.5% LTV, 500-579 -> 90%, below 500 ineligible;
         # II.A.5.d manual-underwriting ratios 31% / 43%; cash-out refinance 80% (II.A.8.d); owner-occupied
         # only. HUD also allows 97.75% on a rate-term refinance; we use the purchase figure (conservative).
-        # UFMIP 1.75% financed (ML 2015-01); annual MIP 0.50%/0.55% for base loans <= $726,200 at LTV <=/> 95%,
-        # 0.70%/0.75% above (ML 2023-05, terms over 15 years).
+        # UFMIP 1.75% financed (ML 2015-01); annual MIP 0.50%/0.55% for base loans <= $726,200 at
+        # LTV <= / > 95%, 0.70%/0.75% above (ML 2023-05, terms over 15 years).
         "fha": ProductRules(
             rate=D("6.25"),
             term_years=30,
@@ -309,7 +312,8 @@ DEFAULT_GUIDELINES = Guidelines(
         ),
         # Jumbo (non-agency) loans follow each investor's overlays; these are typical figures: 700 score,
         # 43% DTI (the ATR/QM general-definition ceiling many investors keep), 80% LTV purchase and rate-term,
-        # 70% cash-out, loans from just above the county conforming limit to $3,000,000, no manufactured homes.
+        # 70% cash-out, loans from just above the county conforming limit to $3,000,000, no manufactured
+        # homes.
         "jumbo": ProductRules(
             rate=D("6.875"),
             term_years=30,

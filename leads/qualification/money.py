@@ -59,7 +59,8 @@ def payment_factor(annual_rate: Decimal, years: int) -> Decimal:
 def monthly_payment(principal: Decimal, annual_rate: Decimal, years: int) -> Decimal:
     """Standard amortized monthly payment (principal and interest), rounded half up to cents.
 
-    `annual_rate` is a percentage: monthly_payment(Decimal("200000"), Decimal("7.5"), 15) == Decimal("1854.02").
+    `annual_rate` is a percentage (7.5 means 7.5%):
+    monthly_payment(Decimal("200000"), Decimal("7.5"), 15) == Decimal("1854.02").
     """
     principal = to_decimal(principal, field="principal")
     annual_rate = to_decimal(annual_rate, field="annual_rate")

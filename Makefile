@@ -1,0 +1,57 @@
+# Two commands on a fresh machine: `make run` (embedded: SQLite, eager Celery, console e-mail) and `make test`.
+# `make up` runs the production topology (gunicorn, Celery worker and beat) against DATABASE_URL and REDIS_URL.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LOAN_LIMITS_FILE ?= ../shared/data/fhfa-conforming-loan-limits-2026.psv
+export LOAN_LIMITS_FILE
+
+.PHONY: run test up bench lint format migrate seed clean
+
+$(VENV)/.runtime: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (set PYTHON=python3.11)")'
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	@if [ -f "$(LOAN_LIMITS_FILE)" ]; then DEBUG=1 $(PY) manage.py import_loan_limits "$(LOAN_LIMITS_FILE)"; \
+	  else echo "No FHFA file at $(LOAN_LIMITS_FILE): the national baseline limit applies."; fi
+	DEBUG=1 $(PY) manage.py seed_demo
+	@echo ""
+	@echo "  Lead Market is at http://127.0.0.1:8000  (portal: /portal/, staff: /admin/)"
+	@echo "  Demo logins, password demo-pass-123: admin (staff), lender1, lender2, lender3 (lender owners)"
+	@echo ""
+	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+test: $(VENV)/.dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+up: $(VENV)/.runtime
+	@test -n "$$DATABASE_URL" || (echo "Set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/leadmarket)"; exit 1)
+	@test -n "$$REDIS_URL" || (echo "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0)"; exit 1)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@if [ -f "$(LOAN_LIMITS_FILE)" ]; then $(PY) manage.py import_loan_limits "$(LOAN_LIMITS_FILE)"; fi
+	$(VENV)/bin/honcho start -f Procfile
+
+bench: $(VENV)/.dev
+	$(PY) bench/distribution.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles
