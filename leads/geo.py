@@ -16,6 +16,7 @@ __all__ = [
     "county_key",
     "limit_keys",
     "distance_miles",
+    "zips_within",
     "COUNTY_ALIASES",
 ]
 
@@ -179,3 +180,26 @@ def distance_miles(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dlambda = math.radians(float(lon2) - float(lon1))
     a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
     return 2 * EARTH_RADIUS_MILES * math.asin(min(1.0, math.sqrt(a)))
+
+
+def zips_within(center_zip: str, miles: float) -> list[str]:
+    """Every ZIP whose centre lies within `miles` of the centre ZIP (including itself), sorted.
+
+    Used when a subscription is saved, to turn a radius into ZIP rows that matching looks up on an index.
+    """
+    center = lookup_zip(center_zip)
+    if center is None or center.lat is None or center.long is None:
+        return []
+    lat0, lon0 = float(center.lat), float(center.long)
+    # A cheap bounding box first; the exact distance only for ZIPs inside it.
+    dlat = miles / 69.0
+    dlon = miles / max(1e-6, 69.0 * math.cos(math.radians(lat0)))
+    found = {center.zip_code}
+    for row in zipcodes.list_all():
+        try:
+            lat, lon = float(row["lat"]), float(row["long"])
+        except (TypeError, ValueError):
+            continue
+        if abs(lat - lat0) <= dlat and abs(lon - lon0) <= dlon and distance_miles(lat0, lon0, lat, lon) <= miles:
+            found.add(row["zip_code"])
+    return sorted(found)

@@ -1,13 +1,188 @@
-from django.http import HttpResponse
+"""Public pages: the consumer's request form, and the result page that follows the lead to its outcome."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import timedelta
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from .choices import LeadStatus
+from .consent import CONSENT_TEXT
+from .forms import LeadForm, money
+from .models import Lead
+from .selectors import lead_get_public
+from .services import LeadInputError, lead_submit
+
+# The worker is still deciding: the page polls. `qualified` already has an estimate to show but is still
+# being offered to lenders, so it polls too until sold or unsold.
+PENDING = frozenset({LeadStatus.RECEIVED, LeadStatus.QUALIFIED})
+# Past this the worker is clearly stuck (the sweeper will push it on); stop polling and say so kindly
+# rather than spin in an open tab for hours.
+POLL_FOR = timedelta(minutes=10)
+
+PRODUCT_NAMES = {
+    "conventional": "Conventional",
+    "fha": "FHA",
+    "va": "VA",
+    "jumbo": "Jumbo",
+    "home_equity": "Home equity line of credit",
+}
+
+# What tends to help, by what held the request back (Qualification.binding_constraint).
+HELP_BY_CONSTRAINT = {
+    "dti": "Paying down monthly debts, or adding a co-borrower's income, lowers your debt-to-income ratio.",
+    "front_end_dti": "A smaller loan, or a co-borrower's income, brings the monthly payment within reach.",
+    "ltv": "A larger down payment (or more equity in your home) lowers the loan-to-value ratio.",
+    "cltv": "A smaller line, or paying down your mortgage first, leaves more equity to borrow against.",
+    "credit": "Raising your credit score opens more loans: FHA loans accept scores from 580 with 3.5% down.",
+    "loan_limit": "A larger down payment can bring the loan under your county's limit.",
+}
+GENERAL_HELP = "A free HUD-approved housing counselor can go through your options with you (1-800-569-4287)."
 
 
-def lead_form(request):
-    return HttpResponse("form")
+class HttpResponseSeeOther(HttpResponseRedirect):
+    # 303: after a POST the browser must GET the result page, and a refresh there never re-submits.
+    status_code = 303
 
 
-def lead_result(request, public_id):
-    return HttpResponse("result")
+@require_http_methods(["GET", "POST"])
+def lead_form(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _render_form(request, LeadForm(), status=200)
+    form = LeadForm(request.POST)
+    if form.is_valid():
+        try:
+            lead = lead_submit(
+                data=form.cleaned_data,
+                consent_text=CONSENT_TEXT,
+                ip_address=_client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                page_url=request.build_absolute_uri(),
+                # A bot gets the same redirect as a person: nothing tells it the trap was sprung.
+                rejected_reason="honeypot" if form.honeypot_tripped else "",
+            )
+        except LeadInputError as exc:  # the ZIP vanished between the form's check and the service's
+            for field, message in exc.errors.items():
+                form.add_error(field if field in form.fields else None, message)
+        else:
+            return HttpResponseSeeOther(reverse("leads:result", args=[lead.public_id]))
+    return _render_form(request, form, status=400)
 
 
-def lead_result_status(request, public_id):
-    return HttpResponse("status")
+@never_cache
+@require_GET
+def lead_result(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    lead = _get_lead(public_id)
+    return render(request, "leads/result.html", _result_context(lead))
+
+
+@never_cache
+@require_GET
+def lead_result_status(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The htmx partial the result page polls. 204 (htmx swaps nothing) while nothing has changed, so the
+    page does not flicker and screen readers do not hear the same words every second."""
+    lead = _get_lead(public_id)
+    context = _result_context(lead)
+    if request.GET.get("shown") == lead.status and context["polling"]:
+        return HttpResponse(status=204)
+    return render(request, "leads/_status.html", context)
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+
+def _render_form(request: HttpRequest, form: LeadForm, *, status: int) -> HttpResponse:
+    return render(request, "leads/form.html", {"form": form, "consent_text": CONSENT_TEXT}, status=status)
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    # ConsentRecord.ip_address is an inet column on PostgreSQL: anything that is not an address would fail
+    # the insert, so store nothing rather than a 500.
+    addr = request.META.get("REMOTE_ADDR", "")
+    try:
+        return str(ipaddress.ip_address(addr))
+    except ValueError:
+        return None
+
+
+def _get_lead(public_id: UUID) -> Lead:
+    lead = lead_get_public(public_id=public_id)
+    if lead is None:
+        raise Http404("No such request")
+    return lead
+
+
+def _decimal(value: Any) -> Decimal | None:
+    # Qualification JSON keeps money as strings; a hand-edited or older row must not break the page.
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+    return amount if amount.is_finite() else None
+
+
+def _whole_dollars(value: Decimal | None) -> str | None:
+    # Rounded down: an estimate must never read as more than the engine found.
+    return None if value is None else money(value.to_integral_value(rounding=ROUND_DOWN))
+
+
+def _result_context(lead: Lead) -> dict[str, Any]:
+    """What the result page shows for a lead. Only the first name of the consumer: no other PII."""
+    qualification = lead.qualification if isinstance(lead.qualification, dict) else {}
+    polling = lead.status in PENDING and timezone.now() - lead.created_at < POLL_FOR
+    context: dict[str, Any] = {
+        "lead": lead,
+        "status": lead.status,
+        "first_name": lead.consumer.first_name,
+        "polling": polling,
+        "stalled": lead.status in PENDING and not polling,
+        "status_url": f"{reverse('leads:result_status', args=[lead.public_id])}?shown={lead.status}",
+    }
+    if lead.status in (LeadStatus.QUALIFIED, LeadStatus.SOLD, LeadStatus.UNSOLD):
+        products = [p for p in (lead.products or qualification.get("products") or []) if isinstance(p, str)]
+        context.update(
+            estimate=_whole_dollars(lead.estimate or _decimal(qualification.get("estimate"))),
+            requested=_whole_dollars(lead.requested_loan or _decimal(qualification.get("requested_loan"))),
+            products=[PRODUCT_NAMES.get(p, p.replace("_", " ").capitalize()) for p in products],
+            monthly_payment=_monthly_payment(qualification, products),
+            loan_limit=_whole_dollars(lead.loan_limit),
+            jumbo="jumbo" in products,
+        )
+    if lead.status == LeadStatus.SOLD:
+        context["buyers"] = lead.deliveries.count()
+    if lead.status == LeadStatus.NOT_QUALIFIED:
+        reasons = [r for r in qualification.get("reasons") or [] if isinstance(r, str)]
+        constraint = lead.binding_constraint or qualification.get("binding_constraint") or ""
+        helps = [HELP_BY_CONSTRAINT[constraint]] if constraint in HELP_BY_CONSTRAINT else []
+        context.update(reasons=reasons, helps=[*helps, GENERAL_HELP])
+    if lead.status == LeadStatus.DUPLICATE:
+        context["duplicate_days"] = _duplicate_window_days()
+    return context
+
+
+def _monthly_payment(qualification: dict[str, Any], products: list[str]) -> str | None:
+    """The estimated housing payment for the requested loan under the best product that fits."""
+    results = [r for r in qualification.get("results") or [] if isinstance(r, dict) and r.get("eligible")]
+    best = qualification.get("best_product") or (products[0] if products else "")
+    for result in sorted(results, key=lambda r: r.get("product") != best):
+        payment = _decimal(result.get("monthly_payment"))
+        if payment and payment > 0:
+            return money(payment.quantize(Decimal("1")))
+    return None
+
+
+def _duplicate_window_days() -> int:
+    # The market owns the window (staff can change it); imported here as leads.services does, to keep
+    # leads importable without marketplace at module load.
+    from marketplace.models import MarketSettings
+
+    return MarketSettings.load().duplicate_window_days

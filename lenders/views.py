@@ -84,7 +84,9 @@ def _status_form(data=None, *, status: str) -> DeliveryStatusForm:
     return DeliveryStatusForm(data, initial={"status": status}, auto_id=f"id_{prefix}_%s")
 
 
-def _detail_context(request: HttpRequest, delivery: Delivery, posted: DeliveryStatusForm | None = None) -> dict:
+def _detail_context(
+    request: HttpRequest, delivery: Delivery, posted: DeliveryStatusForm | None = None
+) -> dict:
     lead = delivery.lead
     posted_status = posted.data.get("status") if posted is not None else None
     moves = []
@@ -111,7 +113,9 @@ def _detail_context(request: HttpRequest, delivery: Delivery, posted: DeliverySt
         "reasons": qualification.get("reasons", []),
         "moves": moves,
         # Errors of a posted move that is no longer offered (e.g. someone else moved the lead meanwhile).
-        "stray_form": posted if posted is not None and posted_status not in {m["status"] for m in moves} else None,
+        "stray_form": (
+            posted if posted is not None and posted_status not in {m["status"] for m in moves} else None
+        ),
     }
 
 
@@ -141,4 +145,5 @@ def delivery_status(request: HttpRequest, delivery_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Lead moved to {delivery.get_status_display()}.")
             return redirect("portal:delivery_detail", delivery_id=delivery.pk)
-    return render(request, "portal/delivery_detail.html", _detail_context(request, delivery, form), status=400)
+    context = _detail_context(request, delivery, form)
+    return render(request, "portal/delivery_detail.html", context, status=400)

@@ -12,7 +12,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from billing.models import Account
-from billing.services import account_charge
+from billing.services import accounts_charge
 from leads.choices import LeadStatus
 from leads.models import Lead
 from lenders.models import Lender, LenderLicense, Subscription, SubscriptionState, SubscriptionZip
@@ -122,6 +122,22 @@ def _allocate(eligible: list[Subscription], shared_max: int) -> tuple[str, list[
     return "unsold", []
 
 
+def _next_batch(rows: list[tuple], *, need_exclusive: bool, need_shared: int) -> list[tuple]:
+    """The next rows to evaluate: enough for the buyers still missing, plus spares for any that turn out
+    ineligible (caps, schedule, funds), so one batch nearly always decides."""
+    want_exclusive = 2 if need_exclusive else 0
+    want_lenders = need_shared + 2 if need_shared > 0 else 0
+    lenders: set[int] = set()
+    for i, (_, lender_id, exclusive) in enumerate(rows):
+        if exclusive:
+            want_exclusive -= 1
+        elif lender_id not in lenders:
+            lenders.add(lender_id)
+        if want_exclusive <= 0 and len(lenders) >= want_lenders:
+            return rows[: i + 1]
+    return rows
+
+
 def lead_distribute(*, lead_id: int) -> list[Delivery]:
     """Sell a qualified lead. Idempotent and safe to run concurrently: the lead row lock serialises
     sellers of one lead, account locks (taken in id order) serialise sales to one lender, and the
@@ -135,37 +151,56 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
         if lead.status == LeadStatus.UNSOLD and lead.retry_until and lead.retry_until < now:
             return []
 
-        candidate_ids = list(subscriptions_matching(lead=lead).values_list("id", "lender_id"))
-        lender_ids = sorted({lender_id for _, lender_id in candidate_ids})
-        # Lock the candidate lenders' accounts in a fixed (id) order so concurrent sales cannot deadlock.
-        accounts = {
-            a.lender_id: a
-            for a in Account.objects.select_for_update().filter(lender_id__in=lender_ids).order_by("id")
-        }
-        # Re-read the subscriptions now that their lenders are locked: caps and counters are current.
-        subs = list(
-            Subscription.objects.filter(id__in=[sid for sid, _ in candidate_ids])
-            .select_related("lender")
-            .order_by("-price", F("lender__last_served_at").asc(nulls_first=True), "lender_id", "id")
+        # Light rows of every match, best first; funds are pre-checked in SQL and re-checked under lock.
+        rows = list(
+            subscriptions_matching(lead=lead)
+            .filter(price__lte=F("lender__account__balance") + F("lender__account__credit_limit"))
+            .values_list("id", "lender_id", "exclusive")
         )
         floors = list(PriceFloor.objects.all())
-
+        shared_max = market.shared_max_buyers
+        accounts: dict[int, Account] = {}
         eligible: list[Subscription] = []
-        considered = []
-        for sub in subs:
-            local_now = now.astimezone(ZoneInfo(sub.lender.time_zone))
-            account = accounts.get(sub.lender_id)
-            floor = price_floor_for(floors=floors, purpose=lead.purpose, exclusive=sub.exclusive, state=lead.state)
-            reason = (
-                "no account" if account is None
-                else _ineligible_reason(sub, local_now=local_now, account=account, floor=floor)
+        considered: list[dict] = []
+        done = 0
+        # Walk the matches best bid first and stop once one exclusive buyer and N shared buyers are found:
+        # what follows bids no more, so a market of 10,000 subscriptions costs about what one of 100 does.
+        while done < len(rows):
+            found_exclusive = any(s.exclusive for s in eligible)
+            found_shared = len({s.lender_id for s in eligible if not s.exclusive})
+            rest = rows[done:]
+            if (found_exclusive or not any(r[2] for r in rest)) and (
+                found_shared >= shared_max or all(r[2] for r in rest)
+            ):
+                break
+            batch = _next_batch(rest, need_exclusive=not found_exclusive, need_shared=shared_max - found_shared)
+            done += len(batch)
+            # Lock the accounts of lenders new to this sale, in id order. The first batch usually decides;
+            # a later batch can lock out of order, which PostgreSQL resolves as a deadlock and the task retries.
+            new_lenders = {r[1] for r in batch} - accounts.keys()
+            accounts.update(
+                (a.lender_id, a)
+                for a in Account.objects.select_for_update().filter(lender_id__in=new_lenders).order_by("id")
             )
-            considered.append({
-                "subscription": sub.pk, "name": sub.name, "lender": sub.lender_id, "lender_name": sub.lender.name,
-                "price": str(sub.price), "exclusive": sub.exclusive, "reason": reason,
-            })
-            if not reason:
-                eligible.append(sub)
+            # Read the subscriptions after their lenders are locked, so caps and counters are current.
+            by_id = Subscription.objects.select_related("lender").in_bulk([r[0] for r in batch])
+            for sub in (by_id[r[0]] for r in batch if r[0] in by_id):
+                local_now = now.astimezone(ZoneInfo(sub.lender.time_zone))
+                account = accounts.get(sub.lender_id)
+                floor = price_floor_for(
+                    floors=floors, purpose=lead.purpose, exclusive=sub.exclusive, state=lead.state
+                )
+                reason = (
+                    "no account" if account is None
+                    else _ineligible_reason(sub, local_now=local_now, account=account, floor=floor)
+                )
+                considered.append({
+                    "subscription": sub.pk, "name": sub.name, "lender": sub.lender_id,
+                    "lender_name": sub.lender.name, "price": str(sub.price), "exclusive": sub.exclusive,
+                    "reason": reason,
+                })
+                if not reason:
+                    eligible.append(sub)
 
         mode, winners = _allocate(eligible, market.shared_max_buyers)
         winner_ids = {s.pk for s in winners}
@@ -179,23 +214,25 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
                 row["reason"] = "outbid" if mode != "unsold" else ""
 
         deliveries = []
-        for sub in sorted(winners, key=lambda s: accounts[s.lender_id].pk):
-            charge = account_charge(
-                account=accounts[sub.lender_id], amount=sub.price, memo=f"Lead #{lead.pk} ({mode})"
-            )
-            deliveries.append(Delivery(
-                lead=lead, lender_id=sub.lender_id, subscription=sub, exclusive=(mode == "exclusive"),
-                price=sub.price, charge=charge, created_at=now, status_changed_at=now,
-            ))
-            _count_sale(sub, now)
-        Delivery.objects.bulk_create(deliveries)
         if winners:
+            charges = accounts_charge(charges=[
+                (accounts[s.lender_id], s.price, f"Lead #{lead.pk} ({mode})") for s in winners
+            ])
+            deliveries = Delivery.objects.bulk_create([
+                Delivery(lead=lead, lender_id=s.lender_id, subscription=s, exclusive=(mode == "exclusive"),
+                         price=s.price, charge=charge, created_at=now, status_changed_at=now)
+                for s, charge in zip(winners, charges, strict=True)
+            ])
+            Subscription.objects.bulk_update(
+                [_counted(s, now) for s in winners], ["day_key", "day_count", "month_key", "month_count", "month_spend"]
+            )
             Lender.objects.filter(pk__in=[s.lender_id for s in winners]).update(last_served_at=now)
 
         lead.distribution_attempts += 1
         lead.distribution_trace = [*lead.distribution_trace, {
             "attempt": lead.distribution_attempts, "at": now.isoformat(), "mode": mode,
-            "revenue": str(sum((s.price for s in winners), Decimal("0.00"))), "considered": considered,
+            "revenue": str(sum((s.price for s in winners), Decimal("0.00"))), "matched": len(rows),
+            "considered": considered,
         }][-20:]  # unsold leads retry for a day; keep the trace bounded
         if winners:
             lead.status, lead.sold_at = LeadStatus.SOLD, now
@@ -215,13 +252,14 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
     return deliveries
 
 
-def _count_sale(sub: Subscription, now: datetime) -> None:
-    local = now.astimezone(ZoneInfo(sub.lender.time_zone)).date()
-    day_count, month_count, month_spend = _counters_today(sub, now.astimezone(ZoneInfo(sub.lender.time_zone)))
-    Subscription.objects.filter(pk=sub.pk).update(
-        day_key=local, day_count=day_count + 1, month_key=local.replace(day=1),
-        month_count=month_count + 1, month_spend=month_spend + sub.price,
-    )
+def _counted(sub: Subscription, now: datetime) -> Subscription:
+    """The subscription with this sale counted against its lender-local day and month."""
+    local_now = now.astimezone(ZoneInfo(sub.lender.time_zone))
+    day_count, month_count, month_spend = _counters_today(sub, local_now)
+    sub.day_key, sub.day_count = local_now.date(), day_count + 1
+    sub.month_key, sub.month_count = local_now.date().replace(day=1), month_count + 1
+    sub.month_spend = month_spend + sub.price
+    return sub
 
 
 def lead_redistribute(*, lead_id: int) -> bool:

@@ -240,7 +240,7 @@ def _evaluate_product(
             max_housing, dti_kind = front_end_room, "front_end_dti"
     available = max_housing - tax - insurance - first_mortgage
     factor = payment_factor(rules.rate, rules.term_years)
-    cost = _cost_function(rules, g, a, basis, is_cash_out)
+    cost = _cost_function(rules, g, a, basis)
     caps.append((_solve_max_base(available, factor, cost), dti_kind))
 
     order = {c: i for i, c in enumerate(BINDING_CONSTRAINTS)}
@@ -378,9 +378,6 @@ def _first_mortgage_payment(a: Applicant, g: Guidelines) -> Decimal:
     return monthly_payment(balance, rules.rate, rules.term_years)
 
 
-CostFunction = Callable[[Decimal], tuple[Decimal, Decimal]]
-
-
 @dataclass(frozen=True)
 class _Cost:
     """Financed fee and annual mortgage insurance, as fractions, for a base loan; piecewise constant."""
@@ -392,9 +389,7 @@ class _Cost:
         return self.fee_and_mi(base)
 
 
-def _cost_function(
-    rules: ProductRules, g: Guidelines, a: Applicant, basis: Decimal, is_cash_out: bool
-) -> _Cost:
+def _cost_function(rules: ProductRules, g: Guidelines, a: Applicant, basis: Decimal) -> _Cost:
     pct = Decimal("0.01")
     if rules.mortgage_insurance == "pmi":
         threshold = basis * g.pmi_above_ltv / HUNDRED
@@ -491,7 +486,7 @@ def _credit_reason(name: str, rules: ProductRules, band: str) -> str:
         minimum = rules.min_credit_score
         return (
             f"{name} need a credit score of at least {minimum}. Your band ({low}-{high}) starts below "
-            f"that, so we did not count on it; with a score of {minimum} or more a lender may still offer one."
+            f"that, so we did not count on it; with {minimum} or more a lender may still offer one."
         )
     return (
         f"{name} need a credit score of at least {rules.min_credit_score}; yours is in the "

@@ -169,7 +169,7 @@ class Guidelines:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Guidelines:
-        """Rebuild from to_dict() output. Missing top-level figures take defaults; bad ones raise ValueError."""
+        """Rebuild from to_dict() output; missing top-level figures take defaults, bad ones raise."""
         if not isinstance(data, dict):
             raise ValueError("guidelines must be a JSON object")
         kwargs = _parse_fields(cls, data, skip={"products"}, where="guidelines")

@@ -1,0 +1,259 @@
+"""Staff admin for consumers, leads, consent and guidelines. Leads and consent are evidence: read-only here;
+their state changes through services (the Redistribute action calls marketplace.services)."""
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from marketplace.models import Delivery
+from marketplace.services import lead_redistribute
+
+from .models import ConsentRecord, Consumer, CountyLoanLimit, GuidelineSet, Lead
+
+
+def _cell(value: Any) -> Any:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value) or "—"
+    return value
+
+
+def qualification_html(qualification: dict) -> SafeString:
+    """The engine's result as two tables: the summary, then one row per product. Everything is escaped."""
+    if not qualification:
+        return format_html("<p>{}</p>", "Not qualified yet.")
+    summary_keys = (
+        "qualified", "best_product", "products", "estimate", "requested_loan", "ltv", "dti",
+        "binding_constraint", "reasons", "guidelines_version",
+    )
+    summary = format_html_join(
+        "", "<tr><th scope='row'>{}</th><td>{}</td></tr>",
+        ((k.replace("_", " "), _cell(qualification.get(k))) for k in summary_keys if k in qualification),
+    )
+    cols = ("product", "eligible", "max_loan", "binding_constraint", "ltv", "dti", "front_end_dti", "rate",
+            "monthly_payment", "reasons", "notes")
+    head = format_html_join("", "<th scope='col'>{}</th>", ((c.replace("_", " "),) for c in cols))
+    rows = format_html_join(
+        "", "<tr>{}</tr>",
+        (
+            (format_html_join("", "<td>{}</td>", ((_cell(r.get(c)),) for c in cols)),)
+            for r in qualification.get("results", []) if isinstance(r, dict)
+        ),
+    )
+    return format_html(
+        "<table><tbody>{}</tbody></table><table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+        summary, head, rows,
+    )
+
+
+def distribution_trace_html(trace: list) -> SafeString:
+    """Every sale attempt: when, how it sold, and why each matching subscription won, lost or was skipped."""
+    if not trace:
+        return format_html("<p>{}</p>", "No distribution attempts yet.")
+    cols = ("subscription", "name", "lender_name", "price", "exclusive", "outcome", "reason")
+    head = format_html_join("", "<th scope='col'>{}</th>", ((c.replace("_", " "),) for c in cols))
+    parts = []
+    for attempt in trace:
+        if not isinstance(attempt, dict):
+            continue
+        rows = format_html_join(
+            "", "<tr>{}</tr>",
+            (
+                (format_html_join("", "<td>{}</td>", ((_cell(row.get(c)),) for c in cols)),)
+                for row in attempt.get("considered", []) if isinstance(row, dict)
+            ),
+        )
+        parts.append(format_html(
+            "<table><caption>Attempt {} at {}: {}, revenue ${}</caption><thead><tr>{}</tr></thead>"
+            "<tbody>{}</tbody></table>",
+            _cell(attempt.get("attempt")), _cell(attempt.get("at")), _cell(attempt.get("mode")),
+            _cell(attempt.get("revenue")), head,
+            rows or format_html("<tr><td>{}</td></tr>", "No candidates."),
+        ))
+    return format_html_join("", "{}", ((p,) for p in parts))
+
+
+class ReadOnlyInlineMixin:
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class DeliveryInline(ReadOnlyInlineMixin, admin.TabularInline):
+    model = Delivery
+    fields = readonly_fields = ("lender", "subscription", "exclusive", "price", "status", "created_at")
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("lender", "subscription", "subscription__lender")
+
+
+class ConsentInline(ReadOnlyInlineMixin, admin.StackedInline):
+    model = ConsentRecord
+    fields = readonly_fields = ("text", "text_sha256", "created_at", "ip_address", "user_agent", "page_url")
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    list_display = ("id", "created_at", "status", "purpose", "state", "estimate", "product_list",
+                    "distribution_attempts")
+    list_filter = ("status", "purpose", "state", "credit_band")
+    search_fields = ("=id", "consumer__email", "consumer__phone", "consumer__last_name")
+    list_select_related = ("consumer",)
+    raw_id_fields = ("consumer",)
+    date_hierarchy = "created_at"
+    inlines = (ConsentInline, DeliveryInline)
+    actions = ("redistribute",)
+    fieldsets = (
+        (None, {"fields": ("public_id", "consumer", "status", "status_reason", "created_at", "updated_at")}),
+        ("Property and loan", {"fields": (
+            "purpose", ("zip_code", "city", "state", "county"), ("property_type", "occupancy"),
+            ("property_value", "purchase_price", "down_payment"), ("mortgage_balance", "cash_out"),
+            "desired_loan_amount", "credit_band", ("annual_income", "monthly_debts"),
+            ("military_service", "first_time_buyer"), "timeline",
+        )}),
+        ("Qualification", {"fields": (
+            ("guideline_version", "qualified_at"), ("loan_limit", "loan_limit_source"),
+            ("requested_loan", "estimate"), ("ltv", "dti", "binding_constraint"), "qualification_table",
+        )}),
+        ("Distribution", {"fields": (
+            ("distribution_attempts", "retry_until", "sold_at"), "distribution_trace_table",
+        )}),
+    )
+
+    # A lead is the consumer's request and its evidence: staff read it; changes go through services.
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return [f.name for f in Lead._meta.fields] + ["qualification_table", "distribution_trace_table"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # leads arrive through the public form and the API
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="products")
+    def product_list(self, obj: Lead) -> str:
+        return ", ".join(obj.products or []) or "—"
+
+    @admin.display(description="qualification")
+    def qualification_table(self, obj: Lead) -> SafeString:
+        return qualification_html(obj.qualification)
+
+    @admin.display(description="distribution trace")
+    def distribution_trace_table(self, obj: Lead) -> SafeString:
+        return distribution_trace_html(obj.distribution_trace)
+
+    @admin.action(description="Redistribute (qualified or unsold leads)", permissions=["change"])
+    def redistribute(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        queued, refused = [], []
+        for lead_id in queryset.values_list("id", flat=True):
+            (queued if lead_redistribute(lead_id=lead_id) else refused).append(lead_id)
+        if queued:
+            self.message_user(request, f"{len(queued)} lead(s) queued for distribution.", messages.SUCCESS)
+        if refused:
+            ids = ", ".join(f"#{i}" for i in refused)
+            self.message_user(
+                request, f"Not queued (only qualified or unsold leads can be redistributed): {ids}.",
+                messages.WARNING,
+            )
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(admin.ModelAdmin):
+    """Consent is proof for regulators; nobody may add, change or delete it, staff included."""
+
+    list_display = ("lead", "created_at", "ip_address", "short_hash")
+    search_fields = ("=lead__id", "ip_address", "text_sha256")
+    list_select_related = ("lead",)
+    date_hierarchy = "created_at"
+    fields = readonly_fields = ("lead", "text", "text_sha256", "created_at", "ip_address", "user_agent",
+                                "page_url")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="SHA-256")
+    def short_hash(self, obj: ConsentRecord) -> str:
+        return obj.text_sha256[:12] + "…"
+
+
+@admin.register(Consumer)
+class ConsumerAdmin(admin.ModelAdmin):
+    list_display = ("id", "first_name", "last_name", "email", "phone", "created_at", "erased_at")
+    search_fields = ("=id", "email", "phone", "last_name", "first_name")
+    list_filter = (("erased_at", admin.EmptyFieldListFilter),)
+    readonly_fields = ("created_at", "erased_at")
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # leads protect their consumer; erasure is a service, not a delete
+
+
+class PrettyJSONField(forms.JSONField):
+    """Rules are edited by people: show them indented, one key a line, instead of one long line."""
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+
+
+class GuidelineSetForm(forms.ModelForm):
+    rules = PrettyJSONField(
+        widget=forms.Textarea(attrs={"rows": 30, "cols": 100, "class": "vLargeTextField"})
+    )
+
+    class Meta:
+        model = GuidelineSet
+        fields = ("version", "is_active", "notes", "rules")
+
+
+@admin.register(GuidelineSet)
+class GuidelineSetAdmin(admin.ModelAdmin):
+    # Model.clean() reads the rules with the engine's parser, so a set that cannot be used is refused here.
+    form = GuidelineSetForm
+    list_display = ("version", "is_active", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("version",)
+    readonly_fields = ("created_at",)
+
+
+@admin.register(CountyLoanLimit)
+class CountyLoanLimitAdmin(admin.ModelAdmin):
+    """Imported from FHFA's file by `import_loan_limits`; staff look them up, the import changes them."""
+
+    list_display = ("county_key", "state", "fips", "one_unit_limit", "year")
+    list_filter = ("state", "year")
+    search_fields = ("county_key", "=fips", "=state")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
