@@ -1,0 +1,125 @@
+"""From submission to sale: lead_submit, lead_qualify (dedupe, engine, county limits) and the sweeper."""
+
+import hashlib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from leads.models import ConsentRecord, CountyLoanLimit, Lead
+from leads.selectors import loan_limits_for
+from leads.services import lead_qualify, lead_submit
+from leads.tasks import sweep_stuck_leads
+from marketplace.models import Delivery
+from marketplace.tests.factories import make_subscription
+
+pytestmark = pytest.mark.django_db
+
+FHFA_FILE = Path(__file__).resolve().parents[2].parent / "shared/data/fhfa-conforming-loan-limits-2026.psv"
+
+DATA = {
+    "purpose": "purchase", "zip_code": "78701", "property_type": "single_family", "occupancy": "primary",
+    "property_value": Decimal("400000"), "purchase_price": Decimal("400000"), "down_payment": Decimal("40000"),
+    "mortgage_balance": None, "cash_out": Decimal("0"), "desired_loan_amount": Decimal("360000"),
+    "credit_band": "good", "annual_income": Decimal("120000"), "monthly_debts": Decimal("500"),
+    "military_service": False, "first_time_buyer": True, "timeline": "3_months",
+    "first_name": "Maria", "last_name": "Gonzalez", "email": "maria@example.com", "phone": "5125550142",
+}
+
+
+def submit(**overrides) -> Lead:
+    return lead_submit(
+        data={**DATA, **overrides}, consent_text="I agree to be contacted.", ip_address="203.0.113.9",
+        user_agent="pytest", page_url="http://testserver/",
+    )
+
+
+def test_submit_stores_lead_and_consent_before_any_task(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        lead = submit()
+    assert len(callbacks) == 1  # qualification is queued only after commit
+    lead.refresh_from_db()
+    assert (lead.status, lead.city, lead.state, lead.county) == ("received", "Austin", "TX", "Travis County")
+    consent = ConsentRecord.objects.get(lead=lead)
+    assert consent.text == "I agree to be contacted."
+    assert consent.text_sha256 == hashlib.sha256(b"I agree to be contacted.").hexdigest()
+    assert (consent.ip_address, consent.user_agent, consent.page_url) == ("203.0.113.9", "pytest", "http://testserver/")
+
+
+def test_consent_record_cannot_be_changed_or_deleted():
+    from django.core.exceptions import ValidationError
+
+    consent = ConsentRecord.objects.get(lead=submit())
+    consent.text = "something else"
+    with pytest.raises(ValidationError):
+        consent.save()
+    with pytest.raises(ValidationError):
+        consent.delete()
+
+
+def test_qualified_lead_is_sold_through_the_pipeline(buying_lender, django_capture_on_commit_callbacks):
+    make_subscription(buying_lender, price="40.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        lead = submit()
+    lead.refresh_from_db()
+    assert lead.status == "sold"
+    assert lead.estimate > Decimal("360000") and "conventional" in lead.products
+    assert lead.qualification["qualified"] is True and lead.guideline_version
+    assert Delivery.objects.get(lead=lead).lender == buying_lender
+
+
+def test_not_qualified_lead_is_not_sold_and_says_why(buying_lender, django_capture_on_commit_callbacks):
+    make_subscription(buying_lender, price="40.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        lead = submit(annual_income=Decimal("30000"), monthly_debts=Decimal("2500"))
+    lead.refresh_from_db()
+    assert lead.status == "not_qualified"
+    assert lead.qualification["reasons"]
+    assert not Delivery.objects.filter(lead=lead).exists()
+
+
+def test_same_email_or_phone_within_30_days_is_a_duplicate(buying_lender, django_capture_on_commit_callbacks):
+    make_subscription(buying_lender, price="40.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        first = submit()
+        by_email = submit(phone="2145550100", email="MARIA@example.com")
+        by_phone = submit(email="other@example.com")
+    statuses = [Lead.objects.get(pk=x.pk).status for x in (first, by_email, by_phone)]
+    assert statuses == ["sold", "duplicate", "duplicate"]
+    assert Delivery.objects.count() == 1
+
+
+def test_qualify_twice_has_the_effect_of_once():
+    lead = submit()
+    lead_qualify(lead_id=lead.pk)
+    first = Lead.objects.get(pk=lead.pk)
+    lead_qualify(lead_id=lead.pk)
+    again = Lead.objects.get(pk=lead.pk)
+    assert (first.status, first.qualified_at) == (again.status, again.qualified_at)
+
+
+def test_sweeper_pushes_on_leads_whose_task_never_ran(buying_lender, django_capture_on_commit_callbacks):
+    make_subscription(buying_lender, price="40.00")
+    with django_capture_on_commit_callbacks(execute=False):  # the broker was down: nothing was enqueued
+        lead = submit()
+    Lead.objects.filter(pk=lead.pk).update(updated_at=lead.updated_at.replace(year=2020))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_stuck_leads() == 1
+    assert Lead.objects.get(pk=lead.pk).status == "sold"
+
+
+@pytest.mark.skipif(not FHFA_FILE.exists(), reason="FHFA reference file not present in ../shared/data")
+def test_imported_county_limits_apply_and_unmatched_counties_fall_back_to_baseline():
+    call_command("import_loan_limits", str(FHFA_FILE), verbosity=0)
+    assert CountyLoanLimit.objects.count() == 3235
+    assert loan_limits_for(state="CA", county="Los Angeles County").conforming_limit == Decimal("1249125.00")
+    assert loan_limits_for(state="TX", county="Travis County").conforming_limit == Decimal("832750.00")
+    # Fairfield County CT spans two planning regions; the lower limit applies.
+    assert loan_limits_for(state="CT", county="Fairfield County").conforming_limit == Decimal("851000.00")
+    assert loan_limits_for(state="TX", county="").conforming_limit == Decimal("832750")
+
+
+def test_without_an_import_the_baseline_applies():
+    limits = loan_limits_for(state="CA", county="Los Angeles County")
+    assert limits.conforming_limit == Decimal("832750") and limits.source == "baseline"
