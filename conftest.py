@@ -8,6 +8,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ["SECURE_PROXY"] = "0"
 os.environ["FAST_PASSWORD_HASHER"] = "1"
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+os.environ["CELERY_TASK_EAGER_PROPAGATES"] = "1"
 # Set here rather than in pyproject so that the variables above are in place before Django starts.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 

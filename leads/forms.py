@@ -205,7 +205,7 @@ class LeadForm(forms.Form):
         label="What you still owe on your mortgage",
         noun="Your mortgage balance",
         max_value=MAX_PROPERTY_VALUE,
-        help_text="If you own this home. Enter 0 if it is paid off.",
+        help_text="If you are refinancing or want a home equity line. Enter 0 if the home is paid off.",
     )
     cash_out = MoneyField(
         label="Cash you would like to take out (optional)",
@@ -298,6 +298,14 @@ class LeadForm(forms.Form):
         strip=True,
         widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
     )
+
+    # The order the page asks in, so the error summary lists problems top to bottom.
+    field_order = [
+        "purpose", "timeline", "zip_code", "property_type", "occupancy", "property_value", "mortgage_balance",
+        "purchase_price", "down_payment", "desired_loan_amount", "first_time_buyer", "cash_out", LINE_AMOUNT,
+        "credit_band", "annual_income", "monthly_debts", "military_service",
+        "first_name", "last_name", "email", "phone", "consent", HONEYPOT,
+    ]  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

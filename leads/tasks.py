@@ -4,6 +4,8 @@ import logging
 
 from celery import shared_task
 
+from marketplace.tasking import ReliableTask
+
 from . import services
 from .choices import LeadStatus
 from .selectors import leads_stuck
@@ -11,13 +13,13 @@ from .selectors import leads_stuck
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, time_limit=30, soft_time_limit=25)
+@shared_task(base=ReliableTask)
 def qualify_lead(lead_id: int) -> str | None:
     lead = services.lead_qualify(lead_id=lead_id)
     return lead.status if lead else None
 
 
-@shared_task(acks_late=True, time_limit=60)
+@shared_task(base=ReliableTask, max_retries=1)
 def sweep_stuck_leads(older_than_seconds: int = 60) -> int:
     """Beat: a lead left in `received` or `qualified` lost its task (broker down at commit); queue it again.
     Tasks are idempotent, so a lead that was merely slow is not harmed by a second push."""

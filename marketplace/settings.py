@@ -115,7 +115,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://
 CELERY_RESULT_BACKEND = None
 # Without a broker (the embedded default) tasks run in-process when they are enqueued.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env("CELERY_BROKER_URL", default="")))
-CELERY_TASK_EAGER_PROPAGATES = True
+# In the embedded mode a failing task must not turn the consumer's submission into an error page: the lead
+# is already saved, the failure is logged and set aside (FailedTask). Tests turn propagation on.
+CELERY_TASK_EAGER_PROPAGATES = env.bool("CELERY_TASK_EAGER_PROPAGATES", default=False)
 CELERY_TASK_ACKS_LATE = True  # every task is idempotent, so redelivery after a crash is safe
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

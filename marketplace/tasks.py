@@ -9,21 +9,22 @@ from leads.choices import LeadStatus
 from leads.models import Lead
 
 from . import notifications, services
+from .tasking import ReliableTask
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, time_limit=30, soft_time_limit=25, max_retries=5, default_retry_delay=5)
+@shared_task(base=ReliableTask)
 def distribute_lead(lead_id: int) -> int:
     return len(services.lead_distribute(lead_id=lead_id))
 
 
-@shared_task(acks_late=True, time_limit=30, soft_time_limit=25, max_retries=5, default_retry_delay=10)
+@shared_task(base=ReliableTask)
 def notify_delivery(delivery_id: int) -> bool:
     return notifications.delivery_notify(delivery_id=delivery_id)
 
 
-@shared_task(acks_late=True, time_limit=60)
+@shared_task(base=ReliableTask, max_retries=1)
 def retry_unsold_leads() -> int:
     """Beat: offer unsold leads again while their retry window is open (caps reset, budgets refill)."""
     ids = list(

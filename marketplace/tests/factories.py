@@ -44,7 +44,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "pass-12345")
+    password = factory.django.Password("pass-12345")
 
 
 class LenderFactory(factory.django.DjangoModelFactory):

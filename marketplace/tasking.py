@@ -1,0 +1,51 @@
+"""The base class of every Celery task here: bounded retries with backoff, then set aside for staff."""
+
+import logging
+
+from celery import Task
+
+logger = logging.getLogger(__name__)
+
+
+class ReliableTask(Task):
+    """Idempotent work: acknowledge late (a killed worker's task is redelivered), retry transient errors
+    with exponential backoff and jitter, and after the last retry record a FailedTask that admin can replay."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+    autoretry_for = (Exception,)
+    max_retries = 5
+    retry_backoff = 2
+    retry_backoff_max = 300  # well inside the broker's visibility timeout
+    retry_jitter = True
+    time_limit = 60
+    soft_time_limit = 50
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        from .models import FailedTask
+
+        # Only the exception's type and message: tasks take ids, and messages never carry PII.
+        summary = f"{type(exc).__name__}: {exc}"[:500]
+        logger.error("task %s[%s] set aside after %s retries: %s", self.name, task_id, self.request.retries,
+                     type(exc).__name__)
+        try:
+            FailedTask.objects.update_or_create(
+                task_id=task_id,
+                defaults={"task_name": self.name, "args": list(args or []), "kwargs": dict(kwargs or {}),
+                          "exception": summary, "retries": self.request.retries},
+            )
+        except Exception:  # noqa: BLE001 - the database may be what failed; the log line above remains
+            logger.exception("could not record failed task %s", task_id)
+
+
+def failed_task_replay(*, failed_task_id: int) -> str:
+    """Send a set-aside task again with its original arguments; returns the new task id."""
+    from django.utils import timezone
+
+    from .celery import app
+    from .models import FailedTask
+
+    ft = FailedTask.objects.get(pk=failed_task_id)
+    result = app.tasks[ft.task_name].apply_async(args=ft.args, kwargs=ft.kwargs)
+    FailedTask.objects.filter(pk=ft.pk).update(replayed_at=timezone.now())
+    return result.id

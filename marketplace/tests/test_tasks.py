@@ -1,0 +1,133 @@
+"""Every task run twice, or concurrently, has the effect of running once; failures are set aside."""
+
+import threading
+from unittest import mock
+
+import pytest
+from django.conf import settings
+from django.core import mail
+from django.db import connections
+
+from leads.models import Lead
+from leads.tasks import qualify_lead, sweep_stuck_leads
+from marketplace.models import Delivery, FailedTask
+from marketplace.tasking import failed_task_replay
+from marketplace.tasks import distribute_lead, notify_delivery, retry_unsold_leads
+
+from .factories import MemberFactory, QualifiedLeadFactory, make_subscription
+
+pytestmark = pytest.mark.django_db
+
+
+def test_qualify_lead_twice_is_once(buying_lender):
+    from leads.tests.test_pipeline import submit
+
+    lead = submit()
+    assert qualify_lead(lead.pk) == "qualified"
+    before = Lead.objects.get(pk=lead.pk)
+    assert qualify_lead(lead.pk) == "qualified"
+    after = Lead.objects.get(pk=lead.pk)
+    assert (before.qualified_at, before.estimate) == (after.qualified_at, after.estimate)
+
+
+def test_distribute_lead_twice_is_once(buying_lender, rival_lender):
+    make_subscription(buying_lender, price="40.00")
+    make_subscription(rival_lender, price="41.00")
+    lead = QualifiedLeadFactory()
+    assert distribute_lead(lead.pk) == 2
+    assert distribute_lead(lead.pk) == 0
+    assert Delivery.objects.filter(lead=lead).count() == 2
+
+
+def test_notify_delivery_twice_sends_one_email(buying_lender, owner):
+    make_subscription(buying_lender, price="40.00")
+    lead = QualifiedLeadFactory()
+    distribute_lead(lead.pk)
+    delivery = Delivery.objects.get(lead=lead)
+    assert notify_delivery(delivery.pk) is True
+    assert notify_delivery(delivery.pk) is False
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [owner.email]
+    # The e-mail names no consumer: a lender reads the contact details in the portal, where access is logged.
+    assert lead.consumer.email not in mail.outbox[0].body and lead.consumer.last_name not in mail.outbox[0].body
+
+
+def test_beat_tasks_twice_are_harmless(buying_lender, django_capture_on_commit_callbacks):
+    make_subscription(buying_lender, price="40.00")
+    unsold = QualifiedLeadFactory(status="unsold")
+    from django.utils import timezone
+
+    Lead.objects.filter(pk=unsold.pk).update(retry_until=timezone.now() + timezone.timedelta(hours=1))
+    assert retry_unsold_leads() == 1
+    assert retry_unsold_leads() == 0  # sold by the first run
+    assert sweep_stuck_leads() == 0
+    assert sweep_stuck_leads() == 0
+    assert Delivery.objects.filter(lead=unsold).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_distribute_lead_concurrently_is_once(buying_lender, rival_lender):
+    make_subscription(buying_lender, exclusive=True, price="90.00")
+    lead = QualifiedLeadFactory()
+    barrier = threading.Barrier(4)
+
+    def run():
+        barrier.wait()
+        try:
+            distribute_lead(lead.pk)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert Delivery.objects.filter(lead=lead).count() == 1
+
+
+@pytest.fixture
+def worker_like_errors():
+    """Errors stay in the task, as on a worker, instead of propagating to the caller."""
+    from marketplace.celery import app
+
+    app.conf.task_eager_propagates = False
+    yield
+    app.conf.task_eager_propagates = True
+
+
+def test_a_task_that_keeps_failing_is_set_aside_and_can_be_replayed(buying_lender, worker_like_errors):
+    make_subscription(buying_lender, price="40.00")
+    lead = QualifiedLeadFactory()
+    boom = RuntimeError("database unavailable")
+    with mock.patch("marketplace.services.lead_distribute", side_effect=boom) as patched:
+        # Run as a worker would (errors not propagated to the caller): each retry runs inline, then gives up.
+        result = distribute_lead.apply(args=[lead.pk])
+    assert result.failed()
+    assert patched.call_count == distribute_lead.max_retries + 1  # bounded
+    failed = FailedTask.objects.get()
+    assert failed.task_name == "marketplace.tasks.distribute_lead" and failed.args == [lead.pk]
+    assert "database unavailable" in failed.exception
+
+    failed_task_replay(failed_task_id=failed.pk)
+    assert Delivery.objects.filter(lead=lead).exists()
+    assert FailedTask.objects.get().replayed_at is not None
+
+
+def test_visibility_timeout_outlasts_every_task_and_countdown():
+    """A Redis broker redelivers an unacknowledged task after the visibility timeout: it must be longer than
+    the longest task and any countdown/ETA, or a task would run twice while the first is still going."""
+    from celery import current_app
+
+    import leads.tasks
+    import marketplace.tasks
+    from marketplace.tasking import ReliableTask
+
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    tasks = [t for name, t in current_app.tasks.items() if name.startswith(("leads.", "marketplace."))]
+    assert tasks and leads.tasks and marketplace.tasks
+    for task in tasks:
+        limit = task.time_limit or settings.CELERY_TASK_TIME_LIMIT
+        assert limit < visibility, task.name
+        assert (getattr(task, "retry_backoff_max", 0) or 0) < visibility, task.name
+    assert ReliableTask.retry_backoff_max < visibility
+    assert settings.CELERY_TASK_TIME_LIMIT < visibility
