@@ -1,7 +1,7 @@
 """The lender portal, mounted at /portal/."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -18,4 +18,7 @@ urlpatterns = [
     path("inbox/rows/", views.inbox_rows, name="inbox_rows"),
     path("leads/<int:delivery_id>/", views.delivery_detail, name="delivery_detail"),
     path("leads/<int:delivery_id>/status/", views.delivery_status, name="delivery_status"),
+    # Sections built in their own modules (each owns its URL names; see the module docstrings).
+    path("", include("lenders.urls_money")),
+    path("", include("lenders.urls_integrations")),
 ]

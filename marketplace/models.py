@@ -18,6 +18,14 @@ class MarketSettings(models.Model):
     shared_max_buyers = models.PositiveSmallIntegerField(default=3, help_text="N: most buyers of a shared lead.")
     unsold_retry_hours = models.PositiveIntegerField(default=24, help_text="How long unsold leads are retried.")
     duplicate_window_days = models.PositiveIntegerField(default=30)
+    return_window_days = models.PositiveIntegerField(default=5, help_text="Days a lender has to return a lead.")
+    return_rate_cap = models.DecimalField(
+        max_digits=5, decimal_places=2, default=15,
+        help_text="Most returns a lender may have approved, as % of its deliveries in the month.",
+    )
+    retention_days = models.PositiveIntegerField(
+        default=90, help_text="Days before PII of rejected, duplicate and unsold leads is erased."
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "market settings"

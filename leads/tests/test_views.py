@@ -1,0 +1,356 @@
+"""The public form and result pages, as an anonymous visitor (and a bot) sees them."""
+
+import hashlib
+import json
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from leads.consent import CONSENT_TEXT
+from leads.models import ConsentRecord, Consumer, Lead
+from marketplace.tests.factories import FORM_DATA, ConsumerFactory, QualifiedLeadFactory
+
+pytestmark = pytest.mark.django_db
+
+FORM_URL = "/"
+UA = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
+
+# Lead.qualification as the engine leaves it (Qualification.to_dict()), trimmed to what the page reads.
+QUALIFIED = {
+    "qualified": True,
+    "products": ["conventional", "fha"],
+    "estimate": "350000.00",
+    "requested_loan": "300000.00",
+    "ltv": "75.00",
+    "dti": "31.50",
+    "binding_constraint": "dti",
+    "reasons": [],
+    "best_product": "conventional",
+    "results": [
+        {"product": "conventional", "eligible": True, "max_loan": "350000.00", "binding_constraint": "dti",
+         "ltv": "75.00", "dti": "31.50", "monthly_payment": "2450.37", "reasons": []},
+        {"product": "fha", "eligible": True, "max_loan": "340000.00", "binding_constraint": "dti",
+         "ltv": "75.00", "dti": "33.10", "monthly_payment": "2610.00", "reasons": []},
+        {"product": "va", "eligible": False, "max_loan": "0", "binding_constraint": "eligibility",
+         "ltv": "75.00", "dti": "31.00", "monthly_payment": "2300.00",
+         "reasons": ["VA loans are for veterans, service members and eligible surviving spouses."]},
+    ],
+}  # fmt: skip
+DTI_REASON = (
+    "Your monthly debts are high for your income: this loan needs a debt-to-income ratio of 50% or less; "
+    "yours would be 61.3%."
+)
+NOT_QUALIFIED = {
+    **QUALIFIED,
+    "qualified": False,
+    "products": [],
+    "estimate": "0",
+    "reasons": [DTI_REASON],
+    "results": [],
+}
+
+
+def post_form(client, data=None, **extra):
+    return client.post(FORM_URL, data if data is not None else FORM_DATA, HTTP_USER_AGENT=UA, **extra)
+
+
+def error_beside(response, field: str) -> str:
+    """The text of the error list rendered beside a field (Django gives it the id `id_<field>_error`)."""
+    html = response.content.decode()
+    match = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', html, re.S)
+    assert match, f"no error beside {field}"
+    return re.sub(r"<[^>]+>", "", match.group(1)).replace("&#x27;", "'").strip()
+
+
+# --- the form -------------------------------------------------------------------------------------------------
+
+
+def test_form_page_shows_consent_honeypot_and_no_inline_script(client):
+    response = client.get(FORM_URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert CONSENT_TEXT in html
+    assert 'name="website"' in html
+    assert re.search(r'<div class="hp" aria-hidden="true">', html)
+    assert re.search(r'<input[^>]*name="website"[^>]*tabindex="-1"', html)
+    assert re.search(r'<input[^>]*name="website"[^>]*autocomplete="off"', html)
+    # Every script is a static file: a CSP without 'unsafe-inline' must not break the page.
+    assert all("src=" in tag for tag in re.findall(r"<script[^>]*>", html))
+    assert " style=" not in html
+    # Without JavaScript every purpose's section shows, labelled for whom it is.
+    for heading in ("If you are buying", "If you are refinancing", "If you want a home equity line"):
+        assert heading in html
+    assert "I served or serve in the U.S. military (VA loans)" in html
+    assert "Excellent (740–850)" in html
+
+
+def test_valid_post_stores_consumer_lead_and_consent_then_redirects(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post_form(client, REMOTE_ADDR="203.0.113.9")
+
+    lead = Lead.objects.get()
+    assert response.status_code == 303
+    assert response["Location"] == f"/result/{lead.public_id}/"
+    assert lead.status == "received"
+    assert lead.city == "Austin" and lead.state == "TX"
+    assert str(lead.desired_loan_amount) == "360000.00"
+    consumer = Consumer.objects.get()
+    assert (consumer.first_name, consumer.phone, consumer.email) == ("Maria", "5125550142", "maria@example.com")
+    consent = ConsentRecord.objects.get(lead=lead)
+    assert consent.text == CONSENT_TEXT
+    assert consent.text_sha256 == hashlib.sha256(CONSENT_TEXT.encode()).hexdigest()
+    assert consent.ip_address == "203.0.113.9"
+    assert consent.user_agent == UA
+    assert consent.page_url == "http://testserver/"
+    assert len(callbacks) == 1  # qualification is queued once the row is committed
+
+
+def test_valid_post_runs_the_pipeline_on_commit(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        post_form(client)
+    assert Lead.objects.get().status not in ("received", "rejected")
+
+
+def test_honeypot_stores_a_rejected_lead_queues_nothing_and_redirects_the_same(
+    client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post_form(client, {**FORM_DATA, "website": "http://cheap-pills.example"})
+    lead = Lead.objects.get()
+    assert response.status_code == 303
+    assert response["Location"] == f"/result/{lead.public_id}/"
+    assert (lead.status, lead.status_reason) == ("rejected", "honeypot")
+    assert callbacks == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("zip_code", "00000", "We could not find ZIP code 00000."),
+        ("zip_code", "12", "Enter a 5-digit ZIP code, like 78701."),
+        ("purpose", "mortgage", "Choose what you would like to do."),
+        ("property_type", "castle", "Choose the type of home."),
+        ("property_value", "NaN", "Enter the home's value in dollars, like 250,000."),
+        ("down_payment", "500000", "Your down payment must be less than the price ($400,000)."),
+        ("credit_band", "", "Choose the range your credit score is in."),
+        ("annual_income", "1e400", "Enter your yearly income in dollars, like 250,000."),
+        ("monthly_debts", "-1", "Your monthly debt payments can't be negative."),
+        ("timeline", "", "Choose when you would like to get started."),
+        ("first_name", "", "Enter your first name."),
+        ("email", "maria@", "Enter an e-mail address like name@example.com."),
+        ("phone", "555-0142", "Enter a 10-digit US phone number, like (512) 555-0142."),
+        ("consent", "", "Tick the box to agree to be contacted; we can't pass on your request without it."),
+    ],
+)
+def test_invalid_field_gets_its_message_beside_it_and_in_the_summary(client, field, value, message):
+    response = post_form(client, {**FORM_DATA, field: value})
+    assert response.status_code == 400
+    assert error_beside(response, field) == message
+    html = response.content.decode()
+    anchor = f"#id_{field}_0" if field in ("purpose", "credit_band") else f"#id_{field}"
+    assert f'<a href="{anchor}">' in html  # the summary at the top links to the field
+    assert 'aria-invalid="true"' in html
+    assert not Lead.objects.exists()
+
+
+def test_unknown_zip_stores_nothing(client):
+    response = post_form(client, {**FORM_DATA, "zip_code": "00000"})
+    assert response.status_code == 400
+    assert "We could not find ZIP code 00000." in response.content.decode()
+    assert not Lead.objects.exists() and not Consumer.objects.exists()
+
+
+def test_entered_values_are_kept_on_error(client):
+    response = post_form(client, {**FORM_DATA, "email": "bad", "first_name": "Zoë"})
+    assert 'value="Zoë"' in response.content.decode()
+
+
+# --- hostile input: 4xx, never 500 ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {**FORM_DATA, "property_value": "9" * 100_000},
+        {**FORM_DATA, "first_name": "A" * 1_000_000},
+        {**FORM_DATA, "annual_income": "Infinity", "monthly_debts": "-Infinity", "property_value": "sNaN"},
+        {**FORM_DATA, "purpose": ["purchase", "refinance"], "zip_code": ["78701", "00000"]},
+        {**FORM_DATA, "email": "😀@example.com", "last_name": "\u202e\u0000"},
+        {**FORM_DATA, "phone": "+1 (512) 555-0142 ext. 9"},
+        {"purpose": "home_equity", "zip_code": "78701"},
+        {"purpose": "refinance", "zip_code": "78701", "mortgage_balance": "1" * 60},
+    ],
+)
+def test_hostile_form_posts_are_refused_cleanly(client, data):
+    response = post_form(client, data)
+    assert response.status_code == 400
+    assert not Lead.objects.exists()
+
+
+def test_repeated_keys_use_one_value_and_do_not_crash(client):
+    # A form post with two values for one key: Django takes the last; the submission still validates.
+    response = post_form(client, {**FORM_DATA, "first_name": ["<b>x</b>", "Maria"]})
+    assert response.status_code == 303
+
+
+def test_body_over_the_upload_limit_is_400(client):
+    response = post_form(client, {**FORM_DATA, "first_name": "A" * 3_000_000})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (json.dumps(FORM_DATA), "application/json"),
+        ("purpose=purchase&zip_code=78701", "text/plain"),
+        (b"\xff\xfe\x00garbage", "application/octet-stream"),
+        ("purpose=%ff%fe&zip_code=%00", "application/x-www-form-urlencoded"),
+        ("--x\r\nbroken multipart", "multipart/form-data; boundary=x"),
+    ],
+)
+def test_wrong_body_types_are_400(client, body, content_type):
+    response = client.generic("POST", FORM_URL, body, content_type=content_type)
+    assert response.status_code == 400
+    assert not Lead.objects.exists()
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_other_methods_are_405(client, method):
+    assert getattr(client, method)(FORM_URL).status_code == 405
+
+
+def test_odd_remote_addr_is_stored_as_no_ip(client):
+    response = post_form(client, REMOTE_ADDR="not-an-ip")
+    assert response.status_code == 303
+    assert ConsentRecord.objects.get().ip_address is None
+
+
+# --- the result page ------------------------------------------------------------------------------------------
+
+
+def result_url(lead) -> str:
+    return reverse("leads:result", args=[lead.public_id])
+
+
+def status_url(lead) -> str:
+    return reverse("leads:result_status", args=[lead.public_id])
+
+
+def make_lead(**fields):
+    consumer = ConsumerFactory(first_name="Maria", last_name="Gonzalez", email="maria.g@example.com",
+                               phone="5125550199")  # fmt: skip
+    return QualifiedLeadFactory(consumer=consumer, **fields)
+
+
+def assert_no_pii_but_first_name(html: str) -> None:
+    assert "Maria" in html
+    for pii in ("Gonzalez", "maria.g@example.com", "5125550199", "(512) 555-0199"):
+        assert pii not in html
+
+
+def test_received_lead_polls_with_htmx_and_meta_refresh(client):
+    lead = make_lead(status="received", qualification={}, products=[], estimate=None)
+    response = client.get(result_url(lead))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "checking your details" in html
+    assert f'hx-get="{status_url(lead)}?shown=received"' in html
+    assert 'hx-trigger="every 1s"' in html and 'hx-swap="outerHTML"' in html
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in html
+    assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
+    assert_no_pii_but_first_name(html)
+
+
+def test_status_partial_is_204_while_nothing_changed_and_swaps_when_final(client):
+    lead = make_lead(status="received", qualification={}, products=[], estimate=None)
+    assert client.get(status_url(lead) + "?shown=received").status_code == 204
+    partial = client.get(status_url(lead)).content.decode()
+    assert 'hx-trigger="every 1s"' in partial and "<html" not in partial
+
+    Lead.objects.filter(pk=lead.pk).update(status="unsold", qualification=QUALIFIED, estimate="350000.00")
+    response = client.get(status_url(lead) + "?shown=received")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "You may qualify for up to $350,000" in html
+    assert "hx-trigger" not in html  # final: polling stops
+
+
+def test_stuck_lead_stops_polling_and_says_so(client):
+    lead = make_lead(status="received", qualification={}, products=[], estimate=None)
+    Lead.objects.filter(pk=lead.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    html = client.get(result_url(lead)).content.decode()
+    assert "hx-trigger" not in html and "http-equiv" not in html
+    assert "taking longer than usual" in html
+
+
+def test_qualified_lead_shows_estimate_products_payment_and_limit(client):
+    lead = make_lead(
+        qualification=QUALIFIED, estimate="350000.00", requested_loan="300000.00", loan_limit="806500.00"
+    )
+    html = client.get(result_url(lead)).content.decode()
+    assert "You may qualify for up to <span class=\"amount\">$350,000</span>" in html
+    assert "<li>Conventional</li><li>FHA</li>" in html
+    assert "<li>VA</li>" not in html
+    assert "$2,450" in html  # the best product's payment for the requested loan
+    assert "The conforming loan limit in your county is $806,500." in html
+    assert "matching you with a lender" in html  # still being distributed: keeps polling
+    assert 'hx-trigger="every 1s"' in html
+    assert_no_pii_but_first_name(html)
+
+
+def test_sold_lead_says_how_many_lenders_and_stops_polling(client):
+    lead = make_lead(status="sold", qualification=QUALIFIED, estimate="350000.00")
+    html = client.get(result_url(lead)).content.decode()
+    assert "You may qualify for up to" in html
+    assert "A licensed loan officer will call you shortly" in html
+    assert "hx-trigger" not in html and "http-equiv" not in html
+
+
+def test_unsold_lead_is_told_kindly_we_are_finding_a_lender(client):
+    lead = make_lead(status="unsold", qualification=QUALIFIED, estimate="350000.00")
+    html = client.get(result_url(lead)).content.decode()
+    assert "We are finding a lender for you" in html
+    assert "hx-trigger" not in html
+
+
+def test_not_qualified_lead_hears_why_and_what_would_help(client):
+    lead = make_lead(
+        status="not_qualified", qualification=NOT_QUALIFIED, estimate="0", products=[], binding_constraint="dti"
+    )
+    html = client.get(result_url(lead)).content.decode()
+    assert "could not match you with a loan just now" in html
+    assert "61.3%" in html  # the engine's own reason
+    assert "Paying down monthly debts" in html
+    assert "You may qualify" not in html
+    assert "hx-trigger" not in html
+    assert_no_pii_but_first_name(html)
+
+
+def test_duplicate_lead_is_told_we_already_have_it(client):
+    lead = make_lead(status="duplicate", qualification={}, products=[])
+    html = client.get(result_url(lead)).content.decode()
+    assert "We already have your request from the last 30 days; a lender will be in" in html
+
+
+def test_rejected_lead_gets_a_neutral_thank_you(client):
+    lead = make_lead(status="rejected", status_reason="honeypot", qualification={}, products=[])
+    html = client.get(result_url(lead)).content.decode()
+    assert "We have received your request." in html
+    assert "honeypot" not in html and "Maria" not in html
+
+
+def test_a_broken_qualification_json_does_not_break_the_page(client):
+    lead = make_lead(qualification={"results": "nonsense", "products": [1, None], "best_product": 7})
+    assert client.get(result_url(lead)).status_code == 200
+
+
+def test_unknown_public_id_is_404(client):
+    missing = uuid.uuid4()
+    assert client.get(f"/result/{missing}/").status_code == 404
+    assert client.get(f"/result/{missing}/status/").status_code == 404
+    assert client.get("/result/1/").status_code == 404  # the database id is never an address
