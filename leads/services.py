@@ -10,6 +10,8 @@ from django.utils import timezone
 from . import geo
 from .choices import LeadStatus
 from .models import ConsentRecord, Consumer, Lead
+from marketplace.tasking import enqueue_on_commit
+
 from .qualification import Applicant, evaluate
 from .selectors import guidelines_current, lead_find_earlier_duplicate, loan_limits_for
 
@@ -64,7 +66,7 @@ def lead_submit(
         if not rejected_reason:
             from .tasks import qualify_lead
 
-            transaction.on_commit(lambda: qualify_lead.delay(lead.pk))
+            enqueue_on_commit(qualify_lead, lead.pk)
     logger.info("lead %s received (%s)", lead.pk, lead.status)
     return lead
 
@@ -124,6 +126,6 @@ def lead_qualify(*, lead_id: int) -> Lead | None:
         if result.qualified:
             from marketplace.tasks import distribute_lead
 
-            transaction.on_commit(lambda: distribute_lead.delay(lead.pk))
+            enqueue_on_commit(distribute_lead, lead.pk)
     logger.info("lead %s %s", lead.pk, lead.status)
     return lead

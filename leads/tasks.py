@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from marketplace.tasking import ReliableTask
+from marketplace.tasking import ReliableTask, enqueue
 
 from . import services
 from .choices import LeadStatus
@@ -28,10 +28,10 @@ def sweep_stuck_leads(older_than_seconds: int = 60) -> int:
 
     count = 0
     for lead_id, status in leads_stuck(older_than_seconds=older_than_seconds).values_list("id", "status")[:1000]:
-        (qualify_lead if status == LeadStatus.RECEIVED else distribute_lead).delay(lead_id)
+        enqueue(qualify_lead if status == LeadStatus.RECEIVED else distribute_lead, lead_id)
         count += 1
     for delivery_id in deliveries_unnotified(older_than_seconds=older_than_seconds).values_list("id", flat=True)[:1000]:
-        notify_delivery.delay(delivery_id)
+        enqueue(notify_delivery, delivery_id)
         count += 1
     if count:
         logger.info("sweeper pushed on %d stuck item(s)", count)

@@ -97,7 +97,7 @@ def lead_result_status(request: HttpRequest, public_id: UUID) -> HttpResponse:
     return render(request, "leads/_status.html", context)
 
 
-# --- helpers ------------------------------------------------------------------------------------------------
+# --- helpers ----------------------------------------------------------------------------------------------
 
 
 def _render_form(request: HttpRequest, form: LeadForm, *, status: int) -> HttpResponse:

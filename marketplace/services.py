@@ -18,6 +18,7 @@ from leads.models import Lead
 from lenders.models import Lender, LenderLicense, Subscription, SubscriptionState, SubscriptionZip
 
 from .models import Delivery, MarketSettings, PriceFloor
+from .tasking import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +247,8 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
         if deliveries:
             from .tasks import notify_delivery
 
-            ids = [d.pk for d in deliveries]
-            transaction.on_commit(lambda: [notify_delivery.delay(i) for i in ids])
+            for d in deliveries:
+                enqueue_on_commit(notify_delivery, d.pk)
     logger.info("lead %s %s to %d buyer(s)", lead_id, mode, len(deliveries))
     return deliveries
 
@@ -271,7 +272,7 @@ def lead_redistribute(*, lead_id: int) -> bool:
         retry_until=timezone.now() + timedelta(hours=market.unsold_retry_hours)
     )
     if updated:
-        transaction.on_commit(lambda: distribute_lead.delay(lead_id))
+        enqueue_on_commit(distribute_lead, lead_id)
     return bool(updated)
 
 

@@ -49,3 +49,23 @@ def failed_task_replay(*, failed_task_id: int) -> str:
     result = app.tasks[ft.task_name].apply_async(args=ft.args, kwargs=ft.kwargs)
     FailedTask.objects.filter(pk=ft.pk).update(replayed_at=timezone.now())
     return result.id
+
+
+def enqueue(task: Task, *args) -> None:
+    """Queue a task now, without blocking on or failing for a broker outage.
+
+    Called from transaction.on_commit hooks: the row is already committed, so a lost message costs only
+    time — the sweeper (leads.tasks.sweep_stuck_leads) finds the work and queues it again.
+    """
+    from kombu.exceptions import OperationalError
+
+    try:
+        task.apply_async(args=args, retry=False)
+    except (OperationalError, ConnectionError, OSError) as exc:
+        logger.warning("could not queue %s%s (%s); the sweeper will retry", task.name, args, type(exc).__name__)
+
+
+def enqueue_on_commit(task: Task, *args) -> None:
+    from django.db import transaction
+
+    transaction.on_commit(lambda: enqueue(task, *args))

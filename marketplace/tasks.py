@@ -9,7 +9,7 @@ from leads.choices import LeadStatus
 from leads.models import Lead
 
 from . import notifications, services
-from .tasking import ReliableTask
+from .tasking import ReliableTask, enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -31,5 +31,5 @@ def retry_unsold_leads() -> int:
         Lead.objects.filter(status=LeadStatus.UNSOLD, retry_until__gt=timezone.now()).values_list("id", flat=True)[:1000]
     )
     for lead_id in ids:
-        distribute_lead.delay(lead_id)
+        enqueue(distribute_lead, lead_id)
     return len(ids)

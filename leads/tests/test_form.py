@@ -51,14 +51,18 @@ def test_factory_submission_is_valid_and_gives_exactly_the_service_fields():
     assert form.honeypot_tripped is False
 
 
-@pytest.mark.parametrize("phone", ["(512) 555-0142", "+1 512 555 0142", "512.555.0142", "15125550142", "5125550142"])
+@pytest.mark.parametrize(
+    "phone", ["(512) 555-0142", "+1 512 555 0142", "512.555.0142", "15125550142", "5125550142"]
+)
 def test_us_phone_formats_are_normalised_to_ten_digits(phone):
     form = form_with(phone=phone)
     assert form.is_valid(), form.errors
     assert form.cleaned_data["phone"] == "5125550142"
 
 
-@pytest.mark.parametrize("phone", ["555-0142", "(012) 555-0142", "512 155 0142", "call me", "+44 20 7946 0958", "٥١٢٥٥٥٠١٤٢"])
+@pytest.mark.parametrize(
+    "phone", ["555-0142", "(012) 555-0142", "512 155 0142", "call me", "+44 20 7946 0958", "٥١٢٥٥٥٠١٤٢"]
+)
 def test_bad_phones_are_refused(phone):
     form = form_with(phone=phone)
     assert "phone" in form.errors
@@ -125,9 +129,9 @@ def test_hostile_money_is_refused_with_a_message(value, message):
 def test_money_as_people_type_it_is_accepted(value):
     form = form_with(property_value=value)
     assert form.is_valid(), form.errors
-    assert form.cleaned_data["property_value"] == Decimal(value.strip().lstrip("$").replace(",", "")).quantize(
-        Decimal("0.01")
-    )
+    assert form.cleaned_data["property_value"] == Decimal(
+        value.strip().lstrip("$").replace(",", "")
+    ).quantize(Decimal("0.01"))
 
 
 @pytest.mark.parametrize("value", [["400000"], {"a": 1}, True, float("nan"), float("inf"), object()])
@@ -138,7 +142,9 @@ def test_json_shaped_values_from_the_api_do_not_crash(value):
 
 
 def test_api_numbers_are_accepted():
-    form = LeadForm({**FORM_DATA, "property_value": 400000, "annual_income": Decimal("120000.5"), "consent": True})
+    form = LeadForm(
+        {**FORM_DATA, "property_value": 400000, "annual_income": Decimal("120000.5"), "consent": True}
+    )
     assert form.is_valid(), form.errors
     assert form.cleaned_data["annual_income"] == Decimal("120000.50")
 
@@ -154,7 +160,9 @@ def test_real_names_are_accepted(name):
     assert form_with(first_name=name).is_valid()
 
 
-@pytest.mark.parametrize("name", ["<script>", "Robert'); DROP TABLE", "12345", "a\u202eb", "x" * 81, "a\x00b"])
+@pytest.mark.parametrize(
+    "name", ["<script>", "Robert'); DROP TABLE", "12345", "a\u202eb", "x" * 81, "a\x00b"]
+)
 def test_odd_names_are_refused(name):
     assert "first_name" in form_with(first_name=name).errors
 
@@ -165,7 +173,7 @@ def test_email_domain_is_lowered():
     assert form.cleaned_data["email"] == "Maria.G@example.com"
 
 
-# --- purchase: derive what is missing ------------------------------------------------------------------------
+# --- purchase: derive what is missing ---------------------------------------------------------------------
 
 
 def test_purchase_loan_is_price_minus_down_payment_when_blank():
@@ -202,7 +210,11 @@ def test_purchase_price_defaults_to_the_home_value_and_value_to_the_price():
             "down_payment",
             "Enter your down payment, or how much you would like to borrow.",
         ),
-        ({"down_payment": "400000"}, "down_payment", "Your down payment must be less than the price ($400,000)."),
+        (
+            {"down_payment": "400000"},
+            "down_payment",
+            "Your down payment must be less than the price ($400,000).",
+        ),
         (
             {"down_payment": "", "desired_loan_amount": "500000"},
             "desired_loan_amount",
@@ -235,7 +247,7 @@ def test_purchase_ignores_a_slip_in_the_refinance_boxes():
     assert form.cleaned_data["mortgage_balance"] is None
 
 
-# --- refinance and home equity ------------------------------------------------------------------------------
+# --- refinance and home equity ----------------------------------------------------------------------------
 
 
 def test_refinance_loan_is_balance_plus_cash_out():
@@ -295,7 +307,7 @@ def test_home_equity_line_is_checked_beside_its_box(line, message):
     assert LeadForm(home_equity(line_amount=line)).errors["line_amount"] == [message]
 
 
-# --- honeypot -----------------------------------------------------------------------------------------------
+# --- honeypot ---------------------------------------------------------------------------------------------
 
 
 def test_honeypot_is_reported_but_not_an_error():

@@ -66,7 +66,7 @@ def error_beside(response, field: str) -> str:
     return re.sub(r"<[^>]+>", "", match.group(1)).replace("&#x27;", "'").strip()
 
 
-# --- the form -------------------------------------------------------------------------------------------------
+# --- the form ---------------------------------------------------------------------------------------------
 
 
 def test_form_page_shows_consent_honeypot_and_no_inline_script(client):
@@ -88,7 +88,9 @@ def test_form_page_shows_consent_honeypot_and_no_inline_script(client):
     assert "Excellent (740–850)" in html
 
 
-def test_valid_post_stores_consumer_lead_and_consent_then_redirects(client, django_capture_on_commit_callbacks):
+def test_valid_post_stores_consumer_lead_and_consent_then_redirects(
+    client, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = post_form(client, REMOTE_ADDR="203.0.113.9")
 
@@ -99,7 +101,11 @@ def test_valid_post_stores_consumer_lead_and_consent_then_redirects(client, djan
     assert lead.city == "Austin" and lead.state == "TX"
     assert str(lead.desired_loan_amount) == "360000.00"
     consumer = Consumer.objects.get()
-    assert (consumer.first_name, consumer.phone, consumer.email) == ("Maria", "5125550142", "maria@example.com")
+    assert (consumer.first_name, consumer.phone, consumer.email) == (
+        "Maria",
+        "5125550142",
+        "maria@example.com",
+    )
     consent = ConsentRecord.objects.get(lead=lead)
     assert consent.text == CONSENT_TEXT
     assert consent.text_sha256 == hashlib.sha256(CONSENT_TEXT.encode()).hexdigest()
@@ -169,7 +175,7 @@ def test_entered_values_are_kept_on_error(client):
     assert 'value="Zoë"' in response.content.decode()
 
 
-# --- hostile input: 4xx, never 500 ----------------------------------------------------------------------------
+# --- hostile input: 4xx, never 500 ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -230,7 +236,7 @@ def test_odd_remote_addr_is_stored_as_no_ip(client):
     assert ConsentRecord.objects.get().ip_address is None
 
 
-# --- the result page ------------------------------------------------------------------------------------------
+# --- the result page --------------------------------------------------------------------------------------
 
 
 def result_url(lead) -> str:
@@ -276,7 +282,7 @@ def test_status_partial_is_204_while_nothing_changed_and_swaps_when_final(client
     response = client.get(status_url(lead) + "?shown=received")
     assert response.status_code == 200
     html = response.content.decode()
-    assert "You may qualify for up to $350,000" in html
+    assert 'You may qualify for up to <span class="amount">$350,000</span>' in html
     assert "hx-trigger" not in html  # final: polling stops
 
 
@@ -293,7 +299,7 @@ def test_qualified_lead_shows_estimate_products_payment_and_limit(client):
         qualification=QUALIFIED, estimate="350000.00", requested_loan="300000.00", loan_limit="806500.00"
     )
     html = client.get(result_url(lead)).content.decode()
-    assert "You may qualify for up to <span class=\"amount\">$350,000</span>" in html
+    assert 'You may qualify for up to <span class="amount">$350,000</span>' in html
     assert "<li>Conventional</li><li>FHA</li>" in html
     assert "<li>VA</li>" not in html
     assert "$2,450" in html  # the best product's payment for the requested loan
@@ -311,6 +317,22 @@ def test_sold_lead_says_how_many_lenders_and_stops_polling(client):
     assert "hx-trigger" not in html and "http-equiv" not in html
 
 
+def test_sold_lead_counts_the_lenders_it_went_to(client, buying_lender, rival_lender):
+    from marketplace.services import lead_distribute
+    from marketplace.tests.factories import make_subscription
+
+    for lender in (buying_lender, rival_lender):
+        make_subscription(lender, exclusive=False, price="30.00")
+    lead = make_lead(qualification=QUALIFIED)
+    deliveries = lead_distribute(lead_id=lead.pk)
+    lead.refresh_from_db()
+    assert lead.status == "sold"
+    count = len(deliveries)
+    html = client.get(result_url(lead)).content.decode()
+    assert f"Your request was sent to {count} lender{'s' if count > 1 else ''}." in html
+    assert "Lone Star Lending" not in html  # the buyers' names are theirs to give
+
+
 def test_unsold_lead_is_told_kindly_we_are_finding_a_lender(client):
     lead = make_lead(status="unsold", qualification=QUALIFIED, estimate="350000.00")
     html = client.get(result_url(lead)).content.decode()
@@ -320,7 +342,11 @@ def test_unsold_lead_is_told_kindly_we_are_finding_a_lender(client):
 
 def test_not_qualified_lead_hears_why_and_what_would_help(client):
     lead = make_lead(
-        status="not_qualified", qualification=NOT_QUALIFIED, estimate="0", products=[], binding_constraint="dti"
+        status="not_qualified",
+        qualification=NOT_QUALIFIED,
+        estimate="0",
+        products=[],
+        binding_constraint="dti",
     )
     html = client.get(result_url(lead)).content.decode()
     assert "could not match you with a loan just now" in html
