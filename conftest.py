@@ -9,6 +9,8 @@ os.environ["SECURE_PROXY"] = "0"
 os.environ["FAST_PASSWORD_HASHER"] = "1"
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
 os.environ["CELERY_TASK_EAGER_PROPAGATES"] = "1"
+os.environ["CACHE_URL"] = "locmemcache://"  # rate-limit counters per test process, cleared between tests
+os.environ.setdefault("LEAD_FORM_RATE_LIMIT", "1000")
 # Set here rather than in pyproject so that the variables above are in place before Django starts.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 
@@ -37,6 +39,13 @@ def redis_available() -> tuple[bool, str]:
     except redis.RedisError as exc:
         return False, f"Redis at REDIS_URL is unreachable ({type(exc).__name__})"
     return True, ""
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from compliance.querysets import AppendOnlyQuerySet
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
@@ -24,7 +26,9 @@ class Account(models.Model):
     class Meta:
         constraints = [
             # The database is the last guard: no sale may take a balance past the allowed credit.
-            models.CheckConstraint(condition=Q(balance__gte=-F("credit_limit")), name="balance_within_credit"),
+            models.CheckConstraint(
+                condition=Q(balance__gte=-F("credit_limit")), name="balance_within_credit"
+            ),
             models.CheckConstraint(condition=Q(credit_limit__gte=0), name="credit_limit_not_negative"),
         ]
 
@@ -38,6 +42,8 @@ class Account(models.Model):
 
 class LedgerEntry(models.Model):
     """One movement of money. Never updated or deleted; corrections are new entries."""
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Kind(models.TextChoices):
         TOP_UP = "top_up", "Top-up"
@@ -78,3 +84,69 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Ledger entries are append-only.")
+
+
+class ReturnRequest(models.Model):
+    """A lender's claim that a delivered lead was bad. One per delivery: a denied return is final.
+
+    Written and decided only through billing.services (return_request / return_approve / return_deny), which
+    lock the lender's account so the month's return rate is counted and the credit posted exactly once.
+    """
+
+    class Reason(models.TextChoices):
+        BAD_CONTACT = "bad_contact", "Bad contact data"
+        DUPLICATE = "duplicate", "Duplicate"
+        DID_NOT_REQUEST = "did_not_request", "Did not request"
+        NOT_AS_DESCRIBED = "not_as_described", "Not pre-qualified as described"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+
+    delivery = models.OneToOneField(
+        "marketplace.Delivery", on_delete=models.PROTECT, related_name="return_request"
+    )
+    # The delivery's lender, kept here so scoping and the monthly return rate stay single-table reads.
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, related_name="return_requests")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    note = models.TextField(blank=True, max_length=1000)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
+    # The credit an approval posts. OneToOne: one entry can refund one return, and never two.
+    credit = models.OneToOneField(
+        LedgerEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="return_request"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["lender", "-created_at"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+        constraints = [
+            # Approved <=> credited: an approval without its credit, or a credit on an open return, is a bug.
+            models.CheckConstraint(
+                condition=(Q(status="approved") & Q(credit__isnull=False))
+                | (~Q(status="approved") & Q(credit__isnull=True)),
+                name="return_credited_iff_approved",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason="other") | ~Q(note=""), name="return_other_needs_note"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="requested") | Q(decided_at__isnull=False), name="return_decision_dated"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Return of lead #{self.delivery.lead_id} ({self.get_status_display()})"

@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from compliance.querysets import AppendOnlyQuerySet
+
 from .choices import CreditBand, LeadStatus, LoanPurpose, Occupancy, PropertyType, Timeline
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -80,6 +82,15 @@ class Lead(models.Model):
     products = models.JSONField(default=list, blank=True)
     qualification = models.JSONField(default=dict, blank=True)
 
+    # Where the lead came from: a partner (None for our own form) and the partner's attribution, so a
+    # source's and a campaign's quality can be measured.
+    source = models.ForeignKey("integrations.LeadSource", null=True, blank=True, on_delete=models.PROTECT)
+    sub_id = models.CharField(max_length=100, blank=True)
+    campaign = models.CharField(max_length=100, blank=True)
+    utm_source = models.CharField(max_length=100, blank=True)
+    utm_medium = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=100, blank=True)
+
     # Distribution: the decision trace of every attempt, and the window unsold leads are retried in.
     distribution_trace = models.JSONField(default=list, blank=True)
     distribution_attempts = models.PositiveIntegerField(default=0)
@@ -116,6 +127,8 @@ class ConsentRecord(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
     page_url = models.URLField(max_length=500, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

@@ -8,12 +8,15 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+
+from marketplace import ratelimit
 
 from .choices import LeadStatus
 from .consent import CONSENT_TEXT
@@ -58,6 +61,13 @@ class HttpResponseSeeOther(HttpResponseRedirect):
 def lead_form(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _render_form(request, LeadForm(), status=200)
+    # Per-IP limit against floods; counted before validation so bad requests count too.
+    wait = ratelimit.hit(scope="lead_form", key=_client_ip(request) or "unknown",
+                         limit=settings.LEAD_FORM_RATE_LIMIT, window_seconds=settings.LEAD_FORM_RATE_WINDOW)
+    if wait is not None:
+        response = render(request, "leads/rate_limited.html", {"minutes": max(1, round(wait / 60))}, status=429)
+        response["Retry-After"] = str(wait)
+        return response
     form = LeadForm(request.POST)
     if form.is_valid():
         try:

@@ -172,3 +172,65 @@ class SubscriptionZip(models.Model):
             models.UniqueConstraint(fields=["subscription", "zip_code"], name="unique_subscription_zip")
         ]
         indexes = [models.Index(fields=["zip_code", "subscription"])]
+
+
+class AssignmentRule(models.Model):
+    """One officer's place in the lender's round-robin of new leads, optionally limited to some states and
+    loan purposes (empty lists mean all). delivery_assign picks, among the active rules that fit a lead and
+    whose officer is active, the one served longest ago (`last_seq`), so the rotation is fair."""
+
+    lender = models.ForeignKey(Lender, on_delete=models.CASCADE, related_name="assignment_rules")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="assignment_rules")
+    states = models.JSONField(default=list, blank=True, help_text="Two-letter states; empty: every state.")
+    purposes = models.JSONField(default=list, blank=True, help_text="Loan purposes; empty: every purpose.")
+    is_active = models.BooleanField("active", default=True)
+    position = models.PositiveIntegerField(default=0)
+    # A per-lender sequence rather than a timestamp: two sales a moment apart cannot tie or arrive out of
+    # order, because the lender's account row is locked for the whole sale (see delivery_assign).
+    last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    assigned_count = models.PositiveIntegerField(default=0, editable=False)
+    last_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["lender", "is_active"], name="assignment_rule_lender_active")]
+        # One place in the rotation per officer: two rules would give them a double share.
+        constraints = [models.UniqueConstraint(fields=["membership"], name="one_assignment_rule_per_member")]
+
+    def __str__(self) -> str:
+        return f"Rule #{self.pk} for {self.membership.user}"
+
+    def fits(self, *, state: str, purpose: str) -> bool:
+        return (not self.states or state in self.states) and (not self.purposes or purpose in self.purposes)
+
+
+class Invitation(models.Model):
+    """An e-mailed, single-use, expiring link to join a lender's team. Only the token's SHA-256 is kept; the
+    token itself exists in the e-mail alone."""
+
+    lender = models.ForeignKey(Lender, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=8, choices=Membership.Role.choices, default=Membership.Role.OFFICER)
+    token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation #{self.pk} to {self.lender}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()

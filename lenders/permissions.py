@@ -47,3 +47,22 @@ def member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
             return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def manager_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """member_required, and the member must be an owner or a manager: officers get a 403 page.
+
+    The team, invitations and assignment rules are for the people who run the desk."""
+
+    @member_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.membership.sees_all_leads:  # type: ignore[attr-defined]
+            return render(
+                request, "portal/forbidden.html",
+                {"membership": request.membership, "need": "an owner or a manager"},  # type: ignore[attr-defined]
+                status=403,
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapper

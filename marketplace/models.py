@@ -88,6 +88,9 @@ class Delivery(models.Model):
     )
     notified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Last change the inbox shows (status, first contact, assignee). The live inbox compares it to decide
+    # whether anything changed since the last refresh; services that change those fields bump it.
+    touched_at = models.DateTimeField(default=timezone.now)
 
     objects = DeliveryQuerySet.as_manager()
 
@@ -127,3 +130,66 @@ class FailedTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}{tuple(self.args)} failed"
+
+
+class Activity(models.Model):
+    """One thing a loan officer did on a lead: a call, an e-mail, a text, or a note. Append-only."""
+
+    class Kind(models.TextChoices):
+        CALL = "call", "Call"
+        EMAIL = "email", "E-mail"
+        TEXT = "text", "Text"
+        NOTE = "note", "Note"
+
+    class Outcome(models.TextChoices):
+        REACHED = "reached", "Reached"
+        VOICEMAIL = "voicemail", "Left voicemail"
+        NO_ANSWER = "no_answer", "No answer"
+        WRONG_NUMBER = "wrong_number", "Wrong number"
+        SENT = "sent", "Sent"
+        OTHER = "other", "Other"
+
+    CONTACT_KINDS = (Kind.CALL, Kind.EMAIL, Kind.TEXT)
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="activities")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    note = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "activities"
+        indexes = [models.Index(fields=["delivery", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on delivery #{self.delivery_id}"
+
+
+class FollowUp(models.Model):
+    """A reminder to get back to a lead. Shown on the inbox when due; e-mailed once when overdue."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="followups")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    due_at = models.DateTimeField()
+    note = models.CharField(max_length=200, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [
+            models.Index(fields=["user", "done_at", "due_at"]),
+            # The reminder sweep: open, not yet reminded, by due time.
+            models.Index(fields=["due_at"], condition=Q(done_at__isnull=True, reminded_at__isnull=True),
+                         name="followup_to_remind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Follow-up on delivery #{self.delivery_id}"
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.done_at is None and self.due_at < timezone.now()

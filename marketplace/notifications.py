@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from integrations.services import webhooks_emit_delivery_created
 from lenders.models import Membership
 
 from .models import Delivery
@@ -53,6 +54,7 @@ def delivery_notify(*, delivery_id: int) -> bool:
             )
             message.attach_alternative(render_to_string("email/new_lead.html", context), "text/html")
             message.send()
+        webhooks_emit_delivery_created(delivery=delivery)  # signed webhooks, queued on this commit, once
         delivery.notified_at = timezone.now()
         delivery.save(update_fields=["notified_at"])
     logger.info("delivery %s notified (%d recipient(s))", delivery_id, len(to))

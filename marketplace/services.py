@@ -1,6 +1,7 @@
 """Selling leads: match in SQL, lock, check, allocate, deliver and charge in one transaction."""
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -15,9 +16,9 @@ from billing.models import Account
 from billing.services import accounts_charge
 from leads.choices import LeadStatus
 from leads.models import Lead
-from lenders.models import Lender, LenderLicense, Subscription, SubscriptionState, SubscriptionZip
+from lenders.models import Lender, LenderLicense, Membership, Subscription, SubscriptionState, SubscriptionZip
 
-from .models import Delivery, MarketSettings, PriceFloor
+from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
 from .tasking import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -174,10 +175,13 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
                 found_shared >= shared_max or all(r[2] for r in rest)
             ):
                 break
-            batch = _next_batch(rest, need_exclusive=not found_exclusive, need_shared=shared_max - found_shared)
+            batch = _next_batch(
+                rest, need_exclusive=not found_exclusive, need_shared=shared_max - found_shared
+            )
             done += len(batch)
             # Lock the accounts of lenders new to this sale, in id order. The first batch usually decides;
-            # a later batch can lock out of order, which PostgreSQL resolves as a deadlock and the task retries.
+            # a later batch can lock out of order, which PostgreSQL resolves as a deadlock and the task
+            # retries.
             new_lenders = {r[1] for r in batch} - accounts.keys()
             accounts.update(
                 (a.lender_id, a)
@@ -225,9 +229,12 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
                 for s, charge in zip(winners, charges, strict=True)
             ])
             Subscription.objects.bulk_update(
-                [_counted(s, now) for s in winners], ["day_key", "day_count", "month_key", "month_count", "month_spend"]
+                [_counted(s, now) for s in winners],
+                ["day_key", "day_count", "month_key", "month_count", "month_spend"],
             )
             Lender.objects.filter(pk__in=[s.lender_id for s in winners]).update(last_served_at=now)
+            # Give each new lead its loan officer before anyone is told about it (notify reads assigned_to).
+            delivery_assign(deliveries=deliveries, lead=lead, now=now)
 
         lead.distribution_attempts += 1
         lead.distribution_trace = [*lead.distribution_trace, {
@@ -301,7 +308,8 @@ def delivery_set_status(
     d = Delivery.objects.select_for_update().get(pk=delivery.pk)
     if status not in LEGAL_MOVES.get(d.status, set()):
         raise ValidationError(
-            f"A lead cannot move from {d.get_status_display()} to {S(status).label if status in S.values else status}."
+            f"A lead cannot move from {d.get_status_display()} to "
+            f"{S(status).label if status in S.values else status}."
         )
     now = timezone.now()
     if status == S.FUNDED:
@@ -314,7 +322,164 @@ def delivery_set_status(
         d.lost_reason = lost_reason.strip()[:200]
     if status == S.CONTACTED and d.first_contact_at is None:
         d.first_contact_at = now
-    d.status, d.status_changed_at = status, now
+    d.status, d.status_changed_at, d.touched_at = status, now, now
     d.save()
     delivery.__dict__.update(d.__dict__)
     return d
+
+
+# --- Assignment: which loan officer works a new lead ---------------------------------------------------
+
+
+def delivery_assign(*, deliveries: list[Delivery], lead: Lead, now: datetime | None = None) -> None:
+    """Give each new delivery a loan officer by its lender's round-robin rules; leave it unassigned (so
+    owners and managers see it and are e-mailed) when no active officer's rule fits the lead.
+
+    Called inside lead_distribute's transaction while the buying lenders' account rows are locked
+    (select_for_update), so sales to one lender run one at a time and each reads the counters the previous
+    sale wrote: the rotation stays fair under concurrency without locking the rule rows themselves.
+    Three queries however many buyers: every buyer's rules with their officers, then two bulk updates.
+    """
+    from lenders.models import AssignmentRule
+
+    if not deliveries:
+        return
+    now = now or timezone.now()
+    rules_by_lender: dict[int, list[AssignmentRule]] = defaultdict(list)
+    for rule in AssignmentRule.objects.filter(lender_id__in={d.lender_id for d in deliveries}).select_related(
+        "membership"
+    ):
+        rules_by_lender[rule.lender_id].append(rule)
+    assigned: list[Delivery] = []
+    touched_rules: list[AssignmentRule] = []
+    for d in deliveries:
+        rules = rules_by_lender.get(d.lender_id, [])
+        fitting = [
+            r for r in rules
+            if r.is_active and r.membership.is_active and r.membership.lender_id == d.lender_id
+            and r.fits(state=lead.state, purpose=lead.purpose)
+        ]
+        if not fitting:
+            continue
+        # Served longest ago first; never-served rules (seq 0) in their list order.
+        rule = min(fitting, key=lambda r: (r.last_seq, r.position, r.pk))
+        rule.last_seq = max(r.last_seq for r in rules) + 1
+        rule.assigned_count += 1
+        rule.last_assigned_at = now
+        d.assigned_to_id = rule.membership.user_id
+        assigned.append(d)
+        touched_rules.append(rule)
+    if assigned:
+        Delivery.objects.bulk_update(assigned, ["assigned_to"])
+        AssignmentRule.objects.bulk_update(touched_rules, ["last_seq", "assigned_count", "last_assigned_at"])
+
+
+@transaction.atomic
+def delivery_reassign(*, delivery: Delivery, membership: Membership | None) -> Delivery:
+    """Hand a lead to another member of the same lender by hand (or to nobody: owners and managers see it)."""
+    if membership is not None and (membership.lender_id != delivery.lender_id or not membership.is_active):
+        raise ValidationError("Choose an active member of your team.")
+    now = timezone.now()
+    user_id = membership.user_id if membership is not None else None
+    Delivery.objects.filter(pk=delivery.pk).update(assigned_to_id=user_id, touched_at=now)
+    delivery.assigned_to_id, delivery.touched_at = user_id, now
+    return delivery
+
+
+# --- Working a lead: activity and follow-ups ----------------------------------------------------------
+
+
+@transaction.atomic
+def activity_log(*, delivery: Delivery, user, kind: str, outcome: str = "", note: str = "") -> Activity:
+    """Record a call, e-mail, text or note. The first call, e-mail or text sets the first contact time
+    (response time is what lenders judge themselves by); notes never do."""
+    note = note.strip()
+    if kind not in Activity.Kind.values:
+        raise ValidationError({"kind": "Choose call, e-mail, text or note."})
+    if outcome and outcome not in Activity.Outcome.values:
+        raise ValidationError({"outcome": "Choose an outcome from the list."})
+    if kind == Activity.Kind.NOTE:
+        if not note:
+            raise ValidationError({"note": "Write the note."})
+        outcome = ""
+    elif not outcome:
+        raise ValidationError({"outcome": "Say how it went."})
+    now = timezone.now()
+    activity = Activity.objects.create(
+        delivery=delivery, user=user, kind=kind, outcome=outcome, note=note[:2000], created_at=now
+    )
+    # Conditional: of two contacts logged at once, only the earlier commit sets the time.
+    if kind in Activity.CONTACT_KINDS and Delivery.objects.filter(
+        pk=delivery.pk, first_contact_at__isnull=True
+    ).update(first_contact_at=now, touched_at=now):
+        delivery.first_contact_at = delivery.touched_at = now
+    return activity
+
+
+def followup_create(*, delivery: Delivery, user, due_at: datetime, note: str = "") -> FollowUp:
+    return FollowUp.objects.create(delivery=delivery, user=user, due_at=due_at, note=note.strip()[:200])
+
+
+def followup_complete(*, followup: FollowUp) -> bool:
+    """Mark a follow-up done; True the first time, False when it already was."""
+    now = timezone.now()
+    done = FollowUp.objects.filter(pk=followup.pk, done_at__isnull=True).update(done_at=now)
+    if done:
+        followup.done_at = now
+    return bool(done)
+
+
+def followups_remind_overdue(*, now: datetime | None = None, limit: int = 2000) -> int:
+    """E-mail each member one list of their overdue follow-ups, each follow-up once (reminded_at).
+
+    Idempotent and safe to run concurrently: rows are taken with SKIP LOCKED and marked in the same
+    transaction as the e-mail is sent, so a second run finds nothing to do. A failed send rolls back and
+    the next run tries again. Returns the number of e-mails sent.
+    """
+    from django.conf import settings
+    from django.core.mail import EmailMultiAlternatives
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+
+    now = now or timezone.now()
+    site = settings.SITE_URL
+    sent = 0
+    with transaction.atomic():
+        due = list(
+            FollowUp.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(done_at__isnull=True, reminded_at__isnull=True, due_at__lte=now)
+            .select_related("user", "delivery__lead__consumer")
+            .order_by("user_id", "due_at", "id")[:limit]
+        )
+        by_user: dict[int, list[FollowUp]] = defaultdict(list)
+        for f in due:
+            by_user[f.user_id].append(f)
+        # Active members and their lender's time zone, to write due times as the officer reads them.
+        zones = dict(
+            Membership.objects.filter(user_id__in=by_user.keys(), is_active=True)
+            .values_list("user_id", "lender__time_zone")
+        )
+        for user_id, items in by_user.items():
+            user = items[0].user
+            # A deactivated member hears nothing; their items are marked so they are not retried forever.
+            if user_id not in zones or not user.is_active or not user.email:
+                continue
+            rows = [
+                {"followup": f, "url": site + reverse("portal:delivery_detail", args=[f.delivery_id])}
+                for f in items
+            ]
+            context = {"user": user, "rows": rows, "inbox_url": site + reverse("portal:inbox")}
+            with timezone.override(ZoneInfo(zones[user_id])):
+                text = render_to_string("email/followups_overdue.txt", context)
+                html = render_to_string("email/followups_overdue.html", context)
+            message = EmailMultiAlternatives(
+                subject=f"{len(items)} overdue follow-up{'s' if len(items) != 1 else ''} in your lead portal",
+                body=text,
+                to=[user.email],
+            )
+            message.attach_alternative(html, "text/html")
+            message.send()
+            sent += 1
+        FollowUp.objects.filter(pk__in=[f.pk for f in due]).update(reminded_at=now)
+    logger.info("overdue follow-ups: %d item(s), %d e-mail(s)", len(due), sent)
+    return sent

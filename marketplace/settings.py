@@ -42,11 +42,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "marketplace",
     "leads",
     "lenders",
     "billing",
+    "integrations",
+    "compliance",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -58,7 +63,22 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "marketplace.security.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it sees the outcome of every login.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # locks out after repeated failures, before checking the password
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Five failed logins for one username from one address lock it for an hour (portal and admin alike).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = 1  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "marketplace.urls"
 WSGI_APPLICATION = "marketplace.wsgi.application"
@@ -104,6 +124,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Without collectstatic (tests, `make run`), serve static files straight from the apps and static/.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -112,7 +134,7 @@ STORAGES = {
 # --- Celery -------------------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
-CELERY_RESULT_BACKEND = None
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None  # results unused; bench sets one
 # Without a broker (the embedded default) tasks run in-process when they are enqueued.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env("CELERY_BROKER_URL", default="")))
 # In the embedded mode a failing task must not turn the consumer's submission into an error page: the lead
@@ -125,14 +147,33 @@ CELERY_TASK_TIME_LIMIT = 60
 CELERY_TASK_SOFT_TIME_LIMIT = 45
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Longer than the longest task and any countdown we use, so an unacked task is not redelivered early.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    # A web request that enqueues while the broker is down fails over in a fraction of a second instead of
+    # blocking the consumer for seconds; the lead is already saved and the sweeper queues it later.
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "retry-unsold-leads": {"task": "marketplace.tasks.retry_unsold_leads", "schedule": 300.0},
-    "sweep-stuck-leads": {"task": "leads.tasks.sweep_stuck_leads", "schedule": 60.0},
+    # Pushes on leads whose task was lost (broker down at commit): how often, and how old a lead must be.
+    "sweep-stuck-leads": {
+        "task": "leads.tasks.sweep_stuck_leads",
+        "schedule": env.float("SWEEPER_INTERVAL_SECONDS", default=60.0),
+        "kwargs": {"older_than_seconds": env.int("SWEEPER_MIN_AGE_SECONDS", default=60)},
+    },
+    "erase-expired-consumers": {"task": "compliance.tasks.erase_expired_consumers", "schedule": 3600.0},
+    # Officers hear about an overdue follow-up within five minutes, once (FollowUp.reminded_at).
+    "remind-overdue-followups": {"task": "lenders.tasks.remind_overdue_followups", "schedule": 300.0},
+    # Webhook retries wait in the database (next_attempt_at), not in the broker: hours-long countdowns
+    # would outlive the visibility timeout and be redelivered early.
+    "send-due-webhooks": {"task": "integrations.tasks.send_due_webhooks", "schedule": 30.0},
 }
 
 # --- E-mail -------------------------------------------------------------------------------------------
@@ -147,7 +188,52 @@ LOAN_LIMITS_FILE = env.str("LOAN_LIMITS_FILE", default=str(BASE_DIR.parent / "sh
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only, and every error as RFC 9457 problem+json (integrations.problems).
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "integrations.renderers.ProblemJSONRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "integrations.problems.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# Requests per API key (integrations.throttling), read at request time so tests and operators can change them.
+API_RATE_LIMITS = {
+    "partner": env.str("API_RATE_PARTNER", default="120/min"),
+    "lender": env.str("API_RATE_LENDER", default="600/min"),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Lead Market API",
+    "DESCRIPTION": (
+        "Partner lead intake and the lender API. Authenticate with `Authorization: Bearer <key>`. "
+        "Errors are RFC 9457 problem details (`application/problem+json`)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "DeliveryStatusEnum": "integrations.api.enums.DELIVERY_STATUS",
+        "LeadStatusEnum": "integrations.api.enums.LEAD_STATUS",
+        "LedgerKindEnum": "integrations.api.enums.LEDGER_KIND",
+        "ActivityKindEnum": "integrations.api.enums.ACTIVITY_KIND",
+        "ReturnStatusEnum": "integrations.api.enums.RETURN_STATUS",
+    },
+}
+# Webhooks never reach private or loopback addresses; development and tests may allow loopback only.
+WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=False)
+
+# The cache holds rate-limit counters: shared in Redis when there is one, per process otherwise.
+# CACHE_URL overrides (e.g. `locmemcache://` in tests, so counters never touch the broker's database).
+if env.str("CACHE_URL", default=""):
+    CACHES = {"default": env.cache("CACHE_URL")}
+elif REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Logging: no personal data; ids only -------------------------------------------------------------
 LOGGING = {
@@ -163,9 +249,34 @@ if env.bool("SECURE_PROXY", default=not DEBUG):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # Behind a TLS-terminating proxy: redirect plain HTTP, and tell browsers to insist on HTTPS.
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the load balancer probes over plain HTTP
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# No inline script anywhere: every script is a static file. Styles may be set by htmx and Swagger UI.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self' 'unsafe-inline'",
+    "img-src": "'self' data:",
+    "connect-src": "'self'",
+    "font-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+
+# Public endpoints' rate limits (per client IP), besides the API's per-key throttles.
+LEAD_FORM_RATE_LIMIT = env.int("LEAD_FORM_RATE_LIMIT", default=20)  # submissions per IP per window
+LEAD_FORM_RATE_WINDOW = env.int("LEAD_FORM_RATE_WINDOW", default=600)  # seconds
 
 # Tests: a fast hasher; set by conftest through this flag so production never uses it.
 if env.bool("FAST_PASSWORD_HASHER", default=False):

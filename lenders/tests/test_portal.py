@@ -123,7 +123,7 @@ def test_inbox_lists_own_deliveries_newest_first(owner_client, buying_lender, ou
     assert "Austin, TX 78701" in html and "$40.00" in html and "Purchase" in html and "Shared" in html
     assert "<time datetime=" in html and "just now" in html
     # The list refreshes itself through htmx from the partial URL.
-    assert f'hx-get="{reverse("portal:inbox_rows")}"' in html and 'hx-trigger="every 5s"' in html
+    assert f'hx-get="{reverse("portal:inbox_rows")}?since=' in html and 'hx-trigger="every 5s"' in html
     # The top bar: lender, user and role, and a POST logout form.
     assert "Lone Star Lending" in html and "Owner" in html
     assert f'method="post" action="{reverse("portal:logout")}"' in html
@@ -168,9 +168,11 @@ def test_inbox_query_count_does_not_grow_with_rows(
 ):
     for i in range(rows):
         sell(buying_lender, first_name=f"Q{i}")
-    # 1 session, 2 user, 3 membership + lender (member_required), 4 paginator count,
-    # 5 the page of deliveries with lead, consumer and subscription joined in.
-    with django_assert_num_queries(5):
+    # 1 session, 2 user, 3 membership + lender (member_required), 4 the lender's subscriptions (filter),
+    # 5 the team (officer filter), 6 count + version of the filtered list (one aggregate, also the
+    # paginator's count), 7 the page of deliveries with lead, consumer, subscription and assignee joined,
+    # 8 the member's follow-ups due today with their leads joined.
+    with django_assert_num_queries(8):
         response = owner_client.get(reverse("portal:inbox"))
     assert response.content.decode().count('class="inbox__row') == rows
 

@@ -1,0 +1,269 @@
+"""End-to-end benchmark: the full stack (gunicorn, N Celery workers, beat, PostgreSQL, Redis) under a load
+generator posting leads at a fixed rate. Prints a table and writes bench-e2e.json.
+
+    make bench            # both benchmarks; or: .venv/bin/python bench/e2e.py [--workers 2] [--rates 20,50,100]
+
+Measures intake latency (request -> 303), submit-to-sold latency (request start -> committed Delivery),
+sustained throughput, and checks nothing was lost or duplicated. Also measures the machine's own ceiling:
+a trivial Celery task's round trip, and a one-row INSERT with pgbench; each figure is reported against it.
+"""
+
+import argparse
+import http.cookiejar
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH_DB = "leadmarket_bench_e2e"
+PG = "postgres://postgres@127.0.0.1:5432"
+os.environ["DATABASE_URL"] = f"{PG}/{BENCH_DB}"
+os.environ.setdefault("SECRET_KEY", "bench-only")
+os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
+os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+os.environ["LOG_LEVEL"] = "WARNING"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))], 1)
+
+
+def setup_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from decimal import Decimal
+
+    from marketplace.tests.factories import LenderFactory, make_subscription
+
+    states = ["TX", "CA", "FL", "NY"]
+    for i in range(6):
+        lender = LenderFactory(name=f"Bench lender {i}", states=states, balance="10000000")
+        make_subscription(lender, states=states, price=str(Decimal(40 + i)), name="shared")
+        if i < 2:
+            make_subscription(lender, states=states, exclusive=True, price=str(Decimal(90 + i)), name="exclusive")
+
+
+def _letters(n: int) -> str:
+    """A unique letters-only surname for lead n (names are validated as letters)."""
+    out = ""
+    while True:
+        n, r = divmod(n, 26)
+        out = chr(97 + r) + out
+        if n == 0:
+            return "Bench" + out
+
+
+class Client:
+    """A consumer's browser session: one GET for the CSRF token, then form POSTs."""
+
+    def __init__(self, base: str):
+        self.base = base
+        jar = http.cookiejar.CookieJar()
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+        page = self.opener.open(base + "/", timeout=10).read().decode()
+        self.token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    def submit(self, n: int) -> tuple[float, str]:
+        data = {
+            "purpose": "purchase", "zip_code": "78701", "property_type": "single_family", "occupancy": "primary",
+            "property_value": "400000", "purchase_price": "400000", "down_payment": "40000",
+            "credit_band": "good", "annual_income": "130000", "monthly_debts": "400", "timeline": "3_months",
+            "first_name": "Bench", "last_name": _letters(n), "email": f"bench{n}@example.com",
+            "phone": f"512{200 + n // 10_000 % 800:03d}{n % 10_000:04d}", "consent": "on",
+            "csrfmiddlewaretoken": self.token,
+        }
+        request = urllib.request.Request(self.base + "/", data=urllib.parse.urlencode(data).encode(),
+                                         headers={"Referer": self.base + "/"})
+        try:
+            response = self.opener.open(request, timeout=30)
+            status, location = response.status, response.headers.get("Location", "")
+        except urllib.error.HTTPError as exc:
+            status, location = exc.code, exc.headers.get("Location", "")
+        if status != 303:
+            raise RuntimeError(f"intake answered {status}")
+        return status, location.rstrip("/").rsplit("/", 1)[-1]
+
+
+def run_rate(base: str, rate: float, seconds: float, start_n: int, clients: list[Client]) -> dict:
+    """Post `rate` leads a second for `seconds`; returns per-lead (public_id, t_request, intake_ms)."""
+    total = int(rate * seconds)
+    results, errors = [], []
+    lock = threading.Lock()
+    t0 = time.time() + 0.5
+
+    def one(i: int):
+        due = t0 + i / rate
+        delay = due - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        start = time.time()
+        try:
+            _, public_id = clients[i % len(clients)].submit(start_n + i)
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            with lock:
+                errors.append(repr(exc))
+            return
+        with lock:
+            results.append((public_id, start, (time.time() - start) * 1000))
+
+    with ThreadPoolExecutor(max_workers=min(64, max(8, int(rate)))) as pool:
+        list(pool.map(one, range(total)))
+    return {"rate": rate, "seconds": seconds, "sent": total, "results": results, "errors": errors,
+            "send_end": time.time()}
+
+
+def collect(phase: dict, wait_seconds: float) -> dict:
+    from django.db.models import Count, Min
+
+    from leads.models import Lead
+    from marketplace.models import Delivery
+
+    ids = [r[0] for r in phase["results"]]
+    deadline = time.time() + wait_seconds
+    while time.time() < deadline:
+        done = Lead.objects.filter(public_id__in=ids, status__in=["sold", "unsold", "not_qualified"]).count()
+        if done == len(ids):
+            break
+        time.sleep(0.5)
+    sold_at = {
+        str(pid): t for pid, t in
+        Delivery.objects.filter(lead__public_id__in=ids).values_list("lead__public_id").annotate(t=Min("created_at"))
+    }
+    started = {r[0]: r[1] for r in phase["results"]}
+    to_sold = [(sold_at[pid].timestamp() - started[pid]) * 1000 for pid in ids if pid in sold_at]
+    dup_exclusive = Delivery.objects.filter(lead__public_id__in=ids, exclusive=True).values("lead").annotate(
+        n=Count("id")).filter(n__gt=1).count()
+    dup_pairs = Delivery.objects.filter(lead__public_id__in=ids).values("lead", "lender").annotate(
+        n=Count("id")).filter(n__gt=1).count()
+    last_sold = max(sold_at.values()).timestamp() if sold_at else phase["send_end"]
+    first_start = min(started.values()) if started else 0
+    return {
+        "rate_target": phase["rate"],
+        "sent": phase["sent"],
+        "accepted": len(ids),
+        "intake_errors": len(phase["errors"]),
+        "sold": len(sold_at),
+        "lost": len(ids) - Lead.objects.filter(public_id__in=ids).count(),
+        "not_finished": len(ids) - Lead.objects.filter(public_id__in=ids,
+                                                       status__in=["sold", "unsold", "not_qualified"]).count(),
+        "duplicate_exclusive": dup_exclusive,
+        "duplicate_deliveries": dup_pairs,
+        "intake_ms": {p: pct([r[2] for r in phase["results"]], p) for p in (50, 95, 99)},
+        "submit_to_sold_ms": {p: pct(to_sold, p) for p in (50, 95, 99)},
+        "throughput_leads_per_s": round(len(sold_at) / max(0.001, last_sold - first_start), 1),
+    }
+
+
+def celery_ceiling(n: int = 300) -> float:
+    from marketplace.tasks import ping
+
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        ping.apply_async().get(timeout=10)
+        times.append(time.perf_counter() - start)
+    return round(1 / statistics.mean(times), 1)
+
+
+def pgbench_ceiling(seconds: int = 10) -> float:
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write("INSERT INTO bench_ceiling (payload) VALUES ('x');\n")
+        script = f.name
+    subprocess.run(["psql", f"{PG}/{BENCH_DB}", "-qc",
+                    "CREATE TABLE IF NOT EXISTS bench_ceiling (id bigserial primary key, payload text)"], check=True)
+    out = subprocess.run(["pgbench", "-n", "-c", "2", "-j", "2", "-T", str(seconds), "-f", script,
+                          f"{PG}/{BENCH_DB}"], capture_output=True, text=True, check=True).stdout
+    return round(float(re.search(r"tps = ([\d.]+)", out).group(1)), 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--rates", default="20,50,100,200", help="leads per second to try, in order")
+    parser.add_argument("--seconds", type=float, default=15)
+    args = parser.parse_args()
+
+    setup_database()
+    from marketplace.tests.topology import PrivateRedis, Stack
+
+    redis = PrivateRedis()
+    redis.start()
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    stack = Stack(database_url=os.environ["DATABASE_URL"], redis=redis, log_dir=log_dir,
+                  extra_env={"LOG_LEVEL": "WARNING", "LEAD_FORM_RATE_LIMIT": "1000000",
+                             "CELERY_RESULT_BACKEND": redis.url.replace("/0", "/1")})
+    report: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+                    "workers": args.workers, "phases": []}
+    try:
+        stack.start_web()
+        stack.start_worker(concurrency=args.workers)
+        os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
+        from marketplace.celery import app
+
+        app.conf.task_always_eager = False
+        app.conf.broker_url = redis.url
+        app.conf.result_backend = redis.url.replace("/0", "/1")
+        report["celery_round_trips_per_s"] = celery_ceiling()
+        report["pgbench_insert_tps"] = pgbench_ceiling()
+
+        clients = [Client(stack.url) for _ in range(32)]
+        n = 0
+        for rate in [float(r) for r in args.rates.split(",")]:
+            phase = run_rate(stack.url, rate, args.seconds, n, clients)
+            n += phase["sent"]
+            result = collect(phase, wait_seconds=60)
+            report["phases"].append(result)
+            print(json.dumps(result), phase["errors"][:2])
+    finally:
+        stack.stop()
+        redis.stop()
+
+    sustained = [p for p in report["phases"] if p["lost"] == 0 and p["not_finished"] == 0 and not p["intake_errors"]
+                 and p["duplicate_exclusive"] == 0 and p["duplicate_deliveries"] == 0]
+    report["sustained_leads_per_s"] = max((p["throughput_leads_per_s"] for p in sustained), default=0)
+    print(f"\nEnd to end ({report['machine']}; {args.workers} Celery worker processes, gunicorn 2x4)")
+    print(f"{'target/s':>9} {'sold':>6} {'lost':>5} {'dup':>4} {'intake p50/95/99 ms':>22} "
+          f"{'submit->sold p50/95/99 ms':>28} {'achieved/s':>11}")
+    for p in report["phases"]:
+        i, s = p["intake_ms"], p["submit_to_sold_ms"]
+        print(f"{p['rate_target']:>9} {p['sold']:>6} {p['lost']:>5} "
+              f"{p['duplicate_exclusive'] + p['duplicate_deliveries']:>4} "
+              f"{i[50]:>8}/{i[95]}/{i[99]:<10} {s[50]:>10}/{s[95]}/{s[99]:<14} {p['throughput_leads_per_s']:>11}")
+    c, g, t = report["celery_round_trips_per_s"], report["pgbench_insert_tps"], report["sustained_leads_per_s"]
+    print(f"Ceiling: Celery round trips {c}/s, pgbench one-row INSERT {g} tps.")
+    print(f"Sustained {t} leads/s = {round(t / c, 3)} of the Celery ceiling, {round(t / g, 4)} of pgbench's.")
+    (ROOT / "bench-e2e.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

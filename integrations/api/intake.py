@@ -1,0 +1,329 @@
+"""Partner lead intake: POST a lead (validated by the public form's LeadForm), then read its status."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+
+from leads.choices import CreditBand, LeadStatus, LoanPurpose, Occupancy, PropertyType, Timeline
+from leads.forms import LeadForm
+from leads.models import Lead
+from leads.services import LeadInputError
+
+from .. import services
+from ..auth import IsPartner
+from ..problems import IdempotencyMismatch
+from .common import PROBLEM_EXAMPLE, ApiView, ok, problems
+
+CONSENT_FUTURE_SLACK = timedelta(minutes=5)  # partners' clocks drift; a consent from tomorrow is not evidence
+
+LEAD_EXAMPLE = {
+    "purpose": "purchase",
+    "zip_code": "78701",
+    "property_type": "single_family",
+    "occupancy": "primary",
+    "property_value": "400000",
+    "purchase_price": "400000",
+    "down_payment": "40000",
+    "credit_band": "good",
+    "annual_income": "120000",
+    "monthly_debts": "500",
+    "military_service": False,
+    "first_time_buyer": True,
+    "timeline": "3_months",
+    "first_name": "Maria",
+    "last_name": "Gonzalez",
+    "email": "maria@example.com",
+    "phone": "512-555-0142",
+    "consent": {
+        "text": "By checking this box I agree that Lead Market and up to 3 lenders ... may contact me.",
+        "given_at": "2026-01-15T14:03:00Z",
+        "ip_address": "203.0.113.7",
+        "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",
+        "page_url": "https://partner.example/mortgage-quote",
+    },
+    "attribution": {
+        "sub_id": "aff-991",
+        "campaign": "spring",
+        "utm_source": "google",
+        "utm_medium": "cpc",
+        "utm_campaign": "first-time-buyers",
+    },
+}
+
+
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string", "example": "250,000"}, {"type": "number", "example": 250000}],
+        "nullable": True,
+        "description": 'Dollars: a number, or a string like "250000", "250,000.50".',
+    }
+)
+class MoneyInput(serializers.Field):
+    """Passes the amount through to LeadForm, which owns its rules; only the JSON type is checked here."""
+
+    default_error_messages = {"invalid": 'Enter an amount in dollars, as a number or a string like "250000".'}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, (str, int, float)):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+def _money(**kwargs: Any) -> MoneyInput:
+    return MoneyInput(required=False, allow_null=True, **kwargs)
+
+
+class ConsentInput(serializers.Serializer):
+    text = serializers.CharField(
+        max_length=5000, help_text="The disclosure the consumer agreed to, verbatim."
+    )
+    given_at = serializers.DateTimeField(help_text="When the consumer agreed (ISO 8601 with offset).")
+    ip_address = serializers.IPAddressField(help_text="The consumer's IP address.")
+    user_agent = serializers.CharField(max_length=500, help_text="The consumer's browser user agent.")
+    page_url = serializers.URLField(max_length=500, help_text="The page the consumer agreed on.")
+
+    def validate_given_at(self, value):
+        if value > timezone.now() + CONSENT_FUTURE_SLACK:
+            raise serializers.ValidationError("The consent time is in the future.")
+        return value
+
+
+class AttributionInput(serializers.Serializer):
+    sub_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    campaign = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    utm_source = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    utm_medium = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    utm_campaign = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class LeadInput(serializers.Serializer):
+    """The public form's fields (validated by the same LeadForm), plus consent evidence and attribution."""
+
+    purpose = serializers.ChoiceField(choices=LoanPurpose.choices)
+    zip_code = serializers.CharField(max_length=10, help_text="5-digit ZIP of the home (ZIP+4 accepted).")
+    property_type = serializers.ChoiceField(choices=PropertyType.choices)
+    occupancy = serializers.ChoiceField(choices=Occupancy.choices)
+    property_value = _money(help_text="The home's value. Purchase: may be left out, the price is used.")
+    purchase_price = _money(help_text="Purchase only.")
+    down_payment = _money(help_text="Purchase only: the down payment, or give desired_loan_amount.")
+    mortgage_balance = _money(help_text="Refinance and home equity: what is still owed (0 if nothing).")
+    cash_out = _money(help_text="Refinance only: cash to take out.")
+    desired_loan_amount = _money(help_text="Purchase: the loan (optional); home equity: the line's size.")
+    credit_band = serializers.ChoiceField(choices=CreditBand.choices)
+    annual_income = MoneyInput(help_text="Household income per year before tax (0 if none).")
+    monthly_debts = MoneyInput(help_text="Monthly debt payments, not housing (0 if none).")
+    military_service = serializers.BooleanField(required=False, default=False)
+    first_time_buyer = serializers.BooleanField(required=False, default=False)
+    timeline = serializers.ChoiceField(choices=Timeline.choices)
+    first_name = serializers.CharField(max_length=80)
+    last_name = serializers.CharField(max_length=80)
+    email = serializers.CharField(max_length=254)
+    phone = serializers.CharField(max_length=25, help_text="US number, e.g. 512-555-0142.")
+    consent = ConsentInput()
+    attribution = AttributionInput(required=False)
+
+
+class ProductOutput(serializers.Serializer):
+    product = serializers.CharField()
+    eligible = serializers.BooleanField()
+    max_loan = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        allow_null=True,
+        help_text="The most this product lends the consumer.",
+    )
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class QualificationOutput(serializers.Serializer):
+    qualified = serializers.BooleanField()
+    products = serializers.ListField(child=serializers.CharField(), help_text="The products that fit.")
+    max_per_product = ProductOutput(many=True)
+    estimate = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        allow_null=True,
+        help_text="The most a fitting product lends (overall estimate).",
+    )
+    requested_loan = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    dti = serializers.DecimalField(
+        max_digits=9, decimal_places=2, allow_null=True, help_text="Debt-to-income, %."
+    )
+    ltv = serializers.DecimalField(
+        max_digits=9, decimal_places=2, allow_null=True, help_text="Loan-to-value, %."
+    )
+    binding_constraint = serializers.CharField(allow_blank=True)
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class LeadLinks(serializers.Serializer):
+    self = serializers.URLField()
+
+
+class LeadOutput(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    status = serializers.ChoiceField(choices=LeadStatus.choices)
+    created_at = serializers.DateTimeField()
+    qualified_at = serializers.DateTimeField(allow_null=True)
+    qualification = serializers.SerializerMethodField()
+    attribution = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+
+    @extend_schema_field(QualificationOutput(allow_null=True))
+    def get_qualification(self, lead: Lead) -> dict | None:
+        return qualification_data(lead)
+
+    @extend_schema_field(AttributionInput)
+    def get_attribution(self, lead: Lead) -> dict:
+        return {f: getattr(lead, f) for f in services.ATTRIBUTION_FIELDS}
+
+    @extend_schema_field(LeadLinks)
+    def get_links(self, lead: Lead) -> dict:
+        request = self.context.get("request")
+        path = reverse("api:lead_detail", args=[lead.public_id])
+        return {"self": request.build_absolute_uri(path) if request else path}
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+    return amount if amount.is_finite() else None
+
+
+def qualification_data(lead: Lead) -> dict | None:
+    """The engine's result as partners and lenders read it; None until the lead has been qualified."""
+    q = lead.qualification if isinstance(lead.qualification, dict) else {}
+    if not q or lead.qualified_at is None:
+        return None
+    results = [r for r in q.get("results") or [] if isinstance(r, dict)]
+    return QualificationOutput(
+        {
+            "qualified": bool(q.get("qualified")),
+            "products": [p for p in lead.products or [] if isinstance(p, str)],
+            "max_per_product": [
+                {
+                    "product": str(r.get("product", "")),
+                    "eligible": bool(r.get("eligible")),
+                    "max_loan": _decimal(r.get("max_loan")),
+                    "reasons": [str(x) for x in r.get("reasons") or []],
+                }
+                for r in results
+            ],
+            "estimate": lead.estimate,
+            "requested_loan": lead.requested_loan,
+            "dti": lead.dti,
+            "ltv": lead.ltv,
+            "binding_constraint": lead.binding_constraint,
+            "reasons": [str(x) for x in q.get("reasons") or []],
+        }
+    ).data
+
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Any unique string up to 255 characters. A retry with the same key and body gets the first "
+    "response again (header Idempotent-Replayed: true); the same key with another body is a 422.",
+)
+
+
+def _form_data(data: dict[str, Any]) -> dict[str, Any]:
+    form_data = {k: v for k, v in data.items() if k not in ("consent", "attribution") and v is not None}
+    form_data["consent"] = True  # the evidence object is the consumer's consent; LeadForm requires it
+    return form_data
+
+
+class LeadCreateApi(ApiView):
+    permission_classes = [IsPartner]
+
+    @extend_schema(
+        operation_id="leads_create",
+        summary="Submit a lead",
+        description="Validates exactly as the public form does. 202: the lead is stored, to be qualified "
+        "and offered to lenders; poll the `self` link for its status.",
+        tags=["Partner intake"],
+        parameters=[IDEMPOTENCY_HEADER],
+        request=LeadInput,
+        responses={**ok(202, LeadOutput), **problems(400, 401, 403, 415, 422, 429)},
+        examples=[OpenApiExample("A purchase lead", value=LEAD_EXAMPLE, request_only=True), PROBLEM_EXAMPLE],
+    )
+    def post(self, request):
+        key = request.auth
+        holder = request.user.holder
+        idem_key = request.headers.get("Idempotency-Key")
+        fingerprint = ""
+        if idem_key is not None:
+            if not 1 <= len(idem_key) <= 255:
+                raise ValidationError({"Idempotency-Key": ["Use 1 to 255 characters."]})
+            fingerprint = services.request_fingerprint(request.data)
+            replay = self._replay(holder, idem_key, fingerprint)
+            if replay is not None:
+                return replay
+
+        serializer = LeadInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        form = LeadForm(data=_form_data(data))
+        if not form.is_valid():
+            raise ValidationError({name: list(messages) for name, messages in form.errors.items()})
+        try:
+            lead, body = services.lead_submit_idempotent(
+                api_key=key,
+                data=form.cleaned_data,
+                consent=data["consent"],
+                attribution=data.get("attribution", {}),
+                idempotency=(idem_key, request.method, request.path, fingerprint) if idem_key else None,
+                response_for=lambda lead: LeadOutput(lead, context={"request": request}).data,
+            )
+        except LeadInputError as exc:
+            raise ValidationError({k: [v] for k, v in exc.errors.items()}) from None
+        if lead is None:  # a concurrent request with the same key won; answer as it did
+            return self._replay(holder, idem_key, fingerprint)
+        body = body or LeadOutput(lead, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["links"]["self"]})
+
+    @staticmethod
+    def _replay(holder: str, idem_key: str, fingerprint: str) -> Response | None:
+        record = services.idempotency_find(holder=holder, key=idem_key)
+        if record is None:
+            return None
+        if record.request_sha256 != fingerprint:
+            raise IdempotencyMismatch()
+        return Response(
+            record.response_body,
+            status=record.response_status,
+            headers={"Idempotent-Replayed": "true", "Location": record.response_body["links"]["self"]},
+        )
+
+
+class LeadDetailApi(ApiView):
+    permission_classes = [IsPartner]
+
+    @extend_schema(
+        operation_id="leads_retrieve",
+        summary="Read a lead's status and qualification",
+        tags=["Partner intake"],
+        responses={**ok(200, LeadOutput), **problems(401, 403, 404, 429)},
+    )
+    def get(self, request, lead_id):
+        lead = Lead.objects.filter(public_id=lead_id, source_id=request.auth.source_id).first()
+        if lead is None:
+            raise NotFound("No lead with this id was submitted by you.")
+        return Response(LeadOutput(lead, context={"request": request}).data)

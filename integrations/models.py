@@ -1,0 +1,224 @@
+"""Partners (LeadSource), API keys, idempotency records, webhook endpoints and their delivery log."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class LeadSource(models.Model):
+    """A partner that posts leads in (affiliate or partner site). Leads keep it, so quality is measurable."""
+
+    name = models.CharField(max_length=120, unique=True)
+    is_active = models.BooleanField(default=True, help_text="Inactive sources' keys are refused.")
+    contact_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+    def for_lender(self, lender) -> ApiKeyQuerySet:
+        return self.filter(lender=lender)
+
+
+class ApiKey(models.Model):
+    """A bearer key of a partner or of a lender. Only its SHA-256 is stored: the key itself is shown once.
+
+    SHA-256 and not a slow password hash: keys are 256 random bits, so brute force is hopeless anyway, and
+    every API request looks its key up by hash in one indexed query.
+    Rotation without downtime: a holder may have several active keys; make a new one, switch, revoke the old.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        WRITE = "write", "Read and write"
+
+    source = models.ForeignKey(
+        LeadSource, on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
+    )
+    lender = models.ForeignKey(
+        "lenders.Lender", on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
+    )
+    name = models.CharField(max_length=80, help_text="What uses this key, e.g. 'CRM sync'.")
+    prefix = models.CharField(
+        max_length=16, db_index=True, help_text="The first characters, to recognise a key."
+    )
+    key_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    scope = models.CharField(max_length=5, choices=Scope.choices, default=Scope.READ)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A key belongs to exactly one holder: a partner or a lender.
+            models.CheckConstraint(
+                condition=(Q(source__isnull=False) & Q(lender__isnull=True))
+                | (Q(source__isnull=True) & Q(lender__isnull=False)),
+                name="api_key_one_holder",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @staticmethod
+    def hash(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def is_partner(self) -> bool:
+        return self.source_id is not None
+
+
+class LeadIntake(models.Model):
+    """How a partner's lead came in: the key used and the consent time the partner reports.
+
+    Kept beside the lead (not on ConsentRecord, which lead_submit writes once with the time we received it),
+    so both the consumer's own consent time and our receipt time are evidence.
+    """
+
+    lead = models.OneToOneField("leads.Lead", on_delete=models.PROTECT, related_name="intake")
+    source = models.ForeignKey(LeadSource, on_delete=models.PROTECT, related_name="intakes")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, related_name="+")
+    consent_given_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Intake of lead #{self.lead_id} from {self.source_id}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first successful response to a request with an Idempotency-Key, replayed for a retry."""
+
+    holder = models.CharField(max_length=40, help_text="source:<id> or lender:<id>: keys are per holder.")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=255)
+    request_sha256 = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["holder", "key"], name="unique_idempotency_key")]
+
+    def __str__(self) -> str:
+        return f"{self.holder} {self.key}"
+
+
+class WebhookEvent(models.TextChoices):
+    DELIVERY_CREATED = "delivery.created", "A lead was delivered to you"
+    DELIVERY_UPDATED = "delivery.updated", "A delivery's pipeline status changed"
+    RETURN_DECIDED = "return.decided", "A return request was approved or denied"
+    ACCOUNT_LOW_BALANCE = "account.low_balance", "The account balance fell below its threshold"
+
+
+class WebhookEndpointQuerySet(models.QuerySet):
+    def for_lender(self, lender) -> WebhookEndpointQuerySet:
+        return self.filter(lender=lender)
+
+
+class WebhookEndpoint(models.Model):
+    """A lender's URL that receives signed events.
+
+    The secret is stored as is, not hashed: signing each message needs the secret itself (HMAC), unlike an
+    API key, which we only ever compare. It is shown to the lender once, never logged, and only the sender
+    reads it. After a rotation the previous secret also signs for a day, so the receiver can switch over
+    without dropping messages (Standard Webhooks allows several signatures in one header).
+    """
+
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=120, blank=True)
+    secret = models.CharField(max_length=80, editable=False)
+    previous_secret = models.CharField(max_length=80, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    events = models.JSONField(default=list, help_text="Event types this endpoint receives.")
+    is_active = models.BooleanField(default=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+    failure_count = models.PositiveIntegerField(
+        default=0, help_text="Failed attempts since the last success."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = WebhookEndpointQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def signing_secrets(self, now=None) -> list[str]:
+        now = now or timezone.now()
+        secrets = [self.secret]
+        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+            secrets.append(self.previous_secret)
+        return secrets
+
+
+class WebhookMessage(models.Model):
+    """One event for one endpoint. Its `event_id` is the webhook-id header, the same on every retry."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="messages")
+    event_id = models.CharField(max_length=40, unique=True)
+    event_type = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempt_count = models.PositiveSmallIntegerField(default=0)
+    # The sweeper sends what is due; a claimed attempt pushes this forward (a lease) so it runs once.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class WebhookAttempt(models.Model):
+    message = models.ForeignKey(WebhookMessage, on_delete=models.CASCADE, related_name="attempts")
+    attempted_at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty: no HTTP answer.")
+    latency_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.CharField(max_length=1024, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    succeeded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-attempted_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Attempt on {self.message_id}: {self.status_code or self.error}"

@@ -1,0 +1,93 @@
+"""E-mail to lenders about their account and integrations: plain text and HTML, sent from Celery tasks."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from lenders.models import Membership
+
+from .models import WebhookEndpoint
+
+logger = logging.getLogger(__name__)
+
+
+def owner_emails(lender_id: int) -> list[str]:
+    """The lender's active owners and managers: the people who run its account and integrations."""
+    return list(
+        Membership.objects.filter(
+            lender_id=lender_id, is_active=True, role__in=[Membership.Role.OWNER, Membership.Role.MANAGER]
+        )
+        .exclude(user__email="")
+        .order_by("pk")
+        .values_list("user__email", flat=True)
+    )
+
+
+def send(*, template: str, subject: str, to: list[str], context: dict) -> int:
+    if not to:
+        return 0
+    context = {**context, "site_url": settings.SITE_URL}
+    message = EmailMultiAlternatives(
+        subject=subject, body=render_to_string(f"email/{template}.txt", context), to=to
+    )
+    message.attach_alternative(render_to_string(f"email/{template}.html", context), "text/html")
+    message.send()
+    logger.info("e-mail %s sent to %d recipient(s)", template, len(to))
+    return len(to)
+
+
+def endpoint_disabled_notify(*, endpoint_id: int) -> int:
+    endpoint = WebhookEndpoint.objects.select_related("lender").filter(pk=endpoint_id).first()
+    if endpoint is None or endpoint.is_active:
+        return 0
+    url = settings.SITE_URL + reverse("portal:webhook_detail", args=[endpoint.pk])
+    return send(
+        template="webhook_disabled",
+        subject="Webhook endpoint disabled",
+        to=owner_emails(endpoint.lender_id),
+        context={"endpoint": endpoint, "url": url},
+    )
+
+
+def low_balance_notify(*, account_id: int, balance: Decimal) -> int:
+    from billing.models import Account
+
+    account = Account.objects.select_related("lender").filter(pk=account_id).first()
+    if account is None:
+        return 0
+    return send(
+        template="low_balance",
+        subject=f"Low balance: ${balance:,.2f} left",
+        to=owner_emails(account.lender_id),
+        context={"account": account, "balance": balance, "url": settings.SITE_URL + reverse("portal:inbox")},
+    )
+
+
+def return_decided_email(*, return_request_id: int) -> int:
+    from billing.models import ReturnRequest
+
+    rr = (
+        ReturnRequest.objects.select_related("delivery", "delivery__lead", "credit", "requested_by")
+        .filter(pk=return_request_id)
+        .first()
+    )
+    if rr is None or rr.status == ReturnRequest.Status.REQUESTED:
+        return 0
+    to = owner_emails(rr.lender_id)
+    if rr.requested_by_id and rr.requested_by.email and rr.requested_by.email not in to:
+        to.append(rr.requested_by.email)
+    return send(
+        template="return_decided",
+        subject=f"Return {rr.get_status_display().lower()}: lead #{rr.delivery.lead_id}",
+        to=to,
+        context={
+            "rr": rr,
+            "url": settings.SITE_URL + reverse("portal:delivery_detail", args=[rr.delivery_id]),
+        },
+    )

@@ -1,0 +1,397 @@
+"""Actions of the integrations app: keys, partner intake, webhook endpoints and events, notifications.
+
+Keyword-only arguments, one transaction each. Functions other apps call (wired by their owners):
+  webhooks_emit_delivery_created(delivery=...)   marketplace.notifications.delivery_notify (done)
+  webhooks_emit_delivery_updated(delivery=...)   after marketplace.services.delivery_set_status in a view
+  return_decided_notify(return_request=...)      after billing decides a ReturnRequest
+  account_low_balance_check(account_id=..., previous_balance=...)  after any charge or debit
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from leads.models import Lead
+from leads.services import lead_submit
+
+from .models import (
+    ApiKey,
+    IdempotencyRecord,
+    LeadIntake,
+    LeadSource,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookMessage,
+)
+
+logger = logging.getLogger(__name__)
+
+ATTRIBUTION_FIELDS = ("sub_id", "campaign", "utm_source", "utm_medium", "utm_campaign")
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+# --- API keys -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewKey:
+    api_key: ApiKey
+    key: str  # shown once, never stored
+
+
+def api_key_create(
+    *, name: str, scope: str, source: LeadSource | None = None, lender=None, user=None
+) -> NewKey:
+    """A new key for a partner or a lender. Several may be active at once: that is how keys rotate."""
+    if (source is None) == (lender is None):
+        raise ValueError("A key belongs to a partner or to a lender.")
+    kind = "pk" if source is not None else "lk"
+    raw = f"lm_{kind}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(
+        source=source,
+        lender=lender,
+        name=name.strip()[:80] or "API key",
+        scope=scope,
+        prefix=raw[:12],
+        key_sha256=ApiKey.hash(raw),
+        created_by=user,
+    )
+    logger.info(
+        "api key %s created for %s", api_key.pk, f"source {source.pk}" if source else f"lender {lender.pk}"
+    )
+    return NewKey(api_key=api_key, key=raw)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key.refresh_from_db(fields=["revoked_at"])
+    return api_key
+
+
+# --- Partner intake -----------------------------------------------------------------------------------
+
+
+def request_fingerprint(data: Any) -> str:
+    """The same JSON in any key order or spacing gives the same fingerprint."""
+    return hashlib.sha256(
+        json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+
+
+def idempotency_find(*, holder: str, key: str) -> IdempotencyRecord | None:
+    return IdempotencyRecord.objects.filter(holder=holder, key=key).first()
+
+
+@transaction.atomic
+def lead_submit_from_partner(
+    *,
+    api_key: ApiKey,
+    data: dict[str, Any],
+    consent: dict[str, Any],
+    attribution: dict[str, str],
+    idempotency: tuple[str, str, str, str] | None = None,
+    response_for=None,
+) -> tuple[Lead, dict | None]:
+    """A partner's lead, validated already by LeadForm, stored through the same lead_submit as the form.
+
+    With `idempotency` (key, method, path, fingerprint) the response (built by `response_for(lead)`) is
+    stored in the same transaction as the lead: a concurrent duplicate fails on the unique key, rolls its
+    lead back, and the caller replays the stored response. Returns the lead and the stored body (or None).
+    """
+    source = api_key.source
+    lead = lead_submit(
+        data=data,
+        consent_text=consent["text"],
+        ip_address=consent.get("ip_address"),
+        user_agent=consent.get("user_agent") or "",
+        page_url=consent.get("page_url") or "",
+    )
+    # lead_submit knows only the form's fields; the source is set in the same transaction, before any
+    # task can read the lead (qualification is queued on commit).
+    fields = {f: (attribution.get(f) or "")[:100] for f in ATTRIBUTION_FIELDS}
+    Lead.objects.filter(pk=lead.pk).update(source=source, **fields)
+    lead.source = source
+    for name, value in fields.items():
+        setattr(lead, name, value)
+    LeadIntake.objects.create(lead=lead, source=source, api_key=api_key, consent_given_at=consent["given_at"])
+    body = None
+    if idempotency is not None:
+        key, method, path, fingerprint = idempotency
+        body = response_for(lead)
+        IdempotencyRecord.objects.create(
+            holder=f"source:{source.pk}",
+            key=key,
+            method=method,
+            path=path,
+            request_sha256=fingerprint,
+            response_status=202,
+            response_body=body,
+        )
+    return lead, body
+
+
+def lead_submit_idempotent(**kwargs) -> tuple[Lead | None, dict | None]:
+    """lead_submit_from_partner; on a concurrent duplicate key returns (None, None) so the caller replays."""
+    try:
+        return lead_submit_from_partner(**kwargs)
+    except IntegrityError:
+        key = kwargs["idempotency"][0] if kwargs.get("idempotency") else None
+        if key is None or idempotency_find(holder=f"source:{kwargs['api_key'].source_id}", key=key) is None:
+            raise
+        return None, None
+
+
+# --- Webhook endpoints ----------------------------------------------------------------------------------
+
+
+def webhook_secret_new() -> str:
+    """`whsec_` + base64 of 32 random bytes, the Standard Webhooks secret format."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def webhook_endpoint_create(*, lender, url: str, events: list[str], description: str = "") -> WebhookEndpoint:
+    from .webhooks import url_check
+
+    url_check(url)
+    return WebhookEndpoint.objects.create(
+        lender=lender,
+        url=url,
+        events=sorted(set(events)),
+        description=description[:120],
+        secret=webhook_secret_new(),
+    )
+
+
+def webhook_endpoint_update(
+    *, endpoint: WebhookEndpoint, url: str, events: list[str], description: str = ""
+) -> WebhookEndpoint:
+    from .webhooks import url_check
+
+    url_check(url)
+    endpoint.url, endpoint.events, endpoint.description = url, sorted(set(events)), description[:120]
+    endpoint.save(update_fields=["url", "events", "description"])
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> str:
+    """A new secret; the old one keeps signing (as a second signature) for a day so receivers can switch."""
+    ep = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    ep.previous_secret, ep.previous_secret_expires_at = ep.secret, timezone.now() + ROTATION_OVERLAP
+    ep.secret = webhook_secret_new()
+    ep.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+    endpoint.__dict__.update(ep.__dict__)
+    return ep.secret
+
+
+def webhook_endpoint_enable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    endpoint.is_active, endpoint.disabled_at, endpoint.disabled_reason, endpoint.failure_count = (
+        True,
+        None,
+        "",
+        0,
+    )
+    endpoint.save(update_fields=["is_active", "disabled_at", "disabled_reason", "failure_count"])
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_disable(*, endpoint_id: int, reason: str, notify: bool = False) -> bool:
+    """Stop sending to an endpoint; with `notify` the lender's owners are e-mailed (once, on the change)."""
+    updated = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).update(
+        is_active=False, disabled_at=timezone.now(), disabled_reason=reason[:200]
+    )
+    if updated:
+        logger.info("webhook endpoint %s disabled: %s", endpoint_id, reason)
+        if notify:
+            from .tasks import email_endpoint_disabled
+
+            transaction.on_commit(lambda: email_endpoint_disabled.delay(endpoint_id))
+    return bool(updated)
+
+
+@transaction.atomic
+def webhook_message_resend(*, message: WebhookMessage) -> WebhookMessage:
+    """Send a message again from the portal: a fresh schedule, the same webhook-id."""
+    WebhookMessage.objects.filter(pk=message.pk).update(
+        status=WebhookMessage.Status.PENDING,
+        attempt_count=0,
+        next_attempt_at=timezone.now(),
+        finished_at=None,
+    )
+    from .tasks import send_webhook
+
+    transaction.on_commit(lambda: send_webhook.delay(message.pk))
+    message.refresh_from_db()
+    return message
+
+
+# --- Events -------------------------------------------------------------------------------------------
+
+
+def _event_id() -> str:
+    return "msg_" + secrets.token_urlsafe(18)
+
+
+def webhooks_emit(
+    *, lender_id: int, event_type: str, data: dict[str, Any], at: datetime | None = None
+) -> int:
+    """Queue `event_type` for each of the lender's active endpoints subscribed to it. Returns how many.
+
+    Rows first, sends on commit: an event emitted in a transaction that rolls back is never sent.
+    """
+    if event_type not in WebhookEvent.values:
+        raise ValueError(f"Unknown webhook event {event_type!r}")
+    endpoints = [
+        ep
+        for ep in WebhookEndpoint.objects.filter(lender_id=lender_id, is_active=True)
+        if event_type in ep.events
+    ]
+    if not endpoints:
+        return 0
+    now = timezone.now()
+    envelope = {"type": event_type, "timestamp": (at or now).isoformat(), "data": data}
+    messages = WebhookMessage.objects.bulk_create(
+        [
+            WebhookMessage(
+                endpoint=ep,
+                event_id=_event_id(),
+                event_type=event_type,
+                payload=envelope,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for ep in endpoints
+        ]
+    )
+    ids = [m.pk for m in messages]
+    if any(i is None for i in ids):  # backends without RETURNING
+        ids = list(
+            WebhookMessage.objects.filter(event_id__in=[m.event_id for m in messages]).values_list(
+                "pk", flat=True
+            )
+        )
+    from .tasks import send_webhook
+
+    transaction.on_commit(lambda: [send_webhook.delay(i) for i in ids])
+    return len(ids)
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def delivery_payload(delivery) -> dict[str, Any]:
+    """The delivery as the lender API shows it (same serializer), so a webhook and a GET agree."""
+    from .api.lender import DeliveryDetailOutput
+
+    return json.loads(json.dumps(DeliveryDetailOutput(delivery).data, default=str))
+
+
+def webhooks_emit_delivery_created(*, delivery) -> int:
+    """delivery.created, and account.low_balance if this delivery's charge took the balance under the line."""
+    count = webhooks_emit(
+        lender_id=delivery.lender_id,
+        event_type=WebhookEvent.DELIVERY_CREATED,
+        data=delivery_payload(delivery),
+    )
+    charge = delivery.charge
+    # The charge row records the balance before and after: the crossing is exact and happens once.
+    account_low_balance_check(
+        account_id=charge.account_id,
+        previous_balance=charge.balance_after - charge.amount,
+        balance=charge.balance_after,
+    )
+    return count
+
+
+def webhooks_emit_delivery_updated(*, delivery) -> int:
+    """delivery.updated: call after marketplace.services.delivery_set_status succeeds (API and portal)."""
+    return webhooks_emit(
+        lender_id=delivery.lender_id,
+        event_type=WebhookEvent.DELIVERY_UPDATED,
+        data=delivery_payload(delivery),
+    )
+
+
+def return_payload(return_request) -> dict[str, Any]:
+    return {
+        "id": return_request.pk,
+        "delivery_id": return_request.delivery_id,
+        "lead_id": str(return_request.delivery.lead.public_id),
+        "reason": return_request.reason,
+        "status": return_request.status,
+        "decided_at": return_request.decided_at.isoformat() if return_request.decided_at else None,
+        "decision_note": return_request.decision_note,
+        "credit_amount": _money(return_request.credit.amount) if return_request.credit_id else None,
+    }
+
+
+def return_decided_notify(*, return_request) -> int:
+    """return.decided webhook and e-mail to the lender: call once a ReturnRequest is approved or denied,
+    inside the deciding transaction (both are queued on commit)."""
+    from .tasks import email_return_decided
+
+    count = webhooks_emit(
+        lender_id=return_request.lender_id,
+        event_type=WebhookEvent.RETURN_DECIDED,
+        data=return_payload(return_request),
+    )
+    rr_id = return_request.pk
+    transaction.on_commit(lambda: email_return_decided.delay(rr_id))
+    return count
+
+
+def account_low_balance_check(
+    *, account_id: int, previous_balance: Decimal, balance: Decimal | None = None
+) -> bool:
+    """account.low_balance webhook and e-mail when a debit takes the balance from at or above the account's
+    threshold to below it. Call after any charge with the balance before it; crossing once alerts once."""
+    from billing.models import Account
+
+    from .tasks import email_low_balance
+
+    account = Account.objects.filter(pk=account_id).first()
+    if account is None:
+        return False
+    balance = account.balance if balance is None else balance
+    threshold = account.low_balance_threshold
+    if not (previous_balance >= threshold > balance):
+        return False
+    webhooks_emit(
+        lender_id=account.lender_id,
+        event_type=WebhookEvent.ACCOUNT_LOW_BALANCE,
+        data={
+            "balance": _money(balance),
+            "threshold": _money(threshold),
+            "available": _money(balance + account.credit_limit),
+        },
+    )
+    transaction.on_commit(lambda: email_low_balance.delay(account_id, str(balance)))
+    return True
+
+
+@transaction.atomic
+def delivery_set_status_and_notify(
+    *, delivery, status: str, funded_amount: Decimal | None = None, lost_reason: str = ""
+):
+    """marketplace.services.delivery_set_status (same rules as the portal) plus the delivery.updated webhook,
+    in one transaction: a refused move sends nothing."""
+    from marketplace.services import delivery_set_status
+
+    delivery = delivery_set_status(
+        delivery=delivery, status=status, funded_amount=funded_amount, lost_reason=lost_reason
+    )
+    webhooks_emit_delivery_updated(delivery=delivery)
+    return delivery

@@ -1,0 +1,56 @@
+"""Celery tasks: webhook attempts, the sweeper that sends due retries, and e-mail notifications."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from celery import shared_task
+from django.utils import timezone
+
+from marketplace.tasking import ReliableTask
+
+from . import notifications
+from .models import WebhookMessage
+from .webhooks import MAX_COUNTDOWN, webhook_message_send
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(base=ReliableTask, time_limit=30, soft_time_limit=25)
+def send_webhook(message_id: int) -> bool:
+    """One attempt. A short wait is a broker countdown; a long one waits in the database for the sweeper."""
+    wait = webhook_message_send(message_id=message_id)
+    if wait is not None and wait <= MAX_COUNTDOWN:
+        send_webhook.apply_async((message_id,), countdown=wait.total_seconds())
+    return wait is None
+
+
+@shared_task(base=ReliableTask, max_retries=1)
+def send_due_webhooks(limit: int = 500) -> int:
+    """Beat: queue every message whose next attempt is due (retries, and sends lost with a broker outage)."""
+    ids = list(
+        WebhookMessage.objects.filter(
+            status=WebhookMessage.Status.PENDING, next_attempt_at__lte=timezone.now()
+        )
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for message_id in ids:
+        send_webhook.delay(message_id)
+    return len(ids)
+
+
+@shared_task(base=ReliableTask)
+def email_endpoint_disabled(endpoint_id: int) -> int:
+    return notifications.endpoint_disabled_notify(endpoint_id=endpoint_id)
+
+
+@shared_task(base=ReliableTask)
+def email_low_balance(account_id: int, balance: str) -> int:
+    return notifications.low_balance_notify(account_id=account_id, balance=Decimal(balance))
+
+
+@shared_task(base=ReliableTask)
+def email_return_decided(return_request_id: int) -> int:
+    return notifications.return_decided_email(return_request_id=return_request_id)

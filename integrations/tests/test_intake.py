@@ -1,0 +1,167 @@
+"""Partner intake: POST a lead through LeadForm and lead_submit, read it back, idempotency, problems."""
+
+import copy
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from integrations.models import ApiKey, LeadIntake
+from integrations.services import api_key_create, api_key_revoke
+from leads.forms import LeadForm
+from leads.models import Lead
+
+from .conftest import LEAD, Api
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/leads/"
+
+
+def assert_problem(response, status):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    body = response.json()
+    assert (
+        body["status"] == status and body["title"] and body["detail"] and body["type"].startswith("https://")
+    )
+    return body
+
+
+def test_a_partner_posts_a_lead_and_its_source_and_consent_are_recorded(partner, partner_api):
+    response = partner_api.post(URL, LEAD)
+
+    assert response.status_code == 202, response.content
+    body = response.json()
+    lead = Lead.objects.get(public_id=body["id"])
+    assert body["status"] == "received"
+    assert body["links"]["self"].endswith(f"/api/v1/leads/{lead.public_id}/")
+    assert response["Location"] == body["links"]["self"]
+    assert lead.source == partner
+    assert (lead.sub_id, lead.campaign, lead.utm_source, lead.utm_medium, lead.utm_campaign) == (
+        "aff-991",
+        "spring",
+        "google",
+        "cpc",
+        "ftb",
+    )
+    assert lead.consumer.phone == "5125550142"  # cleaned by LeadForm, as on the form
+    assert lead.consent.text == LEAD["consent"]["text"]
+    assert (lead.consent.ip_address, lead.consent.page_url) == (
+        "203.0.113.7",
+        "https://partner.example/quote",
+    )
+    intake = LeadIntake.objects.get(lead=lead)
+    assert intake.consent_given_at.isoformat() == "2026-01-15T14:03:00+00:00"
+
+
+def test_the_partner_reads_status_and_qualification_once_qualified(
+    partner_api, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_id = partner_api.post(URL, LEAD).json()["id"]
+
+    body = partner_api.get(f"{URL}{lead_id}/").json()
+
+    assert body["status"] in ("qualified", "sold", "unsold")
+    q = body["qualification"]
+    assert q["qualified"] is True and q["products"]
+    assert {p["product"] for p in q["max_per_product"]} >= set(q["products"])
+    assert q["estimate"] and q["dti"] and q["ltv"] and isinstance(q["reasons"], list)
+
+
+def test_another_partners_lead_is_404(partner_api, rival_partner_api):
+    lead_id = partner_api.post(URL, LEAD).json()["id"]
+
+    assert_problem(rival_partner_api.get(f"{URL}{lead_id}/"), 404)
+
+
+def test_validation_is_the_forms_with_each_field_listed(partner_api):
+    bad = {**LEAD, "zip_code": "1234", "down_payment": "500000", "phone": "12"}
+
+    body = assert_problem(partner_api.post(URL, bad), 400)
+
+    form = LeadForm(
+        data={**{k: v for k, v in bad.items() if k not in ("consent", "attribution")}, "consent": True}
+    )
+    assert not form.is_valid()
+    assert body["errors"]["zip_code"] == form.errors["zip_code"]
+    assert body["errors"]["phone"] == form.errors["phone"]
+    assert Lead.objects.count() == 0
+
+
+def test_missing_consent_evidence_is_a_field_error(partner_api):
+    data = {k: v for k, v in LEAD.items() if k != "consent"}
+    assert "consent" in assert_problem(partner_api.post(URL, data), 400)["errors"]
+    future = copy.deepcopy(LEAD)
+    future["consent"]["given_at"] = (timezone.now() + timedelta(days=1)).isoformat()
+    assert "consent.given_at" in assert_problem(partner_api.post(URL, future), 400)["errors"]
+
+
+def test_idempotency_key_replays_the_first_response(partner_api):
+    first = partner_api.post(URL, LEAD, headers={"Idempotency-Key": "abc-1"})
+    again = partner_api.post(URL, dict(reversed(list(LEAD.items()))), headers={"Idempotency-Key": "abc-1"})
+
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Lead.objects.count() == 1
+
+
+def test_idempotency_key_with_another_body_is_refused(partner_api):
+    partner_api.post(URL, LEAD, headers={"Idempotency-Key": "abc-2"})
+
+    assert_problem(
+        partner_api.post(URL, {**LEAD, "first_name": "Ana"}, headers={"Idempotency-Key": "abc-2"}), 422
+    )
+    assert Lead.objects.count() == 1
+
+
+def test_keys_are_hashed_rotatable_and_revocable(partner):
+    old = api_key_create(source=partner, name="old", scope=ApiKey.Scope.WRITE)
+    new = api_key_create(source=partner, name="new", scope=ApiKey.Scope.WRITE)
+    assert old.key not in str(ApiKey.objects.values_list()) and len(old.api_key.key_sha256) == 64
+
+    # During rotation both keys work.
+    assert Api(old.key).post(URL, LEAD).status_code == 202
+    assert Api(new.key).post(URL, {**LEAD, "email": "b@example.com"}).status_code == 202
+
+    api_key_revoke(api_key=old.api_key)
+    assert_problem(Api(old.key).post(URL, LEAD), 401)
+    assert Api(new.key).post(URL, {**LEAD, "email": "c@example.com"}).status_code == 202
+
+
+def test_auth_problems(lender_api):
+    response = Api(None).post(URL, LEAD)
+    assert_problem(response, 401)
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert_problem(Api("lm_pk_not-a-key").post(URL, LEAD), 401)
+    assert_problem(lender_api.post(URL, LEAD), 403)  # a lender key cannot post leads
+
+
+def test_protocol_errors_are_problems_too(partner_api):
+    assert_problem(partner_api.post(URL, raw="{not json"), 400)
+    assert_problem(
+        partner_api.post(URL, raw="purpose=purchase", content_type="application/x-www-form-urlencoded"), 415
+    )
+    assert_problem(
+        partner_api.client.put(
+            URL, "{}", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {partner_api.key}"
+        ),
+        405,
+    )
+    assert_problem(partner_api.get("/api/v1/nothing-here/"), 404)
+    assert_problem(partner_api.get(f"{URL}not-a-uuid/"), 404)
+
+
+@override_settings(API_RATE_LIMITS={"partner": "2/min", "lender": "2/min"})
+def test_rate_limit_per_key_answers_429_with_retry_after(partner_api, partner):
+    for _ in range(2):
+        partner_api.get(f"{URL}00000000-0000-0000-0000-000000000000/")
+    response = partner_api.get(f"{URL}00000000-0000-0000-0000-000000000000/")
+
+    assert_problem(response, 429)
+    assert int(response["Retry-After"]) > 0
+    # The limit is per key: another key of the same partner still works.
+    other = Api(api_key_create(source=partner, name="2", scope="write").key)
+    assert other.get(f"{URL}00000000-0000-0000-0000-000000000000/").status_code == 404

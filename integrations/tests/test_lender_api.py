@@ -1,0 +1,125 @@
+"""The lender API: deliveries, status, activity, returns, balance and ledger, scoped to the key's lender."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from integrations.models import WebhookEndpoint, WebhookMessage
+from integrations.services import webhook_secret_new
+from marketplace.models import Activity, Delivery, MarketSettings
+from marketplace.services import lead_distribute
+from marketplace.tests.factories import QualifiedLeadFactory
+
+from .test_intake import assert_problem
+
+pytestmark = pytest.mark.django_db
+
+
+def test_list_is_scoped_filtered_and_cursor_paginated(lender_api, buying_lender, delivery, rival_delivery):
+    second = lead_distribute(lead_id=QualifiedLeadFactory(purpose="refinance").pk)[0]
+
+    body = lender_api.get("/api/v1/deliveries/").json()
+    assert [d["id"] for d in body["results"]] == [second.pk, delivery.pk]  # newest first, no rival's
+
+    page = lender_api.get("/api/v1/deliveries/", {"page_size": 1}).json()
+    assert [d["id"] for d in page["results"]] == [second.pk] and page["next"]
+    assert [d["id"] for d in lender_api.get(page["next"]).json()["results"]] == [delivery.pk]
+
+    assert [
+        d["id"] for d in lender_api.get("/api/v1/deliveries/", {"purpose": "refinance"}).json()["results"]
+    ] == [second.pk]
+    assert lender_api.get("/api/v1/deliveries/", {"status": "contacted"}).json()["results"] == []
+    since = (timezone.now() + timedelta(minutes=1)).isoformat()
+    assert lender_api.get("/api/v1/deliveries/", {"since": since}).json()["results"] == []
+    assert (
+        "status" in assert_problem(lender_api.get("/api/v1/deliveries/", {"status": "nope"}), 400)["errors"]
+    )
+
+
+def test_detail_has_contact_and_qualification(lender_api, delivery):
+    body = lender_api.get(f"/api/v1/deliveries/{delivery.pk}/").json()
+
+    assert body["contact"]["email"] == delivery.lead.consumer.email
+    assert body["contact"]["phone"] == delivery.lead.consumer.phone
+    assert body["loan"]["purpose"] == "purchase" and body["price"] == "90.00"
+    assert body["next_statuses"] == ["contacted", "lost"]
+
+
+def test_another_lenders_objects_are_404(lender_api, rival_api, delivery, rival_delivery):
+    for path in (f"/api/v1/deliveries/{rival_delivery.pk}/",):
+        assert_problem(lender_api.get(path), 404)
+    assert_problem(rival_api.get(f"/api/v1/deliveries/{delivery.pk}/"), 404)
+    for suffix, body in (
+        ("status/", {"status": "contacted"}),
+        ("activities/", {"kind": "note", "note": "x"}),
+        ("return/", {"reason": "bad_contact"}),
+    ):
+        assert_problem(rival_api.post(f"/api/v1/deliveries/{delivery.pk}/{suffix}", body), 404)
+    assert Delivery.objects.get(pk=delivery.pk).status == "new"
+
+
+def test_status_moves_follow_the_portal_rules_and_emit_delivery_updated(lender_api, buying_lender, delivery):
+    endpoint = WebhookEndpoint.objects.create(
+        lender=buying_lender,
+        url="https://crm.example/hook",
+        secret=webhook_secret_new(),
+        events=["delivery.updated"],
+    )
+
+    response = lender_api.post(f"/api/v1/deliveries/{delivery.pk}/status/", {"status": "contacted"})
+
+    assert response.status_code == 200 and response.json()["status"] == "contacted"
+    message = WebhookMessage.objects.get(endpoint=endpoint)
+    assert message.event_type == "delivery.updated" and message.payload["data"]["status"] == "contacted"
+
+    body = assert_problem(
+        lender_api.post(f"/api/v1/deliveries/{delivery.pk}/status/", {"status": "funded"}), 409
+    )
+    assert "cannot move from Contacted to Funded" in body["detail"]
+    body = assert_problem(
+        lender_api.post(f"/api/v1/deliveries/{delivery.pk}/status/", {"status": "lost"}), 400
+    )
+    assert body["errors"]["lost_reason"] == ["Say why the lead was lost."]
+    assert WebhookMessage.objects.count() == 1  # refused moves send nothing
+
+
+def test_read_keys_cannot_write(lender_read_api, delivery):
+    assert lender_read_api.get(f"/api/v1/deliveries/{delivery.pk}/").status_code == 200
+    assert_problem(
+        lender_read_api.post(f"/api/v1/deliveries/{delivery.pk}/status/", {"status": "contacted"}), 403
+    )
+
+
+def test_partner_keys_cannot_read_deliveries(partner_api, delivery):
+    assert_problem(partner_api.get("/api/v1/deliveries/"), 403)
+
+
+def test_log_an_activity(lender_api, delivery):
+    response = lender_api.post(
+        f"/api/v1/deliveries/{delivery.pk}/activities/", {"kind": "call", "outcome": "reached"}
+    )
+    assert response.status_code == 201
+    assert Activity.objects.get(delivery=delivery).outcome == "reached"
+    body = assert_problem(
+        lender_api.post(f"/api/v1/deliveries/{delivery.pk}/activities/", {"kind": "call"}), 400
+    )
+    assert "outcome" in body["errors"]
+
+
+def test_request_a_return(lender_api, delivery):
+    MarketSettings.objects.update_or_create(
+        pk=1, defaults={"return_rate_cap": 100}
+    )  # one lead: 100% returned
+    response = lender_api.post(f"/api/v1/deliveries/{delivery.pk}/return/", {"reason": "bad_contact"})
+    assert response.status_code == 201 and response.json()["status"] == "requested"
+    assert_problem(
+        lender_api.post(f"/api/v1/deliveries/{delivery.pk}/return/", {"reason": "bad_contact"}), 409
+    )
+
+
+def test_balance_and_ledger(lender_api, delivery):
+    account = lender_api.get("/api/v1/account/").json()
+    assert account["balance"] == "910.00" and account["available"] == "910.00"
+    ledger = lender_api.get("/api/v1/account/ledger/").json()["results"]
+    assert [(e["kind"], e["amount"]) for e in ledger] == [("charge", "-90.00"), ("top_up", "1000.00")]

@@ -1,0 +1,77 @@
+"""E-mail (plain text and HTML, sent from tasks) and the events other apps trigger: low balance, returns."""
+
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+
+from billing.models import Account
+from billing.services import return_approve, return_request
+from integrations.models import WebhookEndpoint, WebhookMessage
+from integrations.services import webhook_secret_new
+from marketplace.models import MarketSettings
+from marketplace.services import lead_distribute
+from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def endpoint(buying_lender):
+    return WebhookEndpoint.objects.create(
+        lender=buying_lender,
+        url="https://crm.example/hook",
+        secret=webhook_secret_new(),
+        events=["delivery.created", "return.decided", "account.low_balance"],
+    )
+
+
+def test_a_sale_under_the_threshold_alerts_once_by_webhook_and_email(
+    owner, buying_lender, endpoint, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("integrations.tasks.send_webhook.delay", lambda *a: None)  # no network here
+    Account.objects.filter(lender=buying_lender).update(low_balance_threshold=Decimal("950.00"))
+    make_subscription(buying_lender, price="40.00")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_distribute(lead_id=QualifiedLeadFactory().pk)  # 1000 -> 960: above the line
+        lead_distribute(
+            lead_id=QualifiedLeadFactory(consumer__email="b@example.com").pk
+        )  # 960 -> 920: crosses
+        lead_distribute(lead_id=QualifiedLeadFactory(consumer__email="c@example.com").pk)  # 920 -> 880: below
+
+    types = list(WebhookMessage.objects.order_by("id").values_list("event_type", flat=True))
+    assert types.count("delivery.created") == 3
+    assert types.count("account.low_balance") == 1
+    low = WebhookMessage.objects.get(event_type="account.low_balance")
+    assert low.payload["data"] == {"balance": "920.00", "threshold": "950.00", "available": "920.00"}
+    alerts = [m for m in mail.outbox if m.subject.startswith("Low balance")]
+    assert len(alerts) == 1 and alerts[0].to == [owner.email]
+    assert "$920.00" in alerts[0].body and alerts[0].alternatives[0][1] == "text/html"
+    # The new-lead e-mail is plain text and HTML too.
+    new_lead = [m for m in mail.outbox if m.subject.startswith("New ")]
+    assert len(new_lead) == 3 and all(m.alternatives[0][1] == "text/html" for m in new_lead)
+
+
+def test_a_decided_return_is_a_webhook_and_an_email(
+    owner, staff, buying_lender, endpoint, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("integrations.tasks.send_webhook.delay", lambda *a: None)
+    MarketSettings.objects.update_or_create(pk=1, defaults={"return_rate_cap": 100})
+    make_subscription(buying_lender, exclusive=True, price="90.00")
+    delivery = lead_distribute(lead_id=QualifiedLeadFactory().pk)[0]
+    rr = return_request(delivery=delivery, user=owner, reason="bad_contact")
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        return_approve(return_request_id=rr.pk, user=staff, note="Disconnected number confirmed.")
+
+    message = WebhookMessage.objects.get(event_type="return.decided")
+    assert (
+        message.payload["data"]["status"] == "approved"
+        and message.payload["data"]["credit_amount"] == "90.00"
+    )
+    assert len(mail.outbox) == 1
+    email = mail.outbox[0]
+    assert email.to == [owner.email] and "approved" in email.subject
+    assert "$90.00" in email.body and "Disconnected number" in email.alternatives[0][0]

@@ -1,0 +1,272 @@
+"""Webhooks: Standard Webhooks signatures verified by the `standardwebhooks` library against real POSTs to a
+receiver on 127.0.0.1; retries with the same id, Retry-After, 410, disabling, the SSRF guard."""
+
+import ipaddress
+import socket
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from integrations import webhooks as wh
+from integrations.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from integrations.services import webhook_endpoint_rotate_secret, webhook_secret_new, webhooks_emit
+from integrations.tasks import send_due_webhooks, send_webhook
+from marketplace.services import lead_distribute
+from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
+
+from .receiver import Receiver
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _allow_loopback(settings):
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as r:
+        yield r
+
+
+@pytest.fixture
+def endpoint(buying_lender, receiver):
+    return WebhookEndpoint.objects.create(
+        lender=buying_lender,
+        url=receiver.url,
+        secret=webhook_secret_new(),
+        events=["delivery.created", "delivery.updated", "return.decided", "account.low_balance"],
+    )
+
+
+def verify(endpoint_or_secret, headers, body):
+    secret = endpoint_or_secret if isinstance(endpoint_or_secret, str) else endpoint_or_secret.secret
+    return Webhook(secret).verify(
+        body, {k: headers[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    )
+
+
+def emit(endpoint, django_capture_on_commit_callbacks, data=None):
+    with django_capture_on_commit_callbacks(execute=True):
+        webhooks_emit(lender_id=endpoint.lender_id, event_type="delivery.updated", data=data or {"id": 1})
+    return WebhookMessage.objects.filter(endpoint=endpoint).latest("id")
+
+
+def make_due(message):
+    WebhookMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_secret_format():
+    secret = webhook_secret_new()
+    assert secret.startswith("whsec_")
+    import base64
+
+    assert len(base64.b64decode(secret.removeprefix("whsec_"))) >= 24
+
+
+def test_a_sale_posts_a_signed_delivery_created_that_standardwebhooks_verifies(
+    buying_lender, endpoint, receiver, django_capture_on_commit_callbacks
+):
+    make_subscription(buying_lender, exclusive=True, price="90.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = lead_distribute(lead_id=QualifiedLeadFactory().pk)[0]
+
+    assert len(receiver.requests) == 1
+    headers, body, _ = receiver.requests[0]
+    payload = verify(endpoint, headers, body)
+    assert payload["type"] == "delivery.created"
+    assert payload["data"]["id"] == delivery.pk and payload["data"]["contact"]["email"]
+    message = WebhookMessage.objects.get(endpoint=endpoint)
+    assert headers["webhook-id"] == message.event_id and message.status == "succeeded"
+    attempt = WebhookAttempt.objects.get(message=message)
+    assert attempt.succeeded and attempt.status_code == 200 and attempt.response_excerpt == "ok"
+
+
+def test_a_failure_is_retried_with_the_same_id_after_the_schedule(
+    endpoint, receiver, django_capture_on_commit_callbacks
+):
+    receiver.reply(500, body=b"boom")
+    message = emit(endpoint, django_capture_on_commit_callbacks)
+
+    message.refresh_from_db()
+    assert message.status == "pending" and message.attempt_count == 1
+    wait = message.next_attempt_at - timezone.now()
+    assert timedelta(seconds=3) < wait < timedelta(seconds=7)  # 5 s with jitter
+    send_due_webhooks()  # not due yet: nothing is sent
+    assert len(receiver.requests) == 1
+
+    make_due(message)
+    send_due_webhooks()
+
+    assert len(receiver.requests) == 2
+    (h1, b1, _), (h2, b2, _) = receiver.requests
+    assert h1["webhook-id"] == h2["webhook-id"] == message.event_id
+    assert verify(endpoint, h1, b1) == verify(endpoint, h2, b2)
+    message.refresh_from_db()
+    assert message.status == "succeeded" and message.attempt_count == 2
+    assert [a.status_code for a in message.attempts.order_by("id")] == [500, 200]
+    assert message.attempts.order_by("id")[0].response_excerpt == "boom"
+    endpoint.refresh_from_db()
+    assert endpoint.failure_count == 0
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_429_and_503_honour_retry_after(endpoint, receiver, status, django_capture_on_commit_callbacks):
+    receiver.reply(status, {"Retry-After": "7200"})
+    message = emit(endpoint, django_capture_on_commit_callbacks)
+
+    message.refresh_from_db()
+    assert message.next_attempt_at - timezone.now() > timedelta(seconds=7190)
+
+
+def test_410_disables_the_endpoint_and_emails_the_owner(
+    owner, endpoint, receiver, django_capture_on_commit_callbacks
+):
+    receiver.reply(410)
+    message = emit(endpoint, django_capture_on_commit_callbacks)
+
+    endpoint.refresh_from_db()
+    message.refresh_from_db()
+    assert not endpoint.is_active and endpoint.disabled_at and "410" in endpoint.disabled_reason
+    assert message.status == "failed"
+    assert [m.to for m in mail.outbox] == [[owner.email]]
+    assert "disabled" in mail.outbox[0].subject and mail.outbox[0].alternatives[0][1] == "text/html"
+    # Nothing more is sent to a disabled endpoint.
+    emit(endpoint, django_capture_on_commit_callbacks)
+    assert len(receiver.requests) == 1
+
+
+def test_after_the_last_scheduled_attempt_the_endpoint_is_disabled(
+    owner, endpoint, receiver, django_capture_on_commit_callbacks
+):
+    receiver.reply(500)
+    with mock.patch.object(send_webhook, "delay"):
+        message = emit(endpoint, django_capture_on_commit_callbacks)
+    WebhookMessage.objects.filter(pk=message.pk).update(attempt_count=wh.MAX_ATTEMPTS - 1)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=wh.MAX_ATTEMPTS - 1)
+    make_due(message)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        send_webhook(message.pk)
+
+    message.refresh_from_db()
+    endpoint.refresh_from_db()
+    assert message.status == "failed" and message.attempt_count == wh.MAX_ATTEMPTS
+    assert not endpoint.is_active and len(mail.outbox) == 1
+
+
+def test_the_schedule_spans_about_three_days_and_no_countdown_outlives_the_visibility_timeout(settings):
+    total = sum(wh.SCHEDULE, timedelta())
+    assert timedelta(days=3) < total < timedelta(days=3, hours=12)
+    visibility = timedelta(seconds=settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"])
+    countdowns = []
+    for attempt in range(1, wh.MAX_ATTEMPTS):
+        wait = wh._wait_after(attempt, wh.SendResult(500, 1))
+        base = wh.SCHEDULE[attempt - 1]
+        assert base * 0.8 <= wait <= base * 1.2
+        with (
+            mock.patch.object(wh, "webhook_message_send", return_value=wait),
+            mock.patch("integrations.tasks.webhook_message_send", return_value=wait),
+            mock.patch.object(send_webhook, "apply_async") as apply_async,
+        ):
+            send_webhook(1)
+        countdowns += [c.kwargs["countdown"] for c in apply_async.call_args_list]
+    assert countdowns and max(countdowns) <= visibility.total_seconds()
+    assert wh.TIMEOUT.connect_timeout + wh.TIMEOUT.read_timeout <= 15
+
+
+def test_a_rotated_secret_signs_alongside_the_old_one_for_a_day(
+    endpoint, receiver, django_capture_on_commit_callbacks
+):
+    old = endpoint.secret
+    new = webhook_endpoint_rotate_secret(endpoint=endpoint)
+    emit(endpoint, django_capture_on_commit_callbacks)
+
+    headers, body, _ = receiver.requests[0]
+    assert len(headers["webhook-signature"].split()) == 2
+    verify(old, headers, body)
+    verify(new, headers, body)
+
+
+def test_a_long_response_is_logged_to_1_kb(endpoint, receiver, django_capture_on_commit_callbacks):
+    receiver.reply(200, body=b"x" * 5000)
+    message = emit(endpoint, django_capture_on_commit_callbacks)
+    assert len(message.attempts.get().response_excerpt) == 1024
+
+
+def test_redirects_are_not_followed(endpoint, receiver, django_capture_on_commit_callbacks):
+    receiver.reply(302, {"Location": "http://169.254.169.254/latest/meta-data/"})
+    message = emit(endpoint, django_capture_on_commit_callbacks)
+
+    assert len(receiver.requests) == 1
+    attempt = message.attempts.get()
+    assert attempt.status_code == 302 and not attempt.succeeded
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",  # noqa: S104 - an address under test, not a bind
+        "100.64.0.1",
+        "224.0.0.1",
+        "240.0.0.1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:10.0.0.1",
+        "::ffff:169.254.169.254",
+    ],
+)
+def test_private_link_local_and_reserved_addresses_are_refused(address):
+    assert not wh.address_allowed(ipaddress.ip_address(address))
+
+
+def test_loopback_only_when_the_setting_allows_it(settings):
+    assert wh.address_allowed(ipaddress.ip_address("127.0.0.1"))
+    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    for address in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+        assert not wh.address_allowed(ipaddress.ip_address(address))
+    assert wh.address_allowed(ipaddress.ip_address("93.184.216.34"))
+
+
+def fake_dns(*addresses):
+    def getaddrinfo(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
+    return mock.patch("integrations.webhooks.socket.getaddrinfo", side_effect=getaddrinfo)
+
+
+def test_a_name_resolving_to_any_private_address_is_never_contacted(receiver):
+    with fake_dns("93.184.216.34", "10.1.2.3"), mock.patch("urllib3.HTTPSConnectionPool") as pool:
+        result = wh.http_post("https://hooks.example/x", body=b"{}", headers={})
+    assert result.status_code is None and "private" in result.error
+    pool.assert_not_called()
+
+
+def test_the_connection_goes_to_the_checked_address_with_the_hosts_name(receiver, settings):
+    # DNS rebinding cannot swap the address: we resolve once, check, and connect to that IP.
+    with fake_dns("127.0.0.1"):
+        result = wh.http_post(f"http://hooks.example:{receiver.port}/in", body=b"{}", headers={})
+    assert result.status_code == 200
+    headers, _, path = receiver.requests[0]
+    assert headers["host"] == f"hooks.example:{receiver.port}" and path == "/in"
+
+
+def test_plain_http_is_refused_for_public_hosts():
+    with fake_dns("93.184.216.34"), pytest.raises(wh.UnsafeURL):
+        wh.resolve("http://hooks.example/x")
+    with pytest.raises(wh.UnsafeURL):
+        wh.url_check("https://user:pw@hooks.example/x")
+
+
+def test_a_delivery_for_a_lender_without_endpoints_queues_nothing(rival_lender, endpoint):
+    assert webhooks_emit(lender_id=rival_lender.pk, event_type="delivery.created", data={}) == 0

@@ -1,0 +1,306 @@
+"""Sending webhooks: Standard Webhooks signatures, an SSRF-safe HTTP client, and the retry schedule.
+
+SSRF: the host is resolved once, every address is checked, and the connection goes to the checked address
+(the Host header and TLS SNI still carry the name), so a DNS answer that changes between check and connect
+("rebinding") cannot point us inside. Redirects are never followed: a 3xx is a failed attempt.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import urllib3
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+
+logger = logging.getLogger(__name__)
+
+# After attempt n fails, wait SCHEDULE[n-1] (±20% jitter): ten attempts over about three days.
+SCHEDULE = [
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=14),
+    timedelta(hours=20),
+    timedelta(hours=24),
+]
+MAX_ATTEMPTS = len(SCHEDULE) + 1
+# Short waits go to the broker as a countdown; longer ones wait in the database for the beat sweeper,
+# because a countdown longer than the broker's visibility timeout (1 h) gets redelivered early.
+MAX_COUNTDOWN = timedelta(minutes=5)
+LEASE = timedelta(minutes=2)  # a claimed attempt is not claimed again for this long (covers the timeout)
+TIMEOUT = urllib3.Timeout(connect=5.0, read=10.0)  # at most 15 s in all
+MAX_RETRY_AFTER = timedelta(hours=24)
+EXCERPT_BYTES = 1024
+USER_AGENT = "LeadMarket-Webhooks/1.0"
+
+
+class UnsafeURL(ValidationError):
+    pass
+
+
+# --- signing ----------------------------------------------------------------------------------------------
+
+
+def sign(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,<base64 HMAC-SHA256>` of "{id}.{timestamp}.{body}", keyed by the base64-decoded secret."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def signed_headers(*, secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        # Several signatures, space-separated, while a rotated secret is still honoured.
+        "webhook-signature": " ".join(
+            sign(secret=s, msg_id=msg_id, timestamp=timestamp, body=body) for s in secrets
+        ),
+    }
+
+
+# --- the address guard ---------------------------------------------------------------------------------
+
+
+def address_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return bool(getattr(settings, "WEBHOOK_ALLOW_LOOPBACK", False))
+    return not (
+        ip.is_private
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+def url_check(url: str) -> None:
+    """Refuse a URL we would never send to (scheme, credentials); the address is checked at send time too."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise UnsafeURL("Use an https:// URL.")
+    if parts.username or parts.password:
+        raise UnsafeURL("Put no user name or password in the URL; verify our signature instead.")
+    try:
+        resolve(url)
+    except UnsafeURL:
+        raise
+    except OSError:
+        return  # DNS may not be set up yet; every send checks again
+
+
+def resolve(url: str) -> tuple[str, int, list[str]]:
+    """(host, port, [checked addresses]); UnsafeURL if any address the name resolves to is not public.
+
+    Plain http is allowed only to loopback in development and tests: payloads carry consumers' contact data.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = sorted({info[4][0] for info in infos})
+    if not addresses:
+        raise UnsafeURL("The host has no address.")
+    for addr in addresses:
+        ip = ipaddress.ip_address(addr.split("%")[0])
+        if not address_allowed(ip):
+            raise UnsafeURL("The URL points to a private, loopback or reserved address; use a public host.")
+        if parts.scheme == "http" and not ip.is_loopback:
+            raise UnsafeURL("Use an https:// URL.")
+    return host, port, addresses
+
+
+@dataclass
+class SendResult:
+    status_code: int | None
+    latency_ms: int
+    excerpt: str = ""
+    error: str = ""
+    retry_after: timedelta | None = None
+
+
+def _retry_after(value: str | None) -> timedelta | None:
+    if not value:
+        return None
+    try:
+        seconds = int(value.strip())
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            seconds = int((parsedate_to_datetime(value) - timezone.now()).total_seconds())
+        except (TypeError, ValueError):
+            return None
+    return min(timedelta(seconds=max(seconds, 0)), MAX_RETRY_AFTER)
+
+
+def http_post(url: str, *, body: bytes, headers: dict[str, str]) -> SendResult:
+    """POST to the checked address of `url`, no redirects, no proxies, the timeouts above."""
+    started = time.monotonic()
+    try:
+        host, port, addresses = resolve(url)
+    except UnsafeURL as exc:
+        return SendResult(None, 0, error=exc.messages[0][:200])
+    except OSError:
+        return SendResult(None, 0, error="DNS lookup failed")
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    ip = addresses[0]
+    host_header = host if port in (80, 443) else f"{host}:{port}"
+    pool_kwargs = {"timeout": TIMEOUT, "retries": False, "maxsize": 1}
+    if parts.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            ip, port, server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED", **pool_kwargs
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(ip, port, **pool_kwargs)
+    try:
+        response = pool.urlopen(
+            "POST",
+            path,
+            body=body,
+            redirect=False,
+            preload_content=False,
+            assert_same_host=False,
+            headers={
+                **headers,
+                "Host": host_header,
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+        )
+        try:
+            excerpt = response.read(EXCERPT_BYTES, decode_content=True) or b""
+        except urllib3.exceptions.HTTPError:
+            excerpt = b""
+        response.release_conn()
+        return SendResult(
+            response.status,
+            int((time.monotonic() - started) * 1000),
+            excerpt=excerpt[:EXCERPT_BYTES].decode("utf-8", "replace")[:EXCERPT_BYTES],
+            retry_after=_retry_after(response.headers.get("Retry-After")),
+        )
+    except urllib3.exceptions.HTTPError as exc:
+        name = type(exc).__name__
+        if isinstance(exc, urllib3.exceptions.TimeoutError):
+            name = "Timed out"
+        return SendResult(None, int((time.monotonic() - started) * 1000), error=name[:200])
+    finally:
+        pool.close()
+
+
+# --- one attempt -----------------------------------------------------------------------------------------
+
+
+def _claim(message_id: int) -> bool:
+    """Take the next attempt of a due message; a concurrent task or sweeper for the same one gets False."""
+    now = timezone.now()
+    return bool(
+        WebhookMessage.objects.filter(
+            pk=message_id, status=WebhookMessage.Status.PENDING, next_attempt_at__lte=now
+        ).update(next_attempt_at=now + LEASE)
+    )
+
+
+def _wait_after(attempt: int, result: SendResult) -> timedelta:
+    base = SCHEDULE[min(attempt, len(SCHEDULE)) - 1]
+    wait = base * random.uniform(0.8, 1.2)  # jitter: receivers coming back are not hit all at once
+    if result.status_code in (429, 503) and result.retry_after is not None:
+        wait = max(wait, result.retry_after)
+    return wait
+
+
+def webhook_message_send(*, message_id: int) -> timedelta | None:
+    """Make one attempt at a due message and log it. Returns the wait before the next attempt, if any."""
+    if not _claim(message_id):
+        return None
+    message = WebhookMessage.objects.select_related("endpoint").get(pk=message_id)
+    endpoint = message.endpoint
+    if not endpoint.is_active:
+        WebhookMessage.objects.filter(pk=message.pk).update(
+            status=WebhookMessage.Status.FAILED, next_attempt_at=None, finished_at=timezone.now()
+        )
+        return None
+    body = json.dumps(message.payload, separators=(",", ":")).encode()
+    now = timezone.now()
+    headers = signed_headers(
+        secrets=endpoint.signing_secrets(now),
+        msg_id=message.event_id,
+        timestamp=int(now.timestamp()),
+        body=body,
+    )
+    result = http_post(endpoint.url, body=body, headers=headers)
+    ok = result.status_code is not None and 200 <= result.status_code < 300
+    attempt_no = message.attempt_count + 1
+    wait: timedelta | None = None
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            message=message,
+            attempted_at=now,
+            status_code=result.status_code,
+            latency_ms=result.latency_ms,
+            response_excerpt=result.excerpt[:EXCERPT_BYTES],
+            error=result.error,
+            succeeded=ok,
+        )
+        fields = {"attempt_count": attempt_no}
+        if ok:
+            fields.update(
+                status=WebhookMessage.Status.SUCCEEDED, next_attempt_at=None, finished_at=timezone.now()
+            )
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=0)
+        else:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=F("failure_count") + 1)
+            from .services import webhook_endpoint_disable
+
+            if result.status_code == 410:
+                # The receiver says the endpoint is gone for good: stop, and tell the owner.
+                webhook_endpoint_disable(
+                    endpoint_id=endpoint.pk, reason="The endpoint answered 410 Gone.", notify=True
+                )
+                fields.update(
+                    status=WebhookMessage.Status.FAILED, next_attempt_at=None, finished_at=timezone.now()
+                )
+            elif attempt_no >= MAX_ATTEMPTS:
+                fields.update(
+                    status=WebhookMessage.Status.FAILED, next_attempt_at=None, finished_at=timezone.now()
+                )
+                # Three days of failures with no success since: the endpoint is down, not flaky.
+                endpoint.refresh_from_db(fields=["failure_count"])
+                if endpoint.failure_count >= MAX_ATTEMPTS:
+                    webhook_endpoint_disable(
+                        endpoint_id=endpoint.pk,
+                        notify=True,
+                        reason=f"{endpoint.failure_count} attempts in a row failed over three days.",
+                    )
+            else:
+                wait = _wait_after(attempt_no, result)
+                fields["next_attempt_at"] = timezone.now() + wait
+        WebhookMessage.objects.filter(pk=message.pk).update(**fields)
+    logger.info("webhook %s attempt %d: %s", message.event_id, attempt_no, result.status_code or result.error)
+    return wait

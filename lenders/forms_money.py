@@ -1,0 +1,252 @@
+"""Portal forms for subscriptions, billing, returns and analytics. They parse input; the rules live in
+lenders.services.subscription_validate and billing.services, whose errors are shown beside the fields."""
+
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from billing.models import ReturnRequest
+from leads.choices import CreditBand, LoanPurpose
+
+from .models import Lender, Subscription
+from .services import SUBSCRIPTION_FIELDS, subscription_validate
+
+US_STATES = [
+    "AK", "AL", "AR", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "HI", "IA", "ID", "IL", "IN", "KS",
+    "KY", "LA", "MA", "MD", "ME", "MI", "MN", "MO", "MS", "MT", "NC", "ND", "NE", "NH", "NJ", "NM", "NV",
+    "NY", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VA", "VT", "WA", "WI", "WV", "WY",
+]
+WEEKDAYS = [(str(i), name) for i, name in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))]
+ZIP_SPLIT = re.compile(r"[\s,;]+")
+
+# subscription_validate names problems by these keys; the form shows each beside its own field.
+SERVICE_ERROR_FIELDS = {"purposes": "purposes", "credit_bands": "credit_bands", "zip_codes": "zip_codes"}
+
+
+def _money(label: str, **kw: Any) -> forms.DecimalField:
+    return forms.DecimalField(
+        label=label, max_digits=12, decimal_places=2, min_value=Decimal("0"),
+        required=kw.pop("required", False),
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0"}), **kw,
+    )
+
+
+def _count(label: str) -> forms.IntegerField:
+    return forms.IntegerField(
+        label=label, min_value=1, required=False,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1"}),
+    )
+
+
+def _percent(label: str) -> forms.DecimalField:
+    return forms.DecimalField(
+        label=label, max_digits=5, decimal_places=2, required=False,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0", "max": "125"}),
+    )
+
+
+class SubscriptionForm(forms.Form):
+    """Every filter and term of a subscription. clean() runs the service's own validation, so the page names
+    the same problems the service would refuse (price below the floor, unlicensed state, impossible range)."""
+
+    name = forms.CharField(max_length=120)
+    purposes = forms.MultipleChoiceField(
+        label="Loan purposes", choices=LoanPurpose.choices, widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    states = forms.MultipleChoiceField(
+        label="States", choices=[(s, s) for s in US_STATES], widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Only states your company is licensed in are offered.",
+    )
+    zip_codes = forms.CharField(
+        label="Only these ZIP codes", required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "78701, 78702 …", "inputmode": "numeric"}),
+        help_text="Optional. Separate with commas, spaces or new lines.",
+    )
+    radius_center_zip = forms.CharField(
+        label="Radius center ZIP", max_length=5, required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "pattern": "[0-9]{5}", "autocomplete": "off"}),
+    )
+    radius_miles = forms.IntegerField(
+        label="Radius (miles)", min_value=1, required=False,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1", "max": "500"}),
+    )
+    credit_bands = forms.MultipleChoiceField(
+        label="Credit bands", choices=CreditBand.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    min_loan_amount = _money("Minimum loan ($)")
+    max_loan_amount = _money("Maximum loan ($)")
+    max_ltv = _percent("Maximum LTV (%)")
+    max_dti = _percent("Maximum DTI (%)")
+    exclusive = forms.TypedChoiceField(
+        label="How you buy", coerce=lambda v: v == "exclusive", empty_value=False,
+        choices=[
+            ("shared", "Shared (up to a few buyers per lead)"),
+            ("exclusive", "Exclusive (the only buyer)"),
+        ],
+        widget=forms.RadioSelect, initial="shared",
+    )
+    price = _money("Price per lead ($)", required=True, help_text="Your bid. It cannot be below the floor.")
+    daily_cap = _count("Daily cap (leads)")
+    monthly_cap = _count("Monthly cap (leads)")
+    monthly_budget = _money("Monthly budget ($)")
+    schedule_days = forms.MultipleChoiceField(
+        label="Delivery days", choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple, required=False,
+        initial=[d for d, _ in WEEKDAYS],
+    )
+    schedule_start = forms.TimeField(
+        label="From", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    schedule_end = forms.TimeField(
+        label="Until", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text="Your local time. Leave both empty for any hour.",
+    )
+
+    def __init__(self, *args: Any, lender: Lender, subscription: Subscription | None = None, **kwargs: Any):
+        if subscription is not None and "initial" not in kwargs:
+            kwargs["initial"] = initial_from_subscription(subscription)
+        super().__init__(*args, **kwargs)
+        self.lender = lender
+        # Offer the licensed states, plus any the order already names (a lapsed licence shows and is refused).
+        shown = set(lender.licensed_states) | set(self.initial.get("states") or [])
+        if self.is_bound:
+            shown |= {s for s in self.data.getlist("states") if s in US_STATES}
+        self.fields["states"].widget.choices = [(s, s) for s in sorted(shown)]
+
+    def clean_zip_codes(self) -> list[str]:
+        raw = [z for z in ZIP_SPLIT.split(self.cleaned_data["zip_codes"] or "") if z]
+        bad = [z for z in raw if not re.fullmatch(r"\d{5}", z)]
+        if bad:
+            raise ValidationError(f"Not a 5-digit ZIP code: {', '.join(bad[:5])}.")
+        return sorted(set(raw))
+
+    def clean_radius_center_zip(self) -> str:
+        z = (self.cleaned_data["radius_center_zip"] or "").strip()
+        if z and not re.fullmatch(r"\d{5}", z):
+            raise ValidationError("Enter a 5-digit ZIP code.")
+        return z
+
+    def service_data(self) -> dict[str, Any]:
+        """The cleaned form as lenders.services expects it (fields with errors are left out)."""
+        cd = self.cleaned_data
+        data: dict[str, Any] = {}
+        for f in SUBSCRIPTION_FIELDS:
+            if f in cd:
+                data[f] = cd[f]
+        for p in LoanPurpose.values:
+            data[f"purpose_{p}"] = p in cd.get("purposes", [])
+        for b in CreditBand.values:
+            data[f"credit_{b}"] = b in cd.get("credit_bands", [])
+        if "schedule_days" in cd:
+            data["schedule_days"] = "".join(sorted(cd["schedule_days"]))
+        data["radius_center_zip"] = cd.get("radius_center_zip") or ""
+        for f in ("price", "min_loan_amount", "max_loan_amount", "monthly_budget"):
+            if data.get(f) is not None:
+                data[f] = data[f].quantize(Decimal("0.01"))  # "20" is shown, and stored, as $20.00
+        data.pop("is_active", None)
+        return data
+
+    def clean(self) -> dict[str, Any]:
+        cd = super().clean()
+        self.parsed = dict(cd)  # what parsed, before the service's errors take fields out: for the forecast
+        try:
+            subscription_validate(
+                lender=self.lender, data=self.service_data(), states=cd.get("states", []),
+                zips=cd.get("zip_codes", []),
+            )
+        except ValidationError as exc:
+            self.add_service_errors(exc, skip_fields_with_errors=True)
+        return cd
+
+    def add_service_errors(self, exc: ValidationError, *, skip_fields_with_errors: bool = False) -> None:
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc)
+            return
+        for key, errors in exc.error_dict.items():
+            name = SERVICE_ERROR_FIELDS.get(key, key)
+            if name not in self.fields:
+                name = None
+            if skip_fields_with_errors and name is not None and name in self._errors:
+                continue  # "This field is required" already says it
+            self.add_error(name, errors)
+
+
+def initial_from_subscription(sub: Subscription) -> dict[str, Any]:
+    initial: dict[str, Any] = {f: getattr(sub, f) for f in SUBSCRIPTION_FIELDS if f != "is_active"}
+    initial.update(
+        purposes=sub.purposes,
+        credit_bands=sub.credit_bands,
+        states=sub.states,
+        zip_codes="\n".join(sorted(z.zip_code for z in sub.zip_rows.all() if not z.from_radius)),
+        exclusive="exclusive" if sub.exclusive else "shared",
+        schedule_days=list(sub.schedule_days),
+    )
+    return initial
+
+
+NEW_SUBSCRIPTION_INITIAL = {
+    "purposes": LoanPurpose.values,
+    "credit_bands": [CreditBand.EXCELLENT, CreditBand.GOOD, CreditBand.FAIR],
+    "exclusive": "shared",
+    "schedule_days": [d for d, _ in WEEKDAYS],
+}
+
+
+class LowBalanceThresholdForm(forms.Form):
+    low_balance_threshold = _money("Warn me when the balance falls below ($)", required=True)
+
+
+class ReturnRequestForm(forms.Form):
+    reason = forms.ChoiceField(label="Why is this lead bad?", choices=ReturnRequest.Reason.choices,
+                               widget=forms.RadioSelect)
+    note = forms.CharField(
+        label="Note", required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required when the reason is “Other”. Say what you found (no consumer data needed).",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cd = super().clean()
+        if cd.get("reason") == ReturnRequest.Reason.OTHER and not (cd.get("note") or "").strip():
+            self.add_error("note", "Say what was wrong with the lead.")
+        return cd
+
+
+class AnalyticsFilterForm(forms.Form):
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    revenue = forms.DecimalField(
+        label="Your revenue per funded loan ($)", max_digits=12, decimal_places=2, min_value=Decimal("1"),
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "1", "min": "1"}),
+    )
+
+    DEFAULT_REVENUE = Decimal("3000.00")
+    MAX_DAYS = 3660
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        today = timezone.localdate()
+        return {"start": today - timedelta(days=29), "end": today, "revenue": cls.DEFAULT_REVENUE}
+
+    def clean(self) -> dict[str, Any]:
+        cd = super().clean()
+        start, end = cd.get("start"), cd.get("end")
+        if isinstance(start, date) and isinstance(end, date):
+            if start > end:
+                self.add_error("end", "The end date is before the start date.")
+            elif (end - start).days > self.MAX_DAYS:
+                self.add_error("start", "Choose a range of at most ten years.")
+        return cd
+
+    def values(self) -> dict[str, Any]:
+        """The cleaned range, or the defaults for whatever is missing or invalid."""
+        values = self.defaults()
+        if self.is_bound and self.is_valid():
+            values.update(self.cleaned_data)
+        return values
+

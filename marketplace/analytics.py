@@ -1,0 +1,419 @@
+"""Reads that tell a lender what its leads earn, and what a subscription would buy: SQL aggregates only.
+
+Every function here runs a fixed number of queries whatever the volume of leads and deliveries: the counts
+are GROUP BY aggregates computed by the database, never a Python loop over rows (the one exception, the
+median response time on SQLite, reads one narrow column list because SQLite has no PERCENTILE_CONT).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from leads import geo
+from leads.choices import LeadStatus, LoanPurpose
+from leads.models import Lead
+from lenders.models import Membership
+
+from .models import Delivery, MarketSettings
+from .selectors import deliveries_for_member
+
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+FORECAST_DAYS = 30
+
+# --- forecast --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forecast:
+    matched: int
+    won: int | None  # None when there is no valid price to judge
+    days: int = FORECAST_DAYS
+
+    @property
+    def per_week(self) -> str:
+        weekly = (self.won or 0) * 7 / self.days
+        return f"{weekly:.0f}" if weekly >= 1 else "less than one"
+
+
+def _money_sub(qs, expr) -> Subquery:
+    return Subquery(qs.values("lead").annotate(v=expr).values("v")[:1], output_field=DecimalField())
+
+
+def subscription_forecast(
+    *,
+    lender_id: int,
+    purposes: list[str],
+    states: list[str],
+    credit_bands: list[str],
+    zips: list[str] | None = None,
+    radius_center_zip: str = "",
+    radius_miles: int | None = None,
+    min_loan_amount: Decimal | None = None,
+    max_loan_amount: Decimal | None = None,
+    max_ltv: Decimal | None = None,
+    max_dti: Decimal | None = None,
+    schedule_days: str = "0123456",
+    schedule_start: time | None = None,
+    schedule_end: time | None = None,
+    exclusive: bool = False,
+    price: Decimal | None = None,
+    now: datetime | None = None,
+) -> Forecast:
+    """How many qualified leads of the last 30 days these filters match, and how many this price would win.
+
+    Matched: leads qualified in the last 30 days (status qualified, sold or unsold) that meet every filter,
+    including the delivery schedule (the lead's qualification time, in the current time zone, falls on a
+    scheduled day and inside the hour window).
+
+    Won: judged against the other lenders' Delivery rows for that lead (this lender's own purchases are left
+    out, so a lead it bought itself counts as open). With N = the market's most buyers of a shared lead:
+    - no competing delivery (unsold, still qualified, or bought only by this lender): won;
+    - an exclusive bid wins a lead sold exclusively if it is above that price (equal bids go to the lender
+      served least recently, so a tie is counted as lost), and a lead sold shared if it is at least the
+      shared revenue (the marketplace prefers one buyer on equal revenue);
+    - a shared bid wins a seat on a shared lead if fewer than N lenders bought it or it beats the lowest
+      price paid; against an exclusive sale it counts as won only if it alone out-earns that price (a floor
+      on the true chance, since other shared bids that lost that day are not known here).
+    Caps, budget and balance are not applied: the forecast answers "what do these terms reach", not "what
+    can the account afford". One query (plus the market settings row).
+    """
+    now = now or timezone.now()
+    qs = Lead.objects.filter(
+        status__in=[LeadStatus.QUALIFIED, LeadStatus.SOLD, LeadStatus.UNSOLD],
+        qualified_at__gte=now - timedelta(days=FORECAST_DAYS),
+        qualified_at__lte=now,
+        purpose__in=purposes,
+        state__in=[s.upper() for s in states],
+        credit_band__in=credit_bands,
+    )
+    zip_filter = set(zips or [])
+    if radius_center_zip and radius_miles:
+        zip_filter |= set(geo.zips_within(radius_center_zip, radius_miles))
+    if zips or (radius_center_zip and radius_miles):
+        qs = qs.filter(zip_code__in=sorted(zip_filter))
+    if min_loan_amount is not None:
+        qs = qs.filter(requested_loan__gte=min_loan_amount)
+    if max_loan_amount is not None:
+        qs = qs.filter(requested_loan__lte=max_loan_amount)
+    if max_ltv is not None:
+        qs = qs.filter(ltv__lte=max_ltv)
+    if max_dti is not None:
+        qs = qs.filter(dti__lte=max_dti)
+    days = sorted({int(d) for d in schedule_days if d in "0123456"})
+    if len(days) < 7:
+        qs = qs.filter(qualified_at__iso_week_day__in=[d + 1 for d in days])
+    if schedule_start is not None and schedule_end is not None and schedule_start != schedule_end:
+        if schedule_start < schedule_end:
+            qs = qs.filter(qualified_at__time__gte=schedule_start, qualified_at__time__lt=schedule_end)
+        else:  # an overnight window, e.g. 20:00–06:00
+            qs = qs.filter(Q(qualified_at__time__gte=schedule_start) | Q(qualified_at__time__lt=schedule_end))
+
+    if price is None or price <= 0:
+        return Forecast(matched=qs.count(), won=None)
+
+    shared_max = MarketSettings.load().shared_max_buyers
+    rivals = Delivery.objects.filter(lead=OuterRef("pk")).exclude(lender_id=lender_id)
+    qs = qs.annotate(
+        rival_revenue=_money_sub(rivals, Sum("price")),
+        rival_min=_money_sub(rivals, Min("price")),
+        rival_buyers=Subquery(
+            rivals.values("lead").annotate(n=Count("pk")).values("n")[:1], output_field=IntegerField()
+        ),
+        rival_exclusive=Exists(rivals.filter(exclusive=True)),
+    )
+    open_lead = Q(rival_buyers__isnull=True)
+    if exclusive:
+        beats = (Q(rival_exclusive=True) & Q(rival_revenue__lt=price)) | (
+            Q(rival_exclusive=False) & Q(rival_revenue__lte=price)
+        )
+    else:
+        beats = (Q(rival_exclusive=True) & Q(rival_revenue__lt=price)) | (
+            Q(rival_exclusive=False) & (Q(rival_buyers__lt=shared_max) | Q(rival_min__lt=price))
+        )
+    totals = qs.aggregate(matched=Count("pk"), won=Count("pk", filter=open_lead | beats))
+    return Forecast(matched=totals["matched"], won=totals["won"])
+
+
+# --- what the leads earn ---------------------------------------------------------------------------------
+
+APPLICATION_OR_LATER = [Delivery.Status.APPLICATION, Delivery.Status.APPROVED, Delivery.Status.FUNDED]
+
+# Response-time buckets: (key, label, upper bound). "never" holds leads with no contact yet.
+BUCKETS = [
+    ("lt5", "Under 5 minutes", timedelta(minutes=5)),
+    ("5to30", "5–30 minutes", timedelta(minutes=30)),
+    ("30to120", "30 minutes–2 hours", timedelta(hours=2)),
+    ("gt120", "Over 2 hours", None),
+    ("never", "Not contacted", None),
+]
+
+BREAKDOWNS = [
+    ("purpose", "Loan purpose"),
+    ("subscription", "Subscription"),
+    ("state", "State"),
+    ("officer", "Loan officer"),
+]
+
+
+def _pct(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def _div(a: Decimal | None, b: int | Decimal | None) -> Decimal | None:
+    if a is None or not b:
+        return None
+    return (Decimal(a) / Decimal(b)).quantize(CENT, ROUND_HALF_UP)
+
+
+def break_even_conversion(*, cost_per_lead: Decimal | None, revenue_per_funded: Decimal) -> Decimal | None:
+    """The share of leads that must fund to pay for them: cost per lead / revenue per funded loan, as a %.
+    At $30 a lead and $3,000 a loan, 1% of leads must fund."""
+    if cost_per_lead is None or not revenue_per_funded:
+        return None
+    return (cost_per_lead * 100 / revenue_per_funded).quantize(CENT, ROUND_HALF_UP)
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    leads: int = 0
+    spend: Decimal = ZERO
+    contacted: int = 0
+    applications: int = 0
+    funded: int = 0
+    funded_amount: Decimal = ZERO
+    median_contact_seconds: float | None = None
+    revenue_per_funded: Decimal = Decimal("3000.00")
+
+    @property
+    def cost_per_lead(self) -> Decimal | None:
+        return _div(self.spend, self.leads)
+
+    @property
+    def contact_rate(self) -> Decimal | None:
+        return _pct(self.contacted, self.leads)
+
+    @property
+    def application_rate(self) -> Decimal | None:
+        return _pct(self.applications, self.leads)
+
+    @property
+    def funded_rate(self) -> Decimal | None:
+        return _pct(self.funded, self.leads)
+
+    @property
+    def cost_per_funded(self) -> Decimal | None:
+        return _div(self.spend, self.funded)
+
+    @property
+    def average_funded_amount(self) -> Decimal | None:
+        return _div(self.funded_amount, self.funded)
+
+    @property
+    def revenue(self) -> Decimal:
+        return (self.revenue_per_funded * self.funded).quantize(CENT)
+
+    @property
+    def roi(self) -> Decimal | None:
+        """Return on the lead spend: (revenue − spend) / spend, as a %."""
+        return _pct(self.revenue - self.spend, self.spend) if self.spend else None
+
+    @property
+    def break_even(self) -> Decimal | None:
+        return break_even_conversion(
+            cost_per_lead=self.cost_per_lead, revenue_per_funded=self.revenue_per_funded
+        )
+
+    @property
+    def median_contact(self) -> str:
+        return humanize_seconds(self.median_contact_seconds)
+
+
+@dataclass
+class Report:
+    start: date
+    end: date
+    revenue_per_funded: Decimal
+    total: Row
+    breakdowns: dict[str, list[Row]] = field(default_factory=dict)
+    buckets: list[Row] = field(default_factory=list)
+
+
+def humanize_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+
+
+class Median(Aggregate):
+    """PostgreSQL's exact median of a float expression."""
+
+    function = "PERCENTILE_CONT"
+    name = "Median"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+class EpochSeconds(Func):
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+    output_field = FloatField()
+
+
+def _metrics(with_median: bool) -> dict:
+    contacted = Q(first_contact_at__isnull=False)
+    m = {
+        "leads": Count("pk"),
+        "spend": Coalesce(Sum("price"), Value(ZERO), output_field=DecimalField()),
+        "contacted": Count("pk", filter=contacted),
+        "applications": Count("pk", filter=Q(status__in=APPLICATION_OR_LATER)),
+        "funded": Count("pk", filter=Q(status=Delivery.Status.FUNDED)),
+        "funded_amount": Coalesce(
+            Sum("funded_amount", filter=Q(status=Delivery.Status.FUNDED)), Value(ZERO),
+            output_field=DecimalField(),
+        ),
+    }
+    if with_median:
+        m["median"] = Median(EpochSeconds(F("first_contact_at") - F("created_at")), filter=contacted)
+    return m
+
+
+GROUP_FIELDS = {
+    "purpose": ("lead__purpose",),
+    "subscription": ("subscription_id", "subscription__name"),
+    "state": ("lead__state",),
+    "officer": (
+        "assigned_to_id", "assigned_to__first_name", "assigned_to__last_name", "assigned_to__username",
+    ),
+}
+
+
+def _label(kind: str, row: dict) -> tuple[str, str]:
+    if kind == "purpose":
+        v = row["lead__purpose"]
+        return v, dict(LoanPurpose.choices).get(v, v)
+    if kind == "subscription":
+        return str(row["subscription_id"]), row["subscription__name"]
+    if kind == "state":
+        return row["lead__state"], row["lead__state"]
+    if row["assigned_to_id"] is None:
+        return "", "Unassigned"
+    name = f"{row['assigned_to__first_name']} {row['assigned_to__last_name']}".strip()
+    return str(row["assigned_to_id"]), name or row["assigned_to__username"]
+
+
+def _bucket_case() -> Case:
+    created = F("created_at")
+    return Case(
+        When(first_contact_at__isnull=True, then=Value("never")),
+        When(first_contact_at__lt=created + timedelta(minutes=5), then=Value("lt5")),
+        When(first_contact_at__lt=created + timedelta(minutes=30), then=Value("5to30")),
+        When(first_contact_at__lt=created + timedelta(hours=2), then=Value("30to120")),
+        default=Value("gt120"),
+        output_field=CharField(),
+    )
+
+
+def analytics_report(
+    *, membership: Membership, start: date, end: date, revenue_per_funded: Decimal
+) -> Report:
+    """Leads bought from `start` to `end` (inclusive, in the current time zone), their cost and what became
+    of them, overall and by purpose, subscription, state, officer (owners and managers only) and response
+    time. Officers get their own leads only (deliveries_for_member scopes the base query).
+
+    Queries: one per breakdown plus the total and the buckets (6 for an owner, 5 for an officer); on a
+    database without PERCENTILE_CONT, one more reads the contact times for the medians.
+    """
+    tz = timezone.get_current_timezone()
+    lo = datetime.combine(start, time.min, tzinfo=tz)
+    hi = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
+    base = deliveries_for_member(membership=membership).filter(created_at__gte=lo, created_at__lt=hi)
+    pg = connection.vendor == "postgresql"
+    kinds = [k for k, _ in BREAKDOWNS if k != "officer" or membership.sees_all_leads]
+
+    def row(key: str, label: str, values: dict) -> Row:
+        return Row(
+            key=key, label=label, leads=values["leads"], spend=Decimal(values["spend"]).quantize(CENT),
+            contacted=values["contacted"], applications=values["applications"], funded=values["funded"],
+            funded_amount=Decimal(values["funded_amount"]).quantize(CENT),
+            median_contact_seconds=values.get("median"), revenue_per_funded=revenue_per_funded,
+        )
+
+    total = row("", "All leads", base.aggregate(**_metrics(pg)))
+    report = Report(start=start, end=end, revenue_per_funded=revenue_per_funded, total=total)
+    for kind in kinds:
+        fields = GROUP_FIELDS[kind]
+        rows = base.values(*fields).annotate(**_metrics(pg)).order_by(*fields)
+        report.breakdowns[kind] = sorted(
+            (row(*_label(kind, r), r) for r in rows), key=lambda r: (-r.leads, r.label)
+        )
+
+    bucket_rows = base.annotate(bucket=_bucket_case()).values("bucket").annotate(**_metrics(False))
+    by_bucket = {r["bucket"]: r for r in bucket_rows.order_by("bucket")}
+    empty = {"leads": 0, "spend": ZERO, "contacted": 0, "applications": 0, "funded": 0, "funded_amount": ZERO}
+    report.buckets = [row(key, label, by_bucket.get(key, empty)) for key, label, _ in BUCKETS]
+
+    if not pg:
+        _medians_in_python(base, report, kinds)
+    return report
+
+
+def _medians_in_python(base, report: Report, kinds: list[str]) -> None:
+    """SQLite: one query for (group keys, delivered, first contact) of contacted leads; medians per group."""
+    cols = [
+        "lead__purpose", "subscription_id", "lead__state", "assigned_to_id", "created_at", "first_contact_at",
+    ]
+    samples: dict[tuple[str, str], list[float]] = {}
+    for purpose, sub_id, state, officer_id, created, contacted in base.filter(
+        first_contact_at__isnull=False
+    ).values_list(*cols):
+        secs = (contacted - created).total_seconds()
+        keys = {"purpose": purpose, "subscription": str(sub_id), "state": state,
+                "officer": "" if officer_id is None else str(officer_id)}
+        samples.setdefault(("", ""), []).append(secs)
+        for kind, key in keys.items():
+            samples.setdefault((kind, key), []).append(secs)
+    report.total.median_contact_seconds = _median(samples.get(("", "")))
+    for kind in kinds:
+        for r in report.breakdowns[kind]:
+            r.median_contact_seconds = _median(samples.get((kind, r.key)))
+
+
+def _median(values: list[float] | None) -> float | None:
+    return statistics.median(values) if values else None

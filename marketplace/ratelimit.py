@@ -1,0 +1,43 @@
+"""A fixed-window rate limit on the shared cache (Redis in production), for public endpoints."""
+
+import logging
+import math
+import time
+
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+
+def hit(*, scope: str, key: str, limit: int, window_seconds: int) -> int | None:
+    """Count one request; return None when allowed, or the seconds to wait (Retry-After) when over the limit."""
+    now = time.time()
+    window = int(now // window_seconds)
+    cache_key = f"rl:{scope}:{key}:{window}"
+    try:
+        if cache.add(cache_key, 1, timeout=window_seconds + 5):
+            count = 1
+        else:
+            try:
+                count = cache.incr(cache_key)
+            except ValueError:  # expired between add and incr
+                cache.add(cache_key, 1, timeout=window_seconds + 5)
+                count = 1
+    except Exception as exc:  # noqa: BLE001 - a cache outage must not turn away consumers: fail open
+        logger.warning("rate limit %s unavailable (%s); allowing the request", scope, type(exc).__name__)
+        return None
+    if count <= limit:
+        return None
+    return max(1, math.ceil((window + 1) * window_seconds - now))
+
+
+def client_ip(request) -> str:
+    # Behind the proxy the first X-Forwarded-For hop is the client; the proxy is trusted only in production
+    # (SECURE_PROXY), where it overwrites the header.
+    from django.conf import settings
+
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR", "")

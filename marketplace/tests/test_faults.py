@@ -1,0 +1,145 @@
+"""Faults on the real topology: workers killed mid-sale, and the broker down when leads arrive.
+
+Both run real processes (Celery prefork workers, beat, gunicorn) on the test PostgreSQL database and a private
+Redis that the test may stop. The outcome must equal a clean run: every lead sold exactly once, no duplicate
+delivery, no duplicate charge, every balance equal to its ledger.
+"""
+
+import http.cookiejar
+import random
+import re
+import shutil
+import signal
+import time
+import urllib.parse
+import urllib.request
+from decimal import Decimal
+
+import pytest
+from celery import Celery
+from django.db.models import Sum
+
+from billing.models import Account, LedgerEntry
+from leads.models import Lead
+from marketplace.models import Delivery
+
+from .factories import FORM_DATA, LenderFactory, QualifiedLeadFactory, make_subscription
+from .topology import PrivateRedis, Stack, database_url_for_tests, wait_until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def private_redis():
+    if not shutil.which("redis-server"):
+        pytest.fail("redis-server is required for fault tests") if __import__("os").environ.get("CI") else (
+            pytest.skip("redis-server not installed"))
+    redis = PrivateRedis()
+    redis.start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def stack(transactional_db, private_redis, tmp_path):
+    s = Stack(database_url=database_url_for_tests(), redis=private_redis, log_dir=tmp_path,
+              extra_env={"SWEEPER_INTERVAL_SECONDS": "2", "SWEEPER_MIN_AGE_SECONDS": "3"})
+    yield s
+    s.stop()
+
+
+def books_balance() -> None:
+    assert LedgerEntry.objects.filter(kind="charge").count() == Delivery.objects.count()
+    for account in Account.objects.all():
+        total = LedgerEntry.objects.filter(account=account).aggregate(t=Sum("amount"))["t"] or Decimal("0")
+        assert account.balance == total
+
+
+def test_workers_killed_mid_distribution_leave_the_same_result_as_a_clean_run(stack, private_redis):
+    a, b, c, d = (LenderFactory(states=["TX", "CA"], balance="100000") for _ in range(4))
+    # Texas: three shared bids (135) beat one exclusive (100). California: the exclusive (150) beats 95.
+    for lender, price in ((a, "50.00"), (b, "45.00"), (c, "40.00")):
+        make_subscription(lender, states=["TX"], price=price, name="TX shared")
+    make_subscription(d, states=["TX"], exclusive=True, price="100.00", name="TX exclusive")
+    make_subscription(d, states=["CA"], exclusive=True, price="150.00", name="CA exclusive")
+    make_subscription(a, states=["CA"], price="50.00", name="CA shared")
+    make_subscription(b, states=["CA"], price="45.00", name="CA shared")
+    tx = [QualifiedLeadFactory().pk for _ in range(80)]
+    ca = [QualifiedLeadFactory(state="CA", zip_code="90210", city="Beverly Hills", county="Los Angeles County").pk
+          for _ in range(80)]
+
+    stack.start_worker(concurrency=2)
+    sender = Celery(broker=private_redis.url, set_as_current=False)  # must not replace the app tasks use
+    for lead_id in tx + ca + tx[:40]:  # some twice: a duplicate message must not sell twice
+        sender.send_task("marketplace.tasks.distribute_lead", args=[lead_id])
+
+    kills, rng = 0, random.Random(7)
+    deadline = time.monotonic() + 90
+    while kills < 25 and time.monotonic() < deadline:
+        children = stack.children()
+        if children:
+            try:
+                __import__("os").kill(rng.choice(children), signal.SIGKILL)
+                kills += 1
+            except ProcessLookupError:
+                pass
+        time.sleep(rng.uniform(0.08, 0.25))
+    assert kills >= 20
+
+    # Killed mid-task, a message is rejected back to the queue (acks_late + reject_on_worker_lost) and rerun.
+    assert wait_until(lambda: not Lead.objects.filter(pk__in=tx + ca).exclude(status="sold").exists(), 120), (
+        stack.log("worker")[-3000:])
+    worker_log = stack.log("worker")
+    assert len(re.findall(r"signal 9|SIGKILL", worker_log)) >= 20
+
+    for lead_id in tx:
+        assert sorted(Delivery.objects.filter(lead_id=lead_id).values_list("lender_id", flat=True)) == sorted(
+            [a.pk, b.pk, c.pk])
+    for lead_id in ca:
+        assert list(Delivery.objects.filter(lead_id=lead_id).values_list("lender_id", "exclusive")) == [(d.pk, True)]
+    books_balance()
+    assert Account.objects.get(lender=d).balance == Decimal("100000") - 80 * Decimal("150.00")
+    assert Account.objects.get(lender=a).balance == Decimal("100000") - 80 * Decimal("50.00")
+
+
+def _post_form(base: str, data: dict) -> int:
+    """A consumer's browser: GET the form for the CSRF cookie and token, then POST it."""
+    jar = http.cookiejar.CookieJar()
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+    page = opener.open(base + "/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": token}).encode()
+    request = urllib.request.Request(base + "/", data=body, headers={"Referer": base + "/"})
+    try:
+        return opener.open(request, timeout=10).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_broker_down_at_submission_loses_no_lead(stack, private_redis):
+    lender = LenderFactory(states=["TX"], balance="10000")
+    make_subscription(lender, price="40.00")
+    stack.start_web()
+    stack.start_worker(concurrency=1)
+    stack.start_beat()
+
+    private_redis.stop()
+    statuses = [
+        _post_form(stack.url, {**FORM_DATA, "email": f"down{i}@example.com", "phone": f"51255501{i:02d}"})
+        for i in range(8)
+    ]
+    assert statuses == [303] * 8  # the form still accepts them: saved before any task
+    assert Lead.objects.filter(status="received").count() == 8
+
+    private_redis.start()  # same port: the worker and beat reconnect
+    started = time.monotonic()
+    assert wait_until(lambda: Lead.objects.filter(status="sold").count() == 8, 60), (
+        stack.log("beat")[-2000:] + stack.log("worker")[-2000:])
+    assert time.monotonic() - started < 60
+    assert Delivery.objects.count() == 8
+    books_balance()

@@ -1,0 +1,105 @@
+"""Production settings, headers, lockout and rate limits: what an attacker meets."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from .factories import FORM_DATA
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x7Jq2vN9pL4wR8tY1uI6oP3aS5dF0gH-kZ_cX2vB7nM4qW9eR1tY6uI3oP8aS5dF",
+    "ALLOWED_HOSTS": "leads.example.com",
+    "DATABASE_URL": "sqlite:////tmp/deploy-check.sqlite3",
+}
+
+
+def manage(*args, env_overrides=None):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "SECURE_PROXY", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env.update(env_overrides or {})
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_check_deploy_reports_nothing_at_warning_level():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env_overrides=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS"])
+def test_production_start_without_secret_or_hosts_fails_loudly(missing):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
+    result = manage("check", env_overrides=env)
+    assert result.returncode != 0
+    assert missing in result.stderr and "DEBUG" in result.stderr
+
+
+def test_pages_carry_security_headers(client, db):
+    response = client.get("/")
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_no_template_has_inline_script_or_event_handlers():
+    offenders = []
+    for path in list((ROOT / "templates").rglob("*.html")) + list(ROOT.glob("*/templates/**/*.html")):
+        text = path.read_text()
+        for tag in re.findall(r"<script\b[^>]*>", text):
+            if "src=" not in tag:
+                offenders.append(f"{path}: {tag}")
+        if re.search(r"\son[a-z]+\s*=", text):
+            offenders.append(f"{path}: inline event handler")
+    assert not offenders
+
+
+def test_every_state_changing_form_has_a_csrf_token():
+    for path in list((ROOT / "templates").rglob("*.html")) + list(ROOT.glob("*/templates/**/*.html")):
+        text = path.read_text()
+        for form in re.findall(r"<form\b[^>]*>.*?</form>", text, flags=re.S | re.I):
+            if re.search(r'method=["\']?post', form, re.I):
+                assert "csrf_token" in form, f"{path}: POST form without {{% csrf_token %}}"
+
+
+@pytest.mark.parametrize("url", ["/portal/login/", "/admin/login/"])
+def test_five_failed_logins_lock_the_account(client, owner, staff, url):
+    username = "owner" if "portal" in url else "staff"
+    password = "pass-12345" if "portal" in url else "staff-pass-123"
+    for _ in range(5):
+        client.post(url, {"username": username, "password": "wrong-password"})
+    response = client.post(url, {"username": username, "password": password})
+    assert response.status_code == 429
+    assert b"Too many failed sign-in attempts" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_correct_login_resets_the_failure_count(client, owner):
+    for _ in range(4):
+        client.post("/portal/login/", {"username": "owner", "password": "wrong"})
+    response = client.post("/portal/login/", {"username": "owner", "password": "pass-12345"})
+    assert response.status_code == 302
+
+
+@override_settings(LEAD_FORM_RATE_LIMIT=3, LEAD_FORM_RATE_WINDOW=600)
+def test_the_public_form_is_rate_limited_per_ip_with_a_readable_message(client, db):
+    statuses = [client.post("/", {**FORM_DATA, "email": f"c{i}@example.com"}).status_code for i in range(3)]
+    assert statuses == [303, 303, 303]
+    response = client.post("/", FORM_DATA)
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert b"Please wait a few minutes" in response.content
+    other_ip = client.post("/", {**FORM_DATA, "email": "x@example.com"}, REMOTE_ADDR="198.51.100.7")
+    assert other_ip.status_code == 303
+
+
+def test_healthz_reports_database_and_broker(client, db):
+    body = client.get("/healthz").json()
+    assert body["database"] == "ok" and "broker" in body
