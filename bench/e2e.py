@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BENCH_DB = "leadmarket_bench_e2e"
+BENCH_DB = os.environ.get("BENCH_DB", "leadmarket_bench_e2e")
 PG = "postgres://postgres@127.0.0.1:5432"
 os.environ["DATABASE_URL"] = f"{PG}/{BENCH_DB}"
 os.environ.setdefault("SECRET_KEY", "bench-only")
@@ -220,7 +220,7 @@ def main() -> None:
     redis.start()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     stack = Stack(database_url=os.environ["DATABASE_URL"], redis=redis, log_dir=log_dir,
-                  extra_env={"LOG_LEVEL": "WARNING", "LEAD_FORM_RATE_LIMIT": "1000000",
+                  extra_env={"LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"), "LEAD_FORM_RATE_LIMIT": "1000000",
                              "CELERY_RESULT_BACKEND": redis.url.replace("/0", "/1")})
     report: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
                     "workers": args.workers, "phases": []}

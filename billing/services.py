@@ -39,6 +39,12 @@ def _post(*, account: Account, kind: str, amount: Decimal, memo: str = "", user=
     return entry
 
 
+def account_open(*, lender) -> Account:
+    """The lender's account, created empty if it has none yet."""
+    account, _ = Account.objects.get_or_create(lender=lender)
+    return account
+
+
 def account_lock(*, account_id: int) -> Account:
     return Account.objects.select_for_update().get(pk=account_id)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 import logging
 import secrets
 from dataclasses import dataclass
@@ -245,11 +246,17 @@ def _event_id() -> str:
 
 
 def webhooks_emit(
-    *, lender_id: int, event_type: str, data: dict[str, Any], at: datetime | None = None
+    *,
+    lender_id: int,
+    event_type: str,
+    data: dict[str, Any] | Callable[[], dict[str, Any]],
+    at: datetime | None = None,
 ) -> int:
     """Queue `event_type` for each of the lender's active endpoints subscribed to it. Returns how many.
 
     Rows first, sends on commit: an event emitted in a transaction that rolls back is never sent.
+    `data` may be a callable, so the payload is only built for a lender that has endpoints (most have none,
+    and serializing a delivery is the costliest part of the new-lead notification).
     """
     if event_type not in WebhookEvent.values:
         raise ValueError(f"Unknown webhook event {event_type!r}")
@@ -261,6 +268,8 @@ def webhooks_emit(
     if not endpoints:
         return 0
     now = timezone.now()
+    if callable(data):
+        data = data()
     envelope = {"type": event_type, "timestamp": (at or now).isoformat(), "data": data}
     messages = WebhookMessage.objects.bulk_create(
         [
@@ -304,7 +313,7 @@ def webhooks_emit_delivery_created(*, delivery) -> int:
     count = webhooks_emit(
         lender_id=delivery.lender_id,
         event_type=WebhookEvent.DELIVERY_CREATED,
-        data=delivery_payload(delivery),
+        data=lambda: delivery_payload(delivery),
     )
     charge = delivery.charge
     # The charge row records the balance before and after: the crossing is exact and happens once.
@@ -321,7 +330,7 @@ def webhooks_emit_delivery_updated(*, delivery) -> int:
     return webhooks_emit(
         lender_id=delivery.lender_id,
         event_type=WebhookEvent.DELIVERY_UPDATED,
-        data=delivery_payload(delivery),
+        data=lambda: delivery_payload(delivery),
     )
 
 

@@ -54,3 +54,15 @@ class Product(models.TextChoices):
     VA = "va", "VA"
     JUMBO = "jumbo", "Jumbo"
     HOME_EQUITY = "home_equity", "Home equity (HELOC)"
+
+
+# What capped a product's estimate (leads.qualification), in words a loan officer reads at a glance.
+BINDING_CONSTRAINT_LABELS = {
+    "dti": "Debt-to-income (back-end DTI)",
+    "front_end_dti": "Housing ratio (front-end DTI)",
+    "ltv": "Loan-to-value",
+    "cltv": "Combined loan-to-value",
+    "loan_limit": "County loan limit",
+    "credit": "Credit score",
+    "eligibility": "Eligibility (purpose, occupancy, service or property)",
+}

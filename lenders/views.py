@@ -22,6 +22,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from compliance.models import ContactAccess
+from compliance.services import contact_access_record, contact_access_record_many
+from integrations.services import delivery_set_status_and_notify
 from leads.choices import LoanPurpose, Product
 from marketplace.models import Delivery
 from marketplace.selectors import (
@@ -37,7 +40,6 @@ from marketplace.services import (
     activity_log,
     delivery_next_statuses,
     delivery_reassign,
-    delivery_set_status,
     followup_complete,
     followup_create,
 )
@@ -245,6 +247,10 @@ def inbox_export(request: HttpRequest) -> HttpResponse:
     """The member's leads under the current filters as CSV, streamed: one query however many rows."""
     form = _filter_form(request, with_choices=False)
     qs = inbox_for_member(membership=request.membership, filters=form.filters())
+    contact_access_record_many(
+        lead_ids=list(qs.values_list("lead_id", flat=True)), channel=ContactAccess.Channel.EXPORT,
+        user=request.user, lender_id=request.membership.lender_id, path=request.path,
+    )
     writer = csv.writer(_Echo())
     # The iterator is consumed inside the lender's time zone; the generator runs after the view returns.
     zone = timezone.get_current_timezone()
@@ -343,9 +349,16 @@ def _detail_context(
     }
 
 
+def _record_contact_view(request: HttpRequest, delivery: Delivery, channel: str) -> None:
+    """Every view of a consumer's full contact details is logged for staff (compliance.ContactAccess)."""
+    contact_access_record(lead_id=delivery.lead_id, channel=channel, user=request.user,
+                          lender_id=delivery.lender_id, path=request.path)
+
+
 @member_required
 def delivery_detail(request: HttpRequest, delivery_id: int) -> HttpResponse:
     delivery = _delivery_or_404(request, delivery_id)
+    _record_contact_view(request, delivery, ContactAccess.Channel.PORTAL)
     return render(request, "portal/delivery_detail.html", _detail_context(request, delivery))
 
 
@@ -358,7 +371,8 @@ def delivery_status(request: HttpRequest, delivery_id: int) -> HttpResponse:
     form = _status_form(request.POST, status=request.POST.get("status", ""))
     if form.is_valid():
         try:
-            delivery_set_status(
+            # Same rules as the API, and the delivery.updated webhook goes out with the change.
+            delivery_set_status_and_notify(
                 delivery=delivery,
                 status=form.cleaned_data["status"],
                 funded_amount=form.cleaned_data["funded_amount"],
@@ -461,6 +475,7 @@ def delivery_letter(request: HttpRequest, delivery_id: int) -> HttpResponse:
     delivery = _delivery_or_404(request, delivery_id)
     if not delivery.lead.estimate:
         raise Http404("This lead has no estimate to put in a letter.")
+    _record_contact_view(request, delivery, ContactAccess.Channel.LETTER)
     pdf = prequalification_letter(delivery=delivery, lender=request.membership.lender)
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="prequalification-{delivery.lead_id}.pdf"'

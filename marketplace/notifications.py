@@ -34,7 +34,7 @@ def delivery_notify(*, delivery_id: int) -> bool:
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update(of=("self",))
-            .select_related("lead", "lender", "assigned_to")
+            .select_related("lead", "lender", "assigned_to", "charge")
             .filter(pk=delivery_id)
             .first()
         )

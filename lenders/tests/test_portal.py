@@ -317,3 +317,18 @@ def test_status_changes_are_post_only_and_csrf_protected(owner, delivery):
     assert csrf_client.post(status_url(delivery), {"status": "contacted"}).status_code == 403
     delivery.refresh_from_db()
     assert delivery.status == "new"
+
+
+def test_viewing_a_lead_is_recorded_in_the_access_log(client, owner, buying_lender):
+    from compliance.models import ContactAccess
+    from marketplace.services import lead_distribute
+    from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
+
+    make_subscription(buying_lender, price="40.00")
+    lead = QualifiedLeadFactory()
+    delivery = lead_distribute(lead_id=lead.pk)[0]
+    client.force_login(owner)
+    assert client.get(f"/portal/leads/{delivery.pk}/").status_code == 200
+    access = ContactAccess.objects.get()
+    assert (access.lead_id, access.user, access.lender_id, access.channel) == (lead.pk, owner, buying_lender.pk,
+                                                                                "portal")

@@ -325,14 +325,18 @@ def test_csv_export_respects_filters_and_defuses_formulas(
     sell(buying_lender, first_name="Plain")
     contacted = sell(buying_lender, first_name="Reached")
     delivery_set_status(delivery=contacted, status="contacted")
-    # 1 session, 2 user, 3 membership + lender, 4 every matching delivery with its lead, consumer,
+    # 1 session, 2 user, 3 membership + lender, 4 the exported leads' ids and 5 one insert logging the
+    # contact-details access for all of them, 6 every matching delivery with its lead, consumer,
     # subscription and assignee joined (streamed in chunks; one query at any size).
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(6):
         rows = _csv(owner_client.get(url("inbox_export"), {"status": "new"}))
     assert rows[0][:4] == ["Delivered", "Delivery", "Lead", "Status"]
     names = [r[4] for r in rows[1:]]
     assert names == ["Plain", '\'=HYPERLINK("http://evil")']
     assert rows[1][15] == "40.00" and rows[1][16] == "shared"
+    from compliance.models import ContactAccess
+
+    assert ContactAccess.objects.filter(channel="export").count() == 2
 
 
 @pytest.mark.parametrize(
