@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 LOAN_LIMITS_FILE ?= ../shared/data/fhfa-conforming-loan-limits-2026.psv
 export LOAN_LIMITS_FILE
 
-.PHONY: run test up bench lint format migrate seed clean
+.PHONY: run test up bench lint security format migrate seed clean
 
 $(VENV)/.runtime: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (set PYTHON=python3.11)")'
@@ -38,6 +38,10 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Security lint: any finding of high severity fails (CI runs this).
+security: $(VENV)/.dev
+	$(VENV)/bin/bandit -q -r . -x ./.venv,./node_modules --severity-level high
+
 format: $(VENV)/.dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
@@ -52,6 +56,7 @@ up: $(VENV)/.runtime
 
 bench: $(VENV)/.dev
 	$(PY) bench/distribution.py
+	$(PY) bench/e2e.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

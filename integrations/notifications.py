@@ -6,6 +6,7 @@ import logging
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -15,6 +16,9 @@ from lenders.models import Membership
 from .models import WebhookEndpoint
 
 logger = logging.getLogger(__name__)
+
+# How long a sent e-mail's key is kept: far longer than a redelivery (visibility timeout) or a retry takes.
+ONCE_TTL = 24 * 3600
 
 
 def owner_emails(lender_id: int) -> list[str]:
@@ -29,15 +33,27 @@ def owner_emails(lender_id: int) -> list[str]:
     )
 
 
-def send(*, template: str, subject: str, to: list[str], context: dict) -> int:
+def send(*, template: str, subject: str, to: list[str], context: dict, once_key: str = "") -> int:
+    """Send one e-mail. With `once_key`, an e-mail already sent under that key is not sent again: the tasks
+    that call this are retried and redelivered (acks_late), and a lender must not get the same alert twice.
+    The key is taken before sending (a concurrent run skips) and given back if the send fails (a retry sends)."""
     if not to:
+        return 0
+    key = f"email-once:{once_key}" if once_key else ""
+    if key and not cache.add(key, 1, timeout=ONCE_TTL):
+        logger.info("e-mail %s already sent; skipped", template)
         return 0
     context = {**context, "site_url": settings.SITE_URL}
     message = EmailMultiAlternatives(
         subject=subject, body=render_to_string(f"email/{template}.txt", context), to=to
     )
     message.attach_alternative(render_to_string(f"email/{template}.html", context), "text/html")
-    message.send()
+    try:
+        message.send()
+    except Exception:
+        if key:
+            cache.delete(key)
+        raise
     logger.info("e-mail %s sent to %d recipient(s)", template, len(to))
     return len(to)
 
@@ -52,6 +68,7 @@ def endpoint_disabled_notify(*, endpoint_id: int) -> int:
         subject="Webhook endpoint disabled",
         to=owner_emails(endpoint.lender_id),
         context={"endpoint": endpoint, "url": url},
+        once_key=f"endpoint_disabled:{endpoint.pk}:{endpoint.disabled_at}",  # once per time it is disabled
     )
 
 
@@ -66,6 +83,7 @@ def low_balance_notify(*, account_id: int, balance: Decimal) -> int:
         subject=f"Low balance: ${balance:,.2f} left",
         to=owner_emails(account.lender_id),
         context={"account": account, "balance": balance, "url": settings.SITE_URL + reverse("portal:inbox")},
+        once_key=f"low_balance:{account.pk}:{balance}",  # the task's arguments name one crossing
     )
 
 
@@ -90,4 +108,5 @@ def return_decided_email(*, return_request_id: int) -> int:
             "rr": rr,
             "url": settings.SITE_URL + reverse("portal:delivery_detail", args=[rr.delivery_id]),
         },
+        once_key=f"return_decided:{rr.pk}",  # a return is decided once
     )

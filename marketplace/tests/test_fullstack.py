@@ -5,19 +5,33 @@ import re
 
 import pytest
 
+from standardwebhooks import Webhook
+
+from integrations.models import WebhookEndpoint
+from integrations.services import webhook_secret_new
+from integrations.tests.receiver import Receiver
 from lenders.tests.browser import login
+from marketplace.models import Delivery
 
 from .factories import LenderFactory, MemberFactory, make_subscription
 from .test_faults import private_redis  # noqa: F401 - fixture
-from .topology import Stack, database_url_for_tests
+from .topology import Stack, database_url_for_tests, wait_until
 
 pytest_plugins = ["lenders.tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
+def receiver():
+    with Receiver() as r:
+        yield r
+
+
+@pytest.fixture
 def stack(transactional_db, private_redis, tmp_path):  # noqa: F811
-    s = Stack(database_url=database_url_for_tests(), redis=private_redis, log_dir=tmp_path)
+    # The worker may post webhooks to the receiver on loopback: allowed for tests only.
+    s = Stack(database_url=database_url_for_tests(), redis=private_redis, log_dir=tmp_path,
+              extra_env={"WEBHOOK_ALLOW_LOOPBACK": "1"})
     s.start_web()
     s.start_worker(concurrency=2)
     s.start_beat()
@@ -44,10 +58,12 @@ def fill_consumer_form(page) -> None:
     page.check("#id_consent")
 
 
-def test_consumer_gets_an_estimate_and_the_lender_sees_the_lead_live(stack, browser_page, _chromium):
+def test_consumer_gets_an_estimate_and_the_lender_sees_the_lead_live(stack, browser_page, _chromium, receiver):
     lender = LenderFactory(name="Lone Star Home Loans", states=["TX"], balance="1000")
     MemberFactory(lender=lender, role="owner", username="lender1")
     make_subscription(lender, exclusive=True, price="65.00")
+    endpoint = WebhookEndpoint.objects.create(lender=lender, url=receiver.url, secret=webhook_secret_new(),
+                                              events=["delivery.created"])
 
     # The loan officer has the inbox open before the lead exists.
     inbox = browser_page
@@ -70,3 +86,21 @@ def test_consumer_gets_an_estimate_and_the_lender_sees_the_lead_live(stack, brow
     # The inbox polls: the lead appears without a reload.
     inbox.get_by_text("Ana Lopez").wait_for(timeout=20_000)
     assert "Exclusive" in inbox.content()
+
+    # The lender's receiver gets the signed delivery.created, verified by the standardwebhooks library.
+    assert wait_until(lambda: receiver.requests, 20), stack.log("worker")[-3000:]
+    headers, body, _ = receiver.requests[0]
+    event = Webhook(endpoint.secret).verify(
+        body, {k: headers[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    )
+    assert event["type"] == "delivery.created"
+    assert event["data"]["id"] == Delivery.objects.get(lead__consumer__last_name="Lopez").pk
+
+
+def test_api_docs_render_under_the_content_security_policy(stack, browser_page):
+    errors = []
+    browser_page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    browser_page.goto(f"{stack.url}/api/docs/")
+    browser_page.locator(".swagger-ui .opblock").first.wait_for(timeout=20_000)
+    assert browser_page.locator("text=/api/v1/leads/").count() > 0
+    assert not [e for e in errors if "Content Security Policy" in e]

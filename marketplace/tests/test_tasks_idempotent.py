@@ -1,0 +1,260 @@
+"""Every Celery task of the project, run twice, has the effect of running it once.
+
+The tasks are discovered from the Celery app, so a new task fails here until it gets a scenario: a set-up that
+gives the task real work to do. Each run's effect is measured as the whole database of the project's apps,
+the e-mails sent and the webhook requests received.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.core import mail
+from django.utils import timezone
+
+from billing.models import Account, ReturnRequest
+from integrations.models import WebhookEndpoint, WebhookMessage
+from integrations.services import webhook_secret_new
+from integrations.tests.receiver import Receiver
+from leads.models import Lead
+from lenders.models import Invitation
+from marketplace.celery import app
+from marketplace.services import followup_create, lead_distribute
+
+from .factories import QualifiedLeadFactory, make_subscription
+
+pytestmark = pytest.mark.django_db
+
+PROJECT_APPS = {"leads", "marketplace", "lenders", "billing", "integrations", "compliance"}
+
+
+def project_task_names() -> list[str]:
+    app.loader.import_default_modules()  # autodiscovery is lazy; make every tasks module register
+    return sorted(name for name in app.tasks if name.split(".")[0] in PROJECT_APPS)
+
+
+@dataclass
+class World:
+    lender: Any
+    owner: Any
+    receiver: Receiver
+    # Set by a scenario: what to call, and a check that the first run did real work.
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    did_work: Callable[[], bool] = lambda: True
+
+
+def _sold_delivery(w: World):
+    make_subscription(w.lender, price="40.00")
+    return lead_distribute(lead_id=QualifiedLeadFactory().pk)[0]
+
+
+def _endpoint(w: World, *, active: bool = True) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.create(
+        lender=w.lender, url=w.receiver.url, secret=webhook_secret_new(), is_active=active,
+        events=["delivery.created", "delivery.updated"],
+        disabled_at=None if active else timezone.now(), disabled_reason="" if active else "410 Gone",
+    )
+
+
+def _due_message(w: World) -> WebhookMessage:
+    return WebhookMessage.objects.create(
+        endpoint=_endpoint(w), event_id=f"msg_idempotent_{WebhookMessage.objects.count()}",
+        event_type="delivery.updated",
+        payload={"type": "delivery.updated", "data": {"id": 1}}, next_attempt_at=timezone.now(),
+    )
+
+
+def qualify_lead(w: World):
+    from leads.tests.test_pipeline import submit
+
+    make_subscription(w.lender, price="40.00")
+    lead = submit()  # its own task is queued on a commit that never comes in this test
+    w.args = (lead.pk,)
+    w.did_work = lambda: Lead.objects.get(pk=lead.pk).status == "sold"
+
+
+def distribute_lead(w: World):
+    make_subscription(w.lender, price="40.00")
+    lead = QualifiedLeadFactory()
+    w.args = (lead.pk,)
+    w.did_work = lambda: lead.deliveries.count() == 1 and len(mail.outbox) == 1
+
+
+def notify_delivery(w: World):
+    _endpoint(w)
+    delivery = _sold_delivery(w)
+    w.args = (delivery.pk,)
+    w.did_work = lambda: len(mail.outbox) == 1 and len(w.receiver.requests) == 1
+
+
+def retry_unsold_leads(w: World):
+    make_subscription(w.lender, price="40.00")
+    lead = QualifiedLeadFactory(status="unsold", retry_until=timezone.now() + timedelta(hours=1))
+    w.did_work = lambda: lead.deliveries.count() == 1
+
+
+def sweep_stuck_leads(w: World):
+    from leads.tests.test_pipeline import submit
+
+    received = submit()
+    qualified = QualifiedLeadFactory(consumer__email="other@example.com")
+    Lead.objects.filter(pk__in=[received.pk, qualified.pk]).update(
+        updated_at=timezone.now() - timedelta(hours=1)
+    )
+    make_subscription(w.lender, price="40.00", exclusive=True)  # after the two leads, for an unnotified one
+    unnotified = lead_distribute(lead_id=QualifiedLeadFactory(consumer__email="third@example.com").pk)[0]
+    type(unnotified).objects.filter(pk=unnotified.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    w.did_work = lambda: (
+        not Lead.objects.filter(status__in=["received", "qualified"]).exists()
+        and not type(unnotified).objects.filter(notified_at__isnull=True).exists()
+    )
+
+
+def ping(w: World):
+    pass  # does nothing, twice
+
+
+def send_invitation(w: World):
+    inv = Invitation.objects.create(
+        lender=w.lender, email="newhire@example.com", role="officer",
+        expires_at=timezone.now() + timedelta(days=3), invited_by=w.owner,
+    )
+    w.args = (inv.pk,)
+    w.did_work = lambda: len(mail.outbox) == 1
+
+
+def remind_overdue_followups(w: World):
+    delivery = _sold_delivery(w)
+    followup_create(delivery=delivery, user=w.owner, due_at=timezone.now() - timedelta(hours=2))
+    w.did_work = lambda: len(mail.outbox) == 1
+
+
+def send_webhook(w: World):
+    message = _due_message(w)
+    w.args = (message.pk,)
+    w.did_work = lambda: message.attempts.filter(succeeded=True).count() == 1
+
+
+def send_webhook_failing(w: World):
+    """The receiver is down: one failed attempt, and the retry waits for its time, not for a second run."""
+    w.receiver.replies.extend([(500, {}, b"down")] * 5)
+    message = _due_message(w)
+    w.args = (message.pk,)
+    w.did_work = lambda: message.attempts.filter(succeeded=False).count() == 1
+
+
+def message_attempts() -> int:
+    return sum(m.attempts.count() for m in WebhookMessage.objects.all())
+
+
+def send_due_webhooks(w: World):
+    _due_message(w)
+    w.did_work = lambda: len(w.receiver.requests) == 1 and message_attempts() == 1
+
+
+def email_endpoint_disabled(w: World):
+    w.args = (_endpoint(w, active=False).pk,)
+    w.did_work = lambda: len(mail.outbox) == 1
+
+
+def email_low_balance(w: World):
+    account = Account.objects.get(lender=w.lender)
+    w.args = (account.pk, "150.00")
+    w.did_work = lambda: len(mail.outbox) == 1
+
+
+def email_return_decided(w: World):
+    delivery = _sold_delivery(w)
+    rr = ReturnRequest.objects.create(
+        delivery=delivery, lender=w.lender, reason="bad_contact", requested_by=w.owner,
+        status=ReturnRequest.Status.DENIED, decided_at=timezone.now(),
+    )
+    w.args = (rr.pk,)
+    w.did_work = lambda: len(mail.outbox) == 1
+
+
+def erase_expired_consumers(w: World):
+    lead = QualifiedLeadFactory(status="unsold")
+    Lead.objects.filter(pk=lead.pk).update(created_at=timezone.now() - timedelta(days=400))
+    w.did_work = lambda: lead.consumer.__class__.objects.get(pk=lead.consumer_id).erased_at is not None
+
+
+SCENARIOS: dict[str, list[Callable[[World], None]]] = {
+    "leads.tasks.qualify_lead": [qualify_lead],
+    "leads.tasks.sweep_stuck_leads": [sweep_stuck_leads],
+    "marketplace.tasks.distribute_lead": [distribute_lead],
+    "marketplace.tasks.notify_delivery": [notify_delivery],
+    "marketplace.tasks.retry_unsold_leads": [retry_unsold_leads],
+    "marketplace.tasks.ping": [ping],
+    "lenders.tasks.send_invitation": [send_invitation],
+    "lenders.tasks.remind_overdue_followups": [remind_overdue_followups],
+    "integrations.tasks.send_webhook": [send_webhook, send_webhook_failing],
+    "integrations.tasks.send_due_webhooks": [send_due_webhooks],
+    "integrations.tasks.email_endpoint_disabled": [email_endpoint_disabled],
+    "integrations.tasks.email_low_balance": [email_low_balance],
+    "integrations.tasks.email_return_decided": [email_return_decided],
+    "compliance.tasks.erase_expired_consumers": [erase_expired_consumers],
+}
+
+
+def state(w: World) -> dict[str, Any]:
+    """Every row of the project's apps (and the users), the e-mails and the webhook requests so far."""
+    rows: dict[str, Any] = {}
+    for model in apps.get_models():
+        if model._meta.app_label in PROJECT_APPS or model._meta.label == "auth.User":
+            rows[model._meta.label] = list(model._default_manager.order_by("pk").values())
+    rows["mail"] = [(m.subject, tuple(m.to)) for m in mail.outbox]
+    rows["webhook requests"] = [(h.get("webhook-id"), body) for h, body, _ in w.receiver.requests]
+    return rows
+
+
+@pytest.fixture(autouse=True)
+def _allow_loopback(settings):
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+
+
+@pytest.fixture
+def world(buying_lender, owner):
+    with Receiver() as receiver:
+        yield World(lender=buying_lender, owner=owner, receiver=receiver)
+
+
+def test_every_task_has_a_scenario():
+    names = project_task_names()
+    assert len(names) >= 14, names
+    missing = sorted(set(names) - set(SCENARIOS))
+    assert not missing, f"tasks without an idempotency scenario in {__name__}: {missing}"
+    assert not set(SCENARIOS) - set(names), "scenarios for tasks that no longer exist"
+
+
+@pytest.mark.parametrize("name", project_task_names())
+def test_running_a_task_twice_is_running_it_once(name, world, django_capture_on_commit_callbacks):
+    if name not in SCENARIOS:
+        pytest.fail(f"{name} has no scenario: add one to SCENARIOS in marketplace/tests/test_tasks_idempotent.py")
+    task = app.tasks[name]
+    for scenario in SCENARIOS[name]:
+        scenario(world)
+        # As a worker runs it: work queued on commit (follow-up tasks, e-mails, webhooks) runs too.
+        with django_capture_on_commit_callbacks(execute=True):
+            task.apply(args=world.args, kwargs=world.kwargs).get()
+        assert world.did_work(), f"{name} ({scenario.__name__}): the first run did nothing to compare"
+        once = state(world)
+        with django_capture_on_commit_callbacks(execute=True):
+            task.apply(args=world.args, kwargs=world.kwargs).get()
+        twice = state(world)
+        changed = {k for k in once if once[k] != twice[k]}
+        assert not changed, f"{name} ({scenario.__name__}): a second run changed {sorted(changed)}"
+
+
+def test_a_low_balance_alert_for_a_new_crossing_is_still_sent(world, django_capture_on_commit_callbacks):
+    """The guard that stops a repeated alert must not swallow the next real one."""
+    account = Account.objects.get(lender=world.lender)
+    task = app.tasks["integrations.tasks.email_low_balance"]
+    for balance in ("150.00", "150.00", "120.00"):
+        task.apply(args=(account.pk, balance)).get()
+    assert len(mail.outbox) == 2
+    assert "$120.00" in mail.outbox[1].subject
