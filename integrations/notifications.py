@@ -36,7 +36,8 @@ def owner_emails(lender_id: int) -> list[str]:
 def send(*, template: str, subject: str, to: list[str], context: dict, once_key: str = "") -> int:
     """Send one e-mail. With `once_key`, an e-mail already sent under that key is not sent again: the tasks
     that call this are retried and redelivered (acks_late), and a lender must not get the same alert twice.
-    The key is taken before sending (a concurrent run skips) and given back if the send fails (a retry sends)."""
+    The key is taken before sending (a concurrent run skips) and given back if sending fails (a retry sends).
+    """
     if not to:
         return 0
     key = f"email-once:{once_key}" if once_key else ""
@@ -63,12 +64,13 @@ def endpoint_disabled_notify(*, endpoint_id: int) -> int:
     if endpoint is None or endpoint.is_active:
         return 0
     url = settings.SITE_URL + reverse("portal:webhook_detail", args=[endpoint.pk])
+    disabled = endpoint.disabled_at.timestamp() if endpoint.disabled_at else 0
     return send(
         template="webhook_disabled",
         subject="Webhook endpoint disabled",
         to=owner_emails(endpoint.lender_id),
         context={"endpoint": endpoint, "url": url},
-        once_key=f"endpoint_disabled:{endpoint.pk}:{endpoint.disabled_at}",  # once per time it is disabled
+        once_key=f"endpoint_disabled:{endpoint.pk}:{disabled}",  # once each time it is disabled
     )
 
 

@@ -35,7 +35,7 @@ def retry_unsold_leads() -> int:
     return len(ids)
 
 
-@shared_task(acks_late=False, time_limit=5, soft_time_limit=4)
+@shared_task(acks_late=False, time_limit=5, soft_time_limit=4, ignore_result=False)
 def ping() -> str:
     """A task that does nothing: `make bench` times its round trip as the machine's Celery ceiling."""
     return "pong"

@@ -56,7 +56,7 @@ def _walk(patterns, namespace: str | None = None, prefix: str = "", params: tupl
     for p in patterns:
         route = prefix + str(p.pattern)
         names = tuple(p.pattern.converters) if hasattr(p.pattern, "converters") else ()
-        names += tuple(getattr(p.pattern, "regex").groupindex)  # re_path groups, if any
+        names += tuple(p.pattern.regex.groupindex)  # re_path groups, if any
         names = tuple(dict.fromkeys(names))
         if isinstance(p, URLResolver):
             yield from _walk(p.url_patterns, p.namespace or namespace, route, params + names)

@@ -234,7 +234,7 @@ def test_every_task_has_a_scenario():
 @pytest.mark.parametrize("name", project_task_names())
 def test_running_a_task_twice_is_running_it_once(name, world, django_capture_on_commit_callbacks):
     if name not in SCENARIOS:
-        pytest.fail(f"{name} has no scenario: add one to SCENARIOS in marketplace/tests/test_tasks_idempotent.py")
+        pytest.fail(f"{name} has no scenario: add one to SCENARIOS in {__name__}")
     task = app.tasks[name]
     for scenario in SCENARIOS[name]:
         scenario(world)
