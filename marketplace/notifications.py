@@ -1,15 +1,18 @@
-"""Telling buyers about their leads. The portal shows a delivery at once; e-mail follows from a task."""
+"""Telling buyers about their leads. The portal shows a delivery at once; e-mail and webhooks follow from a
+task, one per sale: a shared lead's buyers are told together, with a fixed number of queries."""
 
 import logging
+from collections import defaultdict
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.services import webhooks_emit_delivery_created
+from integrations.models import WebhookEndpoint, WebhookEvent
+from integrations.services import account_low_balance_check, delivery_payload, webhooks_emit
 from lenders.models import Membership
 
 from .models import Delivery
@@ -17,45 +20,71 @@ from .models import Delivery
 logger = logging.getLogger(__name__)
 
 
-def _recipients(delivery: Delivery) -> list[str]:
-    if delivery.assigned_to_id and delivery.assigned_to.email and delivery.assigned_to.is_active:
-        return [delivery.assigned_to.email]
-    return list(
-        Membership.objects.filter(
-            lender_id=delivery.lender_id, is_active=True, role__in=[Membership.Role.OWNER, Membership.Role.MANAGER]
-        )
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
+def _message(delivery: Delivery, to: list[str]) -> EmailMultiAlternatives:
+    # No consumer name, e-mail or phone in the e-mail: the lender reads those in the portal, where views are logged.
+    context = {
+        "delivery": delivery,
+        "lead": delivery.lead,
+        "url": settings.SITE_URL + reverse("portal:delivery_detail", args=[delivery.pk]),
+    }
+    message = EmailMultiAlternatives(
+        subject=f"New {delivery.lead.get_purpose_display().lower()} lead in {delivery.lead.state}",
+        body=render_to_string("email/new_lead.txt", context),
+        to=to,
     )
+    message.attach_alternative(render_to_string("email/new_lead.html", context), "text/html")
+    return message
+
+
+def deliveries_notify(*, delivery_ids: list[int]) -> int:
+    """E-mail each buyer (the assigned officer, else the owners and managers), queue its signed
+    delivery.created webhooks and any low-balance alert, once per delivery. Returns how many were notified.
+
+    The rows stay locked until the work is committed, so a concurrent run waits and then finds nothing to do.
+    A failure rolls everything back and the task retries: at-least-once, never silently dropped.
+    """
+    with transaction.atomic():
+        deliveries = list(
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("lead", "assigned_to", "charge__account")
+            .filter(pk__in=delivery_ids, notified_at__isnull=True)
+            .order_by("pk")
+        )
+        if not deliveries:
+            return 0
+        lender_ids = {d.lender_id for d in deliveries}
+        managers: dict[int, list[str]] = defaultdict(list)
+        for lender_id, email in (
+            Membership.objects.filter(
+                lender_id__in=lender_ids, is_active=True, role__in=[Membership.Role.OWNER, Membership.Role.MANAGER]
+            )
+            .exclude(user__email="")
+            .values_list("lender_id", "user__email")
+        ):
+            managers[lender_id].append(email)
+        hooked = set(
+            WebhookEndpoint.objects.filter(lender_id__in=lender_ids, is_active=True).values_list("lender_id", flat=True)
+        )
+        messages = []
+        for d in deliveries:
+            officer = d.assigned_to
+            to = [officer.email] if officer and officer.email and officer.is_active else managers[d.lender_id]
+            if to:
+                messages.append(_message(d, to))
+            if d.lender_id in hooked:
+                webhooks_emit(lender_id=d.lender_id, event_type=WebhookEvent.DELIVERY_CREATED,
+                              data=lambda d=d: delivery_payload(d))
+            # The charge row knows the balance before and after the sale: alert only when it crossed the line.
+            charge, account = d.charge, d.charge.account
+            before = charge.balance_after - charge.amount
+            if before >= account.low_balance_threshold > charge.balance_after:
+                account_low_balance_check(account_id=account.pk, previous_balance=before, balance=charge.balance_after)
+        if messages:
+            get_connection().send_messages(messages)
+        Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(notified_at=timezone.now())
+    logger.info("notified %d delivery(ies), %d e-mail(s)", len(deliveries), len(messages))
+    return len(deliveries)
 
 
 def delivery_notify(*, delivery_id: int) -> bool:
-    """E-mail the buyer about a new lead, once. The row lock makes a concurrent second run wait and skip."""
-    with transaction.atomic():
-        delivery = (
-            Delivery.objects.select_for_update(of=("self",))
-            .select_related("lead", "lender", "assigned_to", "charge")
-            .filter(pk=delivery_id)
-            .first()
-        )
-        if delivery is None or delivery.notified_at is not None:
-            return False
-        to = _recipients(delivery)
-        if to:
-            context = {
-                "delivery": delivery,
-                "lead": delivery.lead,
-                "url": settings.SITE_URL + reverse("portal:delivery_detail", args=[delivery.pk]),
-            }
-            message = EmailMultiAlternatives(
-                subject=f"New {delivery.lead.get_purpose_display().lower()} lead in {delivery.lead.state}",
-                body=render_to_string("email/new_lead.txt", context),
-                to=to,
-            )
-            message.attach_alternative(render_to_string("email/new_lead.html", context), "text/html")
-            message.send()
-        webhooks_emit_delivery_created(delivery=delivery)  # signed webhooks, queued on this commit, once
-        delivery.notified_at = timezone.now()
-        delivery.save(update_fields=["notified_at"])
-    logger.info("delivery %s notified (%d recipient(s))", delivery_id, len(to))
-    return True
+    return deliveries_notify(delivery_ids=[delivery_id]) == 1

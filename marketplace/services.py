@@ -252,10 +252,9 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
         ])
 
         if deliveries:
-            from .tasks import notify_delivery
+            from .tasks import notify_deliveries
 
-            for d in deliveries:
-                enqueue_on_commit(notify_delivery, d.pk)
+            enqueue_on_commit(notify_deliveries, [d.pk for d in deliveries])
     logger.info("lead %s %s to %d buyer(s)", lead_id, mode, len(deliveries))
     return deliveries
 

@@ -24,6 +24,12 @@ def notify_delivery(delivery_id: int) -> bool:
     return notifications.delivery_notify(delivery_id=delivery_id)
 
 
+@shared_task(base=ReliableTask)
+def notify_deliveries(delivery_ids: list[int]) -> int:
+    """One task per sale: all of a lead's buyers are told together."""
+    return notifications.deliveries_notify(delivery_ids=delivery_ids)
+
+
 @shared_task(base=ReliableTask, max_retries=1)
 def retry_unsold_leads() -> int:
     """Beat: offer unsold leads again while their retry window is open (caps reset, budgets refill)."""
