@@ -25,9 +25,58 @@ os.environ["CELERY_BROKER_URL"] = "memory://"
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 
-STATES = ["AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY",
-          "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND",
-          "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY"]
+STATES = [
+    "AL",
+    "AK",
+    "AZ",
+    "AR",
+    "CA",
+    "CO",
+    "CT",
+    "DE",
+    "FL",
+    "GA",
+    "HI",
+    "ID",
+    "IL",
+    "IN",
+    "IA",
+    "KS",
+    "KY",
+    "LA",
+    "ME",
+    "MD",
+    "MA",
+    "MI",
+    "MN",
+    "MS",
+    "MO",
+    "MT",
+    "NE",
+    "NV",
+    "NH",
+    "NJ",
+    "NM",
+    "NY",
+    "NC",
+    "ND",
+    "OH",
+    "OK",
+    "OR",
+    "PA",
+    "RI",
+    "SC",
+    "SD",
+    "TN",
+    "TX",
+    "UT",
+    "VT",
+    "VA",
+    "WA",
+    "WV",
+    "WI",
+    "WY",
+]
 LEADS_PER_RUN = 60
 
 
@@ -38,8 +87,16 @@ def _ensure_database() -> None:
     db = settings.DATABASES["default"]
     if db["ENGINE"] != "django.db.backends.postgresql":
         sys.exit("The benchmark needs PostgreSQL: set DATABASE_URL to a postgres:// URL.")
-    conninfo = {k: v for k, v in {"host": db["HOST"], "port": db["PORT"], "user": db["USER"],
-                                  "password": db["PASSWORD"]}.items() if v}
+    conninfo = {
+        k: v
+        for k, v in {
+            "host": db["HOST"],
+            "port": db["PORT"],
+            "user": db["USER"],
+            "password": db["PASSWORD"],
+        }.items()
+        if v
+    }
     with psycopg.connect(dbname="postgres", autocommit=True, **conninfo) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
             conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
@@ -63,24 +120,39 @@ def _build_market(n_subscriptions: int, rng: random.Random) -> None:
     from lenders.models import Lender, LenderLicense, Subscription, SubscriptionState
 
     n_lenders = max(5, n_subscriptions // 20)
-    lenders = Lender.objects.bulk_create([Lender(name=f"Bench {i}", time_zone="UTC") for i in range(n_lenders)])
-    LenderLicense.objects.bulk_create([LenderLicense(lender=lender, state=s) for lender in lenders for s in STATES])
-    accounts = Account.objects.bulk_create([Account(lender=lender, balance=Decimal("1000000.00")) for lender in lenders])
-    LedgerEntry.objects.bulk_create([
-        LedgerEntry(account=a, kind="top_up", amount=Decimal("1000000.00"), balance_after=Decimal("1000000.00"))
-        for a in accounts
-    ])
+    lenders = Lender.objects.bulk_create(
+        [Lender(name=f"Bench {i}", time_zone="UTC") for i in range(n_lenders)]
+    )
+    LenderLicense.objects.bulk_create(
+        [LenderLicense(lender=lender, state=s) for lender in lenders for s in STATES]
+    )
+    accounts = Account.objects.bulk_create(
+        [Account(lender=lender, balance=Decimal("1000000.00")) for lender in lenders]
+    )
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(
+                account=a, kind="top_up", amount=Decimal("1000000.00"), balance_after=Decimal("1000000.00")
+            )
+            for a in accounts
+        ]
+    )
     subs = []
     for i in range(n_subscriptions):
         purposes = rng.sample(["purchase", "refinance", "home_equity"], rng.randint(1, 3))
-        subs.append(Subscription(
-            lender=lenders[i % n_lenders], name=f"sub {i}", exclusive=rng.random() < 0.3,
-            price=Decimal(rng.randint(20, 120)), **{f"purpose_{p}": p in purposes for p in
-                                                     ("purchase", "refinance", "home_equity")},
-        ))
+        subs.append(
+            Subscription(
+                lender=lenders[i % n_lenders],
+                name=f"sub {i}",
+                exclusive=rng.random() < 0.3,
+                price=Decimal(rng.randint(20, 120)),
+                **{f"purpose_{p}": p in purposes for p in ("purchase", "refinance", "home_equity")},
+            )
+        )
     subs = Subscription.objects.bulk_create(subs, batch_size=2000)
     SubscriptionState.objects.bulk_create(
-        [SubscriptionState(subscription=s, state=st) for s in subs for st in rng.sample(STATES, 3)], batch_size=5000
+        [SubscriptionState(subscription=s, state=st) for s in subs for st in rng.sample(STATES, 3)],
+        batch_size=5000,
     )
 
 

@@ -1,7 +1,7 @@
 """End-to-end benchmark: the full stack (gunicorn, N Celery workers, beat, PostgreSQL, Redis) under a load
 generator posting leads at a fixed rate. Prints a table and writes bench-e2e.json.
 
-    make bench            # both benchmarks; or: .venv/bin/python bench/e2e.py [--workers 2] [--rates 20,50,100]
+    make bench     # both benchmarks; or: .venv/bin/python bench/e2e.py [--workers 2] [--rates 20,50,100]
 
 Measures intake latency (request -> 303), submit-to-sold latency (request start -> committed Delivery),
 sustained throughput, and checks nothing was lost or duplicated. Also measures the machine's own ceiling:
@@ -65,7 +65,9 @@ def setup_database() -> None:
         lender = LenderFactory(name=f"Bench lender {i}", states=states, balance="10000000")
         make_subscription(lender, states=states, price=str(Decimal(40 + i)), name="shared")
         if i < 2:
-            make_subscription(lender, states=states, exclusive=True, price=str(Decimal(90 + i)), name="exclusive")
+            make_subscription(
+                lender, states=states, exclusive=True, price=str(Decimal(90 + i)), name="exclusive"
+            )
 
 
 def _letters(n: int) -> str:
@@ -95,15 +97,27 @@ class Client:
 
     def submit(self, n: int) -> tuple[float, str]:
         data = {
-            "purpose": "purchase", "zip_code": "78701", "property_type": "single_family", "occupancy": "primary",
-            "property_value": "400000", "purchase_price": "400000", "down_payment": "40000",
-            "credit_band": "good", "annual_income": "130000", "monthly_debts": "400", "timeline": "3_months",
-            "first_name": "Bench", "last_name": _letters(n), "email": f"bench{n}@example.com",
-            "phone": f"512{200 + n // 10_000 % 800:03d}{n % 10_000:04d}", "consent": "on",
+            "purpose": "purchase",
+            "zip_code": "78701",
+            "property_type": "single_family",
+            "occupancy": "primary",
+            "property_value": "400000",
+            "purchase_price": "400000",
+            "down_payment": "40000",
+            "credit_band": "good",
+            "annual_income": "130000",
+            "monthly_debts": "400",
+            "timeline": "3_months",
+            "first_name": "Bench",
+            "last_name": _letters(n),
+            "email": f"bench{n}@example.com",
+            "phone": f"512{200 + n // 10_000 % 800:03d}{n % 10_000:04d}",
+            "consent": "on",
             "csrfmiddlewaretoken": self.token,
         }
-        request = urllib.request.Request(self.base + "/", data=urllib.parse.urlencode(data).encode(),
-                                         headers={"Referer": self.base + "/"})
+        request = urllib.request.Request(
+            self.base + "/", data=urllib.parse.urlencode(data).encode(), headers={"Referer": self.base + "/"}
+        )
         try:
             response = self.opener.open(request, timeout=30)
             status, location = response.status, response.headers.get("Location", "")
@@ -138,8 +152,14 @@ def run_rate(base: str, rate: float, seconds: float, start_n: int, clients: list
 
     with ThreadPoolExecutor(max_workers=min(64, max(8, int(rate)))) as pool:
         list(pool.map(one, range(total)))
-    return {"rate": rate, "seconds": seconds, "sent": total, "results": results, "errors": errors,
-            "send_end": time.time()}
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "sent": total,
+        "results": results,
+        "errors": errors,
+        "send_end": time.time(),
+    }
 
 
 def collect(phase: dict, wait_seconds: float) -> dict:
@@ -156,15 +176,27 @@ def collect(phase: dict, wait_seconds: float) -> dict:
             break
         time.sleep(0.5)
     sold_at = {
-        str(pid): t for pid, t in
-        Delivery.objects.filter(lead__public_id__in=ids).values_list("lead__public_id").annotate(t=Min("created_at"))
+        str(pid): t
+        for pid, t in Delivery.objects.filter(lead__public_id__in=ids)
+        .values_list("lead__public_id")
+        .annotate(t=Min("created_at"))
     }
     started = {r[0]: r[1] for r in phase["results"]}
     to_sold = [(sold_at[pid].timestamp() - started[pid]) * 1000 for pid in ids if pid in sold_at]
-    dup_exclusive = Delivery.objects.filter(lead__public_id__in=ids, exclusive=True).values("lead").annotate(
-        n=Count("id")).filter(n__gt=1).count()
-    dup_pairs = Delivery.objects.filter(lead__public_id__in=ids).values("lead", "lender").annotate(
-        n=Count("id")).filter(n__gt=1).count()
+    dup_exclusive = (
+        Delivery.objects.filter(lead__public_id__in=ids, exclusive=True)
+        .values("lead")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+    )
+    dup_pairs = (
+        Delivery.objects.filter(lead__public_id__in=ids)
+        .values("lead", "lender")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+    )
     last_sold = max(sold_at.values()).timestamp() if sold_at else phase["send_end"]
     first_start = min(started.values()) if started else 0
     return {
@@ -174,8 +206,8 @@ def collect(phase: dict, wait_seconds: float) -> dict:
         "intake_errors": len(phase["errors"]),
         "sold": len(sold_at),
         "lost": len(ids) - Lead.objects.filter(public_id__in=ids).count(),
-        "not_finished": len(ids) - Lead.objects.filter(public_id__in=ids,
-                                                       status__in=["sold", "unsold", "not_qualified"]).count(),
+        "not_finished": len(ids)
+        - Lead.objects.filter(public_id__in=ids, status__in=["sold", "unsold", "not_qualified"]).count(),
         "duplicate_exclusive": dup_exclusive,
         "duplicate_deliveries": dup_pairs,
         "intake_ms": {p: pct([r[2] for r in phase["results"]], p) for p in (50, 95, 99)},
@@ -199,10 +231,21 @@ def pgbench_ceiling(seconds: int = 10) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write("INSERT INTO bench_ceiling (payload) VALUES ('x');\n")
         script = f.name
-    subprocess.run(["psql", f"{PG}/{BENCH_DB}", "-qc",
-                    "CREATE TABLE IF NOT EXISTS bench_ceiling (id bigserial primary key, payload text)"], check=True)
-    out = subprocess.run(["pgbench", "-n", "-c", "2", "-j", "2", "-T", str(seconds), "-f", script,
-                          f"{PG}/{BENCH_DB}"], capture_output=True, text=True, check=True).stdout
+    subprocess.run(
+        [
+            "psql",
+            f"{PG}/{BENCH_DB}",
+            "-qc",
+            "CREATE TABLE IF NOT EXISTS bench_ceiling (id bigserial primary key, payload text)",
+        ],
+        check=True,
+    )
+    out = subprocess.run(
+        ["pgbench", "-n", "-c", "2", "-j", "2", "-T", str(seconds), "-f", script, f"{PG}/{BENCH_DB}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return round(float(re.search(r"tps = ([\d.]+)", out).group(1)), 1)
 
 
@@ -219,11 +262,21 @@ def main() -> None:
     redis = PrivateRedis()
     redis.start()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    stack = Stack(database_url=os.environ["DATABASE_URL"], redis=redis, log_dir=log_dir,
-                  extra_env={"LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"), "LEAD_FORM_RATE_LIMIT": "1000000",
-                             "CELERY_RESULT_BACKEND": redis.url.replace("/0", "/1")})
-    report: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-                    "workers": args.workers, "phases": []}
+    stack = Stack(
+        database_url=os.environ["DATABASE_URL"],
+        redis=redis,
+        log_dir=log_dir,
+        extra_env={
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            "LEAD_FORM_RATE_LIMIT": "1000000",
+            "CELERY_RESULT_BACKEND": redis.url.replace("/0", "/1"),
+        },
+    )
+    report: dict = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "workers": args.workers,
+        "phases": [],
+    }
     try:
         stack.start_web()
         stack.start_worker(concurrency=args.workers)
@@ -248,18 +301,34 @@ def main() -> None:
         stack.stop()
         redis.stop()
 
-    sustained = [p for p in report["phases"] if p["lost"] == 0 and p["not_finished"] == 0 and not p["intake_errors"]
-                 and p["duplicate_exclusive"] == 0 and p["duplicate_deliveries"] == 0]
+    sustained = [
+        p
+        for p in report["phases"]
+        if p["lost"] == 0
+        and p["not_finished"] == 0
+        and not p["intake_errors"]
+        and p["duplicate_exclusive"] == 0
+        and p["duplicate_deliveries"] == 0
+    ]
     report["sustained_leads_per_s"] = max((p["throughput_leads_per_s"] for p in sustained), default=0)
     print(f"\nEnd to end ({report['machine']}; {args.workers} Celery worker processes, gunicorn 2x4)")
-    print(f"{'target/s':>9} {'sold':>6} {'lost':>5} {'dup':>4} {'intake p50/95/99 ms':>22} "
-          f"{'submit->sold p50/95/99 ms':>28} {'achieved/s':>11}")
+    print(
+        f"{'target/s':>9} {'sold':>6} {'lost':>5} {'dup':>4} {'intake p50/95/99 ms':>22} "
+        f"{'submit->sold p50/95/99 ms':>28} {'achieved/s':>11}"
+    )
     for p in report["phases"]:
         i, s = p["intake_ms"], p["submit_to_sold_ms"]
-        print(f"{p['rate_target']:>9} {p['sold']:>6} {p['lost']:>5} "
-              f"{p['duplicate_exclusive'] + p['duplicate_deliveries']:>4} "
-              f"{i[50]:>8}/{i[95]}/{i[99]:<10} {s[50]:>10}/{s[95]}/{s[99]:<14} {p['throughput_leads_per_s']:>11}")
-    c, g, t = report["celery_round_trips_per_s"], report["pgbench_insert_tps"], report["sustained_leads_per_s"]
+        print(
+            f"{p['rate_target']:>9} {p['sold']:>6} {p['lost']:>5} "
+            f"{p['duplicate_exclusive'] + p['duplicate_deliveries']:>4} "
+            f"{i[50]:>8}/{i[95]}/{i[99]:<10} {s[50]:>10}/{s[95]}/{s[99]:<14} "
+            f"{p['throughput_leads_per_s']:>11}"
+        )
+    c, g, t = (
+        report["celery_round_trips_per_s"],
+        report["pgbench_insert_tps"],
+        report["sustained_leads_per_s"],
+    )
     print(f"Ceiling: Celery round trips {c}/s, pgbench one-row INSERT {g} tps.")
     print(f"Sustained {t} leads/s = {round(t / c, 3)} of the Celery ceiling, {round(t / g, 4)} of pgbench's.")
     (ROOT / "bench-e2e.json").write_text(json.dumps(report, indent=2))

@@ -81,7 +81,8 @@ class AccountForm(forms.ModelForm):
 class PostEntryForm(forms.Form):
     kind = forms.ChoiceField(choices=[(k.value, k.label) for k in POSTERS], label="Entry")
     amount = forms.DecimalField(
-        max_digits=12, decimal_places=2,
+        max_digits=12,
+        decimal_places=2,
         help_text="Top-ups and credits are positive. An adjustment may be negative (it takes money back).",
     )
     memo = forms.CharField(max_length=200, required=False, help_text="Required for credits and adjustments.")
@@ -113,8 +114,15 @@ class AccountAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
         if obj is None:
             return ("lender", "credit_limit", "low_balance_threshold")
-        return ("lender", "balance", "available", "money_links", "credit_limit", "low_balance_threshold",
-                "updated_at")
+        return (
+            "lender",
+            "balance",
+            "available",
+            "money_links",
+            "credit_limit",
+            "low_balance_threshold",
+            "updated_at",
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
         return (*self.readonly_fields, "lender") if obj is not None else self.readonly_fields
@@ -138,8 +146,11 @@ class AccountAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         custom = [
-            path("<int:account_id>/post/", self.admin_site.admin_view(self.post_entry_view),
-                 name="billing_account_post_entry"),
+            path(
+                "<int:account_id>/post/",
+                self.admin_site.admin_view(self.post_entry_view),
+                name="billing_account_post_entry",
+            ),
         ]
         return custom + super().get_urls()
 
@@ -152,14 +163,17 @@ class AccountAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             d = form.cleaned_data
             try:
-                entry = POSTERS[d["kind"]](account_id=account.pk, amount=d["amount"], memo=d["memo"],
-                                           user=request.user)
+                entry = POSTERS[d["kind"]](
+                    account_id=account.pk, amount=d["amount"], memo=d["memo"], user=request.user
+                )
             except (ValueError, InsufficientFunds) as exc:
                 form.add_error(None, str(exc))
             else:
                 self.message_user(
-                    request, f"Posted {entry.get_kind_display().lower()} of ${entry.amount}; balance is now "
-                             f"${entry.balance_after}.", messages.SUCCESS,
+                    request,
+                    f"Posted {entry.get_kind_display().lower()} of ${entry.amount}; balance is now "
+                    f"${entry.balance_after}.",
+                    messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:billing_account_change", args=[account.pk]))
         context = {
@@ -184,7 +198,13 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     list_select_related = ("account__lender", "created_by")
     date_hierarchy = "created_at"
     fields = readonly_fields = (
-        "account", "kind", "amount", "balance_after", "memo", "created_by", "created_at",
+        "account",
+        "kind",
+        "amount",
+        "balance_after",
+        "memo",
+        "created_by",
+        "created_at",
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -221,8 +241,20 @@ class ReturnRequestAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ("approve_selected", "deny_selected")
     fields = (
-        "lender", "delivery", "lead", "price", "delivered_at", "reason", "note", "requested_by", "created_at",
-        "status", "decided_by", "decided_at", "credit", "decision_note",
+        "lender",
+        "delivery",
+        "lead",
+        "price",
+        "delivered_at",
+        "reason",
+        "note",
+        "requested_by",
+        "created_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "credit",
+        "decision_note",
     )
     readonly_fields = tuple(f for f in fields if f != "decision_note")
 

@@ -43,8 +43,6 @@ class Account(models.Model):
 class LedgerEntry(models.Model):
     """One movement of money. Never updated or deleted; corrections are new entries."""
 
-    objects = AppendOnlyQuerySet.as_manager()
-
     class Kind(models.TextChoices):
         TOP_UP = "top_up", "Top-up"
         CHARGE = "charge", "Charge"
@@ -61,14 +59,14 @@ class LedgerEntry(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = AppendOnlyQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "ledger entries"
         indexes = [models.Index(fields=["account", "created_at"])]
         constraints = [
-            models.CheckConstraint(
-                condition=~Q(kind="charge") | Q(amount__lt=0), name="charge_is_negative"
-            ),
+            models.CheckConstraint(condition=~Q(kind="charge") | Q(amount__lt=0), name="charge_is_negative"),
             models.CheckConstraint(
                 condition=~Q(kind__in=["top_up", "credit"]) | Q(amount__gt=0), name="top_up_credit_positive"
             ),

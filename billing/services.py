@@ -64,8 +64,15 @@ def accounts_charge(*, charges: list[tuple[Account, Decimal, str]]) -> list[Ledg
                 f"Account {account.pk} has {account.available} available, needs {amount}."
             )
         account.balance -= amount
-        entries.append(LedgerEntry(account=account, kind=LedgerEntry.Kind.CHARGE, amount=-amount,
-                                   balance_after=account.balance, memo=memo))
+        entries.append(
+            LedgerEntry(
+                account=account,
+                kind=LedgerEntry.Kind.CHARGE,
+                amount=-amount,
+                balance_after=account.balance,
+                memo=memo,
+            )
+        )
     Account.objects.bulk_update([a for a, _, _ in charges], ["balance"])
     return LedgerEntry.objects.bulk_create(entries)
 
@@ -74,16 +81,26 @@ def accounts_charge(*, charges: list[tuple[Account, Decimal, str]]) -> list[Ledg
 def account_top_up(*, account_id: int, amount: Decimal, memo: str = "", user=None) -> LedgerEntry:
     if amount <= 0:
         raise ValueError("A top-up must be a positive amount.")
-    return _post(account=account_lock(account_id=account_id), kind=LedgerEntry.Kind.TOP_UP, amount=amount,
-                 memo=memo or "Top-up", user=user)
+    return _post(
+        account=account_lock(account_id=account_id),
+        kind=LedgerEntry.Kind.TOP_UP,
+        amount=amount,
+        memo=memo or "Top-up",
+        user=user,
+    )
 
 
 @transaction.atomic
 def account_credit(*, account_id: int, amount: Decimal, memo: str, user=None) -> LedgerEntry:
     if amount <= 0:
         raise ValueError("A credit must be a positive amount.")
-    return _post(account=account_lock(account_id=account_id), kind=LedgerEntry.Kind.CREDIT, amount=amount,
-                 memo=memo, user=user)
+    return _post(
+        account=account_lock(account_id=account_id),
+        kind=LedgerEntry.Kind.CREDIT,
+        amount=amount,
+        memo=memo,
+        user=user,
+    )
 
 
 @transaction.atomic
@@ -93,16 +110,22 @@ def account_adjust(*, account_id: int, amount: Decimal, memo: str, user=None) ->
         raise ValueError("An adjustment cannot be zero.")
     if not memo:
         raise ValueError("Say why in the memo.")
-    return _post(account=account_lock(account_id=account_id), kind=LedgerEntry.Kind.ADJUSTMENT, amount=amount,
-                 memo=memo, user=user)
+    return _post(
+        account=account_lock(account_id=account_id),
+        kind=LedgerEntry.Kind.ADJUSTMENT,
+        amount=amount,
+        memo=memo,
+        user=user,
+    )
 
 
 def account_set_low_balance_threshold(*, account_id: int, threshold: Decimal) -> None:
     """The balance below which the lender wants a warning. Not money movement, so no ledger entry."""
     if threshold < 0:
         raise ValidationError({"low_balance_threshold": "The threshold cannot be negative."})
-    Account.objects.filter(pk=account_id).update(low_balance_threshold=threshold.quantize(CENT),
-                                                 updated_at=timezone.now())
+    Account.objects.filter(pk=account_id).update(
+        low_balance_threshold=threshold.quantize(CENT), updated_at=timezone.now()
+    )
 
 
 # --- returns ------------------------------------------------------------------------------------------
@@ -163,8 +186,12 @@ def return_request(
     try:
         with transaction.atomic():
             return ReturnRequest.objects.create(
-                delivery=delivery, lender_id=delivery.lender_id, reason=reason, note=note[:1000],
-                requested_by=user, created_at=now,
+                delivery=delivery,
+                lender_id=delivery.lender_id,
+                reason=reason,
+                note=note[:1000],
+                requested_by=user,
+                created_at=now,
             )
     except IntegrityError as exc:  # another request for this lead won the race (the lock makes this rare)
         raise ValidationError("A return has already been requested for this lead.") from exc
@@ -194,8 +221,11 @@ def return_approve(*, return_request_id: int, user, note: str = "") -> ReturnReq
         would_be = stats.approved + 1
         raise ValidationError(_cap_message(stats=stats, cap=market.return_rate_cap, would_be=would_be))
     rr.credit = _post(
-        account=account, kind=LedgerEntry.Kind.CREDIT, amount=rr.delivery.price,
-        memo=f"Return of lead #{rr.delivery.lead_id} approved", user=user,
+        account=account,
+        kind=LedgerEntry.Kind.CREDIT,
+        amount=rr.delivery.price,
+        memo=f"Return of lead #{rr.delivery.lead_id} approved",
+        user=user,
     )
     rr.status, rr.decided_by, rr.decided_at = ReturnRequest.Status.APPROVED, user, timezone.now()
     rr.decision_note = (note or "").strip()[:500]

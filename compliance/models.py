@@ -15,9 +15,12 @@ class ContactAccess(models.Model):
         EXPORT = "export", "CSV export"
         LETTER = "letter", "Pre-qualification letter"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                             related_name="+")
-    lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    lender = models.ForeignKey(
+        "lenders.Lender", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     lead = models.ForeignKey("leads.Lead", on_delete=models.PROTECT, related_name="+")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     path = models.CharField(max_length=300, blank=True)
@@ -42,8 +45,9 @@ class Erasure(models.Model):
     consumer_id = models.PositiveBigIntegerField(db_index=True)
     lead_ids = models.JSONField(default=list)
     reason = models.CharField(max_length=10, choices=Reason.choices)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                     related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     note = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(default=timezone.now)
 

@@ -18,20 +18,34 @@ ERASED = "erased"
 UNSOLD_STATUSES = (LeadStatus.REJECTED, LeadStatus.DUPLICATE, LeadStatus.UNSOLD, LeadStatus.NOT_QUALIFIED)
 
 
-def contact_access_record(*, lead_id: int, channel: str, user=None, lender_id: int | None = None,
-                          path: str = "") -> None:
-    ContactAccess.objects.create(lead_id=lead_id, channel=channel, user=user if user and user.pk else None,
-                                 lender_id=lender_id, path=path[:300])
+def contact_access_record(
+    *, lead_id: int, channel: str, user=None, lender_id: int | None = None, path: str = ""
+) -> None:
+    ContactAccess.objects.create(
+        lead_id=lead_id,
+        channel=channel,
+        user=user if user and user.pk else None,
+        lender_id=lender_id,
+        path=path[:300],
+    )
 
 
-def contact_access_record_many(*, lead_ids: list[int], channel: str, user=None, lender_id: int | None = None,
-                               path: str = "") -> None:
+def contact_access_record_many(
+    *, lead_ids: list[int], channel: str, user=None, lender_id: int | None = None, path: str = ""
+) -> None:
     """One insert for a page or export that shows many consumers' contact details."""
-    ContactAccess.objects.bulk_create([
-        ContactAccess(lead_id=i, channel=channel, user=user if user and user.pk else None, lender_id=lender_id,
-                      path=path[:300])
-        for i in lead_ids
-    ])
+    ContactAccess.objects.bulk_create(
+        [
+            ContactAccess(
+                lead_id=i,
+                channel=channel,
+                user=user if user and user.pk else None,
+                lender_id=lender_id,
+                path=path[:300],
+            )
+            for i in lead_ids
+        ]
+    )
 
 
 def _scrub(consumer: Consumer, now) -> None:
@@ -49,8 +63,11 @@ def consumer_erase(*, consumer_id: int, requested_by=None, note: str = "") -> Er
     now = timezone.now()
     _scrub(consumer, now)
     erasure = Erasure.objects.create(
-        consumer_id=consumer.pk, lead_ids=list(consumer.leads.values_list("id", flat=True)),
-        reason=Erasure.Reason.REQUEST, requested_by=requested_by, note=note[:200],
+        consumer_id=consumer.pk,
+        lead_ids=list(consumer.leads.values_list("id", flat=True)),
+        reason=Erasure.Reason.REQUEST,
+        requested_by=requested_by,
+        note=note[:200],
     )
     logger.info("consumer %s erased on request", consumer.pk)
     return erasure
@@ -61,8 +78,9 @@ def consumers_erase_expired(*, retention_days: int, limit: int = 500) -> int:
     and are older than the retention period. Idempotent: erased consumers are skipped."""
     cutoff = timezone.now() - timedelta(days=retention_days)
     candidates = (
-        Consumer.objects.filter(erased_at__isnull=True, leads__created_at__lt=cutoff,
-                                leads__status__in=UNSOLD_STATUSES)
+        Consumer.objects.filter(
+            erased_at__isnull=True, leads__created_at__lt=cutoff, leads__status__in=UNSOLD_STATUSES
+        )
         .exclude(leads__status=LeadStatus.SOLD)
         .exclude(leads__created_at__gte=cutoff)
         .distinct()[:limit]
@@ -72,8 +90,11 @@ def consumers_erase_expired(*, retention_days: int, limit: int = 500) -> int:
         with transaction.atomic():
             now = timezone.now()
             _scrub(consumer, now)
-            Erasure.objects.create(consumer_id=consumer.pk, reason=Erasure.Reason.RETENTION,
-                                   lead_ids=list(Lead.objects.filter(consumer=consumer).values_list("id", flat=True)))
+            Erasure.objects.create(
+                consumer_id=consumer.pk,
+                reason=Erasure.Reason.RETENTION,
+                lead_ids=list(Lead.objects.filter(consumer=consumer).values_list("id", flat=True)),
+            )
         count += 1
     if count:
         logger.info("retention: erased %d consumer(s)", count)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal

@@ -32,26 +32,50 @@ def qualification_html(qualification: dict) -> SafeString:
     if not qualification:
         return format_html("<p>{}</p>", "Not qualified yet.")
     summary_keys = (
-        "qualified", "best_product", "products", "estimate", "requested_loan", "ltv", "dti",
-        "binding_constraint", "reasons", "guidelines_version",
+        "qualified",
+        "best_product",
+        "products",
+        "estimate",
+        "requested_loan",
+        "ltv",
+        "dti",
+        "binding_constraint",
+        "reasons",
+        "guidelines_version",
     )
     summary = format_html_join(
-        "", "<tr><th scope='row'>{}</th><td>{}</td></tr>",
+        "",
+        "<tr><th scope='row'>{}</th><td>{}</td></tr>",
         ((k.replace("_", " "), _cell(qualification.get(k))) for k in summary_keys if k in qualification),
     )
-    cols = ("product", "eligible", "max_loan", "binding_constraint", "ltv", "dti", "front_end_dti", "rate",
-            "monthly_payment", "reasons", "notes")
+    cols = (
+        "product",
+        "eligible",
+        "max_loan",
+        "binding_constraint",
+        "ltv",
+        "dti",
+        "front_end_dti",
+        "rate",
+        "monthly_payment",
+        "reasons",
+        "notes",
+    )
     head = format_html_join("", "<th scope='col'>{}</th>", ((c.replace("_", " "),) for c in cols))
     rows = format_html_join(
-        "", "<tr>{}</tr>",
+        "",
+        "<tr>{}</tr>",
         (
             (format_html_join("", "<td>{}</td>", ((_cell(r.get(c)),) for c in cols)),)
-            for r in qualification.get("results", []) if isinstance(r, dict)
+            for r in qualification.get("results", [])
+            if isinstance(r, dict)
         ),
     )
     return format_html(
         "<table><tbody>{}</tbody></table><table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
-        summary, head, rows,
+        summary,
+        head,
+        rows,
     )
 
 
@@ -66,19 +90,26 @@ def distribution_trace_html(trace: list) -> SafeString:
         if not isinstance(attempt, dict):
             continue
         rows = format_html_join(
-            "", "<tr>{}</tr>",
+            "",
+            "<tr>{}</tr>",
             (
                 (format_html_join("", "<td>{}</td>", ((_cell(row.get(c)),) for c in cols)),)
-                for row in attempt.get("considered", []) if isinstance(row, dict)
+                for row in attempt.get("considered", [])
+                if isinstance(row, dict)
             ),
         )
-        parts.append(format_html(
-            "<table><caption>Attempt {} at {}: {}, revenue ${}</caption><thead><tr>{}</tr></thead>"
-            "<tbody>{}</tbody></table>",
-            _cell(attempt.get("attempt")), _cell(attempt.get("at")), _cell(attempt.get("mode")),
-            _cell(attempt.get("revenue")), head,
-            rows or format_html("<tr><td>{}</td></tr>", "No candidates."),
-        ))
+        parts.append(
+            format_html(
+                "<table><caption>Attempt {} at {}: {}, revenue ${}</caption><thead><tr>{}</tr></thead>"
+                "<tbody>{}</tbody></table>",
+                _cell(attempt.get("attempt")),
+                _cell(attempt.get("at")),
+                _cell(attempt.get("mode")),
+                _cell(attempt.get("revenue")),
+                head,
+                rows or format_html("<tr><td>{}</td></tr>", "No candidates."),
+            )
+        )
     return format_html_join("", "{}", ((p,) for p in parts))
 
 
@@ -113,8 +144,16 @@ class ConsentInline(ReadOnlyInlineMixin, admin.StackedInline):
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
-    list_display = ("id", "created_at", "status", "purpose", "state", "estimate", "product_list",
-                    "distribution_attempts")
+    list_display = (
+        "id",
+        "created_at",
+        "status",
+        "purpose",
+        "state",
+        "estimate",
+        "product_list",
+        "distribution_attempts",
+    )
     list_filter = ("status", "purpose", "state", "credit_band")
     search_fields = ("=id", "consumer__email", "consumer__phone", "consumer__last_name")
     list_select_related = ("consumer",)
@@ -124,19 +163,44 @@ class LeadAdmin(admin.ModelAdmin):
     actions = ("redistribute",)
     fieldsets = (
         (None, {"fields": ("public_id", "consumer", "status", "status_reason", "created_at", "updated_at")}),
-        ("Property and loan", {"fields": (
-            "purpose", ("zip_code", "city", "state", "county"), ("property_type", "occupancy"),
-            ("property_value", "purchase_price", "down_payment"), ("mortgage_balance", "cash_out"),
-            "desired_loan_amount", "credit_band", ("annual_income", "monthly_debts"),
-            ("military_service", "first_time_buyer"), "timeline",
-        )}),
-        ("Qualification", {"fields": (
-            ("guideline_version", "qualified_at"), ("loan_limit", "loan_limit_source"),
-            ("requested_loan", "estimate"), ("ltv", "dti", "binding_constraint"), "qualification_table",
-        )}),
-        ("Distribution", {"fields": (
-            ("distribution_attempts", "retry_until", "sold_at"), "distribution_trace_table",
-        )}),
+        (
+            "Property and loan",
+            {
+                "fields": (
+                    "purpose",
+                    ("zip_code", "city", "state", "county"),
+                    ("property_type", "occupancy"),
+                    ("property_value", "purchase_price", "down_payment"),
+                    ("mortgage_balance", "cash_out"),
+                    "desired_loan_amount",
+                    "credit_band",
+                    ("annual_income", "monthly_debts"),
+                    ("military_service", "first_time_buyer"),
+                    "timeline",
+                )
+            },
+        ),
+        (
+            "Qualification",
+            {
+                "fields": (
+                    ("guideline_version", "qualified_at"),
+                    ("loan_limit", "loan_limit_source"),
+                    ("requested_loan", "estimate"),
+                    ("ltv", "dti", "binding_constraint"),
+                    "qualification_table",
+                )
+            },
+        ),
+        (
+            "Distribution",
+            {
+                "fields": (
+                    ("distribution_attempts", "retry_until", "sold_at"),
+                    "distribution_trace_table",
+                )
+            },
+        ),
     )
 
     # A lead is the consumer's request and its evidence: staff read it; changes go through services.
@@ -171,7 +235,8 @@ class LeadAdmin(admin.ModelAdmin):
         if refused:
             ids = ", ".join(f"#{i}" for i in refused)
             self.message_user(
-                request, f"Not queued (only qualified or unsold leads can be redistributed): {ids}.",
+                request,
+                f"Not queued (only qualified or unsold leads can be redistributed): {ids}.",
                 messages.WARNING,
             )
 
@@ -184,8 +249,15 @@ class ConsentRecordAdmin(admin.ModelAdmin):
     search_fields = ("=lead__id", "ip_address", "text_sha256")
     list_select_related = ("lead",)
     date_hierarchy = "created_at"
-    fields = readonly_fields = ("lead", "text", "text_sha256", "created_at", "ip_address", "user_agent",
-                                "page_url")
+    fields = readonly_fields = (
+        "lead",
+        "text",
+        "text_sha256",
+        "created_at",
+        "ip_address",
+        "user_agent",
+        "page_url",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -217,11 +289,15 @@ class ConsumerAdmin(admin.ModelAdmin):
         from compliance.models import ContactAccess
         from compliance.services import contact_access_record_many
 
-        lead_ids = list(Lead.objects.filter(consumer_id=object_id).values_list("id", flat=True)) if (
-            object_id.isdigit()) else []
+        lead_ids = (
+            list(Lead.objects.filter(consumer_id=object_id).values_list("id", flat=True))
+            if (object_id.isdigit())
+            else []
+        )
         if lead_ids:
-            contact_access_record_many(lead_ids=lead_ids, channel=ContactAccess.Channel.ADMIN, user=request.user,
-                                       path=request.path)
+            contact_access_record_many(
+                lead_ids=lead_ids, channel=ContactAccess.Channel.ADMIN, user=request.user, path=request.path
+            )
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Erase personal data (consumer's request)")
@@ -231,7 +307,9 @@ class ConsumerAdmin(admin.ModelAdmin):
         ids = list(queryset.filter(erased_at__isnull=True).values_list("id", flat=True))
         for consumer_id in ids:
             consumer_erase(consumer_id=consumer_id, requested_by=request.user, note="admin action")
-        self.message_user(request, f"Erased the personal data of {len(ids)} consumer(s); the erasure is logged.")
+        self.message_user(
+            request, f"Erased the personal data of {len(ids)} consumer(s); the erasure is logged."
+        )
 
 
 class PrettyJSONField(forms.JSONField):

@@ -200,6 +200,10 @@ def zips_within(center_zip: str, miles: float) -> list[str]:
             lat, lon = float(row["lat"]), float(row["long"])
         except (TypeError, ValueError):
             continue
-        if abs(lat - lat0) <= dlat and abs(lon - lon0) <= dlon and distance_miles(lat0, lon0, lat, lon) <= miles:
+        if (
+            abs(lat - lat0) <= dlat
+            and abs(lon - lon0) <= dlon
+            and distance_miles(lat0, lon0, lat, lon) <= miles
+        ):
             found.add(row["zip_code"])
     return sorted(found)

@@ -38,9 +38,7 @@ class Consumer(models.Model):
 class LeadQuerySet(models.QuerySet):
     def stuck(self, *, older_than):
         """Leads whose next task never ran (e.g. the broker was down at commit time)."""
-        return self.filter(
-            status__in=[LeadStatus.RECEIVED, LeadStatus.QUALIFIED], updated_at__lt=older_than
-        )
+        return self.filter(status__in=[LeadStatus.RECEIVED, LeadStatus.QUALIFIED], updated_at__lt=older_than)
 
 
 class Lead(models.Model):
@@ -130,6 +128,9 @@ class ConsentRecord(models.Model):
 
     objects = AppendOnlyQuerySet.as_manager()
 
+    def __str__(self) -> str:
+        return f"Consent for lead #{self.lead_id}"
+
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise ValidationError("A consent record cannot be changed once written.")
@@ -138,9 +139,6 @@ class ConsentRecord(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("A consent record cannot be deleted.")
-
-    def __str__(self) -> str:
-        return f"Consent for lead #{self.lead_id}"
 
 
 class GuidelineSet(models.Model):

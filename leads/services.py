@@ -7,20 +7,33 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from marketplace.tasking import enqueue_on_commit
+
 from . import geo
 from .choices import LeadStatus
 from .models import ConsentRecord, Consumer, Lead
-from marketplace.tasking import enqueue_on_commit
-
 from .qualification import Applicant, evaluate
 from .selectors import guidelines_current, lead_find_earlier_duplicate, loan_limits_for
 
 logger = logging.getLogger(__name__)
 
 LEAD_FIELDS = (
-    "purpose", "zip_code", "property_type", "occupancy", "property_value", "purchase_price", "down_payment",
-    "mortgage_balance", "cash_out", "desired_loan_amount", "credit_band", "annual_income", "monthly_debts",
-    "military_service", "first_time_buyer", "timeline",
+    "purpose",
+    "zip_code",
+    "property_type",
+    "occupancy",
+    "property_value",
+    "purchase_price",
+    "down_payment",
+    "mortgage_balance",
+    "cash_out",
+    "desired_loan_amount",
+    "credit_band",
+    "annual_income",
+    "monthly_debts",
+    "military_service",
+    "first_time_buyer",
+    "timeline",
 )
 CONSUMER_FIELDS = ("first_name", "last_name", "email", "phone")
 
@@ -61,7 +74,11 @@ def lead_submit(
             **{f: data.get(f) for f in LEAD_FIELDS if data.get(f) is not None},
         )
         ConsentRecord.objects.create(
-            lead=lead, text=consent_text, ip_address=ip_address, user_agent=user_agent[:500], page_url=page_url[:500]
+            lead=lead,
+            text=consent_text,
+            ip_address=ip_address,
+            user_agent=user_agent[:500],
+            page_url=page_url[:500],
         )
         if not rejected_reason:
             from .tasks import qualify_lead

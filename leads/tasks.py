@@ -23,16 +23,20 @@ def qualify_lead(lead_id: int) -> str | None:
 def sweep_stuck_leads(older_than_seconds: int = 60) -> int:
     """Beat: a lead left in `received` or `qualified` lost its task (broker down at commit); queue it again.
     Tasks are idempotent, so a lead that was merely slow is not harmed by a second push."""
-    from marketplace.tasks import distribute_lead, notify_deliveries
     from marketplace.selectors import deliveries_unnotified
+    from marketplace.tasks import distribute_lead, notify_deliveries
 
     count = 0
-    for lead_id, status in leads_stuck(older_than_seconds=older_than_seconds).values_list("id", "status")[:1000]:
+    for lead_id, status in leads_stuck(older_than_seconds=older_than_seconds).values_list("id", "status")[
+        :1000
+    ]:
         enqueue(qualify_lead if status == LeadStatus.RECEIVED else distribute_lead, lead_id)
         count += 1
-    unnotified = list(deliveries_unnotified(older_than_seconds=older_than_seconds).values_list("id", flat=True)[:1000])
+    unnotified = list(
+        deliveries_unnotified(older_than_seconds=older_than_seconds).values_list("id", flat=True)[:1000]
+    )
     for start in range(0, len(unnotified), 50):
-        enqueue(notify_deliveries, unnotified[start:start + 50])
+        enqueue(notify_deliveries, unnotified[start : start + 50])
     count += len(unnotified)
     if count:
         logger.info("sweeper pushed on %d stuck item(s)", count)

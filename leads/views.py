@@ -62,10 +62,16 @@ def lead_form(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _render_form(request, LeadForm(), status=200)
     # Per-IP limit against floods; counted before validation so bad requests count too.
-    wait = ratelimit.hit(scope="lead_form", key=_client_ip(request) or "unknown",
-                         limit=settings.LEAD_FORM_RATE_LIMIT, window_seconds=settings.LEAD_FORM_RATE_WINDOW)
+    wait = ratelimit.hit(
+        scope="lead_form",
+        key=_client_ip(request) or "unknown",
+        limit=settings.LEAD_FORM_RATE_LIMIT,
+        window_seconds=settings.LEAD_FORM_RATE_WINDOW,
+    )
     if wait is not None:
-        response = render(request, "leads/rate_limited.html", {"minutes": max(1, round(wait / 60))}, status=429)
+        response = render(
+            request, "leads/rate_limited.html", {"minutes": max(1, round(wait / 60))}, status=429
+        )
         response["Retry-After"] = str(wait)
         return response
     form = LeadForm(request.POST)

@@ -96,7 +96,7 @@ class SubscriptionAdminForm(forms.ModelForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Optional ZIP filter: five-digit ZIPs separated by spaces, commas or lines. "
-                  "ZIPs within the radius below are added automatically.",
+        "ZIPs within the radius below are added automatically.",
     )
 
     class Meta:
@@ -128,8 +128,12 @@ class SubscriptionAdminForm(forms.ModelForm):
         if lender is None or "states" not in data:
             return data
         try:
-            subscription_validate(lender=lender, data=self.subscription_data(), states=data["states"],
-                                  zips=data.get("zip_codes", []))
+            subscription_validate(
+                lender=lender,
+                data=self.subscription_data(),
+                states=data["states"],
+                zips=data.get("zip_codes", []),
+            )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 # The service names a few rules after groups of checkboxes; those go on top of the form.
@@ -143,34 +147,73 @@ class SubscriptionAdminForm(forms.ModelForm):
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     form = SubscriptionAdminForm
-    list_display = ("name", "lender", "is_active", "exclusive", "price", "daily_cap", "monthly_cap",
-                    "monthly_budget", "state_list", "zip_filter")
-    list_filter = ("is_active", "exclusive", "lender__status", "purpose_purchase", "purpose_refinance",
-                   "purpose_home_equity")
+    list_display = (
+        "name",
+        "lender",
+        "is_active",
+        "exclusive",
+        "price",
+        "daily_cap",
+        "monthly_cap",
+        "monthly_budget",
+        "state_list",
+        "zip_filter",
+    )
+    list_filter = (
+        "is_active",
+        "exclusive",
+        "lender__status",
+        "purpose_purchase",
+        "purpose_refinance",
+        "purpose_home_equity",
+    )
     search_fields = ("name", "lender__name")
     list_select_related = ("lender",)
     raw_id_fields = ("lender",)
     readonly_fields = ("zip_summary", "usage", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("lender", "name", "is_active", "exclusive", "price")}),
-        ("Leads wanted", {"fields": (
-            ("purpose_purchase", "purpose_refinance", "purpose_home_equity"),
-            ("credit_excellent", "credit_good", "credit_fair", "credit_poor"),
-            ("min_loan_amount", "max_loan_amount"), ("max_ltv", "max_dti"),
-        )}),
-        ("Geography", {"fields": (
-            "states", "zip_codes", ("radius_center_zip", "radius_miles"), "zip_summary",
-        )}),
-        ("Caps and schedule", {"fields": (
-            ("daily_cap", "monthly_cap", "monthly_budget"), "schedule_days",
-            ("schedule_start", "schedule_end"), "usage",
-        )}),
+        (
+            "Leads wanted",
+            {
+                "fields": (
+                    ("purpose_purchase", "purpose_refinance", "purpose_home_equity"),
+                    ("credit_excellent", "credit_good", "credit_fair", "credit_poor"),
+                    ("min_loan_amount", "max_loan_amount"),
+                    ("max_ltv", "max_dti"),
+                )
+            },
+        ),
+        (
+            "Geography",
+            {
+                "fields": (
+                    "states",
+                    "zip_codes",
+                    ("radius_center_zip", "radius_miles"),
+                    "zip_summary",
+                )
+            },
+        ),
+        (
+            "Caps and schedule",
+            {
+                "fields": (
+                    ("daily_cap", "monthly_cap", "monthly_budget"),
+                    "schedule_days",
+                    ("schedule_start", "schedule_end"),
+                    "usage",
+                )
+            },
+        ),
         (None, {"fields": ("created_at", "updated_at")}),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscription]:
-        return super().get_queryset(request).prefetch_related(
-            Prefetch("state_rows", queryset=SubscriptionState.objects.order_by("state"))
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("state_rows", queryset=SubscriptionState.objects.order_by("state")))
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
@@ -198,8 +241,10 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def usage(self, obj: Subscription) -> str:
         if obj.pk is None:
             return "—"
-        return (f"{obj.day_count} on {obj.day_key or '—'}; {obj.month_count} and ${obj.month_spend} "
-                f"in the month from {obj.month_key or '—'}")
+        return (
+            f"{obj.day_count} on {obj.day_key or '—'}; {obj.month_count} and ${obj.month_spend} "
+            f"in the month from {obj.month_key or '—'}"
+        )
 
     def save_model(
         self, request: HttpRequest, obj: Subscription, form: SubscriptionAdminForm, change: bool
@@ -207,6 +252,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
         # The form has already run subscription_validate; subscription_save writes the order and its rows.
         lender = obj.lender
         subscription_save(
-            lender=lender, data=form.subscription_data(), states=form.cleaned_data["states"],
-            zips=form.cleaned_data["zip_codes"], subscription=obj,
+            lender=lender,
+            data=form.subscription_data(),
+            states=form.cleaned_data["states"],
+            zips=form.cleaned_data["zip_codes"],
+            subscription=obj,
         )

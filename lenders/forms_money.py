@@ -17,9 +17,57 @@ from .models import Lender, Subscription
 from .services import SUBSCRIPTION_FIELDS, subscription_validate
 
 US_STATES = [
-    "AK", "AL", "AR", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "HI", "IA", "ID", "IL", "IN", "KS",
-    "KY", "LA", "MA", "MD", "ME", "MI", "MN", "MO", "MS", "MT", "NC", "ND", "NE", "NH", "NJ", "NM", "NV",
-    "NY", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VA", "VT", "WA", "WI", "WV", "WY",
+    "AK",
+    "AL",
+    "AR",
+    "AZ",
+    "CA",
+    "CO",
+    "CT",
+    "DC",
+    "DE",
+    "FL",
+    "GA",
+    "HI",
+    "IA",
+    "ID",
+    "IL",
+    "IN",
+    "KS",
+    "KY",
+    "LA",
+    "MA",
+    "MD",
+    "ME",
+    "MI",
+    "MN",
+    "MO",
+    "MS",
+    "MT",
+    "NC",
+    "ND",
+    "NE",
+    "NH",
+    "NJ",
+    "NM",
+    "NV",
+    "NY",
+    "OH",
+    "OK",
+    "OR",
+    "PA",
+    "RI",
+    "SC",
+    "SD",
+    "TN",
+    "TX",
+    "UT",
+    "VA",
+    "VT",
+    "WA",
+    "WI",
+    "WV",
+    "WY",
 ]
 WEEKDAYS = [(str(i), name) for i, name in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))]
 ZIP_SPLIT = re.compile(r"[\s,;]+")
@@ -30,22 +78,31 @@ SERVICE_ERROR_FIELDS = {"purposes": "purposes", "credit_bands": "credit_bands", 
 
 def _money(label: str, **kw: Any) -> forms.DecimalField:
     return forms.DecimalField(
-        label=label, max_digits=12, decimal_places=2, min_value=Decimal("0"),
+        label=label,
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0"),
         required=kw.pop("required", False),
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0"}), **kw,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0"}),
+        **kw,
     )
 
 
 def _count(label: str) -> forms.IntegerField:
     return forms.IntegerField(
-        label=label, min_value=1, required=False,
+        label=label,
+        min_value=1,
+        required=False,
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1"}),
     )
 
 
 def _percent(label: str) -> forms.DecimalField:
     return forms.DecimalField(
-        label=label, max_digits=5, decimal_places=2, required=False,
+        label=label,
+        max_digits=5,
+        decimal_places=2,
+        required=False,
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0", "max": "125"}),
     )
 
@@ -56,25 +113,34 @@ class SubscriptionForm(forms.Form):
 
     name = forms.CharField(max_length=120)
     purposes = forms.MultipleChoiceField(
-        label="Loan purposes", choices=LoanPurpose.choices, widget=forms.CheckboxSelectMultiple,
+        label="Loan purposes",
+        choices=LoanPurpose.choices,
+        widget=forms.CheckboxSelectMultiple,
         required=False,
     )
     states = forms.MultipleChoiceField(
-        label="States", choices=[(s, s) for s in US_STATES], widget=forms.CheckboxSelectMultiple,
+        label="States",
+        choices=[(s, s) for s in US_STATES],
+        widget=forms.CheckboxSelectMultiple,
         required=False,
         help_text="Only states your company is licensed in are offered.",
     )
     zip_codes = forms.CharField(
-        label="Only these ZIP codes", required=False,
+        label="Only these ZIP codes",
+        required=False,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "78701, 78702 …", "inputmode": "numeric"}),
         help_text="Optional. Separate with commas, spaces or new lines.",
     )
     radius_center_zip = forms.CharField(
-        label="Radius center ZIP", max_length=5, required=False,
+        label="Radius center ZIP",
+        max_length=5,
+        required=False,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "pattern": "[0-9]{5}", "autocomplete": "off"}),
     )
     radius_miles = forms.IntegerField(
-        label="Radius (miles)", min_value=1, required=False,
+        label="Radius (miles)",
+        min_value=1,
+        required=False,
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1", "max": "500"}),
     )
     credit_bands = forms.MultipleChoiceField(
@@ -85,26 +151,34 @@ class SubscriptionForm(forms.Form):
     max_ltv = _percent("Maximum LTV (%)")
     max_dti = _percent("Maximum DTI (%)")
     exclusive = forms.TypedChoiceField(
-        label="How you buy", coerce=lambda v: v == "exclusive", empty_value=False,
+        label="How you buy",
+        coerce=lambda v: v == "exclusive",
+        empty_value=False,
         choices=[
             ("shared", "Shared (up to a few buyers per lead)"),
             ("exclusive", "Exclusive (the only buyer)"),
         ],
-        widget=forms.RadioSelect, initial="shared",
+        widget=forms.RadioSelect,
+        initial="shared",
     )
     price = _money("Price per lead ($)", required=True, help_text="Your bid. It cannot be below the floor.")
     daily_cap = _count("Daily cap (leads)")
     monthly_cap = _count("Monthly cap (leads)")
     monthly_budget = _money("Monthly budget ($)")
     schedule_days = forms.MultipleChoiceField(
-        label="Delivery days", choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple, required=False,
+        label="Delivery days",
+        choices=WEEKDAYS,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
         initial=[d for d, _ in WEEKDAYS],
     )
     schedule_start = forms.TimeField(
         label="From", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
     )
     schedule_end = forms.TimeField(
-        label="Until", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        label="Until",
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         help_text="Your local time. Leave both empty for any hour.",
     )
 
@@ -157,7 +231,9 @@ class SubscriptionForm(forms.Form):
         self.parsed = dict(cd)  # what parsed, before the service's errors take fields out: for the forecast
         try:
             subscription_validate(
-                lender=self.lender, data=self.service_data(), states=cd.get("states", []),
+                lender=self.lender,
+                data=self.service_data(),
+                states=cd.get("states", []),
                 zips=cd.get("zip_codes", []),
             )
         except ValidationError as exc:
@@ -203,10 +279,14 @@ class LowBalanceThresholdForm(forms.Form):
 
 
 class ReturnRequestForm(forms.Form):
-    reason = forms.ChoiceField(label="Why is this lead bad?", choices=ReturnRequest.Reason.choices,
-                               widget=forms.RadioSelect)
+    reason = forms.ChoiceField(
+        label="Why is this lead bad?", choices=ReturnRequest.Reason.choices, widget=forms.RadioSelect
+    )
     note = forms.CharField(
-        label="Note", required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 3}),
+        label="Note",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Required when the reason is “Other”. Say what you found (no consumer data needed).",
     )
 
@@ -221,7 +301,10 @@ class AnalyticsFilterForm(forms.Form):
     start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
     revenue = forms.DecimalField(
-        label="Your revenue per funded loan ($)", max_digits=12, decimal_places=2, min_value=Decimal("1"),
+        label="Your revenue per funded loan ($)",
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("1"),
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "1", "min": "1"}),
     )
 
@@ -249,4 +332,3 @@ class AnalyticsFilterForm(forms.Form):
         if self.is_bound and self.is_valid():
             values.update(self.cleaned_data)
         return values
-

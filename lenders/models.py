@@ -38,7 +38,9 @@ class LenderLicense(models.Model):
     state = models.CharField(max_length=2)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["lender", "state"], name="unique_lender_state_license")]
+        constraints = [
+            models.UniqueConstraint(fields=["lender", "state"], name="unique_lender_state_license")
+        ]
         indexes = [models.Index(fields=["state", "lender"])]
 
     def __str__(self) -> str:
@@ -161,6 +163,9 @@ class SubscriptionState(models.Model):
         # Matching starts here: every live subscription covering the lead's state.
         indexes = [models.Index(fields=["state", "subscription"])]
 
+    def __str__(self) -> str:
+        return f"{self.subscription_id}: {self.state}"
+
 
 class SubscriptionZip(models.Model):
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="zip_rows")
@@ -172,6 +177,9 @@ class SubscriptionZip(models.Model):
             models.UniqueConstraint(fields=["subscription", "zip_code"], name="unique_subscription_zip")
         ]
         indexes = [models.Index(fields=["zip_code", "subscription"])]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}: {self.zip_code}"
 
 
 class AssignmentRule(models.Model):

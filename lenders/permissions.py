@@ -59,7 +59,8 @@ def manager_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not request.membership.sees_all_leads:  # type: ignore[attr-defined]
             return render(
-                request, "portal/forbidden.html",
+                request,
+                "portal/forbidden.html",
                 {"membership": request.membership, "need": "an owner or a manager"},  # type: ignore[attr-defined]
                 status=403,
             )

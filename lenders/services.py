@@ -11,14 +11,35 @@ from leads import geo
 from .models import Lender, LenderLicense, Subscription, SubscriptionState, SubscriptionZip
 
 SUBSCRIPTION_FIELDS = (
-    "name", "is_active", "purpose_purchase", "purpose_refinance", "purpose_home_equity", "credit_excellent",
-    "credit_good", "credit_fair", "credit_poor", "min_loan_amount", "max_loan_amount", "max_ltv", "max_dti",
-    "radius_center_zip", "radius_miles", "exclusive", "price", "daily_cap", "monthly_cap", "monthly_budget",
-    "schedule_days", "schedule_start", "schedule_end",
+    "name",
+    "is_active",
+    "purpose_purchase",
+    "purpose_refinance",
+    "purpose_home_equity",
+    "credit_excellent",
+    "credit_good",
+    "credit_fair",
+    "credit_poor",
+    "min_loan_amount",
+    "max_loan_amount",
+    "max_ltv",
+    "max_dti",
+    "radius_center_zip",
+    "radius_miles",
+    "exclusive",
+    "price",
+    "daily_cap",
+    "monthly_cap",
+    "monthly_budget",
+    "schedule_days",
+    "schedule_start",
+    "schedule_end",
 )
 
 
-def subscription_validate(*, lender: Lender, data: dict[str, Any], states: list[str], zips: list[str]) -> None:
+def subscription_validate(
+    *, lender: Lender, data: dict[str, Any], states: list[str], zips: list[str]
+) -> None:
     """Name every problem with the order, field by field, before anything is saved."""
     from marketplace.models import PriceFloor
     from marketplace.services import price_floor_for
@@ -34,8 +55,11 @@ def subscription_validate(*, lender: Lender, data: dict[str, Any], states: list[
     licensed = set(LenderLicense.objects.filter(lender=lender).values_list("state", flat=True))
     unlicensed = sorted(set(states) - licensed)
     if unlicensed:
-        err("states", f"You are not licensed in {', '.join(unlicensed)}. Licensed states: "
-                      f"{', '.join(sorted(licensed)) or 'none on file'}.")
+        err(
+            "states",
+            f"You are not licensed in {', '.join(unlicensed)}. Licensed states: "
+            f"{', '.join(sorted(licensed)) or 'none on file'}.",
+        )
     purposes = [p for p in ("purchase", "refinance", "home_equity") if data.get(f"purpose_{p}")]
     if not purposes:
         err("purposes", "Choose at least one loan purpose.")
@@ -60,8 +84,11 @@ def subscription_validate(*, lender: Lender, data: dict[str, Any], states: list[
                 if price < floor:
                     kind = "exclusive" if exclusive else "shared"
                     where = f" in {state}" if state else ""
-                    err("price", f"${price} is below the ${floor} floor for {kind} "
-                                 f"{purpose.replace('_', ' ')} leads{where}.")
+                    err(
+                        "price",
+                        f"${price} is below the ${floor} floor for {kind} "
+                        f"{purpose.replace('_', ' ')} leads{where}.",
+                    )
                     break
             if "price" in errors:
                 break
@@ -123,7 +150,10 @@ def subscription_save(
     SubscriptionZip.objects.filter(subscription=sub).delete()
     SubscriptionZip.objects.bulk_create(
         [SubscriptionZip(subscription=sub, zip_code=z) for z in zips]
-        + [SubscriptionZip(subscription=sub, zip_code=z, from_radius=True) for z in sorted(radius - set(zips))]
+        + [
+            SubscriptionZip(subscription=sub, zip_code=z, from_radius=True)
+            for z in sorted(radius - set(zips))
+        ]
     )
     return sub
 

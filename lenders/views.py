@@ -248,8 +248,11 @@ def inbox_export(request: HttpRequest) -> HttpResponse:
     form = _filter_form(request, with_choices=False)
     qs = inbox_for_member(membership=request.membership, filters=form.filters())
     contact_access_record_many(
-        lead_ids=list(qs.values_list("lead_id", flat=True)), channel=ContactAccess.Channel.EXPORT,
-        user=request.user, lender_id=request.membership.lender_id, path=request.path,
+        lead_ids=list(qs.values_list("lead_id", flat=True)),
+        channel=ContactAccess.Channel.EXPORT,
+        user=request.user,
+        lender_id=request.membership.lender_id,
+        path=request.path,
     )
     writer = csv.writer(_Echo())
     # The iterator is consumed inside the lender's time zone; the generator runs after the view returns.
@@ -351,8 +354,13 @@ def _detail_context(
 
 def _record_contact_view(request: HttpRequest, delivery: Delivery, channel: str) -> None:
     """Every view of a consumer's full contact details is logged for staff (compliance.ContactAccess)."""
-    contact_access_record(lead_id=delivery.lead_id, channel=channel, user=request.user,
-                          lender_id=delivery.lender_id, path=request.path)
+    contact_access_record(
+        lead_id=delivery.lead_id,
+        channel=channel,
+        user=request.user,
+        lender_id=delivery.lender_id,
+        path=request.path,
+    )
 
 
 @member_required

@@ -97,9 +97,15 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         .prefetch_related("state_rows")
         .order_by("-is_active", "name", "id")
     )
-    return render(request, "portal/money/subscriptions.html", {
-        "membership": request.membership, "nav": "subscriptions", "subscriptions": subs,
-    })
+    return render(
+        request,
+        "portal/money/subscriptions.html",
+        {
+            "membership": request.membership,
+            "nav": "subscriptions",
+            "subscriptions": subs,
+        },
+    )
 
 
 def _subscription_or_404(request: HttpRequest, subscription_id: int) -> Subscription:
@@ -139,17 +145,27 @@ def _forecast(form: SubscriptionForm) -> dict[str, Any]:
         price=v.get("price"),
     )
     return {
-        "forecast": result, "forecast_exclusive": bool(v.get("exclusive")), "forecast_price": v.get("price"),
+        "forecast": result,
+        "forecast_exclusive": bool(v.get("exclusive")),
+        "forecast_price": v.get("price"),
     }
 
 
 def _subscription_form_page(
     request: HttpRequest, form: SubscriptionForm, sub: Subscription | None, status: int = 200
 ) -> HttpResponse:
-    return render(request, "portal/money/subscription_form.html", {
-        "membership": request.membership, "nav": "subscriptions", "form": form, "subscription": sub,
-        **_forecast(form),
-    }, status=status)
+    return render(
+        request,
+        "portal/money/subscription_form.html",
+        {
+            "membership": request.membership,
+            "nav": "subscriptions",
+            "form": form,
+            "subscription": sub,
+            **_forecast(form),
+        },
+        status=status,
+    )
 
 
 def _subscription_save(request: HttpRequest, sub: Subscription | None) -> HttpResponse:
@@ -158,8 +174,11 @@ def _subscription_save(request: HttpRequest, sub: Subscription | None) -> HttpRe
     if form.is_valid():
         try:
             saved = subscription_save(
-                lender=lender, data=form.service_data(), states=form.cleaned_data["states"],
-                zips=form.cleaned_data["zip_codes"], subscription=sub,
+                lender=lender,
+                data=form.service_data(),
+                states=form.cleaned_data["states"],
+                zips=form.cleaned_data["zip_codes"],
+                subscription=sub,
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
@@ -173,9 +192,13 @@ def _subscription_save(request: HttpRequest, sub: Subscription | None) -> HttpRe
 def subscription_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _subscription_save(request, None)
-    form = SubscriptionForm(lender=request.membership.lender, initial={
-        **NEW_SUBSCRIPTION_INITIAL, "states": request.membership.lender.licensed_states,
-    })
+    form = SubscriptionForm(
+        lender=request.membership.lender,
+        initial={
+            **NEW_SUBSCRIPTION_INITIAL,
+            "states": request.membership.lender.licensed_states,
+        },
+    )
     return _subscription_form_page(request, form, None)
 
 
@@ -242,14 +265,21 @@ def billing(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, "Low-balance threshold saved.")
                 return redirect("portal:billing")
-    page = Paginator(ledger_for_account(account=account), LEDGER_PAGE_SIZE).get_page(
-        request.GET.get("page")
+    page = Paginator(ledger_for_account(account=account), LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "portal/money/billing.html",
+        {
+            "membership": request.membership,
+            "nav": "billing",
+            "account": account,
+            "page_obj": page,
+            "entries": page.object_list,
+            "threshold_form": form,
+            "low": account.balance < account.low_balance_threshold,
+        },
+        status=400 if form.is_bound and form.errors else 200,
     )
-    return render(request, "portal/money/billing.html", {
-        "membership": request.membership, "nav": "billing", "account": account, "page_obj": page,
-        "entries": page.object_list, "threshold_form": form,
-        "low": account.balance < account.low_balance_threshold,
-    }, status=400 if form.is_bound and form.errors else 200)
 
 
 @manager_required
@@ -263,8 +293,13 @@ def billing_csv(request: HttpRequest) -> StreamingHttpResponse:
 
     def rows() -> Iterator[list[Any]]:
         for created, kind, amount, balance_after, memo in entries.iterator(chunk_size=2000):
-            yield [created.astimezone(tz).isoformat(timespec="seconds"), kinds.get(kind, kind), amount,
-                   balance_after, memo]
+            yield [
+                created.astimezone(tz).isoformat(timespec="seconds"),
+                kinds.get(kind, kind),
+                amount,
+                balance_after,
+                memo,
+            ]
 
     today = timezone.localdate().isoformat()
     return _csv_response(f"ledger-{today}.csv", ["time", "entry", "amount", "balance after", "memo"], rows())
@@ -279,7 +314,10 @@ def returns(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     context: dict[str, Any] = {
-        "membership": request.membership, "nav": "returns", "page_obj": page, "returns": page.object_list,
+        "membership": request.membership,
+        "nav": "returns",
+        "page_obj": page,
+        "returns": page.object_list,
     }
     if request.membership.sees_all_leads:
         market = MarketSettings.load()
@@ -302,7 +340,9 @@ def return_request(request: HttpRequest, delivery_id: int) -> HttpResponse:
         if form.is_valid():
             try:
                 return_request_service(
-                    delivery=delivery, user=request.user, reason=form.cleaned_data["reason"],
+                    delivery=delivery,
+                    user=request.user,
+                    reason=form.cleaned_data["reason"],
                     note=form.cleaned_data["note"],
                 )
             except ValidationError as exc:
@@ -315,11 +355,22 @@ def return_request(request: HttpRequest, delivery_id: int) -> HttpResponse:
                 messages.success(request, "Return requested. Staff decide it, usually within a business day.")
                 return redirect("portal:return_request", delivery_id=delivery.pk)
         status = 400
-    return render(request, "portal/money/return_request.html", {
-        "membership": request.membership, "nav": "returns", "delivery": delivery, "lead": delivery.lead,
-        "existing": existing, "form": form, "deadline": deadline,
-        "window_open": timezone.now() <= deadline, "market": market,
-    }, status=status)
+    return render(
+        request,
+        "portal/money/return_request.html",
+        {
+            "membership": request.membership,
+            "nav": "returns",
+            "delivery": delivery,
+            "lead": delivery.lead,
+            "existing": existing,
+            "form": form,
+            "deadline": deadline,
+            "window_open": timezone.now() <= deadline,
+            "market": market,
+        },
+        status=status,
+    )
 
 
 # --- analytics ----------------------------------------------------------------------------------------
@@ -351,11 +402,20 @@ def analytics(request: HttpRequest) -> HttpResponse:
         {"key": kind, "title": titles[kind], "rows": rows, "bars": _bars(rows, "application_rate")}
         for kind, rows in report.breakdowns.items()
     ]
-    return render(request, "portal/money/analytics.html", {
-        "membership": request.membership, "nav": "analytics", "form": form, "report": report,
-        "total": report.total, "sections": sections, "bucket_bars": _bars(report.buckets, "application_rate"),
-        "query": request.GET.urlencode(),
-    })
+    return render(
+        request,
+        "portal/money/analytics.html",
+        {
+            "membership": request.membership,
+            "nav": "analytics",
+            "form": form,
+            "report": report,
+            "total": report.total,
+            "sections": sections,
+            "bucket_bars": _bars(report.buckets, "application_rate"),
+            "query": request.GET.urlencode(),
+        },
+    )
 
 
 @member_required
@@ -364,15 +424,38 @@ def analytics_csv(request: HttpRequest) -> StreamingHttpResponse:
     titles = dict(BREAKDOWNS)
     bucket_title = "Response time"
     header = [
-        "breakdown", "group", "leads", "spend", "cost per lead", "contact rate %", "median first contact (s)",
-        "application rate %", "funded rate %", "cost per funded", "average funded loan", "ROI %",
+        "breakdown",
+        "group",
+        "leads",
+        "spend",
+        "cost per lead",
+        "contact rate %",
+        "median first contact (s)",
+        "application rate %",
+        "funded rate %",
+        "cost per funded",
+        "average funded loan",
+        "ROI %",
         "break-even conversion %",
     ]
 
     def line(title: str, r: Row) -> list[Any]:
         median = "" if r.median_contact_seconds is None else round(r.median_contact_seconds)
-        return [title, r.label, r.leads, r.spend, r.cost_per_lead, r.contact_rate, median, r.application_rate,
-                r.funded_rate, r.cost_per_funded, r.average_funded_amount, r.roi, r.break_even]
+        return [
+            title,
+            r.label,
+            r.leads,
+            r.spend,
+            r.cost_per_lead,
+            r.contact_rate,
+            median,
+            r.application_rate,
+            r.funded_rate,
+            r.cost_per_funded,
+            r.average_funded_amount,
+            r.roi,
+            r.break_even,
+        ]
 
     rows = [line("Total", report.total)]
     for kind, group in report.breakdowns.items():
@@ -380,4 +463,3 @@ def analytics_csv(request: HttpRequest) -> StreamingHttpResponse:
     rows += [line(bucket_title, r) for r in report.buckets]
     rows = [["" if v is None else v for v in r] for r in rows]
     return _csv_response(f"lead-analytics-{report.start}-to-{report.end}.csv", header, rows)
-

@@ -15,9 +15,21 @@ class DeliveryAdmin(admin.ModelAdmin):
     raw_id_fields = ("lead", "lender", "subscription", "charge", "assigned_to")
     date_hierarchy = "created_at"
     # Sales are made by lead_distribute and pipeline moves by delivery_set_status; staff only reassign.
-    readonly_fields = ("lead", "lender", "subscription", "exclusive", "price", "charge", "status",
-                       "status_changed_at", "first_contact_at", "funded_amount", "lost_reason", "notified_at",
-                       "created_at")
+    readonly_fields = (
+        "lead",
+        "lender",
+        "subscription",
+        "exclusive",
+        "price",
+        "charge",
+        "status",
+        "status_changed_at",
+        "first_contact_at",
+        "funded_amount",
+        "lost_reason",
+        "notified_at",
+        "created_at",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -305,7 +305,8 @@ def _metrics(with_median: bool) -> dict:
         "applications": Count("pk", filter=Q(status__in=APPLICATION_OR_LATER)),
         "funded": Count("pk", filter=Q(status=Delivery.Status.FUNDED)),
         "funded_amount": Coalesce(
-            Sum("funded_amount", filter=Q(status=Delivery.Status.FUNDED)), Value(ZERO),
+            Sum("funded_amount", filter=Q(status=Delivery.Status.FUNDED)),
+            Value(ZERO),
             output_field=DecimalField(),
         ),
     }
@@ -319,7 +320,10 @@ GROUP_FIELDS = {
     "subscription": ("subscription_id", "subscription__name"),
     "state": ("lead__state",),
     "officer": (
-        "assigned_to_id", "assigned_to__first_name", "assigned_to__last_name", "assigned_to__username",
+        "assigned_to_id",
+        "assigned_to__first_name",
+        "assigned_to__last_name",
+        "assigned_to__username",
     ),
 }
 
@@ -369,10 +373,16 @@ def analytics_report(
 
     def row(key: str, label: str, values: dict) -> Row:
         return Row(
-            key=key, label=label, leads=values["leads"], spend=Decimal(values["spend"]).quantize(CENT),
-            contacted=values["contacted"], applications=values["applications"], funded=values["funded"],
+            key=key,
+            label=label,
+            leads=values["leads"],
+            spend=Decimal(values["spend"]).quantize(CENT),
+            contacted=values["contacted"],
+            applications=values["applications"],
+            funded=values["funded"],
             funded_amount=Decimal(values["funded_amount"]).quantize(CENT),
-            median_contact_seconds=values.get("median"), revenue_per_funded=revenue_per_funded,
+            median_contact_seconds=values.get("median"),
+            revenue_per_funded=revenue_per_funded,
         )
 
     total = row("", "All leads", base.aggregate(**_metrics(pg)))
@@ -397,15 +407,24 @@ def analytics_report(
 def _medians_in_python(base, report: Report, kinds: list[str]) -> None:
     """SQLite: one query for (group keys, delivered, first contact) of contacted leads; medians per group."""
     cols = [
-        "lead__purpose", "subscription_id", "lead__state", "assigned_to_id", "created_at", "first_contact_at",
+        "lead__purpose",
+        "subscription_id",
+        "lead__state",
+        "assigned_to_id",
+        "created_at",
+        "first_contact_at",
     ]
     samples: dict[tuple[str, str], list[float]] = {}
     for purpose, sub_id, state, officer_id, created, contacted in base.filter(
         first_contact_at__isnull=False
     ).values_list(*cols):
         secs = (contacted - created).total_seconds()
-        keys = {"purpose": purpose, "subscription": str(sub_id), "state": state,
-                "officer": "" if officer_id is None else str(officer_id)}
+        keys = {
+            "purpose": purpose,
+            "subscription": str(sub_id),
+            "state": state,
+            "officer": "" if officer_id is None else str(officer_id),
+        }
         samples.setdefault(("", ""), []).append(secs)
         for kind, key in keys.items():
             samples.setdefault((kind, key), []).append(secs)

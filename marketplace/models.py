@@ -15,12 +15,20 @@ MONEY = {"max_digits": 12, "decimal_places": 2}
 class MarketSettings(models.Model):
     """Staff-set market parameters; a single row (pk=1)."""
 
-    shared_max_buyers = models.PositiveSmallIntegerField(default=3, help_text="N: most buyers of a shared lead.")
-    unsold_retry_hours = models.PositiveIntegerField(default=24, help_text="How long unsold leads are retried.")
+    shared_max_buyers = models.PositiveSmallIntegerField(
+        default=3, help_text="N: most buyers of a shared lead."
+    )
+    unsold_retry_hours = models.PositiveIntegerField(
+        default=24, help_text="How long unsold leads are retried."
+    )
     duplicate_window_days = models.PositiveIntegerField(default=30)
-    return_window_days = models.PositiveIntegerField(default=5, help_text="Days a lender has to return a lead.")
+    return_window_days = models.PositiveIntegerField(
+        default=5, help_text="Days a lender has to return a lead."
+    )
     return_rate_cap = models.DecimalField(
-        max_digits=5, decimal_places=2, default=15,
+        max_digits=5,
+        decimal_places=2,
+        default=15,
         help_text="Most returns a lender may have approved, as % of its deliveries in the month.",
     )
     retention_days = models.PositiveIntegerField(
@@ -73,7 +81,9 @@ class Delivery(models.Model):
 
     lead = models.ForeignKey("leads.Lead", on_delete=models.PROTECT, related_name="deliveries")
     lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, related_name="deliveries")
-    subscription = models.ForeignKey("lenders.Subscription", on_delete=models.PROTECT, related_name="deliveries")
+    subscription = models.ForeignKey(
+        "lenders.Subscription", on_delete=models.PROTECT, related_name="deliveries"
+    )
     exclusive = models.BooleanField()
     price = models.DecimalField(**MONEY)
     # Exactly one charge per delivery: the OneToOne makes a second charge impossible.
@@ -101,7 +111,9 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["lead", "lender"], name="one_delivery_per_lead_and_lender"),
             # An exclusive lead has exactly one buyer.
-            models.UniqueConstraint(fields=["lead"], condition=Q(exclusive=True), name="one_exclusive_delivery"),
+            models.UniqueConstraint(
+                fields=["lead"], condition=Q(exclusive=True), name="one_exclusive_delivery"
+            ),
             models.CheckConstraint(condition=Q(price__gt=Decimal("0")), name="delivery_price_positive"),
         ]
 
@@ -183,8 +195,11 @@ class FollowUp(models.Model):
         indexes = [
             models.Index(fields=["user", "done_at", "due_at"]),
             # The reminder sweep: open, not yet reminded, by due time.
-            models.Index(fields=["due_at"], condition=Q(done_at__isnull=True, reminded_at__isnull=True),
-                         name="followup_to_remind"),
+            models.Index(
+                fields=["due_at"],
+                condition=Q(done_at__isnull=True, reminded_at__isnull=True),
+                name="followup_to_remind",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 
 def _message(delivery: Delivery, to: list[str]) -> EmailMultiAlternatives:
-    # No consumer name, e-mail or phone in the e-mail: the lender reads those in the portal, where views are logged.
+    # No consumer name, e-mail or phone in the e-mail: the lender reads those in the portal, where each
+    # view is logged.
     context = {
         "delivery": delivery,
         "lead": delivery.lead,
@@ -56,14 +57,18 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
         managers: dict[int, list[str]] = defaultdict(list)
         for lender_id, email in (
             Membership.objects.filter(
-                lender_id__in=lender_ids, is_active=True, role__in=[Membership.Role.OWNER, Membership.Role.MANAGER]
+                lender_id__in=lender_ids,
+                is_active=True,
+                role__in=[Membership.Role.OWNER, Membership.Role.MANAGER],
             )
             .exclude(user__email="")
             .values_list("lender_id", "user__email")
         ):
             managers[lender_id].append(email)
         hooked = set(
-            WebhookEndpoint.objects.filter(lender_id__in=lender_ids, is_active=True).values_list("lender_id", flat=True)
+            WebhookEndpoint.objects.filter(lender_id__in=lender_ids, is_active=True).values_list(
+                "lender_id", flat=True
+            )
         )
         messages = []
         for d in deliveries:
@@ -72,13 +77,18 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
             if to:
                 messages.append(_message(d, to))
             if d.lender_id in hooked:
-                webhooks_emit(lender_id=d.lender_id, event_type=WebhookEvent.DELIVERY_CREATED,
-                              data=lambda d=d: delivery_payload(d))
+                webhooks_emit(
+                    lender_id=d.lender_id,
+                    event_type=WebhookEvent.DELIVERY_CREATED,
+                    data=lambda d=d: delivery_payload(d),
+                )
             # The charge row knows the balance before and after the sale: alert only when it crossed the line.
             charge, account = d.charge, d.charge.account
             before = charge.balance_after - charge.amount
             if before >= account.low_balance_threshold > charge.balance_after:
-                account_low_balance_check(account_id=account.pk, previous_balance=before, balance=charge.balance_after)
+                account_low_balance_check(
+                    account_id=account.pk, previous_balance=before, balance=charge.balance_after
+                )
         if messages:
             get_connection().send_messages(messages)
         Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(notified_at=timezone.now())

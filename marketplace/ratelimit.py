@@ -10,7 +10,7 @@ logger = logging.getLogger(__name__)
 
 
 def hit(*, scope: str, key: str, limit: int, window_seconds: int) -> int | None:
-    """Count one request; return None when allowed, or the seconds to wait (Retry-After) when over the limit."""
+    """Count one request; None when allowed, else the seconds to wait (Retry-After) when over the limit."""
     now = time.time()
     window = int(now // window_seconds)
     cache_key = f"rl:{scope}:{key}:{window}"

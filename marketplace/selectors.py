@@ -93,8 +93,15 @@ def delivery_get_for_member(*, membership: Membership, delivery_id: int) -> Deli
     """A delivery the member may open, with what the detail page shows; None means 404."""
     return (
         deliveries_for_member(membership=membership)
-        .select_related("lead", "lead__consumer", "lead__consent", "subscription", "lender", "assigned_to",
-                        "return_request__credit")
+        .select_related(
+            "lead",
+            "lead__consumer",
+            "lead__consent",
+            "subscription",
+            "lender",
+            "assigned_to",
+            "return_request__credit",
+        )
         .annotate(buyers=Count("lead__deliveries"))
         .filter(pk=delivery_id)
         .first()

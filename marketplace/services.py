@@ -196,14 +196,21 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
                     floors=floors, purpose=lead.purpose, exclusive=sub.exclusive, state=lead.state
                 )
                 reason = (
-                    "no account" if account is None
+                    "no account"
+                    if account is None
                     else _ineligible_reason(sub, local_now=local_now, account=account, floor=floor)
                 )
-                considered.append({
-                    "subscription": sub.pk, "name": sub.name, "lender": sub.lender_id,
-                    "lender_name": sub.lender.name, "price": str(sub.price), "exclusive": sub.exclusive,
-                    "reason": reason,
-                })
+                considered.append(
+                    {
+                        "subscription": sub.pk,
+                        "name": sub.name,
+                        "lender": sub.lender_id,
+                        "lender_name": sub.lender.name,
+                        "price": str(sub.price),
+                        "exclusive": sub.exclusive,
+                        "reason": reason,
+                    }
+                )
                 if not reason:
                     eligible.append(sub)
 
@@ -220,14 +227,24 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
 
         deliveries = []
         if winners:
-            charges = accounts_charge(charges=[
-                (accounts[s.lender_id], s.price, f"Lead #{lead.pk} ({mode})") for s in winners
-            ])
-            deliveries = Delivery.objects.bulk_create([
-                Delivery(lead=lead, lender_id=s.lender_id, subscription=s, exclusive=(mode == "exclusive"),
-                         price=s.price, charge=charge, created_at=now, status_changed_at=now)
-                for s, charge in zip(winners, charges, strict=True)
-            ])
+            charges = accounts_charge(
+                charges=[(accounts[s.lender_id], s.price, f"Lead #{lead.pk} ({mode})") for s in winners]
+            )
+            deliveries = Delivery.objects.bulk_create(
+                [
+                    Delivery(
+                        lead=lead,
+                        lender_id=s.lender_id,
+                        subscription=s,
+                        exclusive=(mode == "exclusive"),
+                        price=s.price,
+                        charge=charge,
+                        created_at=now,
+                        status_changed_at=now,
+                    )
+                    for s, charge in zip(winners, charges, strict=True)
+                ]
+            )
             Subscription.objects.bulk_update(
                 [_counted(s, now) for s in winners],
                 ["day_key", "day_count", "month_key", "month_count", "month_spend"],
@@ -237,19 +254,32 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
             delivery_assign(deliveries=deliveries, lead=lead, now=now)
 
         lead.distribution_attempts += 1
-        lead.distribution_trace = [*lead.distribution_trace, {
-            "attempt": lead.distribution_attempts, "at": now.isoformat(), "mode": mode,
-            "revenue": str(sum((s.price for s in winners), Decimal("0.00"))), "matched": len(rows),
-            "considered": considered,
-        }][-20:]  # unsold leads retry for a day; keep the trace bounded
+        lead.distribution_trace = [
+            *lead.distribution_trace,
+            {
+                "attempt": lead.distribution_attempts,
+                "at": now.isoformat(),
+                "mode": mode,
+                "revenue": str(sum((s.price for s in winners), Decimal("0.00"))),
+                "matched": len(rows),
+                "considered": considered,
+            },
+        ][-20:]  # unsold leads retry for a day; keep the trace bounded
         if winners:
             lead.status, lead.sold_at = LeadStatus.SOLD, now
         else:
             lead.status = LeadStatus.UNSOLD
             lead.retry_until = lead.retry_until or now + timedelta(hours=market.unsold_retry_hours)
-        lead.save(update_fields=[
-            "status", "sold_at", "retry_until", "distribution_attempts", "distribution_trace", "updated_at",
-        ])
+        lead.save(
+            update_fields=[
+                "status",
+                "sold_at",
+                "retry_until",
+                "distribution_attempts",
+                "distribution_trace",
+                "updated_at",
+            ]
+        )
 
         if deliveries:
             from .tasks import notify_deliveries
@@ -354,8 +384,11 @@ def delivery_assign(*, deliveries: list[Delivery], lead: Lead, now: datetime | N
     for d in deliveries:
         rules = rules_by_lender.get(d.lender_id, [])
         fitting = [
-            r for r in rules
-            if r.is_active and r.membership.is_active and r.membership.lender_id == d.lender_id
+            r
+            for r in rules
+            if r.is_active
+            and r.membership.is_active
+            and r.membership.lender_id == d.lender_id
             and r.fits(state=lead.state, purpose=lead.purpose)
         ]
         if not fitting:
@@ -455,8 +488,9 @@ def followups_remind_overdue(*, now: datetime | None = None, limit: int = 2000) 
             by_user[f.user_id].append(f)
         # Active members and their lender's time zone, to write due times as the officer reads them.
         zones = dict(
-            Membership.objects.filter(user_id__in=by_user.keys(), is_active=True)
-            .values_list("user_id", "lender__time_zone")
+            Membership.objects.filter(user_id__in=by_user.keys(), is_active=True).values_list(
+                "user_id", "lender__time_zone"
+            )
         )
         for user_id, items in by_user.items():
             user = items[0].user

@@ -136,7 +136,9 @@ REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None  # results unused; bench sets one
 # Without a broker (the embedded default) tasks run in-process when they are enqueued.
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env("CELERY_BROKER_URL", default="")))
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env("CELERY_BROKER_URL", default=""))
+)
 # In the embedded mode a failing task must not turn the consumer's submission into an error page: the lead
 # is already saved, the failure is logged and set aside (FailedTask). Tests turn propagation on.
 CELERY_TASK_EAGER_PROPAGATES = env.bool("CELERY_TASK_EAGER_PROPAGATES", default=False)
@@ -187,7 +189,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Lead Market <no-repl
 
 # --- The market ---------------------------------------------------------------------------------------
 # Where `make run` and seed_demo find FHFA's county loan limit file when staff keep one.
-LOAN_LIMITS_FILE = env.str("LOAN_LIMITS_FILE", default=str(BASE_DIR.parent / "shared/data/fhfa-conforming-loan-limits-2026.psv"))
+LOAN_LIMITS_FILE = env.str(
+    "LOAN_LIMITS_FILE", default=str(BASE_DIR.parent / "shared/data/fhfa-conforming-loan-limits-2026.psv")
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

@@ -9,7 +9,8 @@ logger = logging.getLogger(__name__)
 
 class ReliableTask(Task):
     """Idempotent work: acknowledge late (a killed worker's task is redelivered), retry transient errors
-    with exponential backoff and jitter, and after the last retry record a FailedTask that admin can replay."""
+    with exponential backoff and jitter, and after the last retry record a FailedTask that admin can
+    replay."""
 
     acks_late = True
     reject_on_worker_lost = True
@@ -26,13 +27,23 @@ class ReliableTask(Task):
 
         # Only the exception's type and message: tasks take ids, and messages never carry PII.
         summary = f"{type(exc).__name__}: {exc}"[:500]
-        logger.error("task %s[%s] set aside after %s retries: %s", self.name, task_id, self.request.retries,
-                     type(exc).__name__)
+        logger.error(
+            "task %s[%s] set aside after %s retries: %s",
+            self.name,
+            task_id,
+            self.request.retries,
+            type(exc).__name__,
+        )
         try:
             FailedTask.objects.update_or_create(
                 task_id=task_id,
-                defaults={"task_name": self.name, "args": list(args or []), "kwargs": dict(kwargs or {}),
-                          "exception": summary, "retries": self.request.retries},
+                defaults={
+                    "task_name": self.name,
+                    "args": list(args or []),
+                    "kwargs": dict(kwargs or {}),
+                    "exception": summary,
+                    "retries": self.request.retries,
+                },
             )
         except Exception:  # noqa: BLE001 - the database may be what failed; the log line above remains
             logger.exception("could not record failed task %s", task_id)
@@ -62,7 +73,9 @@ def enqueue(task: Task, *args) -> None:
     try:
         task.apply_async(args=args, retry=False)
     except (OperationalError, ConnectionError, OSError) as exc:
-        logger.warning("could not queue %s%s (%s); the sweeper will retry", task.name, args, type(exc).__name__)
+        logger.warning(
+            "could not queue %s%s (%s); the sweeper will retry", task.name, args, type(exc).__name__
+        )
 
 
 def enqueue_on_commit(task: Task, *args) -> None:

@@ -34,7 +34,9 @@ def notify_deliveries(delivery_ids: list[int]) -> int:
 def retry_unsold_leads() -> int:
     """Beat: offer unsold leads again while their retry window is open (caps reset, budgets refill)."""
     ids = list(
-        Lead.objects.filter(status=LeadStatus.UNSOLD, retry_until__gt=timezone.now()).values_list("id", flat=True)[:1000]
+        Lead.objects.filter(status=LeadStatus.UNSOLD, retry_until__gt=timezone.now()).values_list(
+            "id", flat=True
+        )[:1000]
     )
     for lead_id in ids:
         enqueue(distribute_lead, lead_id)

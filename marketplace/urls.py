@@ -12,7 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     # The API (integrations.api), its OpenAPI schema and Swagger UI (assets from the sidecar, no CDN; the
-    # split view serves its start-up script as a file, as our Content-Security-Policy allows no inline script).
+    # split view serves its start-up script as a file: our Content-Security-Policy allows no inline script).
     path(
         "api/schema/",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),
@@ -20,7 +20,9 @@ urlpatterns = [
     ),
     path(
         "api/docs/",
-        SpectacularSwaggerSplitView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        SpectacularSwaggerSplitView.as_view(
+            url_name="schema", authentication_classes=[], permission_classes=[]
+        ),
         name="api_docs",
     ),
     path("api/", include("integrations.api.urls")),

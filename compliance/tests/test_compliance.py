@@ -1,4 +1,5 @@
-"""Personal data: consent is immutable, unsold leads' PII is erased on schedule, erasure on request is logged."""
+"""Personal data: consent is immutable, unsold leads' PII is erased on schedule, erasure on request
+is logged."""
 
 from datetime import timedelta
 
@@ -35,11 +36,18 @@ def test_ledger_entries_refuse_bulk_update_and_delete(buying_lender):
 @pytest.mark.postgres
 def test_the_database_refuses_to_change_consent_or_ledger_rows(buying_lender):
     submit()
-    for sql in ("UPDATE leads_consentrecord SET text = 'x'", "DELETE FROM leads_consentrecord",
-                "UPDATE billing_ledgerentry SET amount = 0", "DELETE FROM billing_ledgerentry"):
-        with pytest.raises((InternalError, IntegrityError, ProgrammingError)), transaction.atomic():
-            with connection.cursor() as cur:
-                cur.execute(sql)
+    for sql in (
+        "UPDATE leads_consentrecord SET text = 'x'",
+        "DELETE FROM leads_consentrecord",
+        "UPDATE billing_ledgerentry SET amount = 0",
+        "DELETE FROM billing_ledgerentry",
+    ):
+        with (
+            pytest.raises((InternalError, IntegrityError, ProgrammingError)),
+            transaction.atomic(),
+            connection.cursor() as cur,
+        ):
+            cur.execute(sql)
     assert ConsentRecord.objects.count() == 1
 
 
@@ -73,9 +81,14 @@ def test_retention_erases_only_old_unsold_leads():
 def test_admin_erase_action_erases_and_logs(client, staff):
     lead = submit()
     client.force_login(staff)
-    response = client.post("/admin/leads/consumer/", {
-        "action": "erase_consumers", "_selected_action": [lead.consumer_id],
-    }, follow=True)
+    response = client.post(
+        "/admin/leads/consumer/",
+        {
+            "action": "erase_consumers",
+            "_selected_action": [lead.consumer_id],
+        },
+        follow=True,
+    )
     assert response.status_code == 200
     assert Consumer.objects.get(pk=lead.consumer_id).erased_at is not None
     assert Erasure.objects.get().requested_by == staff

@@ -19,19 +19,36 @@ pytestmark = pytest.mark.django_db
 FHFA_FILE = Path(__file__).resolve().parents[2].parent / "shared/data/fhfa-conforming-loan-limits-2026.psv"
 
 DATA = {
-    "purpose": "purchase", "zip_code": "78701", "property_type": "single_family", "occupancy": "primary",
-    "property_value": Decimal("400000"), "purchase_price": Decimal("400000"), "down_payment": Decimal("40000"),
-    "mortgage_balance": None, "cash_out": Decimal("0"), "desired_loan_amount": Decimal("360000"),
-    "credit_band": "good", "annual_income": Decimal("120000"), "monthly_debts": Decimal("500"),
-    "military_service": False, "first_time_buyer": True, "timeline": "3_months",
-    "first_name": "Maria", "last_name": "Gonzalez", "email": "maria@example.com", "phone": "5125550142",
+    "purpose": "purchase",
+    "zip_code": "78701",
+    "property_type": "single_family",
+    "occupancy": "primary",
+    "property_value": Decimal("400000"),
+    "purchase_price": Decimal("400000"),
+    "down_payment": Decimal("40000"),
+    "mortgage_balance": None,
+    "cash_out": Decimal("0"),
+    "desired_loan_amount": Decimal("360000"),
+    "credit_band": "good",
+    "annual_income": Decimal("120000"),
+    "monthly_debts": Decimal("500"),
+    "military_service": False,
+    "first_time_buyer": True,
+    "timeline": "3_months",
+    "first_name": "Maria",
+    "last_name": "Gonzalez",
+    "email": "maria@example.com",
+    "phone": "5125550142",
 }
 
 
 def submit(**overrides) -> Lead:
     return lead_submit(
-        data={**DATA, **overrides}, consent_text="I agree to be contacted.", ip_address="203.0.113.9",
-        user_agent="pytest", page_url="http://testserver/",
+        data={**DATA, **overrides},
+        consent_text="I agree to be contacted.",
+        ip_address="203.0.113.9",
+        user_agent="pytest",
+        page_url="http://testserver/",
     )
 
 
@@ -44,7 +61,11 @@ def test_submit_stores_lead_and_consent_before_any_task(django_capture_on_commit
     consent = ConsentRecord.objects.get(lead=lead)
     assert consent.text == "I agree to be contacted."
     assert consent.text_sha256 == hashlib.sha256(b"I agree to be contacted.").hexdigest()
-    assert (consent.ip_address, consent.user_agent, consent.page_url) == ("203.0.113.9", "pytest", "http://testserver/")
+    assert (consent.ip_address, consent.user_agent, consent.page_url) == (
+        "203.0.113.9",
+        "pytest",
+        "http://testserver/",
+    )
 
 
 def test_consent_record_cannot_be_changed_or_deleted():

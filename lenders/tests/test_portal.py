@@ -330,5 +330,9 @@ def test_viewing_a_lead_is_recorded_in_the_access_log(client, owner, buying_lend
     client.force_login(owner)
     assert client.get(f"/portal/leads/{delivery.pk}/").status_code == 200
     access = ContactAccess.objects.get()
-    assert (access.lead_id, access.user, access.lender_id, access.channel) == (lead.pk, owner, buying_lender.pk,
-                                                                                "portal")
+    assert (access.lead_id, access.user, access.lender_id, access.channel) == (
+        lead.pk,
+        owner,
+        buying_lender.pk,
+        "portal",
+    )

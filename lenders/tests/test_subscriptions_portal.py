@@ -20,11 +20,25 @@ pytestmark = pytest.mark.django_db
 
 def form_data(**over) -> dict:
     data = {
-        "name": "Austin purchase", "purposes": ["purchase", "refinance"], "states": ["TX"],
-        "credit_bands": ["excellent", "good"], "exclusive": "shared", "price": "45.00",
-        "schedule_days": ["0", "1", "2", "3", "4", "5", "6"], "zip_codes": "", "radius_center_zip": "",
-        "radius_miles": "", "min_loan_amount": "", "max_loan_amount": "", "max_ltv": "", "max_dti": "",
-        "daily_cap": "", "monthly_cap": "", "monthly_budget": "", "schedule_start": "", "schedule_end": "",
+        "name": "Austin purchase",
+        "purposes": ["purchase", "refinance"],
+        "states": ["TX"],
+        "credit_bands": ["excellent", "good"],
+        "exclusive": "shared",
+        "price": "45.00",
+        "schedule_days": ["0", "1", "2", "3", "4", "5", "6"],
+        "zip_codes": "",
+        "radius_center_zip": "",
+        "radius_miles": "",
+        "min_loan_amount": "",
+        "max_loan_amount": "",
+        "max_ltv": "",
+        "max_dti": "",
+        "daily_cap": "",
+        "monthly_cap": "",
+        "monthly_budget": "",
+        "schedule_start": "",
+        "schedule_end": "",
     }
     data.update(over)
     return data
@@ -72,12 +86,29 @@ def test_list_shows_own_subscriptions_only_in_fixed_queries(owner_client, ours, 
 
 
 def test_create_a_subscription_with_every_filter_and_term(owner_client, buying_lender, floors):
-    response = owner_client.post(reverse("portal:subscription_create"), form_data(
-        states=["TX", "CA"], zip_codes="78701, 78702\n78703", radius_center_zip="78701", radius_miles="5",
-        min_loan_amount="100000", max_loan_amount="500000", max_ltv="95", max_dti="45", exclusive="exclusive",
-        price="75.00", daily_cap="5", monthly_cap="100", monthly_budget="5000", schedule_days=["0", "1", "2"],
-        schedule_start="08:00", schedule_end="18:00", purposes=["purchase"], credit_bands=["good", "fair"],
-    ))
+    response = owner_client.post(
+        reverse("portal:subscription_create"),
+        form_data(
+            states=["TX", "CA"],
+            zip_codes="78701, 78702\n78703",
+            radius_center_zip="78701",
+            radius_miles="5",
+            min_loan_amount="100000",
+            max_loan_amount="500000",
+            max_ltv="95",
+            max_dti="45",
+            exclusive="exclusive",
+            price="75.00",
+            daily_cap="5",
+            monthly_cap="100",
+            monthly_budget="5000",
+            schedule_days=["0", "1", "2"],
+            schedule_start="08:00",
+            schedule_end="18:00",
+            purposes=["purchase"],
+            credit_bands=["good", "fair"],
+        ),
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert response.url == reverse("portal:subscriptions")
     sub = Subscription.objects.get(lender=buying_lender, name="Austin purchase")
@@ -112,9 +143,16 @@ def test_unlicensed_state_and_impossible_range_are_named(owner_client):
     page = owner_client.get(reverse("portal:subscription_create"))
     offered = [v for v, _ in page.context["form"].fields["states"].widget.choices]
     assert offered == ["CA", "TX"]  # only the licensed states are offered
-    response = owner_client.post(reverse("portal:subscription_create"), form_data(
-        states=["TX", "NV"], min_loan_amount="500000", max_loan_amount="100000", purposes=[], credit_bands=[],
-    ))
+    response = owner_client.post(
+        reverse("portal:subscription_create"),
+        form_data(
+            states=["TX", "NV"],
+            min_loan_amount="500000",
+            max_loan_amount="100000",
+            purposes=[],
+            credit_bands=[],
+        ),
+    )
     errors = response.context["form"].errors
     assert "You are not licensed in NV" in errors["states"][0]
     assert "below the minimum" in errors["max_loan_amount"][0]
@@ -125,9 +163,14 @@ def test_unlicensed_state_and_impossible_range_are_named(owner_client):
 
 
 def test_bad_zips_and_half_a_radius_are_named(owner_client):
-    response = owner_client.post(reverse("portal:subscription_create"), form_data(
-        zip_codes="78701 7870x", radius_center_zip="78701", schedule_days=[],
-    ))
+    response = owner_client.post(
+        reverse("portal:subscription_create"),
+        form_data(
+            zip_codes="78701 7870x",
+            radius_center_zip="78701",
+            schedule_days=[],
+        ),
+    )
     errors = response.context["form"].errors
     assert "Not a 5-digit ZIP code: 7870x" in errors["zip_codes"][0]
     assert "Give both a center ZIP and a radius" in errors["radius_miles"][0]
@@ -169,7 +212,8 @@ def test_a_manager_may_manage_subscriptions(client, buying_lender, ours):
 def test_an_officer_cannot_reach_subscriptions(client, officer, ours):
     client.force_login(officer)
     for url in (
-        reverse("portal:subscriptions"), reverse("portal:subscription_create"),
+        reverse("portal:subscriptions"),
+        reverse("portal:subscription_create"),
         reverse("portal:subscription_edit", args=[ours.pk]),
     ):
         assert client.get(url).status_code == 403
@@ -218,8 +262,12 @@ def test_forecast_counts_matches_and_wins_against_other_lenders(buying_lender, r
     qualified(state="CA", zip_code="90012", city="Los Angeles", county="Los Angeles County")  # other state
     qualified(status="not_qualified")
 
-    base = {"lender_id": buying_lender.pk, "purposes": ["purchase"], "states": ["TX"],
-            "credit_bands": ["good", "excellent"]}
+    base = {
+        "lender_id": buying_lender.pk,
+        "purposes": ["purchase"],
+        "states": ["TX"],
+        "credit_bands": ["good", "excellent"],
+    }
     with CaptureQueriesContext(connection) as q:
         f = subscription_forecast(**base, exclusive=False, price=Decimal("30.00"))
     assert len(q) == 2  # market settings, then one aggregate query
@@ -238,8 +286,13 @@ def test_forecast_counts_matches_and_wins_against_other_lenders(buying_lender, r
 
 
 def test_forecast_query_count_does_not_grow_with_history(buying_lender, rival_lender):
-    base = {"lender_id": buying_lender.pk, "purposes": ["purchase"], "states": ["TX"],
-            "credit_bands": ["good"], "price": Decimal("50")}
+    base = {
+        "lender_id": buying_lender.pk,
+        "purposes": ["purchase"],
+        "states": ["TX"],
+        "credit_bands": ["good"],
+        "price": Decimal("50"),
+    }
     make_subscription(rival_lender, states=["TX"], price="41.00")
     lead_distribute(lead_id=qualified().pk)
     with CaptureQueriesContext(connection) as few:
@@ -255,7 +308,10 @@ def test_forecast_respects_the_schedule(buying_lender):
     monday_9am = timezone.now().replace(hour=9, minute=0) - timedelta(days=timezone.now().weekday() + 7)
     qualified(qualified_at=monday_9am)
     base = {
-        "lender_id": buying_lender.pk, "purposes": ["purchase"], "states": ["TX"], "credit_bands": ["good"],
+        "lender_id": buying_lender.pk,
+        "purposes": ["purchase"],
+        "states": ["TX"],
+        "credit_bands": ["good"],
     }
     with timezone.override(timezone.get_fixed_timezone(0)):
         assert subscription_forecast(**base, schedule_days="0").matched == 1

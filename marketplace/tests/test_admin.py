@@ -274,10 +274,18 @@ def test_a_lender_added_in_admin_gets_an_account(client, staff):
     from lenders.models import Lender
 
     client.force_login(staff)
-    response = client.post("/admin/lenders/lender/add/", {
-        "name": "New Lender", "nmls_id": "777", "time_zone": "America/Chicago", "status": "active",
-        "licenses-TOTAL_FORMS": "0", "licenses-INITIAL_FORMS": "0",
-        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
-    })
+    response = client.post(
+        "/admin/lenders/lender/add/",
+        {
+            "name": "New Lender",
+            "nmls_id": "777",
+            "time_zone": "America/Chicago",
+            "status": "active",
+            "licenses-TOTAL_FORMS": "0",
+            "licenses-INITIAL_FORMS": "0",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
     assert response.status_code == 302, response.content[:2000]
     assert Account.objects.filter(lender=Lender.objects.get(name="New Lender"), balance=0).exists()

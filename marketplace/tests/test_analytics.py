@@ -19,7 +19,6 @@ from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
 pytestmark = pytest.mark.django_db
 
 
-
 def sell(lender, n: int, **lead) -> list[Delivery]:
     out = []
     for _ in range(n):
@@ -62,8 +61,13 @@ def book(buying_lender, officer):
     tx.is_active = False
     tx.save()
     make_subscription(buying_lender, name="CA refinance", states=["CA"], price="50.00")
-    ca = {"zip_code": "90012", "city": "Los Angeles", "state": "CA", "county": "Los Angeles County",
-          "purpose": "refinance"}
+    ca = {
+        "zip_code": "90012",
+        "city": "Los Angeles",
+        "state": "CA",
+        "county": "Los Angeles County",
+        "purpose": "refinance",
+    }
     refis = sell(buying_lender, 2, **ca)
     work(refis[0], contact_after=timedelta(minutes=4), status="funded", funded="400000")
     return leads + refis

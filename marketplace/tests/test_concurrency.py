@@ -26,7 +26,9 @@ def _market():
     MarketSettings.objects.update_or_create(pk=1, defaults={"shared_max_buyers": 3})
     lenders = [LenderFactory(states=["TX"], balance=b) for b in ("2000", "2000", "300", "150", "2000")]
     make_subscription(lenders[0], exclusive=True, price="120.00", name="excl A", daily_cap=10)
-    make_subscription(lenders[1], exclusive=True, price="110.00", name="excl B", monthly_budget=Decimal("900"))
+    make_subscription(
+        lenders[1], exclusive=True, price="110.00", name="excl B", monthly_budget=Decimal("900")
+    )
     for lender, price in zip(lenders, ("45.00", "44.00", "43.00", "42.00", "41.00"), strict=True):
         make_subscription(lender, price=price, name="shared")
     return lenders

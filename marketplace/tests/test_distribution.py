@@ -72,7 +72,8 @@ def test_shared_sale_is_capped_at_n_distinct_lenders(buying_lender, rival_lender
     deliveries = lead_distribute(lead_id=lead.pk)
 
     assert {(d.lender_id, d.price) for d in deliveries} == {
-        (buying_lender.pk, Decimal("50.00")), (rival_lender.pk, Decimal("40.00"))
+        (buying_lender.pk, Decimal("50.00")),
+        (rival_lender.pk, Decimal("40.00")),
     }
 
 
@@ -113,7 +114,9 @@ def test_radius_filter_takes_zips_near_the_center(buying_lender):
 
 def test_never_sells_to_an_unlicensed_lender(buying_lender):
     make_subscription(buying_lender, exclusive=True, price="90.00")
-    LenderLicense.objects.filter(lender=buying_lender, state="TX").delete()  # licence lapsed after subscribing
+    LenderLicense.objects.filter(
+        lender=buying_lender, state="TX"
+    ).delete()  # licence lapsed after subscribing
     lead = QualifiedLeadFactory()
 
     assert lead_distribute(lead_id=lead.pk) == []
@@ -150,7 +153,12 @@ def test_credit_limit_lets_a_lender_go_below_zero_but_no_further(buying_lender):
     make_subscription(buying_lender, exclusive=True, price="400.00")
     sold = [bool(lead_distribute(lead_id=QualifiedLeadFactory().pk)) for _ in range(4)]
 
-    assert sold == [True, True, True, False]  # two sales leave 200; with 300 of credit a third takes it to -200; no fourth
+    assert sold == [
+        True,
+        True,
+        True,
+        False,
+    ]  # two sales leave 200; with 300 of credit a third takes it to -200; no fourth
     assert Account.objects.get(lender=buying_lender).balance == Decimal("-200.00")
     assert_books_balance()
 

@@ -33,7 +33,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def private_redis():
     if not shutil.which("redis-server"):
         pytest.fail("redis-server is required for fault tests") if __import__("os").environ.get("CI") else (
-            pytest.skip("redis-server not installed"))
+            pytest.skip("redis-server not installed")
+        )
     redis = PrivateRedis()
     redis.start()
     yield redis
@@ -42,8 +43,12 @@ def private_redis():
 
 @pytest.fixture
 def stack(transactional_db, private_redis, tmp_path):
-    s = Stack(database_url=database_url_for_tests(), redis=private_redis, log_dir=tmp_path,
-              extra_env={"SWEEPER_INTERVAL_SECONDS": "2", "SWEEPER_MIN_AGE_SECONDS": "3"})
+    s = Stack(
+        database_url=database_url_for_tests(),
+        redis=private_redis,
+        log_dir=tmp_path,
+        extra_env={"SWEEPER_INTERVAL_SECONDS": "2", "SWEEPER_MIN_AGE_SECONDS": "3"},
+    )
     yield s
     s.stop()
 
@@ -65,8 +70,12 @@ def test_workers_killed_mid_distribution_leave_the_same_result_as_a_clean_run(st
     make_subscription(a, states=["CA"], price="50.00", name="CA shared")
     make_subscription(b, states=["CA"], price="45.00", name="CA shared")
     tx = [QualifiedLeadFactory().pk for _ in range(80)]
-    ca = [QualifiedLeadFactory(state="CA", zip_code="90210", city="Beverly Hills", county="Los Angeles County").pk
-          for _ in range(80)]
+    ca = [
+        QualifiedLeadFactory(
+            state="CA", zip_code="90210", city="Beverly Hills", county="Los Angeles County"
+        ).pk
+        for _ in range(80)
+    ]
 
     stack.start_worker(concurrency=2)
     sender = Celery(broker=private_redis.url, set_as_current=False)  # must not replace the app tasks use
@@ -88,15 +97,19 @@ def test_workers_killed_mid_distribution_leave_the_same_result_as_a_clean_run(st
 
     # Killed mid-task, a message is rejected back to the queue (acks_late + reject_on_worker_lost) and rerun.
     assert wait_until(lambda: not Lead.objects.filter(pk__in=tx + ca).exclude(status="sold").exists(), 120), (
-        stack.log("worker")[-3000:])
+        stack.log("worker")[-3000:]
+    )
     worker_log = stack.log("worker")
     assert len(re.findall(r"signal 9|SIGKILL", worker_log)) >= 20
 
     for lead_id in tx:
         assert sorted(Delivery.objects.filter(lead_id=lead_id).values_list("lender_id", flat=True)) == sorted(
-            [a.pk, b.pk, c.pk])
+            [a.pk, b.pk, c.pk]
+        )
     for lead_id in ca:
-        assert list(Delivery.objects.filter(lead_id=lead_id).values_list("lender_id", "exclusive")) == [(d.pk, True)]
+        assert list(Delivery.objects.filter(lead_id=lead_id).values_list("lender_id", "exclusive")) == [
+            (d.pk, True)
+        ]
     books_balance()
     assert Account.objects.get(lender=d).balance == Decimal("100000") - 80 * Decimal("150.00")
     assert Account.objects.get(lender=a).balance == Decimal("100000") - 80 * Decimal("50.00")
@@ -139,7 +152,8 @@ def test_broker_down_at_submission_loses_no_lead(stack, private_redis):
     private_redis.start()  # same port: the worker and beat reconnect
     started = time.monotonic()
     assert wait_until(lambda: Lead.objects.filter(status="sold").count() == 8, 60), (
-        stack.log("beat")[-2000:] + stack.log("worker")[-2000:])
+        stack.log("beat")[-2000:] + stack.log("worker")[-2000:]
+    )
     assert time.monotonic() - started < 60
     assert Delivery.objects.count() == 8
     books_balance()

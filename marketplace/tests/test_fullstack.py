@@ -1,10 +1,10 @@
 """The production topology end to end in a real browser: gunicorn, a Celery worker and beat on PostgreSQL and
-Redis. A consumer submits the form and sees the estimate; the lender watching the inbox sees the lead arrive."""
+Redis. A consumer submits the form and sees the estimate; the lender watching the inbox sees the lead
+arrive."""
 
 import re
 
 import pytest
-
 from standardwebhooks import Webhook
 
 from integrations.models import WebhookEndpoint
@@ -30,8 +30,12 @@ def receiver():
 @pytest.fixture
 def stack(transactional_db, private_redis, tmp_path):  # noqa: F811
     # The worker may post webhooks to the receiver on loopback: allowed for tests only.
-    s = Stack(database_url=database_url_for_tests(), redis=private_redis, log_dir=tmp_path,
-              extra_env={"WEBHOOK_ALLOW_LOOPBACK": "1"})
+    s = Stack(
+        database_url=database_url_for_tests(),
+        redis=private_redis,
+        log_dir=tmp_path,
+        extra_env={"WEBHOOK_ALLOW_LOOPBACK": "1"},
+    )
     s.start_web()
     s.start_worker(concurrency=2)
     s.start_beat()
@@ -58,12 +62,15 @@ def fill_consumer_form(page) -> None:
     page.check("#id_consent")
 
 
-def test_consumer_gets_an_estimate_and_the_lender_sees_the_lead_live(stack, browser_page, _chromium, receiver):
+def test_consumer_gets_an_estimate_and_the_lender_sees_the_lead_live(
+    stack, browser_page, _chromium, receiver
+):
     lender = LenderFactory(name="Lone Star Home Loans", states=["TX"], balance="1000")
     MemberFactory(lender=lender, role="owner", username="lender1")
     make_subscription(lender, exclusive=True, price="65.00")
-    endpoint = WebhookEndpoint.objects.create(lender=lender, url=receiver.url, secret=webhook_secret_new(),
-                                              events=["delivery.created"])
+    endpoint = WebhookEndpoint.objects.create(
+        lender=lender, url=receiver.url, secret=webhook_secret_new(), events=["delivery.created"]
+    )
 
     # The loan officer has the inbox open before the lead exists.
     inbox = browser_page
@@ -74,7 +81,9 @@ def test_consumer_gets_an_estimate_and_the_lender_sees_the_lead_live(stack, brow
     context = _chromium.new_context(viewport={"width": 390, "height": 844})
     consumer = context.new_page()
     csp_errors = []
-    consumer.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+    consumer.on(
+        "console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None
+    )
     consumer.goto(f"{stack.url}/")
     fill_consumer_form(consumer)
     consumer.click("button[type=submit]")

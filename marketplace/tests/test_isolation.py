@@ -89,7 +89,9 @@ def world(buying_lender, owner, officer, rival_lender, rival_owner):
     other_officer = MemberFactory(lender=buying_lender, role="officer", username="officer2")
     subscription = make_subscription(buying_lender, exclusive=True, price="90.00")
     endpoint = WebhookEndpoint.objects.create(
-        lender=buying_lender, url="https://crm.example/hook", secret=webhook_secret_new(),
+        lender=buying_lender,
+        url="https://crm.example/hook",
+        secret=webhook_secret_new(),
         events=["delivery.created"],
     )
     lead = QualifiedLeadFactory(consumer=ConsumerFactory(**CONSUMER))
@@ -97,13 +99,19 @@ def world(buying_lender, owner, officer, rival_lender, rival_owner):
     # Handed to a colleague: the `officer` persona must not reach it.
     delivery_reassign(delivery=delivery, membership=other_officer)
     message = WebhookMessage.objects.create(
-        endpoint=endpoint, event_id="msg_isolation_1", event_type="delivery.created",
-        payload={"type": "delivery.created", "data": {"id": delivery.pk}}, status="succeeded",
+        endpoint=endpoint,
+        event_id="msg_isolation_1",
+        event_type="delivery.created",
+        payload={"type": "delivery.created", "data": {"id": delivery.pk}},
+        status="succeeded",
     )
     followup = followup_create(delivery=delivery, user=owner, due_at=timezone.now() + timedelta(days=1))
     invitation = Invitation.objects.create(
-        lender=buying_lender, email="newhire@buyer-only.example", role="officer",
-        expires_at=timezone.now() + timedelta(days=3), invited_by=owner,
+        lender=buying_lender,
+        email="newhire@buyer-only.example",
+        role="officer",
+        expires_at=timezone.now() + timedelta(days=3),
+        invited_by=owner,
     )
     rule = team.assignment_rule_save(
         actor=owner_membership, member=other_officer, states=["TX"], purposes=["purchase"]

@@ -78,7 +78,8 @@ def all_logs(caplog):
         lg.setLevel(logging.DEBUG)
     root.addHandler(collector)
     islands = [
-        lg for lg in logging.root.manager.loggerDict.values()
+        lg
+        for lg in logging.root.manager.loggerDict.values()
         if isinstance(lg, logging.Logger) and not lg.propagate
     ]
     for lg in islands:
@@ -134,8 +135,11 @@ def test_a_full_pipeline_run_logs_no_consumer_pii(
     assert lender_api.get(f"/api/v1/deliveries/{delivery.pk}/").status_code == 200
 
     # 3. A partner posts a second lead through the API and reads its status.
-    partner = Api(api_key_create(source=LeadSource.objects.create(name="Quote Partner"), name="intake",
-                                 scope=ApiKey.Scope.WRITE).key)
+    partner = Api(
+        api_key_create(
+            source=LeadSource.objects.create(name="Quote Partner"), name="intake", scope=ApiKey.Scope.WRITE
+        ).key
+    )
     with django_capture_on_commit_callbacks(execute=True):
         created = partner.post("/api/v1/leads/", {**LEAD, **API_CONSUMER})
     assert created.status_code == 202, created.content
@@ -158,7 +162,9 @@ def test_a_full_pipeline_run_logs_no_consumer_pii(
     leaks = [(needle, text) for text in texts for needle in needles if needle.lower() in text.lower()]
     assert not leaks, "PII in the log:\n" + "\n".join(f"{n!r} in {t!r}" for n, t in leaks)
     caplog_leaks = [
-        (needle, r.getMessage()) for r in caplog.records for needle in needles
+        (needle, r.getMessage())
+        for r in caplog.records
+        for needle in needles
         if needle.lower() in r.getMessage().lower()
     ]
     assert not caplog_leaks

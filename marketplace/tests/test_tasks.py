@@ -14,7 +14,7 @@ from marketplace.models import Delivery, FailedTask
 from marketplace.tasking import failed_task_replay
 from marketplace.tasks import distribute_lead, notify_delivery, retry_unsold_leads
 
-from .factories import MemberFactory, QualifiedLeadFactory, make_subscription
+from .factories import QualifiedLeadFactory, make_subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +49,9 @@ def test_notify_delivery_twice_sends_one_email(buying_lender, owner):
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [owner.email]
     # The e-mail names no consumer: a lender reads the contact details in the portal, where access is logged.
-    assert lead.consumer.email not in mail.outbox[0].body and lead.consumer.last_name not in mail.outbox[0].body
+    assert (
+        lead.consumer.email not in mail.outbox[0].body and lead.consumer.last_name not in mail.outbox[0].body
+    )
 
 
 def test_beat_tasks_twice_are_harmless(buying_lender, django_capture_on_commit_callbacks):
@@ -130,4 +132,4 @@ def test_visibility_timeout_outlasts_every_task_and_countdown():
         assert limit < visibility, task.name
         assert (getattr(task, "retry_backoff_max", 0) or 0) < visibility, task.name
     assert ReliableTask.retry_backoff_max < visibility
-    assert settings.CELERY_TASK_TIME_LIMIT < visibility
+    assert visibility > settings.CELERY_TASK_TIME_LIMIT

@@ -54,17 +54,23 @@ def _sold_delivery(w: World):
 
 def _endpoint(w: World, *, active: bool = True) -> WebhookEndpoint:
     return WebhookEndpoint.objects.create(
-        lender=w.lender, url=w.receiver.url, secret=webhook_secret_new(), is_active=active,
+        lender=w.lender,
+        url=w.receiver.url,
+        secret=webhook_secret_new(),
+        is_active=active,
         events=["delivery.created", "delivery.updated"],
-        disabled_at=None if active else timezone.now(), disabled_reason="" if active else "410 Gone",
+        disabled_at=None if active else timezone.now(),
+        disabled_reason="" if active else "410 Gone",
     )
 
 
 def _due_message(w: World) -> WebhookMessage:
     return WebhookMessage.objects.create(
-        endpoint=_endpoint(w), event_id=f"msg_idempotent_{WebhookMessage.objects.count()}",
+        endpoint=_endpoint(w),
+        event_id=f"msg_idempotent_{WebhookMessage.objects.count()}",
         event_type="delivery.updated",
-        payload={"type": "delivery.updated", "data": {"id": 1}}, next_attempt_at=timezone.now(),
+        payload={"type": "delivery.updated", "data": {"id": 1}},
+        next_attempt_at=timezone.now(),
     )
 
 
@@ -127,8 +133,11 @@ def ping(w: World):
 
 def send_invitation(w: World):
     inv = Invitation.objects.create(
-        lender=w.lender, email="newhire@example.com", role="officer",
-        expires_at=timezone.now() + timedelta(days=3), invited_by=w.owner,
+        lender=w.lender,
+        email="newhire@example.com",
+        role="officer",
+        expires_at=timezone.now() + timedelta(days=3),
+        invited_by=w.owner,
     )
     w.args = (inv.pk,)
     w.did_work = lambda: len(mail.outbox) == 1
@@ -177,8 +186,12 @@ def email_low_balance(w: World):
 def email_return_decided(w: World):
     delivery = _sold_delivery(w)
     rr = ReturnRequest.objects.create(
-        delivery=delivery, lender=w.lender, reason="bad_contact", requested_by=w.owner,
-        status=ReturnRequest.Status.DENIED, decided_at=timezone.now(),
+        delivery=delivery,
+        lender=w.lender,
+        reason="bad_contact",
+        requested_by=w.owner,
+        status=ReturnRequest.Status.DENIED,
+        decided_at=timezone.now(),
     )
     w.args = (rr.pk,)
     w.did_work = lambda: len(mail.outbox) == 1

@@ -44,8 +44,19 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         assert wait_until(self._ping, 10), "private redis did not start"
 
@@ -64,7 +75,9 @@ class PrivateRedis:
 class Stack:
     """gunicorn + Celery worker + beat against `database_url` and `redis`. Logs go to files under log_dir."""
 
-    def __init__(self, *, database_url: str, redis: PrivateRedis, log_dir: Path, extra_env: dict | None = None):
+    def __init__(
+        self, *, database_url: str, redis: PrivateRedis, log_dir: Path, extra_env: dict | None = None
+    ):
         self.port = free_port()
         self.redis = redis
         self.log_dir = log_dir
@@ -93,27 +106,67 @@ class Stack:
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs[name] = proc
         return proc
 
     def start_web(self) -> None:
-        self._spawn("web", [str(VENV_BIN / "gunicorn"), "marketplace.wsgi", "--bind", f"127.0.0.1:{self.port}",
-                            "--workers", "2", "--threads", "4", "--timeout", "60"])
-        assert wait_until(lambda: urllib.request.urlopen(self.url + "/healthz", timeout=2).status == 200, 30), (
-            self.log("web"))
+        self._spawn(
+            "web",
+            [
+                str(VENV_BIN / "gunicorn"),
+                "marketplace.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--timeout",
+                "60",
+            ],
+        )
+        assert wait_until(
+            lambda: urllib.request.urlopen(self.url + "/healthz", timeout=2).status == 200, 30
+        ), self.log("web")
 
     def start_worker(self, *, concurrency: int = 2, name: str = "worker") -> subprocess.Popen:
-        proc = self._spawn(name, [str(VENV_BIN / "celery"), "-A", "marketplace", "worker", "--loglevel", "INFO",
-                                  "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
-                                  "--without-gossip", "--without-mingle"])
+        proc = self._spawn(
+            name,
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "marketplace",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(concurrency),
+                "--hostname",
+                f"{name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+        )
         assert wait_until(lambda: "ready." in self.log(name), 30), self.log(name)
         return proc
 
     def start_beat(self) -> None:
-        self._spawn("beat", [str(VENV_BIN / "celery"), "-A", "marketplace", "beat", "--loglevel", "INFO",
-                             "--schedule", str(self.log_dir / "beat-schedule")])
+        self._spawn(
+            "beat",
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "marketplace",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(self.log_dir / "beat-schedule"),
+            ],
+        )
 
     def children(self, name: str = "worker") -> list[int]:
         """The pool processes of a prefork worker (the ones that run tasks)."""

@@ -25,47 +25,121 @@ PASSWORD = "demo-pass-123"  # noqa: S105 - demo data only, printed by `make run`
 DEMO_DOMAIN = "demo.example.com"
 
 FLOORS = {  # (purpose, exclusive) -> price
-    ("purchase", True): "50.00", ("purchase", False): "20.00",
-    ("refinance", True): "45.00", ("refinance", False): "18.00",
-    ("home_equity", True): "40.00", ("home_equity", False): "15.00",
+    ("purchase", True): "50.00",
+    ("purchase", False): "20.00",
+    ("refinance", True): "45.00",
+    ("refinance", False): "18.00",
+    ("home_equity", True): "40.00",
+    ("home_equity", False): "15.00",
 }
 
 LENDERS = [
     {
-        "login": "lender1", "name": "Lone Star Home Loans", "nmls": "1001001", "tz": "America/Chicago",
-        "states": ["TX", "OK"], "balance": "5000.00",
+        "login": "lender1",
+        "name": "Lone Star Home Loans",
+        "nmls": "1001001",
+        "tz": "America/Chicago",
+        "states": ["TX", "OK"],
+        "balance": "5000.00",
         "subscriptions": [
-            ({"name": "Texas buyers, exclusive", "exclusive": True, "price": Decimal("65.00"),
-              "purpose_refinance": False, "purpose_home_equity": False, "daily_cap": 40}, ["TX"]),
-            ({"name": "Refinance, shared", "price": Decimal("30.00"), "purpose_purchase": False,
-              "purpose_home_equity": False, "credit_poor": True}, ["TX", "OK"]),
+            (
+                {
+                    "name": "Texas buyers, exclusive",
+                    "exclusive": True,
+                    "price": Decimal("65.00"),
+                    "purpose_refinance": False,
+                    "purpose_home_equity": False,
+                    "daily_cap": 40,
+                },
+                ["TX"],
+            ),
+            (
+                {
+                    "name": "Refinance, shared",
+                    "price": Decimal("30.00"),
+                    "purpose_purchase": False,
+                    "purpose_home_equity": False,
+                    "credit_poor": True,
+                },
+                ["TX", "OK"],
+            ),
         ],
     },
     {
-        "login": "lender2", "name": "Pacific Coast Mortgage", "nmls": "2002002", "tz": "America/Los_Angeles",
-        "states": ["CA", "OR", "WA", "TX"], "balance": "5000.00",
+        "login": "lender2",
+        "name": "Pacific Coast Mortgage",
+        "nmls": "2002002",
+        "tz": "America/Los_Angeles",
+        "states": ["CA", "OR", "WA", "TX"],
+        "balance": "5000.00",
         "subscriptions": [
             ({"name": "West coast, shared", "price": Decimal("35.00")}, ["CA", "OR", "WA"]),
-            ({"name": "Jumbo California, exclusive", "exclusive": True, "price": Decimal("95.00"),
-              "min_loan_amount": Decimal("800000"), "purpose_home_equity": False}, ["CA"]),
-            ({"name": "Texas purchase, shared", "price": Decimal("25.00"), "purpose_refinance": False,
-              "purpose_home_equity": False}, ["TX"]),
+            (
+                {
+                    "name": "Jumbo California, exclusive",
+                    "exclusive": True,
+                    "price": Decimal("95.00"),
+                    "min_loan_amount": Decimal("800000"),
+                    "purpose_home_equity": False,
+                },
+                ["CA"],
+            ),
+            (
+                {
+                    "name": "Texas purchase, shared",
+                    "price": Decimal("25.00"),
+                    "purpose_refinance": False,
+                    "purpose_home_equity": False,
+                },
+                ["TX"],
+            ),
         ],
     },
     {
-        "login": "lender3", "name": "Empire Lending Group", "nmls": "3003003", "tz": "America/New_York",
-        "states": ["NY", "NJ", "FL", "TX"], "balance": "5000.00",
+        "login": "lender3",
+        "name": "Empire Lending Group",
+        "nmls": "3003003",
+        "tz": "America/New_York",
+        "states": ["NY", "NJ", "FL", "TX"],
+        "balance": "5000.00",
         "subscriptions": [
-            ({"name": "East and Texas, shared", "price": Decimal("28.00"), "purpose_home_equity": False},
-             ["NY", "NJ", "FL", "TX"]),
-            ({"name": "Home equity NY/NJ, exclusive", "exclusive": True, "price": Decimal("55.00"),
-              "purpose_purchase": False, "purpose_refinance": False}, ["NY", "NJ"]),
+            (
+                {"name": "East and Texas, shared", "price": Decimal("28.00"), "purpose_home_equity": False},
+                ["NY", "NJ", "FL", "TX"],
+            ),
+            (
+                {
+                    "name": "Home equity NY/NJ, exclusive",
+                    "exclusive": True,
+                    "price": Decimal("55.00"),
+                    "purpose_purchase": False,
+                    "purpose_refinance": False,
+                },
+                ["NY", "NJ"],
+            ),
         ],
     },
 ]
 
-ZIPS = ["78701", "75201", "77002", "78704", "76102", "73102", "90210", "94103", "92101", "97201", "98101", "10001", "11201",
-        "07030", "33101", "32801", "78205"]
+ZIPS = [
+    "78701",
+    "75201",
+    "77002",
+    "78704",
+    "76102",
+    "73102",
+    "90210",
+    "94103",
+    "92101",
+    "97201",
+    "98101",
+    "10001",
+    "11201",
+    "07030",
+    "33101",
+    "32801",
+    "78205",
+]
 FIRST = ["Maria", "James", "Aisha", "Wei", "Carlos", "Emily", "Darnell", "Priya", "Tom", "Sofia"]
 LAST = ["Gonzalez", "Smith", "Johnson", "Chen", "Patel", "Brown", "Nguyen", "Garcia", "Miller", "Davis"]
 
@@ -76,21 +150,31 @@ def _lead_data(rng: random.Random, n: int) -> dict:
     income = rng.choice([55_000, 70_000, 95_000, 130_000, 180_000, 260_000])
     value = int(round(income * rng.uniform(2.0, 4.0), -4))
     data = {
-        "purpose": purpose, "zip_code": rng.choice(ZIPS), "property_type": "single_family",
-        "occupancy": "primary", "property_value": value, "credit_band": rng.choice(["excellent", "good", "good", "good", "fair", "poor"]),
-        "annual_income": income, "monthly_debts": rng.choice([0, 250, 400, 650, 900, 2000]),
-        "military_service": "on" if rng.random() < 0.15 else "", "first_time_buyer": "on" if rng.random() < 0.4 else "",
+        "purpose": purpose,
+        "zip_code": rng.choice(ZIPS),
+        "property_type": "single_family",
+        "occupancy": "primary",
+        "property_value": value,
+        "credit_band": rng.choice(["excellent", "good", "good", "good", "fair", "poor"]),
+        "annual_income": income,
+        "monthly_debts": rng.choice([0, 250, 400, 650, 900, 2000]),
+        "military_service": "on" if rng.random() < 0.15 else "",
+        "first_time_buyer": "on" if rng.random() < 0.4 else "",
         "timeline": rng.choice(["immediately", "3_months", "6_months"]),
-        "first_name": rng.choice(FIRST), "last_name": rng.choice(LAST),
-        "email": f"demo{n}@{DEMO_DOMAIN}", "phone": f"555{rng.randint(2000000, 9999999)}", "consent": "on",
+        "first_name": rng.choice(FIRST),
+        "last_name": rng.choice(LAST),
+        "email": f"demo{n}@{DEMO_DOMAIN}",
+        "phone": f"555{rng.randint(2000000, 9999999)}",
+        "consent": "on",
     }
     if purpose == "purchase":
         down = int(value * rng.choice([0.035, 0.05, 0.1, 0.2]))
         data.update(purchase_price=value, down_payment=down, desired_loan_amount=value - down)
     elif purpose == "refinance":
         balance = int(value * rng.choice([0.4, 0.6, 0.75]))
-        data.update(mortgage_balance=balance, cash_out=rng.choice([0, 0, 20_000]),
-                    desired_loan_amount=balance)
+        data.update(
+            mortgage_balance=balance, cash_out=rng.choice([0, 0, 20_000]), desired_loan_amount=balance
+        )
     else:
         balance = int(value * rng.choice([0.3, 0.5]))
         data.update(mortgage_balance=balance, desired_loan_amount=rng.choice([30_000, 50_000, 80_000]))
@@ -111,8 +195,9 @@ class Command(BaseCommand):
     def _seed(self, leads: int) -> None:
         MarketSettings.load()
         for (purpose, exclusive), price in FLOORS.items():
-            PriceFloor.objects.get_or_create(purpose=purpose, exclusive=exclusive, state="",
-                                             defaults={"price": Decimal(price)})
+            PriceFloor.objects.get_or_create(
+                purpose=purpose, exclusive=exclusive, state="", defaults={"price": Decimal(price)}
+            )
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", f"admin@{DEMO_DOMAIN}", PASSWORD)
         for spec in LENDERS:
@@ -128,8 +213,13 @@ class Command(BaseCommand):
             if not form.is_valid():
                 self.stderr.write(f"demo lead {n} invalid: {form.errors.as_json()}")
                 continue
-            lead_submit(data=form.cleaned_data, consent_text=CONSENT_TEXT, ip_address="127.0.0.1",
-                        user_agent="seed_demo", page_url="http://127.0.0.1:8000/")
+            lead_submit(
+                data=form.cleaned_data,
+                consent_text=CONSENT_TEXT,
+                ip_address="127.0.0.1",
+                user_agent="seed_demo",
+                page_url="http://127.0.0.1:8000/",
+            )
             made += 1
         self.stdout.write(self.style.SUCCESS(f"Demo ready: {len(LENDERS)} lenders, {made} new lead(s)."))
 
@@ -141,7 +231,9 @@ class Command(BaseCommand):
         if created:
             lender_set_licenses(lender=lender, states=spec["states"])
             account = Account.objects.create(lender=lender)
-            account_top_up(account_id=account.pk, amount=Decimal(spec["balance"]), memo="Demo opening balance")
+            account_top_up(
+                account_id=account.pk, amount=Decimal(spec["balance"]), memo="Demo opening balance"
+            )
             for data, states in spec["subscriptions"]:
                 subscription_save(lender=lender, data=data, states=states)
         user, user_created = User.objects.get_or_create(
@@ -150,4 +242,6 @@ class Command(BaseCommand):
         if user_created:
             user.set_password(PASSWORD)
             user.save()
-        Membership.objects.get_or_create(user=user, defaults={"lender": lender, "role": Membership.Role.OWNER})
+        Membership.objects.get_or_create(
+            user=user, defaults={"lender": lender, "role": Membership.Role.OWNER}
+        )
