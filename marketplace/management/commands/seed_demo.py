@@ -4,12 +4,14 @@ Idempotent: running it again changes nothing that is already there.
 """
 
 import random
+from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.test.utils import override_settings
+from django.utils import timezone
 
 from billing.models import Account
 from billing.services import account_top_up
@@ -19,7 +21,8 @@ from leads.models import Consumer
 from leads.services import lead_submit
 from lenders.models import Lender, Membership
 from lenders.services import lender_set_licenses, subscription_save
-from marketplace.models import MarketSettings, PriceFloor
+from marketplace.models import Delivery, MarketSettings, PriceFloor
+from marketplace.services import delivery_set_status
 
 PASSWORD = "demo-pass-123"  # noqa: S105 - demo data only, printed by `make run`
 DEMO_DOMAIN = "demo.example.com"
@@ -221,7 +224,43 @@ class Command(BaseCommand):
                 page_url="http://127.0.0.1:8000/",
             )
             made += 1
+        if made:
+            self._work_the_leads(rng)
         self.stdout.write(self.style.SUCCESS(f"Demo ready: {len(LENDERS)} lenders, {made} new lead(s)."))
+
+    def _work_the_leads(self, rng: random.Random) -> None:
+        """Spread the demo sales over the past weeks and move some along the pipeline, through the same
+        service the portal uses, so the inbox, returns window and analytics have something to show."""
+        now = timezone.now()
+        demo = Delivery.objects.filter(lead__consumer__email__endswith=f"@{DEMO_DOMAIN}")
+        deliveries = list(demo.order_by("-pk"))
+        for i, d in enumerate(deliveries):
+            if i < 4:  # the newest few stay fresh in the inbox
+                continue
+            delivered = now - timedelta(days=rng.uniform(0.2, 25))
+            # Demo history only: back-date the sale, then work the lead as an officer would have.
+            Delivery.objects.filter(pk=d.pk).update(created_at=delivered, status_changed_at=delivered)
+            d.refresh_from_db()
+            path = rng.choice(
+                [
+                    [],
+                    ["contacted"],
+                    ["contacted", "application"],
+                    ["contacted", "lost"],
+                    ["contacted", "application", "approved", "funded"],
+                ]
+            )
+            for status in path:
+                delivery_set_status(
+                    delivery=d,
+                    status=status,
+                    lost_reason="Chose another lender" if status == "lost" else "",
+                    funded_amount=d.lead.requested_loan if status == "funded" else None,
+                )
+            if path:
+                minutes = rng.choice([2, 4, 12, 45, 150, 600])
+                first_contact = delivered + timedelta(minutes=minutes)
+                Delivery.objects.filter(pk=d.pk).update(first_contact_at=first_contact)
 
     @transaction.atomic
     def _lender(self, spec: dict) -> None:
