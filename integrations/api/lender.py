@@ -22,6 +22,8 @@ from rest_framework.response import Response
 
 from billing.models import Account, LedgerEntry, ReturnRequest
 from billing.selectors import ledger_for_account
+from compliance.models import ContactAccess
+from compliance.services import contact_access_record
 from leads.choices import LoanPurpose
 from marketplace.models import Activity, Delivery
 from marketplace.services import delivery_next_statuses
@@ -224,7 +226,15 @@ class DeliveryDetailApi(ApiView):
         responses={**ok(200, DeliveryDetailOutput), **DELIVERY_ERRORS},
     )
     def get(self, request, delivery_id: int):
-        return Response(DeliveryDetailOutput(_lender_delivery(request, delivery_id)).data)
+        delivery = _lender_delivery(request, delivery_id)
+        # Full contact details leave the marketplace here: record who read them (compliance.ContactAccess).
+        contact_access_record(
+            lead_id=delivery.lead_id,
+            channel=ContactAccess.Channel.API,
+            lender_id=delivery.lender_id,
+            path=request.path,
+        )
+        return Response(DeliveryDetailOutput(delivery).data)
 
 
 class DeliveryStatusApi(ApiView):

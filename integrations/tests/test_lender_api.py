@@ -44,6 +44,10 @@ def test_detail_has_contact_and_qualification(lender_api, delivery):
     assert body["contact"]["phone"] == delivery.lead.consumer.phone
     assert body["loan"]["purpose"] == "purchase" and body["price"] == "90.00"
     assert body["next_statuses"] == ["contacted", "lost"]
+    from compliance.models import ContactAccess
+
+    access = ContactAccess.objects.get()
+    assert (access.channel, access.lead_id, access.lender_id) == ("api", delivery.lead_id, delivery.lender_id)
 
 
 def test_another_lenders_objects_are_404(lender_api, rival_api, delivery, rival_delivery):
