@@ -108,8 +108,11 @@ def _applicant(lead: Lead) -> Applicant:
     )
 
 
-def lead_qualify(*, lead_id: int) -> Lead | None:
-    """Dedupe and run the engine. Idempotent: a lead already past `received` is left as it is."""
+def lead_qualify(*, lead_id: int, queue_distribution: bool = True) -> Lead | None:
+    """Dedupe and run the engine. Idempotent: a lead already past `received` is left as it is.
+
+    A qualified lead's sale is queued on commit, unless the caller (the qualify task) sells it itself.
+    """
     from marketplace.models import MarketSettings
 
     with transaction.atomic():
@@ -140,7 +143,7 @@ def lead_qualify(*, lead_id: int) -> Lead | None:
         lead.qualified_at = timezone.now()
         lead.status = LeadStatus.QUALIFIED if result.qualified else LeadStatus.NOT_QUALIFIED
         lead.save()
-        if result.qualified:
+        if result.qualified and queue_distribution:
             from marketplace.tasks import distribute_lead
 
             enqueue_on_commit(distribute_lead, lead.pk)

@@ -15,7 +15,15 @@ logger = logging.getLogger(__name__)
 
 @shared_task(base=ReliableTask)
 def qualify_lead(lead_id: int) -> str | None:
-    lead = services.lead_qualify(lead_id=lead_id)
+    """Qualify, and once that has committed, sell the lead in the same worker: one broker round trip less
+    on the way to the lender. Should the worker die in between, the lead waits in `qualified` and the
+    sweeper queues distribute_lead for it."""
+    lead = services.lead_qualify(lead_id=lead_id, queue_distribution=False)
+    if lead is not None and lead.status == LeadStatus.QUALIFIED:
+        from marketplace.services import lead_distribute
+
+        lead_distribute(lead_id=lead.pk)
+        lead.refresh_from_db(fields=["status"])
     return lead.status if lead else None
 
 

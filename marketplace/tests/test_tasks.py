@@ -22,12 +22,14 @@ pytestmark = pytest.mark.django_db
 def test_qualify_lead_twice_is_once(buying_lender):
     from leads.tests.test_pipeline import submit
 
+    make_subscription(buying_lender, price="40.00")
     lead = submit()
-    assert qualify_lead(lead.pk) == "qualified"
+    assert qualify_lead(lead.pk) == "sold"  # qualified, then sold by the same task
     before = Lead.objects.get(pk=lead.pk)
-    assert qualify_lead(lead.pk) == "qualified"
+    assert qualify_lead(lead.pk) == "sold"
     after = Lead.objects.get(pk=lead.pk)
     assert (before.qualified_at, before.estimate) == (after.qualified_at, after.estimate)
+    assert Delivery.objects.filter(lead=lead).count() == 1
 
 
 def test_distribute_lead_twice_is_once(buying_lender, rival_lender):
