@@ -12,7 +12,14 @@ from .qualification import DEFAULT_GUIDELINES, Guidelines, LoanLimits
 
 
 def guidelines_current() -> Guidelines:
-    """The newest active guideline set; the built-in defaults when staff have saved none."""
+    """The newest active guideline set; the built-in defaults when staff have saved none.
+    Read through a short per-process cache: it is asked for on every lead."""
+    from marketplace import staffconfig
+
+    return staffconfig.cached("guidelines", _guidelines_from_db)
+
+
+def _guidelines_from_db() -> Guidelines:
     row = GuidelineSet.objects.filter(is_active=True).order_by("-created_at").first()
     if row is None:
         return DEFAULT_GUIDELINES

@@ -113,13 +113,13 @@ def lead_qualify(*, lead_id: int, queue_distribution: bool = True) -> Lead | Non
 
     A qualified lead's sale is queued on commit, unless the caller (the qualify task) sells it itself.
     """
-    from marketplace.models import MarketSettings
+    from marketplace import staffconfig
 
     with transaction.atomic():
         lead = Lead.objects.select_for_update().select_related("consumer").filter(pk=lead_id).first()
         if lead is None or lead.status != LeadStatus.RECEIVED:
             return lead
-        window = MarketSettings.load().duplicate_window_days
+        window = staffconfig.market_settings().duplicate_window_days
         earlier = lead_find_earlier_duplicate(lead=lead, window_days=window)
         if earlier is not None:
             lead.status = LeadStatus.DUPLICATE

@@ -18,6 +18,7 @@ from leads.choices import LeadStatus
 from leads.models import Lead
 from lenders.models import Lender, LenderLicense, Membership, Subscription, SubscriptionState, SubscriptionZip
 
+from . import staffconfig
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
 from .tasking import enqueue_on_commit
 
@@ -145,7 +146,7 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
     sellers of one lead, account locks (taken in id order) serialise sales to one lender, and the
     unique constraints on Delivery are the final guard."""
     now = timezone.now()
-    market = MarketSettings.load()
+    market = staffconfig.market_settings()
     with transaction.atomic():
         lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
         if lead is None or lead.status not in SELLABLE:
@@ -159,7 +160,7 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
             .filter(price__lte=F("lender__account__balance") + F("lender__account__credit_limit"))
             .values_list("id", "lender_id", "exclusive")
         )
-        floors = list(PriceFloor.objects.all())
+        floors = staffconfig.price_floors()
         shared_max = market.shared_max_buyers
         accounts: dict[int, Account] = {}
         eligible: list[Subscription] = []
