@@ -251,8 +251,8 @@ def pgbench_ceiling(seconds: int = 10) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
-    parser.add_argument("--rates", default="20,50,100,200", help="leads per second to try, in order")
+    parser.add_argument("--workers", type=int, default=3, help="Celery worker processes")
+    parser.add_argument("--rates", default="10,15,20,50,200", help="leads per second to try, in order")
     parser.add_argument("--seconds", type=float, default=15)
     args = parser.parse_args()
 
