@@ -25,58 +25,6 @@ os.environ["CELERY_BROKER_URL"] = "memory://"
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 
-STATES = [
-    "AL",
-    "AK",
-    "AZ",
-    "AR",
-    "CA",
-    "CO",
-    "CT",
-    "DE",
-    "FL",
-    "GA",
-    "HI",
-    "ID",
-    "IL",
-    "IN",
-    "IA",
-    "KS",
-    "KY",
-    "LA",
-    "ME",
-    "MD",
-    "MA",
-    "MI",
-    "MN",
-    "MS",
-    "MO",
-    "MT",
-    "NE",
-    "NV",
-    "NH",
-    "NJ",
-    "NM",
-    "NY",
-    "NC",
-    "ND",
-    "OH",
-    "OK",
-    "OR",
-    "PA",
-    "RI",
-    "SC",
-    "SD",
-    "TN",
-    "TX",
-    "UT",
-    "VT",
-    "VA",
-    "WA",
-    "WV",
-    "WI",
-    "WY",
-]
 LEADS_PER_RUN = 60
 
 
@@ -117,6 +65,7 @@ def _reset() -> None:
 def _build_market(n_subscriptions: int, rng: random.Random) -> None:
     """n subscriptions over n/20 lenders, spread over every state, purpose and exclusivity."""
     from billing.models import Account, LedgerEntry
+    from leads.geo import US_STATES
     from lenders.models import Lender, LenderLicense, Subscription, SubscriptionState
 
     n_lenders = max(5, n_subscriptions // 20)
@@ -124,7 +73,7 @@ def _build_market(n_subscriptions: int, rng: random.Random) -> None:
         [Lender(name=f"Bench {i}", time_zone="UTC") for i in range(n_lenders)]
     )
     LenderLicense.objects.bulk_create(
-        [LenderLicense(lender=lender, state=s) for lender in lenders for s in STATES]
+        [LenderLicense(lender=lender, state=s) for lender in lenders for s in US_STATES]
     )
     accounts = Account.objects.bulk_create(
         [Account(lender=lender, balance=Decimal("1000000.00")) for lender in lenders]
@@ -151,7 +100,7 @@ def _build_market(n_subscriptions: int, rng: random.Random) -> None:
         )
     subs = Subscription.objects.bulk_create(subs, batch_size=2000)
     SubscriptionState.objects.bulk_create(
-        [SubscriptionState(subscription=s, state=st) for s in subs for st in rng.sample(STATES, 3)],
+        [SubscriptionState(subscription=s, state=st) for s in subs for st in rng.sample(US_STATES, 3)],
         batch_size=5000,
     )
 
@@ -159,6 +108,7 @@ def _build_market(n_subscriptions: int, rng: random.Random) -> None:
 def _time_distribution(n_subscriptions: int) -> dict:
     from django.db import connection
 
+    from leads.geo import US_STATES
     from marketplace.services import lead_distribute
     from marketplace.tests.factories import QualifiedLeadFactory
 
@@ -167,7 +117,7 @@ def _time_distribution(n_subscriptions: int) -> dict:
     _build_market(n_subscriptions, rng)
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
-    leads = [QualifiedLeadFactory(state=rng.choice(STATES)).pk for _ in range(LEADS_PER_RUN + 5)]
+    leads = [QualifiedLeadFactory(state=rng.choice(US_STATES)).pk for _ in range(LEADS_PER_RUN + 5)]
     for lead_id in leads[:5]:  # warm caches and connections
         lead_distribute(lead_id=lead_id)
     times, candidates = [], []

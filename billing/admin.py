@@ -15,6 +15,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from compliance.readonly import ReadOnlyAdminMixin
+
 from .models import Account, LedgerEntry, ReturnRequest
 from .services import (
     InsufficientFunds,
@@ -43,7 +45,7 @@ class RecentEntriesFormSet(BaseInlineFormSet):
         return self._recent
 
 
-class LedgerEntryInline(admin.TabularInline):
+class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = LedgerEntry
     formset = RecentEntriesFormSet
     fields = readonly_fields = ("created_at", "kind", "amount", "balance_after", "memo", "created_by")
@@ -51,15 +53,6 @@ class LedgerEntryInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     verbose_name_plural = f"ledger (newest {RECENT_ENTRIES} entries)"
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class AccountForm(forms.ModelForm):
@@ -189,7 +182,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Append-only: entries are written by billing.services and never changed, here or anywhere."""
 
     list_display = ("created_at", "lender", "kind", "amount", "balance_after", "memo", "created_by")
@@ -206,15 +199,6 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
     )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="lender", ordering="account__lender__name")
     def lender(self, obj: LedgerEntry) -> str:

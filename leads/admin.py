@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from compliance.readonly import ReadOnlyAdminMixin
 from marketplace.models import Delivery
 from marketplace.services import lead_redistribute
 
@@ -113,19 +114,10 @@ def distribution_trace_html(trace: list) -> SafeString:
     return format_html_join("", "{}", ((p,) for p in parts))
 
 
-class ReadOnlyInlineMixin:
+class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
     extra = 0
     max_num = 0
     can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class DeliveryInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -242,7 +234,7 @@ class LeadAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(admin.ModelAdmin):
+class ConsentRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Consent is proof for regulators; nobody may add, change or delete it, staff included."""
 
     list_display = ("lead", "created_at", "ip_address", "short_hash")
@@ -258,15 +250,6 @@ class ConsentRecordAdmin(admin.ModelAdmin):
         "user_agent",
         "page_url",
     )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="SHA-256")
     def short_hash(self, obj: ConsentRecord) -> str:
@@ -342,18 +325,9 @@ class GuidelineSetAdmin(admin.ModelAdmin):
 
 
 @admin.register(CountyLoanLimit)
-class CountyLoanLimitAdmin(admin.ModelAdmin):
+class CountyLoanLimitAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Imported from FHFA's file by `import_loan_limits`; staff look them up, the import changes them."""
 
     list_display = ("county_key", "state", "fips", "one_unit_limit", "year")
     list_filter = ("state", "year")
     search_fields = ("county_key", "=fips", "=state")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

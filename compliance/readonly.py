@@ -1,0 +1,16 @@
+"""Admin for evidence (consent, ledger, access logs, loan limits): staff read it, nobody edits it."""
+
+from django.http import HttpRequest
+
+
+class ReadOnlyAdminMixin:
+    """For a ModelAdmin or an inline: no add, change or delete, whatever the user's permissions."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
