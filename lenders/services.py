@@ -83,7 +83,11 @@ def subscription_validate(
                 floor = price_floor_for(floors=floors, purpose=purpose, exclusive=exclusive, state=state)
                 if price < floor:
                     kind = "exclusive" if exclusive else "shared"
-                    where = f" in {state}" if state else ""
+                    # Name the state only when it has a floor of its own; otherwise it is the general floor.
+                    own = any(
+                        f.state == state and f.purpose == purpose and f.exclusive == exclusive for f in floors
+                    )
+                    where = f" in {state}" if state and own else ""
                     err(
                         "price",
                         f"${price} is below the ${floor} floor for {kind} "

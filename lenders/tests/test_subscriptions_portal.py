@@ -129,6 +129,7 @@ def test_price_below_the_floor_is_named_beside_the_price(owner_client, floors):
     errors = response.context["form"].errors
     assert list(errors) == ["price"]
     assert "$20.00 is below the $30.00 floor for shared purchase leads" in errors["price"][0]
+    assert " in TX" not in errors["price"][0]  # the general floor applies: no state is named
     assert "below the $30.00 floor" in response.content.decode()
     assert not Subscription.objects.exists()
 
