@@ -1,9 +1,12 @@
 """Recording access to personal data, and erasing it."""
 
 import logging
+from collections import defaultdict
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from leads.choices import LeadStatus
@@ -48,9 +51,14 @@ def contact_access_record_many(
     )
 
 
-def _scrub(consumer: Consumer, now) -> None:
-    Consumer.objects.filter(pk=consumer.pk).update(
-        first_name=ERASED, last_name="", email=f"erased-{consumer.pk}@invalid", phone="", erased_at=now
+def _scrub(consumer_ids: list[int], now) -> None:
+    # One UPDATE however many consumers; each keeps a unique, undeliverable address.
+    Consumer.objects.filter(pk__in=consumer_ids).update(
+        first_name=ERASED,
+        last_name="",
+        phone="",
+        erased_at=now,
+        email=Concat(Value("erased-"), Cast("pk", CharField()), Value("@invalid")),
     )
     # The consent record is legal proof of what was agreed (kept for the TCPA's four-year limit) and is never
     # changed; it holds no name, e-mail or phone.
@@ -60,8 +68,7 @@ def _scrub(consumer: Consumer, now) -> None:
 def consumer_erase(*, consumer_id: int, requested_by=None, note: str = "") -> Erasure:
     """Erase one consumer's personal data on request. Statistics (the leads, their figures) stay."""
     consumer = Consumer.objects.select_for_update().get(pk=consumer_id)
-    now = timezone.now()
-    _scrub(consumer, now)
+    _scrub([consumer.pk], timezone.now())
     erasure = Erasure.objects.create(
         consumer_id=consumer.pk,
         lead_ids=list(consumer.leads.values_list("id", flat=True)),
@@ -83,19 +90,25 @@ def consumers_erase_expired(*, retention_days: int, limit: int = 500) -> int:
         )
         .exclude(leads__status=LeadStatus.SOLD)
         .exclude(leads__created_at__gte=cutoff)
-        .distinct()[:limit]
+        .distinct()
     )
-    count = 0
-    for consumer in candidates:
-        with transaction.atomic():
-            now = timezone.now()
-            _scrub(consumer, now)
-            Erasure.objects.create(
-                consumer_id=consumer.pk,
-                reason=Erasure.Reason.RETENTION,
-                lead_ids=list(Lead.objects.filter(consumer=consumer).values_list("id", flat=True)),
-            )
-        count += 1
+    with transaction.atomic():
+        # Lock the batch so a concurrent run skips it instead of erasing (and logging) it twice.
+        ids = list(
+            Consumer.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=list(candidates.values_list("pk", flat=True)[:limit]), erased_at__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        if not ids:
+            return 0
+        lead_ids: dict[int, list[int]] = defaultdict(list)
+        for consumer_id, lead_id in Lead.objects.filter(consumer_id__in=ids).values_list("consumer_id", "id"):
+            lead_ids[consumer_id].append(lead_id)
+        _scrub(ids, timezone.now())
+        Erasure.objects.bulk_create(
+            [Erasure(consumer_id=i, reason=Erasure.Reason.RETENTION, lead_ids=lead_ids[i]) for i in ids]
+        )
+    count = len(ids)
     if count:
         logger.info("retention: erased %d consumer(s)", count)
     return count

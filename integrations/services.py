@@ -1,7 +1,7 @@
 """Actions of the integrations app: keys, partner intake, webhook endpoints and events, notifications.
 
 Keyword-only arguments, one transaction each. Functions other apps call (wired by their owners):
-  webhooks_emit_delivery_created(delivery=...)   marketplace.notifications.delivery_notify (done)
+  webhooks_emit(...), delivery_payload(...)     marketplace.notifications.deliveries_notify (done)
   webhooks_emit_delivery_updated(delivery=...)   after marketplace.services.delivery_set_status in a view
   return_decided_notify(return_request=...)      after billing decides a ReturnRequest
   account_low_balance_check(account_id=..., previous_balance=...)  after any charge or debit
@@ -306,23 +306,6 @@ def delivery_payload(delivery) -> dict[str, Any]:
     from .api.lender import DeliveryDetailOutput
 
     return json.loads(json.dumps(DeliveryDetailOutput(delivery).data, default=str))
-
-
-def webhooks_emit_delivery_created(*, delivery) -> int:
-    """delivery.created, and account.low_balance if this delivery's charge took the balance under the line."""
-    count = webhooks_emit(
-        lender_id=delivery.lender_id,
-        event_type=WebhookEvent.DELIVERY_CREATED,
-        data=lambda: delivery_payload(delivery),
-    )
-    charge = delivery.charge
-    # The charge row records the balance before and after: the crossing is exact and happens once.
-    account_low_balance_check(
-        account_id=charge.account_id,
-        previous_balance=charge.balance_after - charge.amount,
-        balance=charge.balance_after,
-    )
-    return count
 
 
 def webhooks_emit_delivery_updated(*, delivery) -> int:

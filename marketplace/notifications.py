@@ -94,7 +94,3 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
         Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(notified_at=timezone.now())
     logger.info("notified %d delivery(ies), %d e-mail(s)", len(deliveries), len(messages))
     return len(deliveries)
-
-
-def delivery_notify(*, delivery_id: int) -> bool:
-    return deliveries_notify(delivery_ids=[delivery_id]) == 1

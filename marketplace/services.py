@@ -2,7 +2,6 @@
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -71,14 +70,6 @@ def in_schedule(sub: Subscription, local_now: datetime) -> bool:
     if start <= end:
         return start <= now < end
     return now >= start or now < end  # an overnight window, e.g. 20:00–06:00
-
-
-@dataclass
-class _Candidate:
-    sub: Subscription
-    local_now: datetime
-    reason: str = ""
-    trace: dict = field(default_factory=dict)
 
 
 def _counters_today(sub: Subscription, local_now: datetime) -> tuple[int, int, Decimal]:

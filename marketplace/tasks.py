@@ -20,11 +20,6 @@ def distribute_lead(lead_id: int) -> int:
 
 
 @shared_task(base=ReliableTask)
-def notify_delivery(delivery_id: int) -> bool:
-    return notifications.delivery_notify(delivery_id=delivery_id)
-
-
-@shared_task(base=ReliableTask)
 def notify_deliveries(delivery_ids: list[int]) -> int:
     """One task per sale: all of a lead's buyers are told together."""
     return notifications.deliveries_notify(delivery_ids=delivery_ids)

@@ -12,7 +12,7 @@ from leads.models import Lead
 from leads.tasks import qualify_lead, sweep_stuck_leads
 from marketplace.models import Delivery, FailedTask
 from marketplace.tasking import failed_task_replay
-from marketplace.tasks import distribute_lead, notify_delivery, retry_unsold_leads
+from marketplace.tasks import distribute_lead, notify_deliveries, retry_unsold_leads
 
 from .factories import QualifiedLeadFactory, make_subscription
 
@@ -46,8 +46,8 @@ def test_notify_delivery_twice_sends_one_email(buying_lender, owner):
     lead = QualifiedLeadFactory()
     distribute_lead(lead.pk)
     delivery = Delivery.objects.get(lead=lead)
-    assert notify_delivery(delivery.pk) is True
-    assert notify_delivery(delivery.pk) is False
+    assert notify_deliveries([delivery.pk]) == 1
+    assert notify_deliveries([delivery.pk]) == 0
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [owner.email]
     # The e-mail names no consumer: a lender reads the contact details in the portal, where access is logged.

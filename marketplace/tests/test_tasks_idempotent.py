@@ -90,13 +90,6 @@ def distribute_lead(w: World):
     w.did_work = lambda: lead.deliveries.count() == 1 and len(mail.outbox) == 1
 
 
-def notify_delivery(w: World):
-    _endpoint(w)
-    delivery = _sold_delivery(w)
-    w.args = (delivery.pk,)
-    w.did_work = lambda: len(mail.outbox) == 1 and len(w.receiver.requests) == 1
-
-
 def notify_deliveries(w: World):
     _endpoint(w)
     delivery = _sold_delivery(w)
@@ -207,7 +200,6 @@ SCENARIOS: dict[str, list[Callable[[World], None]]] = {
     "leads.tasks.qualify_lead": [qualify_lead],
     "leads.tasks.sweep_stuck_leads": [sweep_stuck_leads],
     "marketplace.tasks.distribute_lead": [distribute_lead],
-    "marketplace.tasks.notify_delivery": [notify_delivery],
     "marketplace.tasks.notify_deliveries": [notify_deliveries],
     "marketplace.tasks.retry_unsold_leads": [retry_unsold_leads],
     "marketplace.tasks.ping": [ping],
