@@ -50,14 +50,19 @@ def account_lock(*, account_id: int) -> Account:
 
 
 def accounts_charge(*, charges: list[tuple[Account, Decimal, str]]) -> list[LedgerEntry]:
-    """Charge several locked accounts at once (one sale, up to N buyers): two queries, not two per buyer.
+    """Charge locked accounts for a batch of sales: two queries however many charges.
 
-    The caller holds each account's row lock inside its transaction; each account appears at most once.
+    The caller holds each account's row lock inside its transaction. An account may appear several times
+    (one lender buying several leads of a batch): pass the same Account object each time, and each entry
+    records the running balance after it, exactly as if the charges had been posted one by one.
     """
     entries = []
+    charged: dict[int, Account] = {}
     for account, amount, memo in charges:
         if amount <= 0:
             raise ValueError("A charge must be a positive amount.")
+        if charged.setdefault(account.pk, account) is not account:
+            raise ValueError("Pass one Account object per account, so the running balance stays right.")
         amount = amount.quantize(CENT)
         if account.balance - amount < -account.credit_limit:
             raise InsufficientFunds(
@@ -73,7 +78,9 @@ def accounts_charge(*, charges: list[tuple[Account, Decimal, str]]) -> list[Ledg
                 memo=memo,
             )
         )
-    Account.objects.bulk_update([a for a, _, _ in charges], ["balance"])
+    if not entries:
+        return []
+    Account.objects.bulk_update(list(charged.values()), ["balance"])
     return LedgerEntry.objects.bulk_create(entries)
 
 

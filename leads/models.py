@@ -5,6 +5,7 @@ import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from compliance.querysets import AppendOnlyQuerySet
@@ -21,6 +22,10 @@ class Consumer(models.Model):
     phone = models.CharField(max_length=15, db_index=True, help_text="Digits only, US 10-digit")
     created_at = models.DateTimeField(default=timezone.now)
     erased_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # Duplicate checks compare e-mails case-insensitively (leads.selectors.leads_earlier_contacts).
+        indexes = [models.Index(Upper("email"), name="leads_consumer_email_upper")]
 
     def __str__(self) -> str:
         return f"Consumer #{self.pk}"

@@ -1,8 +1,9 @@
 """Reads about leads shared by the pipeline, pages and API."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from . import geo
@@ -40,18 +41,23 @@ def loan_limits_for(*, state: str, county: str) -> LoanLimits:
     return LoanLimits.for_county(row.one_unit_limit, source=f"FHFA {row.year} {row.county_key} {row.state}")
 
 
-def lead_find_earlier_duplicate(*, lead: Lead, window_days: int) -> Lead | None:
-    """An earlier lead from the same e-mail or phone inside the window, which makes this one a duplicate."""
-    since = lead.created_at - timedelta(days=window_days)
-    return (
-        Lead.objects.filter(
-            Q(consumer__email__iexact=lead.consumer.email) | Q(consumer__phone=lead.consumer.phone),
+def leads_earlier_contacts(*, leads: list[Lead], window_days: int) -> list[tuple[int, str, str, datetime]]:
+    """(id, e-mail upper-cased, phone, created) of every lead, up to the newest of `leads`, sharing an e-mail
+    or phone with one of them inside the window: the candidates that make a lead a duplicate. One query on
+    the consumer e-mail (upper) and phone indexes; rejected and duplicate leads never count as the original.
+    """
+    since = min(lead.created_at for lead in leads) - timedelta(days=window_days)
+    return list(
+        Lead.objects.annotate(email_upper=Upper("consumer__email"))
+        .filter(
+            Q(email_upper__in={lead.consumer.email.upper() for lead in leads})
+            | Q(consumer__phone__in={lead.consumer.phone for lead in leads}),
             created_at__gte=since,
-            pk__lt=lead.pk,
+            pk__lte=max(lead.pk for lead in leads),
         )
         .exclude(status__in=[LeadStatus.REJECTED, LeadStatus.DUPLICATE])
-        .only("pk")
-        .first()
+        .order_by("pk")
+        .values_list("pk", "email_upper", "consumer__phone", "created_at")
     )
 
 

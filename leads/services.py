@@ -1,19 +1,21 @@
 """Actions on leads: submit (from the form or the API) and qualify (in a Celery task)."""
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from marketplace.bulk import bulk_set
 from marketplace.tasking import enqueue_on_commit
 
 from . import geo
 from .choices import LeadStatus
 from .models import ConsentRecord, Consumer, Lead
 from .qualification import Applicant, evaluate
-from .selectors import guidelines_current, lead_find_earlier_duplicate, loan_limits_for
+from .selectors import guidelines_current, leads_earlier_contacts, loan_limits_for
 
 logger = logging.getLogger(__name__)
 
@@ -108,44 +110,104 @@ def _applicant(lead: Lead) -> Applicant:
     )
 
 
-def lead_qualify(*, lead_id: int, queue_distribution: bool = True) -> Lead | None:
-    """Dedupe and run the engine. Idempotent: a lead already past `received` is left as it is.
+QUALIFICATION_FIELDS = (
+    "guideline_version",
+    "loan_limit",
+    "loan_limit_source",
+    "requested_loan",
+    "estimate",
+    "ltv",
+    "dti",
+    "binding_constraint",
+    "products",
+    "qualification",
+    "qualified_at",
+    "status",
+    "status_reason",
+    "updated_at",
+)
 
-    A qualified lead's sale is queued on commit, unless the caller (the qualify task) sells it itself.
+
+def lead_qualify(*, lead_id: int, queue_distribution: bool = True) -> Lead | None:
+    """Qualify one lead (see leads_qualify); a lead already past `received` is returned as it is."""
+    leads_qualify(lead_ids=[lead_id], queue_distribution=queue_distribution)
+    return Lead.objects.filter(pk=lead_id).first()
+
+
+def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bool = True) -> list[Lead]:
+    """Dedupe and run the engine on a batch of received leads, in one transaction; returns the leads it
+    qualified or marked duplicate / not qualified.
+
+    Idempotent: a lead already past `received`, or locked by another worker that is qualifying it, is left
+    alone. `claim` takes up to that many more leads waiting in `received` (oldest first, skipping locked
+    ones), so under load one task clears the queue's backlog instead of paying a round trip per lead.
+    A qualified lead's sale is queued on commit, unless the caller (the qualify task) sells the batch itself.
     """
     from marketplace import staffconfig
 
+    now = timezone.now()
+    window = staffconfig.market_settings().duplicate_window_days
+    guidelines = guidelines_current()
+    waiting = Lead.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        status=LeadStatus.RECEIVED
+    )
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().select_related("consumer").filter(pk=lead_id).first()
-        if lead is None or lead.status != LeadStatus.RECEIVED:
-            return lead
-        window = staffconfig.market_settings().duplicate_window_days
-        earlier = lead_find_earlier_duplicate(lead=lead, window_days=window)
-        if earlier is not None:
-            lead.status = LeadStatus.DUPLICATE
-            lead.status_reason = f"Same e-mail or phone as lead #{earlier.pk} within {window} days"
-            lead.save(update_fields=["status", "status_reason", "updated_at"])
-            logger.info("lead %s duplicate of %s", lead.pk, earlier.pk)
-            return lead
+        leads = list(waiting.filter(pk__in=lead_ids).select_related("consumer").order_by("pk"))
+        if claim > 0:
+            leads += (
+                waiting.exclude(pk__in=[lead.pk for lead in leads])
+                .select_related("consumer")
+                .order_by("pk")[:claim]
+            )
+            leads.sort(key=lambda lead: lead.pk)
+        if not leads:
+            return []
+        earlier = leads_earlier_contacts(leads=leads, window_days=window)
+        duplicates: set[int] = set()
+        limits_by_county: dict[tuple[str, str], Any] = {}
+        for lead in leads:
+            lead.updated_at = now
+            first = next(
+                (
+                    pk
+                    for pk, email, phone, created_at in earlier
+                    if pk < lead.pk
+                    and pk not in duplicates
+                    and created_at >= lead.created_at - timedelta(days=window)
+                    and (email == lead.consumer.email.upper() or phone == lead.consumer.phone)
+                ),
+                None,
+            )
+            if first is not None:
+                duplicates.add(lead.pk)
+                lead.status = LeadStatus.DUPLICATE
+                lead.status_reason = f"Same e-mail or phone as lead #{first} within {window} days"
+                logger.info("lead %s duplicate of %s", lead.pk, first)
+                continue
 
-        limits = loan_limits_for(state=lead.state, county=lead.county)
-        result = evaluate(_applicant(lead), guidelines=guidelines_current(), limits=limits)
-        lead.guideline_version = result.guidelines_version
-        lead.loan_limit = limits.conforming_limit
-        lead.loan_limit_source = limits.source
-        lead.requested_loan = result.requested_loan
-        lead.estimate = result.estimate
-        lead.ltv = result.ltv
-        lead.dti = result.dti
-        lead.binding_constraint = result.binding_constraint
-        lead.products = list(result.products)
-        lead.qualification = result.to_dict()
-        lead.qualified_at = timezone.now()
-        lead.status = LeadStatus.QUALIFIED if result.qualified else LeadStatus.NOT_QUALIFIED
-        lead.save()
-        if result.qualified and queue_distribution:
+            county = (lead.state, lead.county)
+            if county not in limits_by_county:
+                limits_by_county[county] = loan_limits_for(state=lead.state, county=lead.county)
+            limits = limits_by_county[county]
+            result = evaluate(_applicant(lead), guidelines=guidelines, limits=limits)
+            lead.guideline_version = result.guidelines_version
+            lead.loan_limit = limits.conforming_limit
+            lead.loan_limit_source = limits.source
+            lead.requested_loan = result.requested_loan
+            lead.estimate = result.estimate
+            lead.ltv = result.ltv
+            lead.dti = result.dti
+            lead.binding_constraint = result.binding_constraint
+            lead.products = list(result.products)
+            lead.qualification = result.to_dict()
+            lead.qualified_at = now
+            lead.status = LeadStatus.QUALIFIED if result.qualified else LeadStatus.NOT_QUALIFIED
+            logger.info("lead %s %s", lead.pk, lead.status)
+        bulk_set(leads, QUALIFICATION_FIELDS)
+        if queue_distribution:
             from marketplace.tasks import distribute_lead
 
-            enqueue_on_commit(distribute_lead, lead.pk)
-    logger.info("lead %s %s", lead.pk, lead.status)
-    return lead
+            for lead in leads:
+                if lead.status == LeadStatus.QUALIFIED:
+                    enqueue_on_commit(distribute_lead, lead.pk)
+    return leads

@@ -3,11 +3,13 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from marketplace.tasking import ReliableTask, enqueue
 
 from . import services
 from .choices import LeadStatus
+from .models import Lead
 from .selectors import leads_stuck
 
 logger = logging.getLogger(__name__)
@@ -15,16 +17,20 @@ logger = logging.getLogger(__name__)
 
 @shared_task(base=ReliableTask)
 def qualify_lead(lead_id: int) -> str | None:
-    """Qualify, and once that has committed, sell the lead in the same worker: one broker round trip less
-    on the way to the lender. Should the worker die in between, the lead waits in `qualified` and the
-    sweeper queues distribute_lead for it."""
-    lead = services.lead_qualify(lead_id=lead_id, queue_distribution=False)
-    if lead is not None and lead.status == LeadStatus.QUALIFIED:
-        from marketplace.services import lead_distribute
+    """Qualify the lead, with any others waiting in `received` (up to PIPELINE_BATCH_SIZE: under load one
+    task clears the backlog, and the later tasks of the leads it took find nothing to do), then, once that
+    has committed, sell the qualified ones in the same worker: one broker round trip less on the way to the
+    lender. Should the worker die in between, the leads wait in `qualified` and the sweeper queues
+    distribute_lead for them. Returns the lead's status."""
+    leads = services.leads_qualify(
+        lead_ids=[lead_id], claim=settings.PIPELINE_BATCH_SIZE - 1, queue_distribution=False
+    )
+    qualified = [lead.pk for lead in leads if lead.status == LeadStatus.QUALIFIED]
+    if qualified:
+        from marketplace.services import leads_distribute
 
-        lead_distribute(lead_id=lead.pk)
-        lead.refresh_from_db(fields=["status"])
-    return lead.status if lead else None
+        leads_distribute(lead_ids=qualified)
+    return Lead.objects.filter(pk=lead_id).values_list("status", flat=True).first()
 
 
 @shared_task(base=ReliableTask, max_retries=1)

@@ -2,22 +2,24 @@
 
 import logging
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from billing.models import Account
 from billing.services import accounts_charge
-from leads.choices import LeadStatus
+from leads.choices import CreditBand, LeadStatus, LoanPurpose
 from leads.models import Lead
-from lenders.models import Lender, LenderLicense, Membership, Subscription, SubscriptionState, SubscriptionZip
+from lenders.models import Lender, Membership, Subscription
 
 from . import staffconfig
+from .bulk import bulk_set
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
 from .tasking import enqueue_on_commit
 
@@ -26,27 +28,80 @@ logger = logging.getLogger(__name__)
 SELLABLE = (LeadStatus.QUALIFIED, LeadStatus.UNSOLD)
 
 
-def subscriptions_matching(*, lead: Lead) -> QuerySet[Subscription]:
-    """Live subscriptions whose filters the lead meets, best bid first. One indexed SQL query.
+class Match(NamedTuple):
+    """A light row of the matching query: enough to rank bids and decide which to lock and load."""
 
-    Terms that depend on the moment (caps, budget, schedule, floors) are checked after the lock.
+    subscription_id: int
+    lender_id: int
+    exclusive: bool
+    price: Decimal
+    lender_last_served_at: datetime | None
+
+
+def _choice_column(prefix: str, values: list[str], alias: str) -> str:
+    # CASE over our own choice values (never user input), naming the subscription's boolean column for each.
+    whens = " ".join(f"WHEN '{v}' THEN s.{prefix}_{v}" for v in values)
+    return f"CASE {alias} {whens} ELSE FALSE END"
+
+
+# Only our own constants are formatted in (choice values, and the row placeholders); lead values are params.
+_MATCHING_SQL = f"""
+WITH l (lead_id, state, zip_code, loan, ltv, dti, purpose, credit) AS (VALUES {{rows}})
+SELECT l.lead_id, s.id, s.lender_id, s.exclusive, s.price, lr.last_served_at
+FROM l
+JOIN lenders_subscriptionstate ss ON ss.state = l.state
+JOIN lenders_subscription s ON s.id = ss.subscription_id
+JOIN lenders_lender lr ON lr.id = s.lender_id
+JOIN billing_account a ON a.lender_id = s.lender_id
+WHERE s.is_active AND lr.status = %s
+  AND EXISTS (SELECT 1 FROM lenders_lenderlicense li WHERE li.lender_id = s.lender_id AND li.state = l.state)
+  AND (NOT s.has_zip_filter OR EXISTS (
+    SELECT 1 FROM lenders_subscriptionzip z WHERE z.subscription_id = s.id AND z.zip_code = l.zip_code))
+  AND (s.min_loan_amount IS NULL OR s.min_loan_amount <= l.loan)
+  AND (s.max_loan_amount IS NULL OR s.max_loan_amount >= l.loan)
+  AND (s.max_ltv IS NULL OR s.max_ltv >= l.ltv)
+  AND (s.max_dti IS NULL OR s.max_dti >= l.dti)
+  AND {_choice_column("purpose", LoanPurpose.values, "l.purpose")}
+  AND {_choice_column("credit", CreditBand.values, "l.credit")}
+  AND s.price <= a.balance + a.credit_limit
+ORDER BY l.lead_id, s.price DESC, lr.last_served_at ASC NULLS FIRST, s.lender_id, s.id
+"""  # noqa: S608  # nosec B608
+_MATCHING_ROW = (
+    "(CAST(%s AS bigint), CAST(%s AS varchar), CAST(%s AS varchar), CAST(%s AS numeric), "
+    "CAST(%s AS numeric), CAST(%s AS numeric), CAST(%s AS varchar), CAST(%s AS varchar))"
+)
+
+
+def subscriptions_matching(*, leads: list[Lead]) -> dict[int, list[Match]]:
+    """Every live subscription each lead meets the filters of, best bid first (then the lender served
+    longest ago), by lead id. One SQL query for the whole batch, driven by the (state, subscription) index.
+
+    Funds are pre-checked here (the bid fits the balance plus credit limit) and checked again under the
+    account lock; terms that depend on the moment (caps, budget, schedule, floors) are checked only there.
     """
-    loan, ltv, dti = lead.requested_loan, lead.ltv, lead.dti
-    return (
-        Subscription.objects.live()
-        .filter(
-            Exists(SubscriptionState.objects.filter(subscription=OuterRef("pk"), state=lead.state)),
-            Exists(LenderLicense.objects.filter(lender=OuterRef("lender_id"), state=lead.state)),
-            Q(has_zip_filter=False)
-            | Exists(SubscriptionZip.objects.filter(subscription=OuterRef("pk"), zip_code=lead.zip_code)),
-            Q(min_loan_amount__isnull=True) | Q(min_loan_amount__lte=loan),
-            Q(max_loan_amount__isnull=True) | Q(max_loan_amount__gte=loan),
-            Q(max_ltv__isnull=True) | Q(max_ltv__gte=ltv),
-            Q(max_dti__isnull=True) | Q(max_dti__gte=dti),
-            **{f"purpose_{lead.purpose}": True, f"credit_{lead.credit_band}": True},
-        )
-        .order_by("-price", F("lender__last_served_at").asc(nulls_first=True), "lender_id", "id")
-    )
+    if not leads:
+        return {}
+    params: list = []
+    for lead in leads:
+        params += [
+            lead.pk,
+            lead.state,
+            lead.zip_code,
+            lead.requested_loan,
+            lead.ltv,
+            lead.dti,
+            lead.purpose,
+            lead.credit_band,
+        ]
+    sql = _MATCHING_SQL.format(rows=", ".join([_MATCHING_ROW] * len(leads)))
+    matches: dict[int, list[Match]] = {lead.pk: [] for lead in leads}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, Lender.Status.ACTIVE])
+        for lead_id, sub_id, lender_id, exclusive, price, served in cursor.fetchall():
+            if isinstance(served, str):  # SQLite (local runs) hands datetimes back as text
+                served = timezone.make_aware(parse_datetime(served), UTC) if parse_datetime(served) else None
+            matches[lead_id].append(Match(sub_id, lender_id, bool(exclusive), Decimal(str(price)), served))
+    return matches
 
 
 def price_floor_for(*, floors: list[PriceFloor], purpose: str, exclusive: bool, state: str) -> Decimal:
@@ -80,7 +135,7 @@ def _counters_today(sub: Subscription, local_now: datetime) -> tuple[int, int, D
     return day_count, 0, Decimal("0.00")
 
 
-def _ineligible_reason(sub: Subscription, *, local_now: datetime, account: Account, floor: Decimal) -> str:
+def _ineligible_reason(sub: Subscription, *, local_now: datetime, available: Decimal, floor: Decimal) -> str:
     if sub.price < floor:
         return f"bid ${sub.price} below floor ${floor}"
     if not in_schedule(sub, local_now):
@@ -92,7 +147,7 @@ def _ineligible_reason(sub: Subscription, *, local_now: datetime, account: Accou
         return "monthly cap reached"
     if sub.monthly_budget is not None and month_spend + sub.price > sub.monthly_budget:
         return "monthly budget reached"
-    if account.available < sub.price:
+    if available < sub.price:
         return "insufficient funds"
     return ""
 
@@ -122,7 +177,7 @@ def _next_batch(rows: list[tuple], *, need_exclusive: bool, need_shared: int) ->
     want_exclusive = 2 if need_exclusive else 0
     want_lenders = need_shared + 2 if need_shared > 0 else 0
     lenders: set[int] = set()
-    for i, (_, lender_id, exclusive) in enumerate(rows):
+    for i, (_, lender_id, exclusive, *_rest) in enumerate(rows):
         if exclusive:
             want_exclusive -= 1
         elif lender_id not in lenders:
@@ -132,153 +187,225 @@ def _next_batch(rows: list[tuple], *, need_exclusive: bool, need_shared: int) ->
     return rows
 
 
-def lead_distribute(*, lead_id: int) -> list[Delivery]:
-    """Sell a qualified lead. Idempotent and safe to run concurrently: the lead row lock serialises
-    sellers of one lead, account locks (taken in id order) serialise sales to one lender, and the
-    unique constraints on Delivery are the final guard."""
-    now = timezone.now()
-    market = staffconfig.market_settings()
-    with transaction.atomic():
-        lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
-        if lead is None or lead.status not in SELLABLE:
-            return []
-        if lead.status == LeadStatus.UNSOLD and lead.retry_until and lead.retry_until < now:
-            return []
+class _Market:
+    """What one distribution transaction has locked and read: buyers' accounts (row-locked), their
+    subscriptions, and the sales made so far in this batch, so each lead of a batch sees the caps, budgets,
+    funds and rotation its predecessors left, exactly as if it had been sold alone after them."""
 
-        # Light rows of every match, best first; funds are pre-checked in SQL and re-checked under lock.
-        rows = list(
-            subscriptions_matching(lead=lead)
-            .filter(price__lte=F("lender__account__balance") + F("lender__account__credit_limit"))
-            .values_list("id", "lender_id", "exclusive")
-        )
-        floors = staffconfig.price_floors()
-        shared_max = market.shared_max_buyers
-        accounts: dict[int, Account] = {}
-        eligible: list[Subscription] = []
-        considered: list[dict] = []
-        done = 0
-        # Walk the matches best bid first and stop once one exclusive buyer and N shared buyers are found:
-        # what follows bids no more, so a market of 10,000 subscriptions costs about what one of 100 does.
-        while done < len(rows):
-            found_exclusive = any(s.exclusive for s in eligible)
-            found_shared = len({s.lender_id for s in eligible if not s.exclusive})
-            rest = rows[done:]
-            if (found_exclusive or not any(r[2] for r in rest)) and (
-                found_shared >= shared_max or all(r[2] for r in rest)
-            ):
-                break
-            batch = _next_batch(
-                rest, need_exclusive=not found_exclusive, need_shared=shared_max - found_shared
-            )
-            done += len(batch)
-            # Lock the accounts of lenders new to this sale, in id order. The first batch usually decides;
-            # a later batch can lock out of order, which PostgreSQL resolves as a deadlock and the task
-            # retries.
-            new_lenders = {r[1] for r in batch} - accounts.keys()
-            accounts.update(
+    def __init__(self, now: datetime):
+        self.now = now
+        self.locked: set[int] = set()
+        self.accounts: dict[int, Account] = {}
+        self.subs: dict[int, Subscription] = {}
+        self.pending: dict[int, Decimal] = defaultdict(Decimal)  # charges of this batch, not yet posted
+        self.served: dict[int, datetime] = {}  # lenders that won a lead of this batch
+
+    def load(self, rows: list[tuple]) -> None:
+        """Lock the accounts of lenders new to this transaction (in id order, one query), then read their
+        subscriptions, so caps and counters are current."""
+        new_lenders = {r[1] for r in rows} - self.locked
+        if new_lenders:
+            self.accounts.update(
                 (a.lender_id, a)
                 for a in Account.objects.select_for_update().filter(lender_id__in=new_lenders).order_by("id")
             )
-            # Read the subscriptions after their lenders are locked, so caps and counters are current.
-            by_id = Subscription.objects.select_related("lender").in_bulk([r[0] for r in batch])
-            for sub in (by_id[r[0]] for r in batch if r[0] in by_id):
-                local_now = now.astimezone(ZoneInfo(sub.lender.time_zone))
-                account = accounts.get(sub.lender_id)
-                floor = price_floor_for(
-                    floors=floors, purpose=lead.purpose, exclusive=sub.exclusive, state=lead.state
-                )
-                reason = (
-                    "no account"
-                    if account is None
-                    else _ineligible_reason(sub, local_now=local_now, account=account, floor=floor)
-                )
-                considered.append(
-                    {
-                        "subscription": sub.pk,
-                        "name": sub.name,
-                        "lender": sub.lender_id,
-                        "lender_name": sub.lender.name,
-                        "price": str(sub.price),
-                        "exclusive": sub.exclusive,
-                        "reason": reason,
-                    }
-                )
-                if not reason:
-                    eligible.append(sub)
+            self.locked |= new_lenders
+        missing = [r[0] for r in rows if r[0] not in self.subs]
+        if missing:
+            self.subs.update(Subscription.objects.select_related("lender").in_bulk(missing))
 
-        mode, winners = _allocate(eligible, market.shared_max_buyers)
-        winner_ids = {s.pk for s in winners}
-        for row in considered:
-            if row["subscription"] in winner_ids:
-                row["outcome"] = "won"
-            elif row["reason"]:
-                row["outcome"] = "ineligible"
+    def rank(self, row: tuple) -> tuple:
+        """The SQL order (best bid, lender served longest ago first, ids), with this batch's sales counted."""
+        sub_id, lender_id, _, price, last_served = row
+        served = self.served.get(lender_id, last_served)
+        return (-price, (0,) if served is None else (1, served), lender_id, sub_id)
+
+    def available(self, account: Account) -> Decimal:
+        return account.available - self.pending[account.pk]
+
+
+def _choose(
+    lead: Lead, rows: list[tuple], market: _Market, *, floors: list[PriceFloor], shared_max: int
+) -> tuple[str, list[Subscription], list[dict]]:
+    """Walk one lead's matches best bid first; stop once one exclusive buyer and N shared buyers are found:
+    what follows bids no more, so a market of 10,000 subscriptions costs about what one of 100 does."""
+    rows = sorted(rows, key=market.rank)
+    eligible: list[Subscription] = []
+    considered: list[dict] = []
+    done = 0
+    while done < len(rows):
+        found_exclusive = any(s.exclusive for s in eligible)
+        found_shared = len({s.lender_id for s in eligible if not s.exclusive})
+        rest = rows[done:]
+        if (found_exclusive or not any(r[2] for r in rest)) and (
+            found_shared >= shared_max or all(r[2] for r in rest)
+        ):
+            break
+        batch = _next_batch(rest, need_exclusive=not found_exclusive, need_shared=shared_max - found_shared)
+        done += len(batch)
+        # The first batch was locked with the whole sale; a later one (rare: its best bids all turned out
+        # ineligible) locks out of id order, which PostgreSQL resolves as a deadlock and the task retries.
+        market.load(batch)
+        for sub in (market.subs[r[0]] for r in batch if r[0] in market.subs):
+            account = market.accounts.get(sub.lender_id)
+            floor = price_floor_for(
+                floors=floors, purpose=lead.purpose, exclusive=sub.exclusive, state=lead.state
+            )
+            reason = (
+                "no account"
+                if account is None
+                else _ineligible_reason(
+                    sub,
+                    local_now=market.now.astimezone(ZoneInfo(sub.lender.time_zone)),
+                    available=market.available(account),
+                    floor=floor,
+                )
+            )
+            considered.append(
+                {
+                    "subscription": sub.pk,
+                    "name": sub.name,
+                    "lender": sub.lender_id,
+                    "lender_name": sub.lender.name,
+                    "price": str(sub.price),
+                    "exclusive": sub.exclusive,
+                    "reason": reason,
+                }
+            )
+            if not reason:
+                eligible.append(sub)
+
+    mode, winners = _allocate(eligible, shared_max)
+    winner_ids = {s.pk for s in winners}
+    for row in considered:
+        if row["subscription"] in winner_ids:
+            row["outcome"] = "won"
+        elif row["reason"]:
+            row["outcome"] = "ineligible"
+        else:
+            row["outcome"] = "lost"
+            row["reason"] = "outbid" if mode != "unsold" else ""
+    return mode, winners, considered
+
+
+def lead_distribute(*, lead_id: int) -> list[Delivery]:
+    """Sell one qualified lead (see leads_distribute)."""
+    return leads_distribute(lead_ids=[lead_id]).get(lead_id, [])
+
+
+def leads_distribute(*, lead_ids: list[int]) -> dict[int, list[Delivery]]:
+    """Sell a batch of qualified leads in one transaction; returns the deliveries of each lead sold.
+
+    Idempotent and safe to run concurrently: the lead row locks (taken in id order) serialise sellers of one
+    lead, account locks (taken in id order) serialise sales to one lender, and the unique constraints on
+    Delivery are the final guard. Leads are decided one after another in id order, each seeing the caps,
+    budgets, funds and rotation the ones before it left; the writes are then made in bulk, so a batch of
+    fifty costs a few more queries than a batch of one.
+    """
+    now = timezone.now()
+    settings_ = staffconfig.market_settings()
+    floors = staffconfig.price_floors()
+    shared_max = settings_.shared_max_buyers
+    with transaction.atomic():
+        leads = [
+            lead
+            for lead in Lead.objects.select_for_update()
+            .filter(pk__in=lead_ids, status__in=SELLABLE)
+            .order_by("pk")
+            if not (lead.status == LeadStatus.UNSOLD and lead.retry_until and lead.retry_until < now)
+        ]
+        if not leads:
+            return {}
+        matches = subscriptions_matching(leads=leads)
+        market = _Market(now)
+        # Lock every account the leads' best bids need in one go, in id order.
+        market.load(
+            [
+                row
+                for rows in matches.values()
+                for row in _next_batch(
+                    sorted(rows, key=market.rank), need_exclusive=True, need_shared=shared_max
+                )
+            ]
+        )
+
+        sales: list[tuple[Lead, str, Subscription]] = []
+        counted: dict[int, Subscription] = {}
+        for i, lead in enumerate(leads):
+            # Each sale of the batch is its own moment, so equal bids rotate between lenders as they would
+            # were the leads sold one by one.
+            moment = now + timedelta(microseconds=i)
+            mode, winners, considered = _choose(
+                lead, matches[lead.pk], market, floors=floors, shared_max=shared_max
+            )
+            for sub in winners:
+                market.pending[market.accounts[sub.lender_id].pk] += sub.price
+                market.served[sub.lender_id] = moment
+                counted[sub.pk] = _counted(sub, now)
+                sales.append((lead, mode, sub))
+            lead.distribution_attempts, lead.updated_at = lead.distribution_attempts + 1, now
+            lead.distribution_trace = [
+                *lead.distribution_trace,
+                {
+                    "attempt": lead.distribution_attempts,
+                    "at": now.isoformat(),
+                    "mode": mode,
+                    "revenue": str(sum((s.price for s in winners), Decimal("0.00"))),
+                    "matched": len(matches[lead.pk]),
+                    "considered": considered,
+                },
+            ][-20:]  # unsold leads retry for a day; keep the trace bounded
+            if winners:
+                lead.status, lead.sold_at = LeadStatus.SOLD, now
             else:
-                row["outcome"] = "lost"
-                row["reason"] = "outbid" if mode != "unsold" else ""
+                lead.status = LeadStatus.UNSOLD
+                lead.retry_until = lead.retry_until or now + timedelta(hours=settings_.unsold_retry_hours)
+            logger.info("lead %s %s to %d buyer(s)", lead.pk, mode, len(winners))
 
-        deliveries = []
-        if winners:
+        deliveries: list[Delivery] = []
+        if sales:
             charges = accounts_charge(
-                charges=[(accounts[s.lender_id], s.price, f"Lead #{lead.pk} ({mode})") for s in winners]
+                charges=[
+                    (market.accounts[sub.lender_id], sub.price, f"Lead #{lead.pk} ({mode})")
+                    for lead, mode, sub in sales
+                ]
             )
             deliveries = Delivery.objects.bulk_create(
                 [
                     Delivery(
                         lead=lead,
-                        lender_id=s.lender_id,
-                        subscription=s,
+                        lender_id=sub.lender_id,
+                        subscription=sub,
                         exclusive=(mode == "exclusive"),
-                        price=s.price,
+                        price=sub.price,
                         charge=charge,
                         created_at=now,
                         status_changed_at=now,
                     )
-                    for s, charge in zip(winners, charges, strict=True)
+                    for (lead, mode, sub), charge in zip(sales, charges, strict=True)
                 ]
             )
-            Subscription.objects.bulk_update(
-                [_counted(s, now) for s in winners],
-                ["day_key", "day_count", "month_key", "month_count", "month_spend"],
+            bulk_set(
+                list(counted.values()), ["day_key", "day_count", "month_key", "month_count", "month_spend"]
             )
-            Lender.objects.filter(pk__in=[s.lender_id for s in winners]).update(last_served_at=now)
+            bulk_set(
+                [Lender(pk=lender_id, last_served_at=at) for lender_id, at in market.served.items()],
+                ["last_served_at"],
+            )
             # Give each new lead its loan officer before anyone is told about it (notify reads assigned_to).
-            delivery_assign(deliveries=deliveries, lead=lead, now=now)
-
-        lead.distribution_attempts += 1
-        lead.distribution_trace = [
-            *lead.distribution_trace,
-            {
-                "attempt": lead.distribution_attempts,
-                "at": now.isoformat(),
-                "mode": mode,
-                "revenue": str(sum((s.price for s in winners), Decimal("0.00"))),
-                "matched": len(rows),
-                "considered": considered,
-            },
-        ][-20:]  # unsold leads retry for a day; keep the trace bounded
-        if winners:
-            lead.status, lead.sold_at = LeadStatus.SOLD, now
-        else:
-            lead.status = LeadStatus.UNSOLD
-            lead.retry_until = lead.retry_until or now + timedelta(hours=market.unsold_retry_hours)
-        lead.save(
-            update_fields=[
-                "status",
-                "sold_at",
-                "retry_until",
-                "distribution_attempts",
-                "distribution_trace",
-                "updated_at",
-            ]
+            delivery_assign(deliveries=deliveries, now=now)
+        bulk_set(
+            leads,
+            ["status", "sold_at", "retry_until", "distribution_attempts", "distribution_trace", "updated_at"],
         )
-
         if deliveries:
             from .tasks import notify_deliveries
 
             enqueue_on_commit(notify_deliveries, [d.pk for d in deliveries])
-    logger.info("lead %s %s to %d buyer(s)", lead_id, mode, len(deliveries))
-    return deliveries
+    sold: dict[int, list[Delivery]] = defaultdict(list)
+    for d in deliveries:
+        sold[d.lead_id].append(d)
+    return dict(sold)
 
 
 def _counted(sub: Subscription, now: datetime) -> Subscription:
@@ -352,7 +479,7 @@ def delivery_set_status(
 # --- Assignment: which loan officer works a new lead ---------------------------------------------------
 
 
-def delivery_assign(*, deliveries: list[Delivery], lead: Lead, now: datetime | None = None) -> None:
+def delivery_assign(*, deliveries: list[Delivery], now: datetime | None = None) -> None:
     """Give each new delivery a loan officer by its lender's round-robin rules; leave it unassigned (so
     owners and managers see it and are e-mailed) when no active officer's rule fits the lead.
 
@@ -381,7 +508,7 @@ def delivery_assign(*, deliveries: list[Delivery], lead: Lead, now: datetime | N
             if r.is_active
             and r.membership.is_active
             and r.membership.lender_id == d.lender_id
-            and r.fits(state=lead.state, purpose=lead.purpose)
+            and r.fits(state=d.lead.state, purpose=d.lead.purpose)
         ]
         if not fitting:
             continue
@@ -394,8 +521,8 @@ def delivery_assign(*, deliveries: list[Delivery], lead: Lead, now: datetime | N
         assigned.append(d)
         touched_rules.append(rule)
     if assigned:
-        Delivery.objects.bulk_update(assigned, ["assigned_to"])
-        AssignmentRule.objects.bulk_update(touched_rules, ["last_seq", "assigned_count", "last_assigned_at"])
+        bulk_set(assigned, ["assigned_to"])
+        bulk_set(touched_rules, ["last_seq", "assigned_count", "last_assigned_at"])
 
 
 @transaction.atomic

@@ -145,6 +145,9 @@ CELERY_TASK_EAGER_PROPAGATES = env.bool("CELERY_TASK_EAGER_PROPAGATES", default=
 # Celery's Django fix-up closes the database connection around every task unless told to reuse it; a new
 # PostgreSQL connection per task was a large share of each task's time.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=500)
+# Leads one qualify task may take from the `received` backlog and sell in one transaction. 1 turns
+# batching off; larger batches raise throughput under load and lengthen each sale transaction.
+PIPELINE_BATCH_SIZE = env.int("PIPELINE_BATCH_SIZE", default=50)
 CELERY_TASK_IGNORE_RESULT = True  # no task's caller reads its result (the benchmark's ping opts back in)
 CELERY_TASK_ACKS_LATE = True  # every task is idempotent, so redelivery after a crash is safe
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

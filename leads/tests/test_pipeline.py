@@ -144,3 +144,47 @@ def test_imported_county_limits_apply_and_unmatched_counties_fall_back_to_baseli
 def test_without_an_import_the_baseline_applies():
     limits = loan_limits_for(state="CA", county="Los Angeles County")
     assert limits.conforming_limit == Decimal("832750") and limits.source == "baseline"
+
+
+def test_one_qualify_task_clears_the_backlog_and_the_later_tasks_do_nothing(
+    buying_lender, rival_lender, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    """Under load a task takes every lead waiting in `received` and sells them in one batch; a duplicate
+    inside the batch is caught against the lead before it, whatever the e-mail's case."""
+    from leads.tasks import qualify_lead
+
+    make_subscription(buying_lender, exclusive=True, price="90.00")
+    make_subscription(rival_lender, exclusive=True, price="80.00")
+    with django_capture_on_commit_callbacks(execute=False) as queued:  # the tasks wait in the broker
+        leads = [submit(email=f"buyer{i}@example.com", phone=f"512555{i:04d}") for i in range(6)]
+        twin = submit(email="BUYER2@example.com", phone="2145550100")
+    assert len(queued) == 7
+
+    with django_capture_on_commit_callbacks(execute=True) as notified:
+        assert qualify_lead(leads[3].pk) == "sold"
+    statuses = list(Lead.objects.order_by("pk").values_list("status", flat=True))
+    assert statuses == ["sold"] * 6 + ["duplicate"]
+    assert Lead.objects.get(pk=twin.pk).status_reason.startswith(
+        f"Same e-mail or phone as lead #{leads[2].pk}"
+    )
+    assert Delivery.objects.filter(exclusive=True).count() == 6
+    assert [d.lender for d in Delivery.objects.order_by("pk")] == [buying_lender] * 6  # the best bid, funded
+    assert len(notified) == 1  # one notification task for the batch
+
+    for lead in [*leads, twin]:  # their own tasks arrive: three reads (and a savepoint), no second sale
+        with django_assert_max_num_queries(5):
+            qualify_lead(lead.pk)
+    assert Delivery.objects.count() == 6
+
+
+def test_a_batch_is_capped_and_the_rest_wait_for_their_own_tasks(
+    settings, django_capture_on_commit_callbacks
+):
+    from leads.tasks import qualify_lead
+
+    settings.PIPELINE_BATCH_SIZE = 3
+    with django_capture_on_commit_callbacks(execute=False):
+        leads = [submit(email=f"buyer{i}@example.com", phone=f"512555{i:04d}") for i in range(5)]
+    qualify_lead(leads[4].pk)  # its own lead first, then the oldest waiting
+    statuses = dict(Lead.objects.values_list("pk", "status"))
+    assert [statuses[lead.pk] == "received" for lead in leads] == [False, False, True, True, False]

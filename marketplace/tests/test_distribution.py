@@ -101,7 +101,7 @@ def test_filters_are_matched_in_sql(buying_lender):
     ok = make_subscription(buying_lender, name="Austin ZIP", zips=["78701", "78702"])
     lead = QualifiedLeadFactory()
 
-    assert list(subscriptions_matching(lead=lead)) == [ok]
+    assert [m.subscription_id for m in subscriptions_matching(leads=[lead])[lead.pk]] == [ok.pk]
 
 
 def test_radius_filter_takes_zips_near_the_center(buying_lender):
@@ -109,7 +109,7 @@ def test_radius_filter_takes_zips_near_the_center(buying_lender):
     make_subscription(buying_lender, name="near Houston", radius_center_zip="77002", radius_miles=10)
     lead = QualifiedLeadFactory()  # 78701, Austin
 
-    assert list(subscriptions_matching(lead=lead)) == [near]
+    assert [m.subscription_id for m in subscriptions_matching(leads=[lead])[lead.pk]] == [near.pk]
 
 
 def test_never_sells_to_an_unlicensed_lender(buying_lender):
@@ -233,3 +233,68 @@ def test_only_qualified_leads_are_sold(buying_lender):
         lead = QualifiedLeadFactory(status=status)
         assert lead_distribute(lead_id=lead.pk) == []
         assert Lead.objects.get(pk=lead.pk).status == status
+
+
+def _outcome(leads: list[Lead]) -> list[tuple]:
+    return [
+        (
+            lead.status,
+            sorted((d.lender_id, d.price, d.exclusive, d.assigned_to_id) for d in lead.deliveries.all()),
+            # A batch matches every lead before charging any, so its trace may also list a bid the lender can
+            # no longer pay for ("insufficient funds") where a lone sale's SQL pre-check left it out.
+            [r["subscription"] for r in lead.distribution_trace[-1]["considered"] if r["outcome"] == "won"],
+        )
+        for lead in Lead.objects.filter(pk__in=[lead.pk for lead in leads]).order_by("pk")
+    ]
+
+
+def test_a_batch_sells_exactly_as_one_lead_at_a_time(buying_lender, rival_lender):
+    """Caps, budgets, funds and the rotation of equal bids carry from one lead of a batch to the next."""
+    from django.db import transaction
+
+    from marketplace.services import leads_distribute
+
+    third = LenderFactory(states=["TX"], balance="130.00")  # funds for two of its 45.00 bids, not three
+    make_subscription(buying_lender, exclusive=True, price="90.00", daily_cap=2)
+    make_subscription(rival_lender, exclusive=True, price="90.00", monthly_budget=Decimal("200.00"))
+    make_subscription(rival_lender, price="40.00", name="shared")
+    make_subscription(buying_lender, price="40.00", name="shared")
+    make_subscription(third, price="45.00")
+    leads = [QualifiedLeadFactory() for _ in range(9)]
+
+    savepoint = transaction.savepoint()
+    for lead in leads:
+        lead_distribute(lead_id=lead.pk)
+    one_by_one = _outcome(leads)
+    transaction.savepoint_rollback(savepoint)
+    assert not Delivery.objects.exists()
+
+    sold = leads_distribute(lead_ids=[lead.pk for lead in reversed(leads)])
+
+    assert _outcome(leads) == one_by_one
+    modes = [("exclusive" if row[1][0][2] else len(row[1])) if row[1] else "unsold" for row in one_by_one]
+    # Shared to three until the third lender's funds run out, then exclusive until the cap and the budget
+    # are spent, alternating between the two equal bids; then shared to the two left.
+    assert modes == [3, 3, "exclusive", "exclusive", "exclusive", "exclusive", 2, 2, 2], modes
+    exclusive_buyers = [row[1][0][0] for row in one_by_one if row[1] and row[1][0][2]]
+    assert exclusive_buyers == [buying_lender.pk, rival_lender.pk] * 2
+    assert sum(len(v) for v in sold.values()) == Delivery.objects.count()
+    assert Account.objects.get(lender=third).balance == Decimal("40.00")
+    assert_books_balance()
+
+
+def test_a_batch_costs_one_matching_query_per_lead_and_fixed_writes(
+    buying_lender, rival_lender, django_assert_max_num_queries
+):
+    from marketplace.services import leads_distribute
+
+    make_subscription(buying_lender, exclusive=True, price="90.00")
+    make_subscription(rival_lender, price="40.00")
+    make_subscription(buying_lender, price="35.00", name="shared")
+    leads = [QualifiedLeadFactory() for _ in range(20)]
+    lead_distribute(lead_id=leads[0].pk)  # warm the per-process settings cache
+
+    with django_assert_max_num_queries(20 + 12):
+        sold = leads_distribute(lead_ids=[lead.pk for lead in leads[1:]])
+    assert len(sold) == 19
+    assert_books_balance()
