@@ -9,10 +9,11 @@ a trivial Celery task's round trip, and a one-row INSERT with pgbench; each figu
 """
 
 import argparse
-import http.cookiejar
+import http.client
 import json
 import os
 import platform
+import queue
 import re
 import statistics
 import subprocess
@@ -21,7 +22,6 @@ import tempfile
 import threading
 import time
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -34,6 +34,7 @@ os.environ.setdefault("SECRET_KEY", "bench-only")
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
 os.environ["LOG_LEVEL"] = "WARNING"
+os.environ["WEBHOOK_ALLOW_LOOPBACK"] = "1"  # the bench's receiver listens on 127.0.0.1
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 
 
@@ -44,7 +45,7 @@ def pct(values: list[float], p: float) -> float:
     return round(values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))], 1)
 
 
-def setup_database() -> None:
+def setup_database(webhook_url: str) -> None:
     import psycopg
 
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
@@ -68,6 +69,10 @@ def setup_database() -> None:
             make_subscription(
                 lender, states=states, exclusive=True, price=str(Decimal(90 + i)), name="exclusive"
             )
+        if i == 5:  # the best shared bid, so every lead sold makes one webhook delivery
+            from integrations.services import webhook_endpoint_create
+
+            webhook_endpoint_create(lender=lender, url=webhook_url, events=["delivery.created"])
 
 
 def _letters(n: int) -> str:
@@ -81,21 +86,21 @@ def _letters(n: int) -> str:
 
 
 class Client:
-    """A consumer's browser session: one GET for the CSRF token, then form POSTs."""
+    """A consumer's browser: a GET for the CSRF cookie and token, then POSTs on a kept-alive connection."""
 
     def __init__(self, base: str):
+        self.host, self.port = urllib.parse.urlsplit(base).hostname, urllib.parse.urlsplit(base).port
         self.base = base
-        jar = http.cookiejar.CookieJar()
-
-        class NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *args, **kwargs):
-                return None
-
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
-        page = self.opener.open(base + "/", timeout=10).read().decode()
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        self.conn.request("GET", "/")
+        response = self.conn.getresponse()
+        page = response.read().decode()
+        self.cookie = "; ".join(
+            c.split(";", 1)[0] for k, c in response.getheaders() if k.lower() == "set-cookie"
+        )
         self.token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
 
-    def submit(self, n: int) -> tuple[float, str]:
+    def submit(self, n: int) -> tuple[int, str]:
         data = {
             "purpose": "purchase",
             "zip_code": "78701",
@@ -115,42 +120,52 @@ class Client:
             "consent": "on",
             "csrfmiddlewaretoken": self.token,
         }
-        request = urllib.request.Request(
-            self.base + "/", data=urllib.parse.urlencode(data).encode(), headers={"Referer": self.base + "/"}
-        )
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": self.cookie,
+            "Referer": self.base + "/",
+        }
         try:
-            response = self.opener.open(request, timeout=30)
-            status, location = response.status, response.headers.get("Location", "")
-        except urllib.error.HTTPError as exc:
-            status, location = exc.code, exc.headers.get("Location", "")
-        if status != 303:
-            raise RuntimeError(f"intake answered {status}")
-        return status, location.rstrip("/").rsplit("/", 1)[-1]
+            self.conn.request("POST", "/", body=urllib.parse.urlencode(data), headers=headers)
+            response = self.conn.getresponse()
+        except (http.client.HTTPException, OSError):  # the server closed a kept-alive connection: reconnect
+            self.conn.close()
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            self.conn.request("POST", "/", body=urllib.parse.urlencode(data), headers=headers)
+            response = self.conn.getresponse()
+        response.read()
+        if response.status != 303:
+            raise RuntimeError(f"intake answered {response.status}")
+        return response.status, response.getheader("Location", "").rstrip("/").rsplit("/", 1)[-1]
 
 
-def run_rate(base: str, rate: float, seconds: float, start_n: int, clients: list[Client]) -> dict:
-    """Post `rate` leads a second for `seconds`; returns per-lead (public_id, t_request, intake_ms)."""
+def run_rate(rate: float, seconds: float, start_n: int, clients: queue.Queue) -> dict:
+    """Post `rate` leads a second for `seconds`, each at its scheduled moment (open loop: a slow answer does
+    not delay the next request); returns per-lead (public_id, t_request, intake_ms)."""
     total = int(rate * seconds)
     results, errors = [], []
     lock = threading.Lock()
     t0 = time.time() + 0.5
 
     def one(i: int):
-        due = t0 + i / rate
-        delay = due - time.time()
-        if delay > 0:
-            time.sleep(delay)
-        start = time.time()
+        client = clients.get()  # one request at a time per kept-alive connection
         try:
-            _, public_id = clients[i % len(clients)].submit(start_n + i)
-        except Exception as exc:  # noqa: BLE001 - counted and reported
+            delay = t0 + i / rate - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            start = time.time()
+            try:
+                _, public_id = client.submit(start_n + i)
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                with lock:
+                    errors.append(repr(exc))
+                return
             with lock:
-                errors.append(repr(exc))
-            return
-        with lock:
-            results.append((public_id, start, (time.time() - start) * 1000))
+                results.append((public_id, start, (time.time() - start) * 1000))
+        finally:
+            clients.put(client)
 
-    with ThreadPoolExecutor(max_workers=min(64, max(8, int(rate)))) as pool:
+    with ThreadPoolExecutor(max_workers=clients.qsize()) as pool:
         list(pool.map(one, range(total)))
     return {
         "rate": rate,
@@ -162,7 +177,7 @@ def run_rate(base: str, rate: float, seconds: float, start_n: int, clients: list
     }
 
 
-def collect(phase: dict, wait_seconds: float) -> dict:
+def collect(phase: dict, wait_seconds: float, hooks: list[tuple[float, bytes]]) -> dict:
     from django.db.models import Count, Min
 
     from leads.models import Lead
@@ -183,6 +198,18 @@ def collect(phase: dict, wait_seconds: float) -> dict:
     }
     started = {r[0]: r[1] for r in phase["results"]}
     to_sold = [(sold_at[pid].timestamp() - started[pid]) * 1000 for pid in ids if pid in sold_at]
+    # The first signed delivery.created webhook the lender's receiver got for each lead.
+    hooked_at: dict[str, float] = {}
+    wait_hooks = time.time() + 30
+    while time.time() < wait_hooks:
+        for at, body in list(hooks):
+            pid = json.loads(body)["data"]["lead_id"]
+            if pid in started:
+                hooked_at[pid] = min(at, hooked_at.get(pid, at))
+        if len(hooked_at) >= len(sold_at):
+            break
+        time.sleep(0.5)
+    to_hook = [(hooked_at[pid] - started[pid]) * 1000 for pid in hooked_at]
     dup_exclusive = (
         Delivery.objects.filter(lead__public_id__in=ids, exclusive=True)
         .values("lead")
@@ -212,6 +239,8 @@ def collect(phase: dict, wait_seconds: float) -> dict:
         "duplicate_deliveries": dup_pairs,
         "intake_ms": {p: pct([r[2] for r in phase["results"]], p) for p in (50, 95, 99)},
         "submit_to_sold_ms": {p: pct(to_sold, p) for p in (50, 95, 99)},
+        "webhooks_received": len(hooked_at),
+        "submit_to_webhook_ms": {p: pct(to_hook, p) for p in (50, 95, 99)},
         "throughput_leads_per_s": round(len(sold_at) / max(0.001, last_sold - first_start), 1),
     }
 
@@ -252,12 +281,16 @@ def pgbench_ceiling(seconds: int = 10) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=3, help="Celery worker processes")
-    parser.add_argument("--rates", default="10,15,20,50,200", help="leads per second to try, in order")
+    parser.add_argument("--rates", default="10,20,50,100,200", help="leads per second to try, in order")
+    parser.add_argument("--warmup", type=float, default=5, help="seconds at 10 leads/s first, not reported")
     parser.add_argument("--seconds", type=float, default=15)
     args = parser.parse_args()
 
-    setup_database()
+    from integrations.tests.receiver import Receiver
     from marketplace.tests.topology import PrivateRedis, Stack
+
+    receiver = Receiver().__enter__()
+    setup_database(receiver.url)
 
     redis = PrivateRedis()
     redis.start()
@@ -270,6 +303,7 @@ def main() -> None:
             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "LEAD_FORM_RATE_LIMIT": "1000000",
             "CELERY_RESULT_BACKEND": redis.url.replace("/0", "/1"),
+            "WEBHOOK_ALLOW_LOOPBACK": "1",
         },
     )
     report: dict = {
@@ -289,17 +323,24 @@ def main() -> None:
         report["celery_round_trips_per_s"] = celery_ceiling()
         report["pgbench_insert_tps"] = pgbench_ceiling()
 
-        clients = [Client(stack.url) for _ in range(32)]
+        clients: queue.Queue = queue.Queue()
+        for _ in range(64):
+            clients.put(Client(stack.url))
         n = 0
+        if args.warmup:  # first requests compile templates and open connections in every process
+            warm = run_rate(10, args.warmup, n, clients)
+            n += warm["sent"]
+            collect(warm, wait_seconds=30, hooks=receiver.received_at)
         for rate in [float(r) for r in args.rates.split(",")]:
-            phase = run_rate(stack.url, rate, args.seconds, n, clients)
+            phase = run_rate(rate, args.seconds, n, clients)
             n += phase["sent"]
-            result = collect(phase, wait_seconds=60)
+            result = collect(phase, wait_seconds=60, hooks=receiver.received_at)
             report["phases"].append(result)
             print(json.dumps(result), phase["errors"][:2])
     finally:
         stack.stop()
         redis.stop()
+        receiver.__exit__(None, None, None)
 
     sustained = [
         p
@@ -314,14 +355,14 @@ def main() -> None:
     print(f"\nEnd to end ({report['machine']}; {args.workers} Celery worker processes, gunicorn 2x4)")
     print(
         f"{'target/s':>9} {'sold':>6} {'lost':>5} {'dup':>4} {'intake p50/95/99 ms':>22} "
-        f"{'submit->sold p50/95/99 ms':>28} {'achieved/s':>11}"
+        f"{'submit->sold p50/95/99 ms':>28} {'submit->webhook p50/95/99 ms':>30} {'achieved/s':>11}"
     )
     for p in report["phases"]:
-        i, s = p["intake_ms"], p["submit_to_sold_ms"]
+        i, s, w = p["intake_ms"], p["submit_to_sold_ms"], p["submit_to_webhook_ms"]
         print(
             f"{p['rate_target']:>9} {p['sold']:>6} {p['lost']:>5} "
             f"{p['duplicate_exclusive'] + p['duplicate_deliveries']:>4} "
-            f"{i[50]:>8}/{i[95]}/{i[99]:<10} {s[50]:>10}/{s[95]}/{s[99]:<14} "
+            f"{i[50]:>8}/{i[95]}/{i[99]:<10} {s[50]:>10}/{s[95]}/{s[99]:<14} {w[50]:>10}/{w[95]}/{w[99]:<16} "
             f"{p['throughput_leads_per_s']:>11}"
         )
     c, g, t = (

@@ -356,13 +356,18 @@ def leads_distribute(*, lead_ids: list[int]) -> dict[int, list[Delivery]]:
                 },
             ][-20:]  # unsold leads retry for a day; keep the trace bounded
             if winners:
-                lead.status, lead.sold_at = LeadStatus.SOLD, now
+                lead.status = LeadStatus.SOLD
             else:
                 lead.status = LeadStatus.UNSOLD
                 lead.retry_until = lead.retry_until or now + timedelta(hours=settings_.unsold_retry_hours)
             logger.info("lead %s %s to %d buyer(s)", lead.pk, mode, len(winners))
 
         deliveries: list[Delivery] = []
+        # The sale's time is when it is written, just before commit (the decisions above took a moment).
+        written = timezone.now()
+        for lead in leads:
+            if lead.status == LeadStatus.SOLD:
+                lead.sold_at = written
         if sales:
             charges = accounts_charge(
                 charges=[
@@ -379,8 +384,8 @@ def leads_distribute(*, lead_ids: list[int]) -> dict[int, list[Delivery]]:
                         exclusive=(mode == "exclusive"),
                         price=sub.price,
                         charge=charge,
-                        created_at=now,
-                        status_changed_at=now,
+                        created_at=written,
+                        status_changed_at=written,
                     )
                     for (lead, mode, sub), charge in zip(sales, charges, strict=True)
                 ]

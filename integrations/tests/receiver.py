@@ -1,6 +1,7 @@
 """A tiny webhook receiver on 127.0.0.1 for tests: records each POST and answers from a script of replies."""
 
 import threading
+import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -8,12 +9,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Receiver:
     def __init__(self):
         self.requests: list[tuple[dict[str, str], bytes, str]] = []
+        self.received_at: list[tuple[float, bytes]] = []  # (time.time(), body) of each request, for bench/e2e
         self.replies: deque = deque()  # (status, headers, body); 200 when empty
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.received_at.append((time.time(), body))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body, self.path))
                 status, headers, reply = receiver.replies.popleft() if receiver.replies else (200, {}, b"ok")
                 self.send_response(status)
