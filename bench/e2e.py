@@ -59,11 +59,12 @@ def setup_database(webhook_url: str) -> None:
     call_command("migrate", verbosity=0)
     from decimal import Decimal
 
-    from marketplace.tests.factories import LenderFactory, make_subscription
+    from marketplace.tests.factories import LenderFactory, MemberFactory, make_subscription
 
     states = ["TX", "CA", "FL", "NY"]
     for i in range(6):
         lender = LenderFactory(name=f"Bench lender {i}", states=states, balance="10000000")
+        MemberFactory(lender=lender)  # an owner, e-mailed about each new lead (console backend here)
         make_subscription(lender, states=states, price=str(Decimal(40 + i)), name="shared")
         if i < 2:
             make_subscription(
@@ -137,6 +138,29 @@ class Client:
         if response.status != 303:
             raise RuntimeError(f"intake answered {response.status}")
         return response.status, response.getheader("Location", "").rstrip("/").rsplit("/", 1)[-1]
+
+
+ROLES = (("gunicorn", "web"), ("celery", "celery"), ("postgres", "postgres"), ("redis-server", "redis"))
+
+
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds used so far by each part of the machine: web, Celery, PostgreSQL, Redis, and this process
+    (the load generator and the lender's webhook receiver). Read from /proc, so it sees every process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(pid) == os.getpid():
+            role = "load generator"
+        else:
+            role = next((r for needle, r in ROLES if needle in cmdline), None)
+        if role:
+            totals[role] = totals.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return totals
 
 
 def run_rate(rate: float, seconds: float, start_n: int, clients: queue.Queue) -> dict:
@@ -332,9 +356,18 @@ def main() -> None:
             n += warm["sent"]
             collect(warm, wait_seconds=30, hooks=receiver.received_at)
         for rate in [float(r) for r in args.rates.split(",")]:
+            cpu_before = cpu_by_role()
             phase = run_rate(rate, args.seconds, n, clients)
             n += phase["sent"]
             result = collect(phase, wait_seconds=60, hooks=receiver.received_at)
+            cpu_after = cpu_by_role()
+            # CPU milliseconds per lead by role, from the start of sending until every lead was done.
+            result["cpu_ms_per_lead"] = {
+                role: round(
+                    (cpu_after[role] - cpu_before.get(role, 0.0)) * 1000 / max(1, result["accepted"]), 2
+                )
+                for role in cpu_after
+            }
             report["phases"].append(result)
             print(json.dumps(result), phase["errors"][:2])
     finally:

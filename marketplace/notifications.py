@@ -20,20 +20,32 @@ from .models import Delivery
 logger = logging.getLogger(__name__)
 
 
-def _message(delivery: Delivery, to: list[str]) -> EmailMultiAlternatives:
-    # No consumer name, e-mail or phone in the e-mail: the lender reads those in the portal, where each
-    # view is logged.
-    context = {
-        "delivery": delivery,
-        "lead": delivery.lead,
-        "url": settings.SITE_URL + reverse("portal:delivery_detail", args=[delivery.pk]),
-    }
+def _url(delivery: Delivery) -> str:
+    return settings.SITE_URL + reverse("portal:delivery_detail", args=[delivery.pk])
+
+
+def _message(deliveries: list[Delivery], to: list[str]) -> EmailMultiAlternatives:
+    """One e-mail per recipient per run: a lone lead gets its own, a batch sold at once is listed in one
+    (an officer should not find fifty e-mails for fifty leads of one busy second).
+
+    No consumer name, e-mail or phone in it: the lender reads those in the portal, where each view is logged.
+    """
+    if len(deliveries) == 1:
+        delivery = deliveries[0]
+        context = {"delivery": delivery, "lead": delivery.lead, "url": _url(delivery)}
+        subject = f"New {delivery.lead.get_purpose_display().lower()} lead in {delivery.lead.state}"
+        template = "email/new_lead"
+    else:
+        context = {
+            "rows": [{"delivery": d, "lead": d.lead, "url": _url(d)} for d in deliveries],
+            "inbox_url": settings.SITE_URL + reverse("portal:inbox"),
+        }
+        subject = f"{len(deliveries)} new leads in your portal"
+        template = "email/new_leads"
     message = EmailMultiAlternatives(
-        subject=f"New {delivery.lead.get_purpose_display().lower()} lead in {delivery.lead.state}",
-        body=render_to_string("email/new_lead.txt", context),
-        to=to,
+        subject=subject, body=render_to_string(f"{template}.txt", context), to=to
     )
-    message.attach_alternative(render_to_string("email/new_lead.html", context), "text/html")
+    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     return message
 
 
@@ -70,12 +82,12 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
                 "lender_id", flat=True
             )
         )
-        messages = []
+        by_recipients: dict[tuple[str, ...], list[Delivery]] = defaultdict(list)
         for d in deliveries:
             officer = d.assigned_to
             to = [officer.email] if officer and officer.email and officer.is_active else managers[d.lender_id]
             if to:
-                messages.append(_message(d, to))
+                by_recipients[tuple(to)].append(d)
             if d.lender_id in hooked:
                 webhooks_emit(
                     lender_id=d.lender_id,
@@ -89,6 +101,7 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
                 account_low_balance_check(
                     account_id=account.pk, previous_balance=before, balance=charge.balance_after
                 )
+        messages = [_message(group, list(to)) for to, group in by_recipients.items()]
         if messages:
             get_connection().send_messages(messages)
         Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(notified_at=timezone.now())

@@ -75,3 +75,28 @@ def test_a_decided_return_is_a_webhook_and_an_email(
     email = mail.outbox[0]
     assert email.to == [owner.email] and "approved" in email.subject
     assert "$90.00" in email.body and "Disconnected number" in email.alternatives[0][0]
+
+
+def test_a_batch_sold_at_once_is_one_email_per_recipient(
+    owner, buying_lender, django_capture_on_commit_callbacks
+):
+    from marketplace.services import leads_distribute
+
+    make_subscription(buying_lender, price="40.00")
+    leads = [QualifiedLeadFactory(consumer__email=f"c{i}@example.com") for i in range(3)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sold = leads_distribute(lead_ids=[lead.pk for lead in leads])
+
+    assert len(sold) == 3
+    assert len(mail.outbox) == 1
+    email = mail.outbox[0]
+    assert email.to == [owner.email] and email.subject == "3 new leads in your portal"
+    for delivery in (d for ds in sold.values() for d in ds):
+        assert (
+            f"/portal/leads/{delivery.pk}/" in email.body
+            and f"/portal/leads/{delivery.pk}/" in email.alternatives[0][0]
+        )
+    assert not any(
+        lead.consumer.email in email.body or lead.consumer.last_name in email.body for lead in leads
+    )
