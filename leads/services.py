@@ -83,9 +83,9 @@ def lead_submit(
             page_url=page_url[:500],
         )
         if not rejected_reason:
-            from .tasks import qualify_lead
+            from .tasks import qualify_soon
 
-            enqueue_on_commit(qualify_lead, lead.pk)
+            transaction.on_commit(lambda: qualify_soon(lead.pk))
     logger.info("lead %s received (%s)", lead.pk, lead.status)
     return lead
 

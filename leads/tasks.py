@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 
 from marketplace.tasking import ReliableTask, enqueue
 
@@ -15,21 +16,47 @@ from .selectors import leads_stuck
 logger = logging.getLogger(__name__)
 
 
+# Set while a qualify task is queued and not yet started: the leads received meanwhile wait for that task,
+# which takes the whole backlog, instead of each queueing one of their own.
+QUEUED_FLAG = "leads:qualify-queued"
+QUEUED_FLAG_SECONDS = 5  # a task lost with its broker costs the next lead only this long
+
+
+def qualify_soon(lead_id: int) -> None:
+    """Queue qualification for a lead just received, unless a qualify task is already queued: under load
+    that turns a task per lead into a task per batch. The queued task clears the flag before it looks at the
+    backlog, so a lead committed after that look always queues a task of its own."""
+    try:
+        first = cache.add(QUEUED_FLAG, lead_id, timeout=QUEUED_FLAG_SECONDS)
+    except Exception:  # noqa: BLE001 - the cache is down: queue anyway, as if no task were waiting
+        first = True
+    if first:
+        enqueue(qualify_lead, lead_id)
+
+
 @shared_task(base=ReliableTask)
-def qualify_lead(lead_id: int) -> str | None:
-    """Qualify the lead, with any others waiting in `received` (up to PIPELINE_BATCH_SIZE: under load one
-    task clears the backlog, and the later tasks of the leads it took find nothing to do), then, once that
+def qualify_lead(lead_id: int | None = None) -> str | None:
+    """Qualify the lead, with the others waiting in `received` (up to PIPELINE_BATCH_SIZE), then, once that
     has committed, sell the qualified ones in the same worker: one broker round trip less on the way to the
     lender. Should the worker die in between, the leads wait in `qualified` and the sweeper queues
-    distribute_lead for them. Returns the lead's status."""
+    distribute_lead for them. A full batch queues the next task for the rest. Returns the lead's status."""
+    try:
+        cache.delete(QUEUED_FLAG)
+    except Exception:  # noqa: BLE001 - without the cache every lead queues its own task: slower, still right
+        logger.warning("could not clear the qualify-queued flag")
+    size = settings.PIPELINE_BATCH_SIZE
     leads = services.leads_qualify(
-        lead_ids=[lead_id], claim=settings.PIPELINE_BATCH_SIZE - 1, queue_distribution=False
+        lead_ids=[lead_id] if lead_id else [], claim=size - 1 if lead_id else size, queue_distribution=False
     )
     qualified = [lead.pk for lead in leads if lead.status == LeadStatus.QUALIFIED]
     if qualified:
         from marketplace.services import leads_distribute
 
         leads_distribute(lead_ids=qualified)
+    if len(leads) >= size:  # more may be waiting
+        enqueue(qualify_lead)
+    if lead_id is None:
+        return None
     return Lead.objects.filter(pk=lead_id).values_list("status", flat=True).first()
 
 

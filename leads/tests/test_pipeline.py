@@ -177,14 +177,48 @@ def test_one_qualify_task_clears_the_backlog_and_the_later_tasks_do_nothing(
     assert Delivery.objects.count() == 6
 
 
-def test_a_batch_is_capped_and_the_rest_wait_for_their_own_tasks(
-    settings, django_capture_on_commit_callbacks
+def test_leads_received_while_a_qualify_task_waits_queue_no_task_of_their_own(
+    buying_lender, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from leads.tasks import qualify_lead
+    """Under load: a task per batch, not per lead. The waiting task takes every lead received before it
+    starts; a lead received after that queues the next task."""
+    from leads import tasks
 
+    queued: list[tuple] = []
+    monkeypatch.setattr(tasks, "enqueue", lambda task, *args: queued.append((task.name, args)))
+    make_subscription(buying_lender, price="40.00")
+    with django_capture_on_commit_callbacks(execute=False) as commits:
+        leads = [submit(email=f"buyer{i}@example.com", phone=f"512555{i:04d}") for i in range(3)]
+    for commit in commits:  # three leads commit while the first one's task waits in the broker
+        commit()
+    assert queued == [("leads.tasks.qualify_lead", (leads[0].pk,))]
+
+    assert tasks.qualify_lead(leads[0].pk) == "sold"  # it takes all three
+    assert [Lead.objects.get(pk=lead.pk).status for lead in leads] == ["sold", "sold", "sold"]
+
+    with django_capture_on_commit_callbacks(execute=True):  # received after the task looked: its own task
+        late = submit(email="late@example.com", phone="5125559999")
+    assert queued[1:] == [("leads.tasks.qualify_lead", (late.pk,))]
+    tasks.qualify_lead(late.pk)
+    assert Lead.objects.filter(status="sold").count() == 4
+
+
+def test_a_full_batch_queues_the_next_task_for_the_rest(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from leads import tasks
+
+    queued: list[tuple] = []
+    monkeypatch.setattr(tasks, "enqueue", lambda task, *args: queued.append((task.name, args)))
     settings.PIPELINE_BATCH_SIZE = 3
     with django_capture_on_commit_callbacks(execute=False):
         leads = [submit(email=f"buyer{i}@example.com", phone=f"512555{i:04d}") for i in range(5)]
-    qualify_lead(leads[4].pk)  # its own lead first, then the oldest waiting
+
+    tasks.qualify_lead(leads[4].pk)  # its own lead first, then the oldest waiting
     statuses = dict(Lead.objects.values_list("pk", "status"))
     assert [statuses[lead.pk] == "received" for lead in leads] == [False, False, True, True, False]
+    assert queued == [("leads.tasks.qualify_lead", ())]
+
+    assert tasks.qualify_lead() is None  # the next task takes the rest, and, short of a full batch, stops
+    assert queued == [("leads.tasks.qualify_lead", ())]
+    assert not Lead.objects.filter(status="received").exists()
