@@ -14,7 +14,8 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -258,43 +259,69 @@ def webhooks_emit(
     `data` may be a callable, so the payload is only built for a lender that has endpoints (most have none,
     and serializing a delivery is the costliest part of the new-lead notification).
     """
-    if event_type not in WebhookEvent.values:
-        raise ValueError(f"Unknown webhook event {event_type!r}")
-    endpoints = [
-        ep
-        for ep in WebhookEndpoint.objects.filter(lender_id=lender_id, is_active=True)
-        if event_type in ep.events
-    ]
+    endpoints = webhook_endpoints_for(lender_ids=[lender_id], event_type=event_type).get(lender_id, [])
     if not endpoints:
         return 0
-    now = timezone.now()
-    if callable(data):
-        data = data()
-    envelope = {"type": event_type, "timestamp": (at or now).isoformat(), "data": data}
-    messages = WebhookMessage.objects.bulk_create(
-        [
-            WebhookMessage(
-                endpoint=ep,
-                event_id=_event_id(),
-                event_type=event_type,
-                payload=envelope,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            for ep in endpoints
-        ]
+    messages = webhook_messages_build(
+        endpoints=endpoints, event_type=event_type, data=data() if callable(data) else data, at=at
     )
-    ids = [m.pk for m in messages]
-    if any(i is None for i in ids):  # backends without RETURNING
-        ids = list(
-            WebhookMessage.objects.filter(event_id__in=[m.event_id for m in messages]).values_list(
-                "pk", flat=True
-            )
-        )
-    from .tasks import send_webhook
+    WebhookMessage.objects.bulk_create(messages)
+    webhooks_send_on_commit(messages)
+    return len(messages)
 
-    transaction.on_commit(lambda: [send_webhook.delay(i) for i in ids])
-    return len(ids)
+
+def webhook_endpoints_for(*, lender_ids: Iterable[int], event_type: str) -> dict[int, list[WebhookEndpoint]]:
+    """The active endpoints subscribed to `event_type`, by lender: one query for any number of lenders."""
+    if event_type not in WebhookEvent.values:
+        raise ValueError(f"Unknown webhook event {event_type!r}")
+    found: dict[int, list[WebhookEndpoint]] = defaultdict(list)
+    for ep in WebhookEndpoint.objects.filter(lender_id__in=lender_ids, is_active=True).order_by("pk"):
+        if event_type in ep.events:
+            found[ep.lender_id].append(ep)
+    return found
+
+
+def webhook_messages_build(
+    *, endpoints: list[WebhookEndpoint], event_type: str, data: dict[str, Any], at: datetime | None = None
+) -> list[WebhookMessage]:
+    """Unsaved messages of one event, one per endpoint (bulk_create them, then webhooks_send_on_commit)."""
+    now = timezone.now()
+    envelope = {"type": event_type, "timestamp": (at or now).isoformat(), "data": data}
+    return [
+        WebhookMessage(
+            endpoint=ep,
+            event_id=_event_id(),
+            event_type=event_type,
+            payload=envelope,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for ep in endpoints
+    ]
+
+
+def webhooks_send_on_commit(messages: list[WebhookMessage]) -> None:
+    """Once the rows are committed, queue their first attempts: one task per endpoint, which sends that
+    endpoint's messages in order over one connection (a batch of leads sold at once is many messages)."""
+    by_endpoint: dict[int, list[int]] = defaultdict(list)
+    for m in messages:
+        if m.pk is None:  # backends without RETURNING
+            m.pk = WebhookMessage.objects.values_list("pk", flat=True).get(event_id=m.event_id)
+        by_endpoint[m.endpoint_id].append(m.pk)
+    if not by_endpoint:
+        return
+    from marketplace.tasking import enqueue
+
+    from .tasks import send_webhook, send_webhooks
+
+    def send() -> None:
+        for ids in by_endpoint.values():
+            if len(ids) == 1:
+                enqueue(send_webhook, ids[0])
+            else:
+                enqueue(send_webhooks, ids)
+
+    transaction.on_commit(send)
 
 
 def _money(value: Decimal | None) -> str | None:

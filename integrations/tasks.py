@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
+import time
 from decimal import Decimal
 
 from celery import shared_task
 from django.utils import timezone
 
-from marketplace.tasking import ReliableTask
+from marketplace.tasking import ReliableTask, enqueue
 
 from . import notifications
 from .models import WebhookMessage
-from .webhooks import MAX_COUNTDOWN, webhook_message_send
+from .webhooks import MAX_COUNTDOWN, pools_close, webhook_message_send
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,34 @@ def send_webhook(message_id: int) -> bool:
     if wait is not None and wait <= MAX_COUNTDOWN:
         send_webhook.apply_async((message_id,), countdown=wait.total_seconds())
     return wait is None
+
+
+# A batch stops for this long at most, then hands what is left to a task each: a slow receiver must not
+# hold the worker, nor the batch run into the task's time limit.
+BATCH_SECONDS = 10
+
+
+@shared_task(base=ReliableTask, time_limit=60, soft_time_limit=50)
+def send_webhooks(message_ids: list[int]) -> int:
+    """First attempts at one endpoint's new messages, in order, over one connection. After a failed attempt,
+    or BATCH_SECONDS, the rest go to send_webhook one each, as retries do. Returns how many this task tried.
+    Idempotent: a message already delivered, or being sent by another task, is skipped (see _claim)."""
+    started = time.monotonic()
+    pools: dict = {}
+    tried = 0
+    try:
+        for message_id in message_ids:
+            wait = webhook_message_send(message_id=message_id, pools=pools)
+            tried += 1
+            if wait is not None and wait <= MAX_COUNTDOWN:
+                send_webhook.apply_async((message_id,), countdown=wait.total_seconds())
+            if wait is not None or time.monotonic() - started > BATCH_SECONDS:
+                break
+    finally:
+        pools_close(pools)
+    for rest in message_ids[tried:]:
+        enqueue(send_webhook, rest)
+    return tried
 
 
 @shared_task(base=ReliableTask, max_retries=1)

@@ -157,8 +157,17 @@ def _retry_after(value: str | None) -> timedelta | None:
     return min(timedelta(seconds=max(seconds, 0)), MAX_RETRY_AFTER)
 
 
-def http_post(url: str, *, body: bytes, headers: dict[str, str]) -> SendResult:
-    """POST to the checked address of `url`, no redirects, no proxies, the timeouts above."""
+def http_post(
+    url: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    pools: dict[tuple, urllib3.HTTPConnectionPool] | None = None,
+) -> SendResult:
+    """POST to the checked address of `url`, no redirects, no proxies, the timeouts above.
+
+    With `pools` (a dict the caller owns, and closes with pools_close), the connection to the same checked
+    address is kept for the next message: one TCP and TLS handshake for a batch, not one per message."""
     started = time.monotonic()
     try:
         host, port, addresses = resolve(url)
@@ -172,13 +181,18 @@ def http_post(url: str, *, body: bytes, headers: dict[str, str]) -> SendResult:
         path += "?" + parts.query
     ip = addresses[0]
     host_header = host if port in (80, 443) else f"{host}:{port}"
-    pool_kwargs = {"timeout": TIMEOUT, "retries": False, "maxsize": 1}
-    if parts.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            ip, port, server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED", **pool_kwargs
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(ip, port, **pool_kwargs)
+    key = (parts.scheme, ip, port, host)
+    pool = pools.get(key) if pools is not None else None
+    if pool is None:
+        pool_kwargs = {"timeout": TIMEOUT, "retries": False, "maxsize": 1}
+        if parts.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                ip, port, server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED", **pool_kwargs
+            )
+        else:
+            pool = urllib3.HTTPConnectionPool(ip, port, **pool_kwargs)
+        if pools is not None:
+            pools[key] = pool
     try:
         response = pool.urlopen(
             "POST",
@@ -211,7 +225,14 @@ def http_post(url: str, *, body: bytes, headers: dict[str, str]) -> SendResult:
             name = "Timed out"
         return SendResult(None, int((time.monotonic() - started) * 1000), error=name[:200])
     finally:
+        if pools is None:
+            pool.close()
+
+
+def pools_close(pools: dict[tuple, urllib3.HTTPConnectionPool]) -> None:
+    for pool in pools.values():
         pool.close()
+    pools.clear()
 
 
 # --- one attempt -----------------------------------------------------------------------------------------
@@ -235,7 +256,9 @@ def _wait_after(attempt: int, result: SendResult) -> timedelta:
     return wait
 
 
-def webhook_message_send(*, message_id: int) -> timedelta | None:
+def webhook_message_send(
+    *, message_id: int, pools: dict[tuple, urllib3.HTTPConnectionPool] | None = None
+) -> timedelta | None:
     """Make one attempt at a due message and log it. Returns the wait before the next attempt, if any."""
     if not _claim(message_id):
         return None
@@ -254,7 +277,7 @@ def webhook_message_send(*, message_id: int) -> timedelta | None:
         timestamp=int(now.timestamp()),
         body=body,
     )
-    result = http_post(endpoint.url, body=body, headers=headers)
+    result = http_post(endpoint.url, body=body, headers=headers, pools=pools)
     ok = result.status_code is not None and 200 <= result.status_code < 300
     attempt_no = message.attempt_count + 1
     wait: timedelta | None = None

@@ -11,8 +11,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.models import WebhookEndpoint, WebhookEvent
-from integrations.services import account_low_balance_check, delivery_payload, webhooks_emit
+from integrations.models import WebhookEvent, WebhookMessage
+from integrations.services import (
+    account_low_balance_check,
+    delivery_payload,
+    webhook_endpoints_for,
+    webhook_messages_build,
+    webhooks_send_on_commit,
+)
 from lenders.models import Membership
 
 from .models import Delivery
@@ -59,7 +65,7 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
     with transaction.atomic():
         deliveries = list(
             Delivery.objects.select_for_update(of=("self",))
-            .select_related("lead", "assigned_to", "charge__account")
+            .select_related("lead__consumer", "lead__consent", "assigned_to", "charge__account")
             .filter(pk__in=delivery_ids, notified_at__isnull=True)
             .order_by("pk")
         )
@@ -77,22 +83,19 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
             .values_list("lender_id", "user__email")
         ):
             managers[lender_id].append(email)
-        hooked = set(
-            WebhookEndpoint.objects.filter(lender_id__in=lender_ids, is_active=True).values_list(
-                "lender_id", flat=True
-            )
-        )
+        endpoints = webhook_endpoints_for(lender_ids=lender_ids, event_type=WebhookEvent.DELIVERY_CREATED)
+        hooks: list[WebhookMessage] = []
         by_recipients: dict[tuple[str, ...], list[Delivery]] = defaultdict(list)
         for d in deliveries:
             officer = d.assigned_to
             to = [officer.email] if officer and officer.email and officer.is_active else managers[d.lender_id]
             if to:
                 by_recipients[tuple(to)].append(d)
-            if d.lender_id in hooked:
-                webhooks_emit(
-                    lender_id=d.lender_id,
+            if d.lender_id in endpoints:
+                hooks += webhook_messages_build(
+                    endpoints=endpoints[d.lender_id],
                     event_type=WebhookEvent.DELIVERY_CREATED,
-                    data=lambda d=d: delivery_payload(d),
+                    data=delivery_payload(d),
                 )
             # The charge row knows the balance before and after the sale: alert only when it crossed the line.
             charge, account = d.charge, d.charge.account
@@ -101,6 +104,8 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
                 account_low_balance_check(
                     account_id=account.pk, previous_balance=before, balance=charge.balance_after
                 )
+        WebhookMessage.objects.bulk_create(hooks)
+        webhooks_send_on_commit(hooks)
         messages = [_message(group, list(to)) for to, group in by_recipients.items()]
         if messages:
             get_connection().send_messages(messages)

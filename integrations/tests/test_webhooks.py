@@ -145,7 +145,7 @@ def test_after_the_last_scheduled_attempt_the_endpoint_is_disabled(
     owner, endpoint, receiver, django_capture_on_commit_callbacks
 ):
     receiver.reply(500)
-    with mock.patch.object(send_webhook, "delay"):
+    with mock.patch.object(send_webhook, "apply_async"):
         message = emit(endpoint, django_capture_on_commit_callbacks)
     WebhookMessage.objects.filter(pk=message.pk).update(attempt_count=wh.MAX_ATTEMPTS - 1)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=wh.MAX_ATTEMPTS - 1)
@@ -270,3 +270,33 @@ def test_plain_http_is_refused_for_public_hosts():
 
 def test_a_delivery_for_a_lender_without_endpoints_queues_nothing(rival_lender, endpoint):
     assert webhooks_emit(lender_id=rival_lender.pk, event_type="delivery.created", data={}) == 0
+
+
+def test_a_batch_of_sales_is_one_task_per_endpoint_and_every_message_verifies(
+    buying_lender, endpoint, receiver, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Leads sold in one batch: the endpoint gets one signed delivery.created per lead, in order, sent by one
+    task over one connection instead of a task each."""
+    import json
+
+    from integrations import tasks
+    from marketplace.services import leads_distribute
+
+    batches: list[list[int]] = []
+    real = tasks.send_webhooks.apply_async
+    monkeypatch.setattr(
+        tasks.send_webhooks, "apply_async", lambda args, **kw: batches.append(args[0]) or real(args, **kw)
+    )
+    make_subscription(buying_lender, price="40.00")
+    leads = [QualifiedLeadFactory(consumer__email=f"c{i}@example.com") for i in range(4)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sold = leads_distribute(lead_ids=[lead.pk for lead in leads])
+
+    assert len(batches) == 1 and len(batches[0]) == 4
+    assert len(receiver.requests) == 4
+    for headers, body, _ in receiver.requests:
+        verify(endpoint, headers, body)
+    received = [json.loads(body)["data"]["id"] for _, body, _ in receiver.requests]
+    assert received == sorted(d.pk for ds in sold.values() for d in ds)
+    assert WebhookMessage.objects.filter(status="succeeded").count() == 4

@@ -5,6 +5,7 @@ gives the task real work to do. Each run's effect is measured as the whole datab
 the e-mails sent and the webhook requests received.
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -148,6 +149,28 @@ def send_webhook(w: World):
     w.did_work = lambda: message.attempts.filter(succeeded=True).count() == 1
 
 
+def send_webhooks(w: World):
+    """A batch for one endpoint: each message delivered once, in order."""
+    messages = [_due_message(w) for _ in range(3)]
+    w.args = ([m.pk for m in messages],)
+    w.did_work = lambda: (
+        [m.attempts.filter(succeeded=True).count() for m in messages] == [1, 1, 1]
+        and [json.loads(body)["data"] for _, body, _ in w.receiver.requests] == [{"id": 1}] * 3
+        and [h["webhook-id"] for h, _, _ in w.receiver.requests] == [m.event_id for m in messages]
+    )
+
+
+def send_webhooks_failing(w: World):
+    """The receiver fails the first: it waits for its retry, and the rest go out one task each."""
+    w.receiver.replies.extend([(500, {}, b"down")])
+    messages = [_due_message(w) for _ in range(3)]
+    w.args = ([m.pk for m in messages],)
+    w.did_work = lambda: (
+        [m.attempts.filter(succeeded=True).count() for m in messages] == [0, 1, 1]
+        and (messages[0].attempts.count() == 1)
+    )
+
+
 def send_webhook_failing(w: World):
     """The receiver is down: one failed attempt, and the retry waits for its time, not for a second run."""
     w.receiver.replies.extend([(500, {}, b"down")] * 5)
@@ -206,6 +229,7 @@ SCENARIOS: dict[str, list[Callable[[World], None]]] = {
     "lenders.tasks.send_invitation": [send_invitation],
     "lenders.tasks.remind_overdue_followups": [remind_overdue_followups],
     "integrations.tasks.send_webhook": [send_webhook, send_webhook_failing],
+    "integrations.tasks.send_webhooks": [send_webhooks, send_webhooks_failing],
     "integrations.tasks.send_due_webhooks": [send_due_webhooks],
     "integrations.tasks.email_endpoint_disabled": [email_endpoint_disabled],
     "integrations.tasks.email_low_balance": [email_low_balance],
