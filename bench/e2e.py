@@ -86,6 +86,25 @@ def _letters(n: int) -> str:
             return "Bench" + out
 
 
+def bench_zips(states: tuple[str, ...] = ("TX", "CA", "FL", "NY"), per_state: int = 500) -> list[str]:
+    """Real, active ZIP codes spread over the lenders' states, so ZIP lookups and county limits vary as
+    they do in real traffic (a fixed sample, the same every run)."""
+    import random
+
+    import zipcodes
+
+    rng = random.Random(7)
+    out: list[str] = []
+    for state in states:
+        found = [z["zip_code"] for z in zipcodes.filter_by(state=state, active=True) if z.get("county")]
+        out += rng.sample(found, min(per_state, len(found)))
+    rng.shuffle(out)
+    return out
+
+
+ZIPS: list[str] = []
+
+
 class Client:
     """A consumer's browser: a GET for the CSRF cookie and token, then POSTs on a kept-alive connection."""
 
@@ -104,7 +123,7 @@ class Client:
     def submit(self, n: int) -> tuple[int, str]:
         data = {
             "purpose": "purchase",
-            "zip_code": "78701",
+            "zip_code": ZIPS[n % len(ZIPS)],
             "property_type": "single_family",
             "occupancy": "primary",
             "property_value": "400000",
@@ -313,6 +332,7 @@ def main() -> None:
     from integrations.tests.receiver import Receiver
     from marketplace.tests.topology import PrivateRedis, Stack
 
+    ZIPS.extend(bench_zips())
     receiver = Receiver().__enter__()
     setup_database(receiver.url)
 

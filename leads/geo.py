@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -106,8 +107,15 @@ def lookup_zip(zip_code: str) -> ZipInfo | None:
     match = _ZIP_RE.match(zip_code)
     if not match:
         return None
+    return _lookup_zip5(match.group(1))
+
+
+# zipcodes scans its whole table per lookup (about 1.4 ms, and the form and the service each ask), while
+# leads cluster in populated ZIPs: keep the recent answers. ZipInfo is frozen, so sharing one is safe.
+@functools.lru_cache(maxsize=8192)
+def _lookup_zip5(zip5: str) -> ZipInfo | None:
     try:
-        rows = zipcodes.matching(match.group(1))
+        rows = zipcodes.matching(zip5)
     except (TypeError, ValueError):
         return None
     if not rows:
