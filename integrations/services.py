@@ -330,9 +330,15 @@ def _money(value: Decimal | None) -> str | None:
 
 def delivery_payload(delivery) -> dict[str, Any]:
     """The delivery as the lender API shows it (same serializer), so a webhook and a GET agree."""
+    return deliveries_payloads([delivery])[0]
+
+
+def deliveries_payloads(deliveries: list) -> list[dict[str, Any]]:
+    """delivery_payload for many: one serializer for the lot (building a DRF serializer costs more than
+    filling it), one JSON round trip."""
     from .api.lender import DeliveryDetailOutput
 
-    return json.loads(json.dumps(DeliveryDetailOutput(delivery).data, default=str))
+    return json.loads(json.dumps(DeliveryDetailOutput(deliveries, many=True).data, default=str))
 
 
 def webhooks_emit_delivery_updated(*, delivery) -> int:

@@ -29,16 +29,32 @@ def _guidelines_from_db() -> Guidelines:
 
 def loan_limits_for(*, state: str, county: str) -> LoanLimits:
     """The county's conforming limit from FHFA's imported file, or the national baseline."""
-    keys = geo.limit_keys(state, county)
-    # A county that spans several FHFA areas (Connecticut's old counties) takes the lowest: conservative.
-    row = (
-        CountyLoanLimit.objects.filter(state=state, county_key__in=keys).order_by("one_unit_limit").first()
-        if keys
-        else None
-    )
-    if row is None:
-        return LoanLimits.baseline()
-    return LoanLimits.for_county(row.one_unit_limit, source=f"FHFA {row.year} {row.county_key} {row.state}")
+    return loan_limits_for_many(counties={(state, county)})[(state, county)]
+
+
+def loan_limits_for_many(*, counties: set[tuple[str, str]]) -> dict[tuple[str, str], LoanLimits]:
+    """loan_limits_for of every (state, county) of a batch of leads, in one query."""
+    keys = {pair: geo.limit_keys(*pair) for pair in counties}
+    wanted = {key for found in keys.values() for key in found}
+    rows: dict[tuple[str, str], CountyLoanLimit] = {}
+    if wanted:
+        for row in CountyLoanLimit.objects.filter(state__in={s for s, _ in counties}, county_key__in=wanted):
+            seen = rows.get((row.state, row.county_key))
+            if seen is None or row.one_unit_limit < seen.one_unit_limit:
+                rows[(row.state, row.county_key)] = row
+    limits = {}
+    for (state, county), county_keys in keys.items():
+        # A county that spans several FHFA areas (Connecticut's old counties) takes the lowest: conservative.
+        found = [rows[(state, k)] for k in county_keys if (state, k) in rows]
+        row = min(found, key=lambda r: r.one_unit_limit, default=None)
+        limits[(state, county)] = (
+            LoanLimits.baseline()
+            if row is None
+            else LoanLimits.for_county(
+                row.one_unit_limit, source=f"FHFA {row.year} {row.county_key} {row.state}"
+            )
+        )
+    return limits
 
 
 def leads_earlier_contacts(*, leads: list[Lead], window_days: int) -> list[tuple[int, str, str, datetime]]:

@@ -15,7 +15,7 @@ from . import geo
 from .choices import LeadStatus
 from .models import ConsentRecord, Consumer, Lead
 from .qualification import Applicant, evaluate
-from .selectors import guidelines_current, leads_earlier_contacts, loan_limits_for
+from .selectors import guidelines_current, leads_earlier_contacts, loan_limits_for_many
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bo
             return []
         earlier = leads_earlier_contacts(leads=leads, window_days=window)
         duplicates: set[int] = set()
-        limits_by_county: dict[tuple[str, str], Any] = {}
+        limits_by_county = loan_limits_for_many(counties={(lead.state, lead.county) for lead in leads})
         for lead in leads:
             lead.updated_at = now
             first = next(
@@ -185,10 +185,7 @@ def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bo
                 logger.info("lead %s duplicate of %s", lead.pk, first)
                 continue
 
-            county = (lead.state, lead.county)
-            if county not in limits_by_county:
-                limits_by_county[county] = loan_limits_for(state=lead.state, county=lead.county)
-            limits = limits_by_county[county]
+            limits = limits_by_county[(lead.state, lead.county)]
             result = evaluate(_applicant(lead), guidelines=guidelines, limits=limits)
             lead.guideline_version = result.guidelines_version
             lead.loan_limit = limits.conforming_limit

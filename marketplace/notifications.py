@@ -14,7 +14,7 @@ from django.utils import timezone
 from integrations.models import WebhookEvent, WebhookMessage
 from integrations.services import (
     account_low_balance_check,
-    delivery_payload,
+    deliveries_payloads,
     webhook_endpoints_for,
     webhook_messages_build,
     webhooks_send_on_commit,
@@ -66,6 +66,7 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
         deliveries = list(
             Delivery.objects.select_for_update(of=("self",))
             .select_related("lead__consumer", "lead__consent", "assigned_to", "charge__account")
+            .defer("lead__distribution_trace")  # the largest column, and nothing here reads it
             .filter(pk__in=delivery_ids, notified_at__isnull=True)
             .order_by("pk")
         )
@@ -84,6 +85,8 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
         ):
             managers[lender_id].append(email)
         endpoints = webhook_endpoints_for(lender_ids=lender_ids, event_type=WebhookEvent.DELIVERY_CREATED)
+        hooked = [d for d in deliveries if d.lender_id in endpoints]
+        payloads = dict(zip((d.pk for d in hooked), deliveries_payloads(hooked), strict=True))
         hooks: list[WebhookMessage] = []
         by_recipients: dict[tuple[str, ...], list[Delivery]] = defaultdict(list)
         for d in deliveries:
@@ -95,7 +98,7 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
                 hooks += webhook_messages_build(
                     endpoints=endpoints[d.lender_id],
                     event_type=WebhookEvent.DELIVERY_CREATED,
-                    data=delivery_payload(d),
+                    data=payloads[d.pk],
                 )
             # The charge row knows the balance before and after the sale: alert only when it crossed the line.
             charge, account = d.charge, d.charge.account

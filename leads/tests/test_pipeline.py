@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from leads.models import ConsentRecord, CountyLoanLimit, Lead
-from leads.selectors import loan_limits_for
+from leads.selectors import loan_limits_for, loan_limits_for_many
 from leads.services import lead_qualify, lead_submit
 from leads.tasks import sweep_stuck_leads
 from marketplace.models import Delivery
@@ -139,6 +141,15 @@ def test_imported_county_limits_apply_and_unmatched_counties_fall_back_to_baseli
     # Fairfield County CT spans two planning regions; the lower limit applies.
     assert loan_limits_for(state="CT", county="Fairfield County").conforming_limit == Decimal("851000.00")
     assert loan_limits_for(state="TX", county="").conforming_limit == Decimal("832750")
+    # A batch of leads reads all its counties in one query, with the same answers.
+    counties = {("CA", "Los Angeles County"), ("CT", "Fairfield County"), ("TX", ""), ("NY", "Kings County")}
+    with CaptureQueriesContext(connection) as queries:
+        batch = loan_limits_for_many(counties=counties)
+    assert len(queries) == 1
+    assert {pair: limits.conforming_limit for pair, limits in batch.items()} == {
+        pair: loan_limits_for(state=pair[0], county=pair[1]).conforming_limit for pair in counties
+    }
+    assert batch[("CT", "Fairfield County")].conforming_limit == Decimal("851000.00")
 
 
 def test_without_an_import_the_baseline_applies():
