@@ -296,7 +296,8 @@ def webhook_message_send(
             fields.update(
                 status=WebhookMessage.Status.SUCCEEDED, next_attempt_at=None, finished_at=timezone.now()
             )
-            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=0)
+            if endpoint.failure_count:  # most sends follow a success: nothing to reset
+                WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=0)
         else:
             WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=F("failure_count") + 1)
             from .services import webhook_endpoint_disable

@@ -65,8 +65,9 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
     with transaction.atomic():
         deliveries = list(
             Delivery.objects.select_for_update(of=("self",))
-            .select_related("lead__consumer", "lead__consent", "assigned_to", "charge__account")
-            .defer("lead__distribution_trace")  # the largest column, and nothing here reads it
+            .select_related("lead", "assigned_to", "charge__account")
+            # The e-mail needs none of the lead's JSON; payloads load their own rows (below).
+            .defer("lead__distribution_trace", "lead__qualification", "lead__products")
             .filter(pk__in=delivery_ids, notified_at__isnull=True)
             .order_by("pk")
         )
@@ -85,7 +86,17 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
         ):
             managers[lender_id].append(email)
         endpoints = webhook_endpoints_for(lender_ids=lender_ids, event_type=WebhookEvent.DELIVERY_CREATED)
-        hooked = [d for d in deliveries if d.lender_id in endpoints]
+        hooked_ids = [d.pk for d in deliveries if d.lender_id in endpoints]
+        hooked = (
+            list(
+                Delivery.objects.select_related("lead__consumer", "lead__consent")
+                .defer("lead__distribution_trace")
+                .filter(pk__in=hooked_ids)
+                .order_by("pk")
+            )
+            if hooked_ids
+            else []
+        )
         payloads = dict(zip((d.pk for d in hooked), deliveries_payloads(hooked), strict=True))
         hooks: list[WebhookMessage] = []
         by_recipients: dict[tuple[str, ...], list[Delivery]] = defaultdict(list)
