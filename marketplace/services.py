@@ -26,6 +26,8 @@ from .tasking import enqueue_on_commit
 logger = logging.getLogger(__name__)
 
 SELLABLE = (LeadStatus.QUALIFIED, LeadStatus.UNSOLD)
+# Price points of bids read per lead; a sale that walks past them all reads that lead's every match.
+MATCH_DEPTH = 25
 
 
 class Match(NamedTuple):
@@ -36,6 +38,7 @@ class Match(NamedTuple):
     exclusive: bool
     price: Decimal
     lender_last_served_at: datetime | None
+    matched: int  # how many subscriptions the lead matched in all (rows may stop at MATCH_DEPTH prices)
 
 
 def _choice_column(prefix: str, values: list[str], alias: str) -> str:
@@ -46,25 +49,32 @@ def _choice_column(prefix: str, values: list[str], alias: str) -> str:
 
 # Only our own constants are formatted in (choice values, and the row placeholders); lead values are params.
 _MATCHING_SQL = f"""
-WITH l (lead_id, state, zip_code, loan, ltv, dti, purpose, credit) AS (VALUES {{rows}})
-SELECT l.lead_id, s.id, s.lender_id, s.exclusive, s.price, lr.last_served_at
-FROM l
-JOIN lenders_subscriptionstate ss ON ss.state = l.state
-JOIN lenders_subscription s ON s.id = ss.subscription_id
-JOIN lenders_lender lr ON lr.id = s.lender_id
-JOIN billing_account a ON a.lender_id = s.lender_id
-WHERE s.is_active AND lr.status = %s
-  AND EXISTS (SELECT 1 FROM lenders_lenderlicense li WHERE li.lender_id = s.lender_id AND li.state = l.state)
-  AND (NOT s.has_zip_filter OR EXISTS (
-    SELECT 1 FROM lenders_subscriptionzip z WHERE z.subscription_id = s.id AND z.zip_code = l.zip_code))
-  AND (s.min_loan_amount IS NULL OR s.min_loan_amount <= l.loan)
-  AND (s.max_loan_amount IS NULL OR s.max_loan_amount >= l.loan)
-  AND (s.max_ltv IS NULL OR s.max_ltv >= l.ltv)
-  AND (s.max_dti IS NULL OR s.max_dti >= l.dti)
-  AND {_choice_column("purpose", LoanPurpose.values, "l.purpose")}
-  AND {_choice_column("credit", CreditBand.values, "l.credit")}
-  AND s.price <= a.balance + a.credit_limit
-ORDER BY l.lead_id, s.price DESC, lr.last_served_at ASC NULLS FIRST, s.lender_id, s.id
+WITH l (lead_id, state, zip_code, loan, ltv, dti, purpose, credit) AS (VALUES {{rows}}),
+m AS (
+  SELECT l.lead_id, s.id, s.lender_id, s.exclusive, s.price, lr.last_served_at,
+         RANK() OVER (PARTITION BY l.lead_id ORDER BY s.price DESC) AS price_rank,
+         COUNT(*) OVER (PARTITION BY l.lead_id) AS matched
+  FROM l
+  JOIN lenders_subscriptionstate ss ON ss.state = l.state
+  JOIN lenders_subscription s ON s.id = ss.subscription_id
+  JOIN lenders_lender lr ON lr.id = s.lender_id
+  JOIN billing_account a ON a.lender_id = s.lender_id
+  WHERE s.is_active AND lr.status = %s
+    AND EXISTS (
+      SELECT 1 FROM lenders_lenderlicense li WHERE li.lender_id = s.lender_id AND li.state = l.state)
+    AND (NOT s.has_zip_filter OR EXISTS (
+      SELECT 1 FROM lenders_subscriptionzip z WHERE z.subscription_id = s.id AND z.zip_code = l.zip_code))
+    AND (s.min_loan_amount IS NULL OR s.min_loan_amount <= l.loan)
+    AND (s.max_loan_amount IS NULL OR s.max_loan_amount >= l.loan)
+    AND (s.max_ltv IS NULL OR s.max_ltv >= l.ltv)
+    AND (s.max_dti IS NULL OR s.max_dti >= l.dti)
+    AND {_choice_column("purpose", LoanPurpose.values, "l.purpose")}
+    AND {_choice_column("credit", CreditBand.values, "l.credit")}
+    AND s.price <= a.balance + a.credit_limit
+)
+SELECT lead_id, id, lender_id, exclusive, price, last_served_at, matched FROM m
+WHERE price_rank <= %s
+ORDER BY lead_id, price DESC, last_served_at ASC NULLS FIRST, lender_id, id
 """  # noqa: S608  # nosec B608
 _MATCHING_ROW = (
     "(CAST(%s AS bigint), CAST(%s AS varchar), CAST(%s AS varchar), CAST(%s AS numeric), "
@@ -72,9 +82,13 @@ _MATCHING_ROW = (
 )
 
 
-def subscriptions_matching(*, leads: list[Lead]) -> dict[int, list[Match]]:
+def subscriptions_matching(*, leads: list[Lead], prices: int | None = None) -> dict[int, list[Match]]:
     """Every live subscription each lead meets the filters of, best bid first (then the lender served
     longest ago), by lead id. One SQL query for the whole batch, driven by the (state, subscription) index.
+
+    `prices` keeps only the bids at a lead's best `prices` price points (ties included, so whatever is left
+    out bids strictly less): the sale walks a handful of bids, and a market of 10,000 subscriptions must
+    not send thousands of rows per lead back to Python.
 
     Funds are pre-checked here (the bid fits the balance plus credit limit) and checked again under the
     account lock; terms that depend on the moment (caps, budget, schedule, floors) are checked only there.
@@ -96,11 +110,13 @@ def subscriptions_matching(*, leads: list[Lead]) -> dict[int, list[Match]]:
     sql = _MATCHING_SQL.format(rows=", ".join([_MATCHING_ROW] * len(leads)))
     matches: dict[int, list[Match]] = {lead.pk: [] for lead in leads}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, Lender.Status.ACTIVE])
-        for lead_id, sub_id, lender_id, exclusive, price, served in cursor.fetchall():
+        cursor.execute(sql, [*params, Lender.Status.ACTIVE, prices or 2**31 - 1])
+        for lead_id, sub_id, lender_id, exclusive, price, served, matched in cursor.fetchall():
             if isinstance(served, str):  # SQLite (local runs) hands datetimes back as text
                 served = timezone.make_aware(parse_datetime(served), UTC) if parse_datetime(served) else None
-            matches[lead_id].append(Match(sub_id, lender_id, bool(exclusive), Decimal(str(price)), served))
+            matches[lead_id].append(
+                Match(sub_id, lender_id, bool(exclusive), Decimal(str(price)), served, matched)
+            )
     return matches
 
 
@@ -216,7 +232,7 @@ class _Market:
 
     def rank(self, row: tuple) -> tuple:
         """The SQL order (best bid, lender served longest ago first, ids), with this batch's sales counted."""
-        sub_id, lender_id, _, price, last_served = row
+        sub_id, lender_id, _, price, last_served, _ = row
         served = self.served.get(lender_id, last_served)
         return (-price, (0,) if served is None else (1, served), lender_id, sub_id)
 
@@ -226,9 +242,10 @@ class _Market:
 
 def _choose(
     lead: Lead, rows: list[tuple], market: _Market, *, floors: list[PriceFloor], shared_max: int
-) -> tuple[str, list[Subscription], list[dict]]:
+) -> tuple[str, list[Subscription], list[dict], bool]:
     """Walk one lead's matches best bid first; stop once one exclusive buyer and N shared buyers are found:
-    what follows bids no more, so a market of 10,000 subscriptions costs about what one of 100 does."""
+    what follows bids no more, so a market of 10,000 subscriptions costs about what one of 100 does.
+    Returns the mode, the winners, the trace rows, and whether every row was walked."""
     rows = sorted(rows, key=market.rank)
     eligible: list[Subscription] = []
     considered: list[dict] = []
@@ -285,7 +302,7 @@ def _choose(
         else:
             row["outcome"] = "lost"
             row["reason"] = "outbid" if mode != "unsold" else ""
-    return mode, winners, considered
+    return mode, winners, considered, done >= len(rows)
 
 
 def lead_distribute(*, lead_id: int) -> list[Delivery]:
@@ -316,7 +333,7 @@ def leads_distribute(*, lead_ids: list[int]) -> dict[int, list[Delivery]]:
         ]
         if not leads:
             return {}
-        matches = subscriptions_matching(leads=leads)
+        matches = subscriptions_matching(leads=leads, prices=MATCH_DEPTH)
         market = _Market(now)
         # Lock every account the leads' best bids need in one go, in id order.
         market.load(
@@ -335,9 +352,16 @@ def leads_distribute(*, lead_ids: list[int]) -> dict[int, list[Delivery]]:
             # Each sale of the batch is its own moment, so equal bids rotate between lenders as they would
             # were the leads sold one by one.
             moment = now + timedelta(microseconds=i)
-            mode, winners, considered = _choose(
-                lead, matches[lead.pk], market, floors=floors, shared_max=shared_max
+            rows = matches[lead.pk]
+            mode, winners, considered, walked_all = _choose(
+                lead, rows, market, floors=floors, shared_max=shared_max
             )
+            if walked_all and rows and rows[0].matched > len(rows):
+                # Every bid read was ineligible or taken, and cheaper ones were left in the database.
+                rows = matches[lead.pk] = subscriptions_matching(leads=[lead])[lead.pk]
+                mode, winners, considered, _ = _choose(
+                    lead, rows, market, floors=floors, shared_max=shared_max
+                )
             for sub in winners:
                 market.pending[market.accounts[sub.lender_id].pk] += sub.price
                 market.served[sub.lender_id] = moment
@@ -351,7 +375,7 @@ def leads_distribute(*, lead_ids: list[int]) -> dict[int, list[Delivery]]:
                     "at": now.isoformat(),
                     "mode": mode,
                     "revenue": str(sum((s.price for s in winners), Decimal("0.00"))),
-                    "matched": len(matches[lead.pk]),
+                    "matched": rows[0].matched if rows else 0,
                     "considered": considered,
                 },
             ][-20:]  # unsold leads retry for a day; keep the trace bounded

@@ -2,9 +2,12 @@
 
 from datetime import time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.models import Account, LedgerEntry
@@ -298,3 +301,29 @@ def test_a_batch_costs_one_matching_query_per_lead_and_fixed_writes(
         sold = leads_distribute(lead_ids=[lead.pk for lead in leads[1:]])
     assert len(sold) == 19
     assert_books_balance()
+
+
+def test_when_every_bid_read_is_spent_the_cheaper_ones_are_read_too(buying_lender, rival_lender, monkeypatch):
+    """A sale reads a lead's best few price points; if all of them are capped it reads the rest, so a
+    market full of spent subscriptions still sells to the bid that can buy."""
+    from marketplace import services
+
+    monkeypatch.setattr(services, "MATCH_DEPTH", 2)
+    for price in ("95.00", "90.00", "85.00"):
+        capped = make_subscription(
+            buying_lender, exclusive=True, price=price, daily_cap=1, name=f"capped {price}"
+        )
+        capped.day_key, capped.day_count = timezone.localdate(timezone=ZoneInfo(capped.lender.time_zone)), 1
+        capped.save(update_fields=["day_key", "day_count"])
+    cheap = make_subscription(rival_lender, exclusive=True, price="60.00")
+    lead = QualifiedLeadFactory()
+
+    with CaptureQueriesContext(connection) as queries:
+        deliveries = lead_distribute(lead_id=lead.pk)
+
+    assert [d.subscription_id for d in deliveries] == [cheap.pk]
+    assert sum("RANK() OVER" in q["sql"] for q in queries.captured_queries) == 2  # the first read, then all
+    lead.refresh_from_db()
+    trace = lead.distribution_trace[-1]
+    assert trace["matched"] == 4
+    assert [r["reason"] for r in trace["considered"]] == ["daily cap reached"] * 3 + [""]
