@@ -6,13 +6,13 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
 from django.db.models import Sum
 
 from billing.models import Account, LedgerEntry
 from leads.models import Lead
 from marketplace.models import Delivery, MarketSettings
-from marketplace.services import lead_distribute
+from marketplace.services import lead_distribute, leads_distribute
 
 from .factories import LenderFactory, QualifiedLeadFactory, make_subscription
 
@@ -34,19 +34,39 @@ def _market():
     return lenders
 
 
-def test_concurrent_distribution_sells_each_lead_once_and_charges_each_sale_once():
+def _sell(lead_ids: list[int]) -> None:
+    """As the task does: a deadlock (a rare second round of account locks out of order) rolls back and
+    is tried again."""
+    for attempt in range(5):
+        try:
+            leads_distribute(lead_ids=lead_ids)
+            return
+        except OperationalError as exc:
+            if "deadlock" not in str(exc) or attempt == 4:
+                raise
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["one lead at a time", "overlapping batches"])
+def test_concurrent_distribution_sells_each_lead_once_and_charges_each_sale_once(batched):
     _market()
     lead_ids = [QualifiedLeadFactory().pk for _ in range(LEADS)]
     errors = []
     barrier = threading.Barrier(THREADS)
 
     def seller(seed: int):
+        rng = random.Random(seed)
         order = lead_ids[:]
-        random.Random(seed).shuffle(order)
+        rng.shuffle(order)
         try:
             barrier.wait()
-            for lead_id in order:
-                lead_distribute(lead_id=lead_id)
+            if batched:  # batches of 1 to 12 leads, overlapping other sellers' batches
+                while order:
+                    size = rng.randint(1, 12)
+                    _sell(order[:size])
+                    order = order[size:]
+            else:
+                for lead_id in order:
+                    lead_distribute(lead_id=lead_id)
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(repr(exc))
         finally:
