@@ -323,7 +323,9 @@ def pgbench_ceiling(seconds: int = 10) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (2 did best on 2 cores)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="Celery worker processes (2 did best on 2 cores)"
+    )
     parser.add_argument("--rates", default="10,20,50,100,200", help="leads per second to try, in order")
     parser.add_argument("--warmup", type=float, default=5, help="seconds at 10 leads/s first, not reported")
     parser.add_argument("--seconds", type=float, default=15)

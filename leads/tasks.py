@@ -38,8 +38,9 @@ def qualify_soon(lead_id: int) -> None:
 def qualify_lead(lead_id: int | None = None) -> str | None:
     """Qualify the lead, with the others waiting in `received` (up to PIPELINE_BATCH_SIZE), then, once that
     has committed, sell the qualified ones in the same worker: one broker round trip less on the way to the
-    lender. Should the worker die in between, the leads wait in `qualified` and the sweeper queues
-    distribute_lead for them. A full batch queues the next task for the rest. Returns the lead's status."""
+    lender, and it notifies the buyers too. Should the worker die in between, the leads wait in `qualified`
+    (or the deliveries unnotified) and the sweeper pushes them on. A full batch queues the next task for the
+    rest. Returns the lead's status."""
     try:
         cache.delete(QUEUED_FLAG)
     except Exception:  # noqa: BLE001 - without the cache every lead queues its own task: slower, still right
@@ -49,12 +50,17 @@ def qualify_lead(lead_id: int | None = None) -> str | None:
         lead_ids=[lead_id] if lead_id else [], claim=size - 1 if lead_id else size, queue_distribution=False
     )
     qualified = [lead.pk for lead in leads if lead.status == LeadStatus.QUALIFIED]
+    sold = {}
     if qualified:
         from marketplace.services import leads_distribute
 
-        leads_distribute(lead_ids=qualified)
-    if len(leads) >= size:  # more may be waiting
+        sold = leads_distribute(lead_ids=qualified, queue_notification=False)
+    if len(leads) >= size:  # more may be waiting: let another worker start on them while this one notifies
         enqueue(qualify_lead)
+    if sold:
+        from marketplace.notifications import deliveries_notify_now
+
+        deliveries_notify_now(delivery_ids=[d.pk for deliveries in sold.values() for d in deliveries])
     if lead_id is None:
         return None
     return Lead.objects.filter(pk=lead_id).values_list("status", flat=True).first()

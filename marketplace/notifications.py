@@ -126,3 +126,19 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
         Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(notified_at=timezone.now())
     logger.info("notified %d delivery(ies), %d e-mail(s)", len(deliveries), len(messages))
     return len(deliveries)
+
+
+def deliveries_notify_now(*, delivery_ids: list[int]) -> None:
+    """Notify from the worker that just sold the leads: one broker hop, and a queue's wait, less between the
+    sale and the lender's e-mail and webhook. Any failure queues the notification task instead, which retries;
+    the sweeper remains the backstop should this worker die first."""
+    from .tasking import enqueue
+    from .tasks import notify_deliveries
+
+    try:
+        deliveries_notify(delivery_ids=delivery_ids)
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the task's retries take over
+        logger.warning(
+            "notifying %d delivery(ies) inline failed (%s); queued", len(delivery_ids), type(exc).__name__
+        )
+        enqueue(notify_deliveries, delivery_ids)

@@ -310,8 +310,9 @@ def lead_distribute(*, lead_id: int) -> list[Delivery]:
     return leads_distribute(lead_ids=[lead_id]).get(lead_id, [])
 
 
-def leads_distribute(*, lead_ids: list[int]) -> dict[int, list[Delivery]]:
+def leads_distribute(*, lead_ids: list[int], queue_notification: bool = True) -> dict[int, list[Delivery]]:
     """Sell a batch of qualified leads in one transaction; returns the deliveries of each lead sold.
+    Their notification is queued on commit, unless the caller (the qualify task) sends it itself.
 
     Idempotent and safe to run concurrently: the lead row locks (taken in id order) serialise sellers of one
     lead, account locks (taken in id order) serialise sales to one lender, and the unique constraints on
@@ -427,7 +428,7 @@ def leads_distribute(*, lead_ids: list[int]) -> dict[int, list[Delivery]]:
             leads,
             ["status", "sold_at", "retry_until", "distribution_attempts", "distribution_trace", "updated_at"],
         )
-        if deliveries:
+        if deliveries and queue_notification:
             from .tasks import notify_deliveries
 
             enqueue_on_commit(notify_deliveries, [d.pk for d in deliveries])

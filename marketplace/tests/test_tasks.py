@@ -135,3 +135,31 @@ def test_visibility_timeout_outlasts_every_task_and_countdown():
         assert (getattr(task, "retry_backoff_max", 0) or 0) < visibility, task.name
     assert ReliableTask.retry_backoff_max < visibility
     assert visibility > settings.CELERY_TASK_TIME_LIMIT
+
+
+def test_when_the_inline_notification_fails_the_notification_task_takes_over(
+    owner, buying_lender, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The qualify task tells the buyers itself; if that fails (say the mail server is down) the sale stands,
+    and the notification goes to its own task, which retries."""
+    from leads.tests.test_pipeline import submit
+    from marketplace import notifications, tasking
+
+    make_subscription(buying_lender, price="40.00")
+    with django_capture_on_commit_callbacks(execute=False):
+        lead = submit()
+    queued: list[tuple] = []
+    monkeypatch.setattr(tasking, "enqueue", lambda task, *args: queued.append((task.name, args)))
+    real = notifications.deliveries_notify
+    monkeypatch.setattr(
+        notifications, "deliveries_notify", mock.Mock(side_effect=ConnectionRefusedError("smtp down"))
+    )
+
+    assert qualify_lead(lead.pk) == "sold"
+
+    delivery = Delivery.objects.get(lead=lead)
+    assert delivery.notified_at is None and mail.outbox == []
+    assert queued == [("marketplace.tasks.notify_deliveries", ([delivery.pk],))]
+    monkeypatch.setattr(notifications, "deliveries_notify", real)
+    assert notify_deliveries([delivery.pk]) == 1
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == [owner.email]
