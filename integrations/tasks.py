@@ -13,7 +13,7 @@ from marketplace.tasking import ReliableTask, enqueue
 
 from . import notifications
 from .models import WebhookMessage
-from .webhooks import MAX_COUNTDOWN, pools_close, webhook_message_send
+from .webhooks import MAX_COUNTDOWN, pools_close, webhook_message_send, webhook_messages_send
 
 logger = logging.getLogger(__name__)
 
@@ -34,25 +34,22 @@ BATCH_SECONDS = 10
 
 @shared_task(base=ReliableTask, time_limit=60, soft_time_limit=50)
 def send_webhooks(message_ids: list[int]) -> int:
-    """First attempts at one endpoint's new messages, in order, over one connection. After a failed attempt,
-    or BATCH_SECONDS, the rest go to send_webhook one each, as retries do. Returns how many this task tried.
-    Idempotent: a message already delivered, or being sent by another task, is skipped (see _claim)."""
-    started = time.monotonic()
+    """First attempts at one endpoint's new messages, in order, over one connection, recorded together.
+    After a failed attempt, or BATCH_SECONDS, the rest go to send_webhook one each, as retries do.
+    Idempotent: a message already delivered, or being sent by another task, is skipped. Returns how many
+    it left to others."""
     pools: dict = {}
-    tried = 0
     try:
-        for message_id in message_ids:
-            wait = webhook_message_send(message_id=message_id, pools=pools)
-            tried += 1
-            if wait is not None and wait <= MAX_COUNTDOWN:
-                send_webhook.apply_async((message_id,), countdown=wait.total_seconds())
-            if wait is not None or time.monotonic() - started > BATCH_SECONDS:
-                break
+        left, failed = webhook_messages_send(
+            message_ids=message_ids, pools=pools, until=time.monotonic() + BATCH_SECONDS
+        )
     finally:
         pools_close(pools)
-    for rest in message_ids[tried:]:
-        enqueue(send_webhook, rest)
-    return tried
+    if failed is not None and failed[1] is not None and failed[1] <= MAX_COUNTDOWN:
+        send_webhook.apply_async((failed[0],), countdown=failed[1].total_seconds())
+    for message_id in left:
+        enqueue(send_webhook, message_id)
+    return len(left)
 
 
 @shared_task(base=ReliableTask, max_retries=1)

@@ -300,3 +300,36 @@ def test_a_batch_of_sales_is_one_task_per_endpoint_and_every_message_verifies(
     received = [json.loads(body)["data"]["id"] for _, body, _ in receiver.requests]
     assert received == sorted(d.pk for ds in sold.values() for d in ds)
     assert WebhookMessage.objects.filter(status="succeeded").count() == 4
+
+
+def test_a_batch_stops_at_a_failure_which_retries_and_hands_on_the_rest(
+    endpoint, receiver, django_capture_on_commit_callbacks, monkeypatch
+):
+    from integrations import tasks
+
+    with mock.patch.object(send_webhook, "apply_async"):  # the emits' own sends: not yet
+        messages = [emit(endpoint, django_capture_on_commit_callbacks, data={"n": i}) for i in range(4)]
+    receiver.reply(200)
+    receiver.reply(503, {"Retry-After": "30"})  # the second fails; 30 s is a broker countdown
+    countdowns: list[tuple] = []
+    monkeypatch.setattr(
+        send_webhook, "apply_async", lambda args, countdown=None, **kw: countdowns.append((args, countdown))
+    )
+    handed: list[int] = []
+    monkeypatch.setattr(tasks, "enqueue", lambda task, *args: handed.append(args[0]))
+
+    assert tasks.send_webhooks([m.pk for m in messages]) == 2
+
+    for m in messages:
+        m.refresh_from_db()
+    assert [m.status for m in messages] == ["succeeded", "pending", "pending", "pending"]
+    assert [m.attempt_count for m in messages] == [1, 1, 0, 0]
+    assert messages[0].finished_at is not None and messages[0].next_attempt_at is None
+    assert messages[1].next_attempt_at >= timezone.now() + timedelta(seconds=29)  # waits for Retry-After
+    assert [a.succeeded for a in WebhookAttempt.objects.order_by("attempted_at")] == [True, False]
+    assert WebhookAttempt.objects.get(message=messages[0]).status_code == 200
+    assert countdowns and countdowns[0][0] == (messages[1].pk,) and countdowns[0][1] >= 30
+    assert handed == [messages[2].pk, messages[3].pk]  # released, due now, each to its own task
+    assert all(m.next_attempt_at <= timezone.now() for m in messages[2:])
+    endpoint.refresh_from_db()
+    assert endpoint.failure_count == 1
