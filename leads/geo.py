@@ -277,9 +277,9 @@ def zips_within(center_zip: str, miles: float) -> list[str]:
     dlat = miles / 69.0
     dlon = miles / max(1e-6, 69.0 * math.cos(math.radians(lat0)))
     found = {center.zip_code}
-    for row in zipcodes.list_all():
+    for zip_code, (_, _, _, lat_text, lon_text, _) in zip_index().items():
         try:
-            lat, lon = float(row["lat"]), float(row["long"])
+            lat, lon = float(lat_text), float(lon_text)
         except (TypeError, ValueError):
             continue
         if (
@@ -287,5 +287,5 @@ def zips_within(center_zip: str, miles: float) -> list[str]:
             and abs(lon - lon0) <= dlon
             and distance_miles(lat0, lon0, lat, lon) <= miles
         ):
-            found.add(row["zip_code"])
+            found.add(zip_code)
     return sorted(found)
