@@ -66,8 +66,24 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
         deliveries = list(
             Delivery.objects.select_for_update(of=("self",))
             .select_related("lead", "assigned_to", "charge__account")
-            # The e-mail needs none of the lead's JSON; payloads load their own rows (below).
-            .defer("lead__distribution_trace", "lead__qualification", "lead__products")
+            # Only what the e-mail and the balance check read (a lead has some forty columns, with JSON);
+            # webhook payloads load their own rows below.
+            .only(
+                "lender_id",
+                "exclusive",
+                "price",
+                "notified_at",
+                "lead__purpose",
+                "lead__city",
+                "lead__state",
+                "lead__requested_loan",
+                "lead__estimate",
+                "assigned_to__email",
+                "assigned_to__is_active",
+                "charge__amount",
+                "charge__balance_after",
+                "charge__account__low_balance_threshold",
+            )
             .filter(pk__in=delivery_ids, notified_at__isnull=True)
             .order_by("pk")
         )

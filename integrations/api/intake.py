@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -205,13 +206,20 @@ def _decimal(value: Any) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
+@functools.cache
+def _qualification_output() -> QualificationOutput:
+    # One instance for every call: DRF copies a serializer's fields each time one is built, which costs
+    # more than filling it (a webhook batch builds dozens). to_representation keeps no state.
+    return QualificationOutput()
+
+
 def qualification_data(lead: Lead) -> dict | None:
     """The engine's result as partners and lenders read it; None until the lead has been qualified."""
     q = lead.qualification if isinstance(lead.qualification, dict) else {}
     if not q or lead.qualified_at is None:
         return None
     results = [r for r in q.get("results") or [] if isinstance(r, dict)]
-    return QualificationOutput(
+    return _qualification_output().to_representation(
         {
             "qualified": bool(q.get("qualified")),
             "products": [p for p in lead.products or [] if isinstance(p, str)],
@@ -231,7 +239,7 @@ def qualification_data(lead: Lead) -> dict | None:
             "binding_constraint": lead.binding_constraint,
             "reasons": [str(x) for x in q.get("reasons") or []],
         }
-    ).data
+    )
 
 
 IDEMPOTENCY_HEADER = OpenApiParameter(

@@ -145,7 +145,7 @@ class DeliveryDetailOutput(DeliveryListOutput):
     contact = ContactOutput(source="lead.consumer")
     loan = LoanOutput(source="lead")
     qualification = serializers.SerializerMethodField()
-    consent = serializers.SerializerMethodField()
+    consent = ConsentOutput(source="lead.consent", allow_null=True, read_only=True)
     next_statuses = serializers.SerializerMethodField()
 
     class Meta(DeliveryListOutput.Meta):
@@ -164,11 +164,6 @@ class DeliveryDetailOutput(DeliveryListOutput):
     @extend_schema_field(QualificationOutput(allow_null=True))
     def get_qualification(self, delivery: Delivery) -> dict | None:
         return qualification_data(delivery.lead)
-
-    @extend_schema_field(ConsentOutput(allow_null=True))
-    def get_consent(self, delivery: Delivery) -> dict | None:
-        consent = getattr(delivery.lead, "consent", None)
-        return None if consent is None else ConsentOutput(consent).data
 
     @extend_schema_field(
         serializers.ListField(child=serializers.ChoiceField(choices=Delivery.Status.choices))

@@ -102,3 +102,25 @@ def test_a_batch_sold_at_once_is_one_email_per_recipient(
     assert not any(
         lead.consumer.email in email.body or lead.consumer.last_name in email.body for lead in leads
     )
+
+
+def test_notifying_a_batch_costs_the_same_queries_for_two_leads_or_eight(owner, buying_lender, endpoint):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from marketplace.notifications import deliveries_notify
+    from marketplace.services import leads_distribute
+
+    make_subscription(buying_lender, price="40.00")
+
+    def queries_to_notify(n: int) -> int:
+        leads = [QualifiedLeadFactory() for _ in range(n)]
+        sold = leads_distribute(lead_ids=[lead.pk for lead in leads], queue_notification=False)
+        ids = [d.pk for ds in sold.values() for d in ds]
+        with CaptureQueriesContext(connection) as queries:
+            assert deliveries_notify(delivery_ids=ids) == n
+        return len(queries)
+
+    assert queries_to_notify(2) == queries_to_notify(8)
+    assert WebhookMessage.objects.filter(event_type="delivery.created").count() == 10
+    assert [m.subject for m in mail.outbox] == ["2 new leads in your portal", "8 new leads in your portal"]
