@@ -178,7 +178,10 @@ def cpu_by_role() -> dict[str, float]:
         else:
             role = next((r for needle, r in ROLES if needle in cmdline), None)
         if role:
-            totals[role] = totals.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+            # Own time plus the reaped children's: a PostgreSQL backend or pool process that exits during
+            # the run still counts, through its parent (postmaster, Celery, gunicorn) in the same role.
+            own_and_children = sum(int(f) for f in fields[11:15])
+            totals[role] = totals.get(role, 0.0) + own_and_children / tick
     return totals
 
 
