@@ -362,7 +362,9 @@ def main() -> None:
     }
     try:
         stack.start_web()
-        stack.start_worker(concurrency=args.workers)
+        # As in production (Procfile): sales on their worker, webhook deliveries on their own.
+        stack.start_worker(concurrency=args.workers, queues="celery")
+        stack.start_worker(concurrency=1, name="webhooks", queues="webhooks")
         os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
         from marketplace.celery import app
 
@@ -410,7 +412,9 @@ def main() -> None:
         and p["duplicate_deliveries"] == 0
     ]
     report["sustained_leads_per_s"] = max((p["throughput_leads_per_s"] for p in sustained), default=0)
-    print(f"\nEnd to end ({report['machine']}; {args.workers} Celery worker processes, gunicorn 2x4)")
+    print(
+        f"\nEnd to end ({report['machine']}; {args.workers} Celery processes + 1 for webhooks, gunicorn 2x4)"
+    )
     print(
         f"{'target/s':>9} {'sold':>6} {'lost':>5} {'dup':>4} {'intake p50/95/99 ms':>22} "
         f"{'submit->sold p50/95/99 ms':>28} {'submit->webhook p50/95/99 ms':>30} {'achieved/s':>11}"

@@ -165,6 +165,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
+# Webhook deliveries wait on lenders' servers: they get their own queue and worker (Procfile `webhooks`), so a
+# slow or hanging endpoint never holds a process that qualifies and sells leads.
+CELERY_TASK_ROUTES = {
+    "integrations.tasks.send_webhook": {"queue": "webhooks"},
+    "integrations.tasks.send_webhooks": {"queue": "webhooks"},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"

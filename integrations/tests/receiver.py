@@ -11,6 +11,7 @@ class Receiver:
         self.requests: list[tuple[dict[str, str], bytes, str]] = []
         self.received_at: list[tuple[float, bytes]] = []  # (time.time(), body) of each request, for bench/e2e
         self.replies: deque = deque()  # (status, headers, body); 200 when empty
+        self.delay = 0.0  # seconds to wait before answering: a slow lender endpoint
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -23,6 +24,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.received_at.append((time.time(), body))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body, self.path))
+                time.sleep(receiver.delay)
                 status, headers, reply = receiver.replies.popleft() if receiver.replies else (200, {}, b"ok")
                 self.send_response(status)
                 for name, value in headers.items():

@@ -18,6 +18,7 @@ from decimal import Decimal
 import pytest
 from celery import Celery
 from django.db.models import Sum
+from django.test import override_settings
 
 from billing.models import Account, LedgerEntry
 from leads.models import Lead
@@ -157,3 +158,34 @@ def test_broker_down_at_submission_loses_no_lead(stack, private_redis):
     assert time.monotonic() - started < 60
     assert Delivery.objects.count() == 8
     books_balance()
+
+
+def test_a_slow_lender_endpoint_never_delays_a_sale(stack, private_redis):
+    """Webhooks have their own queue and worker: while one lender's endpoint takes 4 s per delivery, leads
+    keep selling within seconds on the sales worker, and the webhooks still arrive, signed, one by one."""
+    from integrations.services import webhook_endpoint_create
+    from integrations.tests.receiver import Receiver
+
+    with Receiver() as receiver:
+        receiver.delay = 4.0
+        lender = LenderFactory(states=["TX"], balance="10000")
+        make_subscription(lender, price="40.00")
+        stack.env["WEBHOOK_ALLOW_LOOPBACK"] = "1"
+        with override_settings(WEBHOOK_ALLOW_LOOPBACK=True):
+            webhook_endpoint_create(lender=lender, url=receiver.url, events=["delivery.created"])
+        stack.start_web()
+        stack.start_worker(concurrency=1, queues="celery")
+        stack.start_worker(concurrency=1, name="webhooks", queues="webhooks")
+
+        started = time.monotonic()
+        for i in range(6):
+            form = {**FORM_DATA, "email": f"slow{i}@example.com", "phone": f"51255502{i:02d}"}
+            assert _post_form(stack.url, form) == 303
+            time.sleep(0.5)  # leads arrive one by one, each while earlier webhooks are still hanging
+        all_sold = wait_until(lambda: Lead.objects.filter(status="sold").count() == 6, 30)
+        assert all_sold, stack.log("worker")[-2000:]
+        waits = [(lead.sold_at - lead.created_at).total_seconds() for lead in Lead.objects.all()]
+        assert max(waits) < 2, f"sales waited on the slow endpoint: {waits}"  # one webhook takes 4 s
+        assert time.monotonic() - started < 10
+        assert len(receiver.requests) < 6  # the endpoint is still working through them
+        assert wait_until(lambda: len(receiver.requests) == 6, 60), stack.log("webhooks")[-2000:]

@@ -132,7 +132,10 @@ class Stack:
             lambda: urllib.request.urlopen(self.url + "/healthz", timeout=2).status == 200, 30
         ), self.log("web")
 
-    def start_worker(self, *, concurrency: int = 2, name: str = "worker") -> subprocess.Popen:
+    def start_worker(
+        self, *, concurrency: int = 2, name: str = "worker", queues: str = "celery,webhooks"
+    ) -> subprocess.Popen:
+        """A worker on `queues`: by default both, as one process for tests; production runs one per queue."""
         proc = self._spawn(
             name,
             [
@@ -140,6 +143,8 @@ class Stack:
                 "-A",
                 "marketplace",
                 "worker",
+                "--queues",
+                queues,
                 "--loglevel",
                 "INFO",
                 "--concurrency",
