@@ -119,25 +119,20 @@ class Client:
             c.split(";", 1)[0] for k, c in response.getheaders() if k.lower() == "set-cookie"
         )
         self.token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        from marketplace.tests.factories import FORM_DATA  # after django.setup()
+
+        self.form = FORM_DATA
 
     def submit(self, n: int) -> tuple[int, str]:
         data = {
-            "purpose": "purchase",
+            **self.form,
             "zip_code": ZIPS[n % len(ZIPS)],
-            "property_type": "single_family",
-            "occupancy": "primary",
-            "property_value": "400000",
-            "purchase_price": "400000",
-            "down_payment": "40000",
-            "credit_band": "good",
             "annual_income": "130000",
             "monthly_debts": "400",
-            "timeline": "3_months",
             "first_name": "Bench",
             "last_name": _letters(n),
             "email": f"bench{n}@example.com",
             "phone": f"512{200 + n // 10_000 % 800:03d}{n % 10_000:04d}",
-            "consent": "on",
             "csrfmiddlewaretoken": self.token,
         }
         headers = {

@@ -303,10 +303,17 @@ def webhook_messages_build(
 def webhooks_send_on_commit(messages: list[WebhookMessage]) -> None:
     """Once the rows are committed, queue their first attempts: one task per endpoint, which sends that
     endpoint's messages in order over one connection (a batch of leads sold at once is many messages)."""
+    missing = [m for m in messages if m.pk is None]  # backends without RETURNING: one query for all
+    if missing:
+        ids = dict(
+            WebhookMessage.objects.filter(event_id__in=[m.event_id for m in missing]).values_list(
+                "event_id", "pk"
+            )
+        )
+        for m in missing:
+            m.pk = ids[m.event_id]
     by_endpoint: dict[int, list[int]] = defaultdict(list)
     for m in messages:
-        if m.pk is None:  # backends without RETURNING
-            m.pk = WebhookMessage.objects.values_list("pk", flat=True).get(event_id=m.event_id)
         by_endpoint[m.endpoint_id].append(m.pk)
     if not by_endpoint:
         return

@@ -275,6 +275,19 @@ def _attempt(
     return now, http_post(message.endpoint.url, body=body, headers=headers, pools=pools)
 
 
+def _attempt_row(message: WebhookMessage, attempted_at: datetime, result: SendResult) -> WebhookAttempt:
+    """The attempt log's row for one POST (unsaved)."""
+    return WebhookAttempt(
+        message=message,
+        attempted_at=attempted_at,
+        status_code=result.status_code,
+        latency_ms=result.latency_ms,
+        response_excerpt=result.excerpt[:EXCERPT_BYTES],
+        error=result.error,
+        succeeded=_ok(result),
+    )
+
+
 def _fail_inactive(message_ids: list[int]) -> None:
     WebhookMessage.objects.filter(pk__in=message_ids).update(
         status=WebhookMessage.Status.FAILED, next_attempt_at=None, finished_at=timezone.now()
@@ -330,18 +343,7 @@ def webhook_messages_send(
     if delivered:
         with transaction.atomic():
             WebhookAttempt.objects.bulk_create(
-                [
-                    WebhookAttempt(
-                        message=message,
-                        attempted_at=attempted_at,
-                        status_code=result.status_code,
-                        latency_ms=result.latency_ms,
-                        response_excerpt=result.excerpt[:EXCERPT_BYTES],
-                        error=result.error,
-                        succeeded=True,
-                    )
-                    for message, attempted_at, result in delivered
-                ]
+                [_attempt_row(message, attempted_at, result) for message, attempted_at, result in delivered]
             )
             WebhookMessage.objects.filter(pk__in=[m.pk for m, _, _ in delivered]).update(
                 status=WebhookMessage.Status.SUCCEEDED,
@@ -371,15 +373,7 @@ def _record(message: WebhookMessage, now: datetime, result: SendResult) -> timed
     attempt_no = message.attempt_count + 1
     wait: timedelta | None = None
     with transaction.atomic():
-        WebhookAttempt.objects.create(
-            message=message,
-            attempted_at=now,
-            status_code=result.status_code,
-            latency_ms=result.latency_ms,
-            response_excerpt=result.excerpt[:EXCERPT_BYTES],
-            error=result.error,
-            succeeded=ok,
-        )
+        _attempt_row(message, now, result).save()
         fields = {"attempt_count": attempt_no}
         if ok:
             fields.update(

@@ -73,7 +73,7 @@ class Lead(models.Model):
     first_time_buyer = models.BooleanField(default=False)
     timeline = models.CharField(max_length=16, choices=Timeline.choices)
 
-    # Qualification, written once by lead_qualify. The JSON keeps every product's result and reasons.
+    # Qualification, written once by leads_qualify. The JSON keeps every product's result and reasons.
     guideline_version = models.CharField(max_length=40, blank=True)
     loan_limit = models.DecimalField(**MONEY, null=True, blank=True)
     loan_limit_source = models.CharField(max_length=120, blank=True)

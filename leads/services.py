@@ -128,12 +128,6 @@ QUALIFICATION_FIELDS = (
 )
 
 
-def lead_qualify(*, lead_id: int, queue_distribution: bool = True) -> Lead | None:
-    """Qualify one lead (see leads_qualify); a lead already past `received` is returned as it is."""
-    leads_qualify(lead_ids=[lead_id], queue_distribution=queue_distribution)
-    return Lead.objects.filter(pk=lead_id).first()
-
-
 def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bool = True) -> list[Lead]:
     """Dedupe and run the engine on a batch of received leads, in one transaction; returns the leads it
     qualified or marked duplicate / not qualified.

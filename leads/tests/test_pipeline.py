@@ -1,4 +1,4 @@
-"""From submission to sale: lead_submit, lead_qualify (dedupe, engine, county limits) and the sweeper."""
+"""From submission to sale: lead_submit, leads_qualify (dedupe, engine, county limits) and the sweeper."""
 
 import hashlib
 from decimal import Decimal
@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from leads.models import ConsentRecord, CountyLoanLimit, Lead
 from leads.selectors import loan_limits_for, loan_limits_for_many
-from leads.services import lead_qualify, lead_submit
+from leads.services import lead_submit, leads_qualify
 from leads.tasks import sweep_stuck_leads
 from marketplace.models import Delivery
 from marketplace.tests.factories import make_subscription
@@ -116,9 +116,9 @@ def test_same_email_or_phone_within_30_days_is_a_duplicate(buying_lender, django
 
 def test_qualify_twice_has_the_effect_of_once():
     lead = submit()
-    lead_qualify(lead_id=lead.pk)
+    leads_qualify(lead_ids=[lead.pk])
     first = Lead.objects.get(pk=lead.pk)
-    lead_qualify(lead_id=lead.pk)
+    leads_qualify(lead_ids=[lead.pk])
     again = Lead.objects.get(pk=lead.pk)
     assert (first.status, first.qualified_at) == (again.status, again.qualified_at)
 
