@@ -139,11 +139,15 @@ class ConsentRecord(models.Model):
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise ValidationError("A consent record cannot be changed once written.")
-        self.text_sha256 = hashlib.sha256(self.text.encode()).hexdigest()
+        self.seal()
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise ValidationError("A consent record cannot be deleted.")
+
+    def seal(self) -> None:
+        """Fingerprint the text agreed to, so any later change to the stored text shows."""
+        self.text_sha256 = hashlib.sha256(self.text.encode()).hexdigest()
 
 
 class GuidelineSet(models.Model):

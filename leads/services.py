@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from marketplace.bulk import bulk_set
+from marketplace.bulk import bulk_set, insert_chain
 from marketplace.tasking import enqueue_on_commit
 
 from . import geo
@@ -64,28 +64,30 @@ def lead_submit(
     info = geo.lookup_zip(data["zip_code"])
     if info is None:
         raise LeadInputError({"zip_code": "We could not find this ZIP code."})
-    with transaction.atomic():
-        consumer = Consumer.objects.create(**{f: data[f] for f in CONSUMER_FIELDS})
-        lead = Lead.objects.create(
-            consumer=consumer,
-            city=info.city,
-            state=info.state,
-            county=info.county,
-            status=LeadStatus.REJECTED if rejected_reason else LeadStatus.RECEIVED,
-            status_reason=rejected_reason,
-            **{f: data.get(f) for f in LEAD_FIELDS if data.get(f) is not None},
-        )
-        ConsentRecord.objects.create(
-            lead=lead,
-            text=consent_text,
-            ip_address=ip_address,
-            user_agent=user_agent[:500],
-            page_url=page_url[:500],
-        )
-        if not rejected_reason:
-            from .tasks import qualify_soon
+    consumer = Consumer(**{f: data[f] for f in CONSUMER_FIELDS})
+    lead = Lead(
+        city=info.city,
+        state=info.state,
+        county=info.county,
+        status=LeadStatus.REJECTED if rejected_reason else LeadStatus.RECEIVED,
+        status_reason=rejected_reason,
+        **{f: data.get(f) for f in LEAD_FIELDS if data.get(f) is not None},
+    )
+    consent = ConsentRecord(
+        text=consent_text,
+        ip_address=ip_address,
+        user_agent=user_agent[:500],
+        page_url=page_url[:500],
+    )
+    consent.seal()
+    # One statement, atomic by itself: the consumer, the lead and its consent are stored together or not at
+    # all, in one round trip (this is most of an intake request's work).
+    insert_chain([consumer, lead, consent], links=["consumer", "lead"])
+    if not rejected_reason:
+        from .tasks import qualify_soon
 
-            transaction.on_commit(lambda: qualify_soon(lead.pk))
+        # Inside a caller's transaction (the partner API) this waits for its commit; otherwise it runs now.
+        transaction.on_commit(lambda: qualify_soon(lead.pk))
     logger.info("lead %s received (%s)", lead.pk, lead.status)
     return lead
 

@@ -4,7 +4,7 @@ does the same work for a fraction of it."""
 
 from collections.abc import Sequence
 
-from django.db import connections, models, router
+from django.db import connections, models, router, transaction
 
 
 def bulk_set(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
@@ -33,3 +33,53 @@ def bulk_set(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
     params = [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objs for f in columns]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def insert_chain(objs: Sequence[models.Model], links: Sequence[str]) -> None:
+    """Insert new objects, each one pointing at the one before through the foreign key named in `links`
+    (links[i] on objs[i + 1]), and set their primary keys. On PostgreSQL this is one statement of chained
+    `INSERT … RETURNING` CTEs: a single round trip, atomic by itself, where three ORM creates in a transaction
+    cost five round trips and most of a request's time. Like bulk_create, no save() and no signals: set
+    derived fields yourself. Elsewhere (SQLite in development) the objects are saved one by one."""
+    connection = connections[router.db_for_write(type(objs[0]))]
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=connection.alias):
+            for i, obj in enumerate(objs):
+                if i:
+                    setattr(obj, links[i - 1], objs[i - 1])
+                models.Model.save_base(obj, force_insert=True, using=connection.alias)
+        return
+    qn = connection.ops.quote_name
+    # Only model metadata (quoted table and column names) is formatted in; every value is a parameter.
+    cte = "r{i} AS (INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk})"
+    ref = "(SELECT {pk} FROM r{i})"
+    statement = "WITH {ctes} SELECT {select}"
+    ctes, params = [], []
+    for i, (obj, link) in enumerate(zip(objs, [None, *links], strict=True)):
+        meta = obj._meta
+        fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+        values = []
+        for field in fields:
+            if link and field.name == link:
+                values.append(ref.format(pk=qn(objs[i - 1]._meta.pk.column), i=i - 1))
+            else:
+                values.append("%s")
+                params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+        ctes.append(
+            cte.format(
+                i=i,
+                table=qn(meta.db_table),
+                columns=", ".join(qn(f.column) for f in fields),
+                values=", ".join(values),
+                pk=qn(meta.pk.column),
+            )
+        )
+    select = ", ".join(ref.format(pk=qn(o._meta.pk.column), i=i) for i, o in enumerate(objs))
+    with connection.cursor() as cursor:
+        cursor.execute(statement.format(ctes=", ".join(ctes), select=select), params)
+        pks = cursor.fetchone()
+    for i, (obj, pk) in enumerate(zip(objs, pks, strict=True)):
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, connection.alias
+        if i + 1 < len(objs):
+            setattr(objs[i + 1], links[i], obj)

@@ -94,11 +94,14 @@ def test_a_batch_sold_at_once_is_one_email_per_recipient(
     assert len(mail.outbox) == 1
     email = mail.outbox[0]
     assert email.to == [owner.email] and email.subject == "3 new leads in your portal"
+    html = email.alternatives[0][0]
     for delivery in (d for ds in sold.values() for d in ds):
-        assert (
-            f"/portal/leads/{delivery.pk}/" in email.body
-            and f"/portal/leads/{delivery.pk}/" in email.alternatives[0][0]
-        )
+        lead = delivery.lead
+        assert f"/portal/leads/{delivery.pk}/" in email.body and f"/portal/leads/{delivery.pk}/" in html
+        what = f"{lead.get_purpose_display()} in {lead.city}, {lead.state}"
+        loan = f"estimated loan ${lead.requested_loan:,.0f}"
+        assert f"Shared: {what}; {loan}; price $40.00" in email.body
+        assert f"<strong>{what}</strong></a>\n  (shared): {loan}, price $40.00" in html
     assert not any(
         lead.consumer.email in email.body or lead.consumer.last_name in email.body for lead in leads
     )

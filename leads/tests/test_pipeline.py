@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import connection
+from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from leads.models import ConsentRecord, CountyLoanLimit, Lead
+from leads.models import ConsentRecord, Consumer, CountyLoanLimit, Lead
 from leads.selectors import loan_limits_for, loan_limits_for_many
 from leads.services import lead_submit, leads_qualify
 from leads.tasks import sweep_stuck_leads
@@ -69,6 +69,26 @@ def test_submit_stores_lead_and_consent_before_any_task(django_capture_on_commit
         "pytest",
         "http://testserver/",
     )
+
+
+@pytest.mark.postgres
+def test_submit_writes_consumer_lead_and_consent_in_one_statement_all_or_nothing():
+    with CaptureQueriesContext(connection) as queries:
+        lead = submit()
+    assert len(queries) == 1  # one round trip: most of an intake request's cost was three inserts
+    assert lead.consumer.leads.get() == lead and lead.consent.lead_id == lead.pk
+    before = (Consumer.objects.count(), Lead.objects.count(), ConsentRecord.objects.count())
+    # A consent row the database refuses (text PostgreSQL cannot store) takes the lead and the consumer
+    # with it: no lead is ever stored without its consent.
+    with pytest.raises(DataError), transaction.atomic():
+        lead_submit(
+            data={**DATA, "email": "other@example.com"},
+            consent_text="I agree\x00 to be contacted.",
+            ip_address="203.0.113.9",
+            user_agent="pytest",
+            page_url="http://testserver/",
+        )
+    assert (Consumer.objects.count(), Lead.objects.count(), ConsentRecord.objects.count()) == before
 
 
 def test_consent_record_cannot_be_changed_or_deleted():

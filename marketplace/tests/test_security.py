@@ -92,8 +92,31 @@ def test_a_correct_login_resets_the_failure_count(client, owner):
     assert response.status_code == 302
 
 
+@pytest.fixture(params=["locmem", pytest.param("redis", marks=pytest.mark.redis)])
+def counters(request, settings):
+    """The rate-limit counters in each cache the product runs on: per process, and shared in Redis (with
+    its own one-round-trip count). The Redis keys get a prefix of their own and are removed after."""
+    if request.param == "redis":
+        from django.core.cache import cache
+
+        prefix = f"test-{os.getpid()}-{request.node.originalname}"  # no glob characters
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "marketplace.cache.RedisCache",
+                "LOCATION": os.environ.get("REDIS_URL", ""),
+                "KEY_PREFIX": prefix,
+            }
+        }
+        yield cache
+        client = cache._cache.get_client(write=True)
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+    else:
+        yield None
+
+
 @override_settings(LEAD_FORM_RATE_LIMIT=3, LEAD_FORM_RATE_WINDOW=600)
-def test_the_public_form_is_rate_limited_per_ip_with_a_readable_message(client, db):
+def test_the_public_form_is_rate_limited_per_ip_with_a_readable_message(client, db, counters):
     statuses = [client.post("/", {**FORM_DATA, "email": f"c{i}@example.com"}).status_code for i in range(3)]
     assert statuses == [303, 303, 303]
     response = client.post("/", FORM_DATA)
@@ -102,6 +125,10 @@ def test_the_public_form_is_rate_limited_per_ip_with_a_readable_message(client, 
     assert b"Please wait a few minutes" in response.content
     other_ip = client.post("/", {**FORM_DATA, "email": "x@example.com"}, REMOTE_ADDR="198.51.100.7")
     assert other_ip.status_code == 303
+    if counters is not None:  # Redis forgets a window's counter soon after the window ends
+        client_ = counters._cache.get_client()
+        keys = list(client_.scan_iter(f"{counters.key_prefix}:*rl:lead_form:*"))
+        assert len(keys) == 2 and all(0 < client_.ttl(key) <= 605 for key in keys)
 
 
 def test_healthz_reports_database_and_broker(client, db):
