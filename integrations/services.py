@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from leads.models import Lead
 from leads.services import lead_submit
+from marketplace.bulk import bulk_insert
 
 from .models import (
     ApiKey,
@@ -265,7 +266,7 @@ def webhooks_emit(
     messages = webhook_messages_build(
         endpoints=endpoints, event_type=event_type, data=data() if callable(data) else data, at=at
     )
-    WebhookMessage.objects.bulk_create(messages)
+    bulk_insert(messages)
     webhooks_send_on_commit(messages)
     return len(messages)
 

@@ -57,7 +57,7 @@ def insert_chain(objs: Sequence[models.Model], links: Sequence[str]) -> None:
     ctes, params = [], []
     for i, (obj, link) in enumerate(zip(objs, [None, *links], strict=True)):
         meta = obj._meta
-        fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+        fields = _insert_fields(meta)
         values = []
         for field in fields:
             if link and field.name == link:
@@ -83,3 +83,42 @@ def insert_chain(objs: Sequence[models.Model], links: Sequence[str]) -> None:
         obj._state.adding, obj._state.db = False, connection.alias
         if i + 1 < len(objs):
             setattr(objs[i + 1], links[i], obj)
+
+
+def bulk_insert(objs: Sequence[models.Model]) -> None:
+    """bulk_create for rows that carry JSON documents, and set their primary keys. Django's bulk_create on
+    PostgreSQL sends each column as one array, and quoting a JSON document as an array element runs in
+    Python, character by character: for webhook messages that cost three times this plain
+    `INSERT … VALUES … RETURNING`. Rows of short values are cheaper through bulk_create. No save(), no
+    signals. Elsewhere (SQLite in development) this is bulk_create."""
+    if not objs:
+        return
+    model = type(objs[0])
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model._base_manager.bulk_create(objs)
+        return
+    meta = model._meta
+    fields = _insert_fields(meta)
+    qn = connection.ops.quote_name
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    # Only model metadata (quoted table and column names) is formatted in; every value is a parameter.
+    template = "INSERT INTO {table} ({columns}) VALUES {rows} RETURNING {pk}"
+    sql = template.format(
+        table=qn(meta.db_table),
+        columns=", ".join(qn(f.column) for f in fields),
+        rows=", ".join([row] * len(objs)),
+        pk=qn(meta.pk.column),
+    )
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        pks = [pk for (pk,) in cursor.fetchall()]  # in VALUES order, as Django's bulk_create also relies on
+    for obj, pk in zip(objs, pks, strict=True):
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
+def _insert_fields(meta) -> list:
+    """The columns an INSERT writes: every concrete one but the generated ones and the serial primary key."""
+    return [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]

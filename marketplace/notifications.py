@@ -21,6 +21,7 @@ from integrations.services import (
 )
 from lenders.models import Membership
 
+from .bulk import bulk_insert
 from .models import Delivery
 
 logger = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
                 account_low_balance_check(
                     account_id=account.pk, previous_balance=before, balance=charge.balance_after
                 )
-        WebhookMessage.objects.bulk_create(hooks)
+        bulk_insert(hooks)
         webhooks_send_on_commit(hooks)
         messages = [_message(group, list(to)) for to, group in by_recipients.items()]
         if messages:
