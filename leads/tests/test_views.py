@@ -175,6 +175,20 @@ def test_entered_values_are_kept_on_error(client):
     assert 'value="Zoë"' in response.content.decode()
 
 
+def test_one_visitors_errors_and_values_never_reach_the_next_visitors_form(client):
+    """Form instances share their field objects (no deep copy per request): nothing of a bad request may
+    stay on them, in the page's values, errors or aria attributes."""
+
+    def page() -> str:
+        html = client.get(FORM_URL).content.decode()
+        return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
+
+    before = page()
+    bad = post_form(client, {**FORM_DATA, "email": "bad", "first_name": "Zoë"}).content.decode()
+    assert 'aria-invalid="true"' in bad and "Zoë" in bad
+    assert page() == before
+
+
 # --- hostile input: 4xx, never 500 ------------------------------------------------------------------------
 
 
