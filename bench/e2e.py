@@ -9,20 +9,18 @@ a trivial Celery task's round trip, and a one-row INSERT with pgbench; each figu
 """
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
 import platform
-import queue
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,16 +103,20 @@ def bench_zips(states: tuple[str, ...] = ("TX", "CA", "FL", "NY"), per_state: in
 ZIPS: list[str] = []
 
 
-class Client:
-    """A consumer's browser: a GET for the CSRF cookie and token, then POSTs on a kept-alive connection."""
+class Load:
+    """Consumers' browsers: a GET for the CSRF cookie and token, then POSTs on kept-alive connections.
 
-    def __init__(self, base: str):
-        self.host, self.port = urllib.parse.urlsplit(base).hostname, urllib.parse.urlsplit(base).port
-        self.base = base
-        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        self.conn.request("GET", "/")
-        response = self.conn.getresponse()
+    Requests are built before a phase starts and written from one asyncio thread, so the load generator
+    takes as little as it can of the machine it measures (it shares the two cores with the stack)."""
+
+    def __init__(self, base: str, connections: int = 64):
+        parts = urllib.parse.urlsplit(base)
+        self.host, self.port, self.base, self.connections = parts.hostname, parts.port, base, connections
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        conn.request("GET", "/")
+        response = conn.getresponse()
         page = response.read().decode()
+        conn.close()
         self.cookie = "; ".join(
             c.split(";", 1)[0] for k, c in response.getheaders() if k.lower() == "set-cookie"
         )
@@ -123,7 +125,8 @@ class Client:
 
         self.form = FORM_DATA
 
-    def submit(self, n: int) -> tuple[int, str]:
+    def request(self, n: int) -> bytes:
+        """Lead n's form POST, as bytes on the wire."""
         data = {
             **self.form,
             "zip_code": ZIPS[n % len(ZIPS)],
@@ -135,23 +138,63 @@ class Client:
             "phone": f"512{200 + n // 10_000 % 800:03d}{n % 10_000:04d}",
             "csrfmiddlewaretoken": self.token,
         }
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": self.cookie,
-            "Referer": self.base + "/",
-        }
-        try:
-            self.conn.request("POST", "/", body=urllib.parse.urlencode(data), headers=headers)
-            response = self.conn.getresponse()
-        except (http.client.HTTPException, OSError):  # the server closed a kept-alive connection: reconnect
-            self.conn.close()
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-            self.conn.request("POST", "/", body=urllib.parse.urlencode(data), headers=headers)
-            response = self.conn.getresponse()
-        response.read()
-        if response.status != 303:
-            raise RuntimeError(f"intake answered {response.status}")
-        return response.status, response.getheader("Location", "").rstrip("/").rsplit("/", 1)[-1]
+        body = urllib.parse.urlencode(data).encode()
+        head = (
+            f"POST / HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Cookie: {self.cookie}\r\nReferer: {self.base}/\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    def run(self, rate: float, requests: list[bytes]) -> tuple[list, list]:
+        """Send request i at t0 + i / rate (open loop: a slow answer does not delay the next request, it waits
+        for a free connection); returns [(public_id, t_request, intake_ms)] and the errors."""
+        return asyncio.run(self._run(rate, requests))
+
+    async def _run(self, rate: float, requests: list[bytes]) -> tuple[list, list]:
+        results, errors = [], []
+        idle: asyncio.LifoQueue = asyncio.LifoQueue()  # the most recently used first: it is still open
+        for _ in range(self.connections):
+            idle.put_nowait(None)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time() + 0.5
+
+        async def post(conn, request: bytes):
+            if conn is None:
+                conn = await asyncio.open_connection(self.host, self.port)
+            reader, writer = conn
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            return conn, head
+
+        async def one(i: int, request: bytes):
+            await asyncio.sleep(max(0.0, t0 + i / rate - loop.time()))
+            conn = await idle.get()  # one request at a time per kept-alive connection
+            start = time.time()
+            try:
+                try:
+                    conn, head = await post(conn, request)
+                except (OSError, asyncio.IncompleteReadError):  # the server closed an idle connection
+                    conn, head = await post(None, request)
+                status = int(head[9:12])
+                if status != 303:
+                    raise RuntimeError(f"intake answered {status}")
+                location = re.search(rb"(?i)\r\nlocation: *([^\r]+)", head).group(1).decode()
+                results.append((location.rstrip("/").rsplit("/", 1)[-1], start, (time.time() - start) * 1000))
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                errors.append(repr(exc))
+                conn = None
+            finally:
+                idle.put_nowait(conn)
+
+        await asyncio.gather(*(one(i, request) for i, request in enumerate(requests)))
+        while not idle.empty():
+            conn = idle.get_nowait()
+            if conn is not None:
+                conn[1].close()
+        return results, errors
 
 
 ROLES = (("gunicorn", "web"), ("celery", "celery"), ("postgres", "postgres"), ("redis-server", "redis"))
@@ -180,38 +223,13 @@ def cpu_by_role() -> dict[str, float]:
     return totals
 
 
-def run_rate(rate: float, seconds: float, start_n: int, clients: queue.Queue) -> dict:
-    """Post `rate` leads a second for `seconds`, each at its scheduled moment (open loop: a slow answer does
-    not delay the next request); returns per-lead (public_id, t_request, intake_ms)."""
-    total = int(rate * seconds)
-    results, errors = [], []
-    lock = threading.Lock()
-    t0 = time.time() + 0.5
-
-    def one(i: int):
-        client = clients.get()  # one request at a time per kept-alive connection
-        try:
-            delay = t0 + i / rate - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            start = time.time()
-            try:
-                _, public_id = client.submit(start_n + i)
-            except Exception as exc:  # noqa: BLE001 - counted and reported
-                with lock:
-                    errors.append(repr(exc))
-                return
-            with lock:
-                results.append((public_id, start, (time.time() - start) * 1000))
-        finally:
-            clients.put(client)
-
-    with ThreadPoolExecutor(max_workers=clients.qsize()) as pool:
-        list(pool.map(one, range(total)))
+def run_rate(load: Load, rate: float, requests: list[bytes]) -> dict:
+    """Post `requests` at `rate` a second; returns per-lead (public_id, t_request, intake_ms)."""
+    results, errors = load.run(rate, requests)
     return {
         "rate": rate,
-        "seconds": seconds,
-        "sent": total,
+        "seconds": len(requests) / rate,
+        "sent": len(requests),
         "results": results,
         "errors": errors,
         "send_end": time.time(),
@@ -369,17 +387,16 @@ def main() -> None:
         report["celery_round_trips_per_s"] = celery_ceiling()
         report["pgbench_insert_tps"] = pgbench_ceiling()
 
-        clients: queue.Queue = queue.Queue()
-        for _ in range(64):
-            clients.put(Client(stack.url))
+        load = Load(stack.url)
         n = 0
         if args.warmup:  # first requests compile templates and open connections in every process
-            warm = run_rate(10, args.warmup, n, clients)
+            warm = run_rate(load, 10, [load.request(n + i) for i in range(int(10 * args.warmup))])
             n += warm["sent"]
             collect(warm, wait_seconds=30, hooks=receiver.received_at)
         for rate in [float(r) for r in args.rates.split(",")]:
+            requests = [load.request(n + i) for i in range(int(rate * args.seconds))]  # a browser's work
             cpu_before = cpu_by_role()
-            phase = run_rate(rate, args.seconds, n, clients)
+            phase = run_rate(load, rate, requests)
             n += phase["sent"]
             result = collect(phase, wait_seconds=60, hooks=receiver.received_at)
             cpu_after = cpu_by_role()
