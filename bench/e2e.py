@@ -342,6 +342,7 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="Celery worker processes (2 did best on 2 cores)"
     )
+    parser.add_argument("--web", default="2x4", help="gunicorn workers x threads")
     parser.add_argument("--rates", default="10,20,50,100,200", help="leads per second to try, in order")
     parser.add_argument("--warmup", type=float, default=5, help="seconds at 10 leads/s first, not reported")
     parser.add_argument("--seconds", type=float, default=15)
@@ -374,7 +375,8 @@ def main() -> None:
         "phases": [],
     }
     try:
-        stack.start_web()
+        web_workers, web_threads = (int(x) for x in args.web.split("x"))
+        stack.start_web(workers=web_workers, threads=web_threads)
         # As in production (Procfile): sales on their worker, webhook deliveries on their own.
         stack.start_worker(concurrency=args.workers, queues="celery")
         stack.start_worker(concurrency=1, name="webhooks", queues="webhooks")
@@ -425,7 +427,8 @@ def main() -> None:
     ]
     report["sustained_leads_per_s"] = max((p["throughput_leads_per_s"] for p in sustained), default=0)
     print(
-        f"\nEnd to end ({report['machine']}; {args.workers} Celery processes + 1 for webhooks, gunicorn 2x4)"
+        f"\nEnd to end ({report['machine']}; {args.workers} Celery processes + 1 for webhooks, "
+        f"gunicorn {args.web})"
     )
     print(
         f"{'target/s':>9} {'sold':>6} {'lost':>5} {'dup':>4} {'intake p50/95/99 ms':>22} "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, ROUND_UP, Decimal, localcontext
@@ -104,7 +103,7 @@ class ProductResult:
     rate: Decimal | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(dataclasses.asdict(self))
+        return _to_jsonable(self)
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,7 @@ class Qualification:
     best_product: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(dataclasses.asdict(self))
+        return _to_jsonable(self)
 
 
 def requested_loan(applicant: Applicant) -> Decimal:

@@ -165,7 +165,7 @@ class Guidelines:
             raise ValueError(f"unknown products: {sorted(unknown)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(dataclasses.asdict(self))
+        return _to_jsonable(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Guidelines:
@@ -184,8 +184,12 @@ class Guidelines:
 
 
 def _to_jsonable(value: Any) -> Any:
+    """Plain JSON values, money as strings. Dataclasses field by field: dataclasses.asdict deep-copies every
+    value first, which cost more than evaluating the applicant."""
     if isinstance(value, Decimal):
         return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {k: _to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -421,6 +421,10 @@ def test_to_dict_is_json_with_decimal_strings():
     assert json.loads(json.dumps(data)) == data
     assert data["estimate"] == str(run(buyer()).estimate)
     assert data["results"][0]["max_loan"].count(".") == 1
+    # Every field, nested results included, exactly as dataclasses.asdict lays them out.
+    q = run(buyer())
+    expected = json.loads(json.dumps(dataclasses.asdict(q), default=str))
+    assert data == expected and set(data["results"][0]) == {f.name for f in dataclasses.fields(q.results[0])}
 
 
 def test_applicant_validation():

@@ -112,7 +112,7 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def start_web(self) -> None:
+    def start_web(self, *, workers: int = 2, threads: int = 4) -> None:
         self._spawn(
             "web",
             [
@@ -121,9 +121,9 @@ class Stack:
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
-                "2",
+                str(workers),
                 "--threads",
-                "4",
+                str(threads),
                 "--timeout",
                 "60",
             ],
