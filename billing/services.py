@@ -12,6 +12,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
+from marketplace.bulk import bulk_set
+
 from .models import Account, LedgerEntry, ReturnRequest
 
 CENT = Decimal("0.01")
@@ -80,7 +82,7 @@ def accounts_charge(*, charges: list[tuple[Account, Decimal, str]]) -> list[Ledg
         )
     if not entries:
         return []
-    Account.objects.bulk_update(list(charged.values()), ["balance"])
+    bulk_set(list(charged.values()), ["balance"])
     return LedgerEntry.objects.bulk_create(entries)
 
 

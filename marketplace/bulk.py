@@ -1,6 +1,8 @@
-"""Bulk writes for the sale path. Django's bulk_update builds a CASE per field and row, which costs more
-Python than the sale itself once a batch holds dozens of leads; on PostgreSQL one UPDATE ... FROM (VALUES ...)
-does the same work for a fraction of it."""
+"""Bulk writes for the hot path, where Django's general-purpose ones cost more Python than the work itself:
+- bulk_set: bulk_update builds a CASE per field and row; one UPDATE … FROM (VALUES …) does the same.
+- insert_chain: a consumer, its lead and its consent in one statement instead of three in a transaction.
+- bulk_insert: rows carrying JSON, which bulk_create's UNNEST arrays make Python quote character by character.
+Each falls back to the ORM on other databases (SQLite in development)."""
 
 from collections.abc import Sequence
 
