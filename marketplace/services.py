@@ -327,7 +327,9 @@ def leads_distribute(*, lead_ids: list[int], queue_notification: bool = True) ->
     with transaction.atomic():
         leads = [
             lead
+            # The engine's full working (a few kB of JSON per lead) plays no part in a sale.
             for lead in Lead.objects.select_for_update()
+            .defer("qualification")
             .filter(pk__in=lead_ids, status__in=SELLABLE)
             .order_by("pk")
             if not (lead.status == LeadStatus.UNSOLD and lead.retry_until and lead.retry_until < now)
