@@ -4,7 +4,8 @@
 - bulk_insert: rows carrying JSON, which bulk_create's UNNEST arrays make Python quote character by character.
 Each falls back to the ORM on other databases (SQLite in development)."""
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 from django.db import connections, models, router, transaction
 
@@ -51,40 +52,51 @@ def insert_chain(objs: Sequence[models.Model], links: Sequence[str]) -> None:
                     setattr(obj, links[i - 1], objs[i - 1])
                 models.Model.save_base(obj, force_insert=True, using=connection.alias)
         return
-    qn = connection.ops.quote_name
-    # Only model metadata (quoted table and column names) is formatted in; every value is a parameter.
-    cte = "r{i} AS (INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk})"
-    ref = "(SELECT {pk} FROM r{i})"
-    statement = "WITH {ctes} SELECT {select}"
-    ctes, params = [], []
-    for i, (obj, link) in enumerate(zip(objs, [None, *links], strict=True)):
-        meta = obj._meta
-        fields = _insert_fields(meta)
-        values = []
-        for field in fields:
-            if link and field.name == link:
-                values.append(ref.format(pk=qn(objs[i - 1]._meta.pk.column), i=i - 1))
-            else:
-                values.append("%s")
-                params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
-        ctes.append(
-            cte.format(
-                i=i,
-                table=qn(meta.db_table),
-                columns=", ".join(qn(f.column) for f in fields),
-                values=", ".join(values),
-                pk=qn(meta.pk.column),
-            )
-        )
-    select = ", ".join(ref.format(pk=qn(o._meta.pk.column), i=i) for i, o in enumerate(objs))
+    sql, plan = _chain_sql(tuple(type(obj) for obj in objs), tuple(links), connection.ops.quote_name)
+    params = [
+        field.get_db_prep_save(field.pre_save(obj, True), connection)
+        for obj, fields in zip(objs, plan, strict=True)
+        for field in fields
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(statement.format(ctes=", ".join(ctes), select=select), params)
+        cursor.execute(sql, params)
         pks = cursor.fetchone()
     for i, (obj, pk) in enumerate(zip(objs, pks, strict=True)):
         obj.pk = pk
         obj._state.adding, obj._state.db = False, connection.alias
         if i + 1 < len(objs):
             setattr(objs[i + 1], links[i], obj)
+
+
+@functools.cache
+def _chain_sql(
+    types: tuple[type[models.Model], ...], links: tuple[str, ...], qn: Callable[[str], str]
+) -> tuple[str, list]:
+    """insert_chain's statement for these models, and the fields each one's parameters come from (the same
+    for every consumer who sends the form, so it is built once per connection)."""
+    # Only model metadata (quoted table and column names) is formatted in; every value is a parameter.
+    cte = "r{i} AS (INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk})"
+    ref = "(SELECT {pk} FROM r{i})"
+    statement = "WITH {ctes} SELECT {select}"
+    ctes, plan = [], []
+    for i, (model, link) in enumerate(zip(types, [None, *links], strict=True)):
+        fields = _insert_fields(model._meta)
+        values = [
+            ref.format(pk=qn(types[i - 1]._meta.pk.column), i=i - 1) if link and f.name == link else "%s"
+            for f in fields
+        ]
+        plan.append([f for f in fields if not (link and f.name == link)])
+        ctes.append(
+            cte.format(
+                i=i,
+                table=qn(model._meta.db_table),
+                columns=", ".join(qn(f.column) for f in fields),
+                values=", ".join(values),
+                pk=qn(model._meta.pk.column),
+            )
+        )
+    select = ", ".join(ref.format(pk=qn(model._meta.pk.column), i=i) for i, model in enumerate(types))
+    return statement.format(ctes=", ".join(ctes), select=select), plan
 
 
 def bulk_insert(objs: Sequence[models.Model]) -> None:

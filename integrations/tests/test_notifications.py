@@ -4,11 +4,13 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.utils.html import escape
 
 from billing.models import Account
 from billing.services import return_approve, return_request
 from integrations.models import WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
+from leads.models import Lead
 from marketplace.models import MarketSettings
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
@@ -79,6 +81,17 @@ def test_a_decided_return_is_a_webhook_and_an_email(
     assert "$90.00" in email.body and "Disconnected number" in email.alternatives[0][0]
 
 
+def test_a_lone_leads_email_keeps_an_apostrophe_plain_in_its_text_part(
+    owner, buying_lender, django_capture_on_commit_callbacks
+):
+    make_subscription(buying_lender, price="40.00")
+    lead = QualifiedLeadFactory(city="O'Donnell")
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_distribute(lead_id=lead.pk)
+    (email,) = [m for m in mail.outbox if m.subject.startswith("New ")]
+    assert "O'Donnell" in email.body and "O&#x27;Donnell" in email.alternatives[0][0]
+
+
 def test_a_batch_sold_at_once_is_one_email_per_recipient(
     owner, buying_lender, django_capture_on_commit_callbacks
 ):
@@ -86,6 +99,7 @@ def test_a_batch_sold_at_once_is_one_email_per_recipient(
 
     make_subscription(buying_lender, price="40.00")
     leads = [QualifiedLeadFactory(consumer__email=f"c{i}@example.com") for i in range(3)]
+    Lead.objects.filter(pk=leads[0].pk).update(city="O'Donnell")  # a real Texas town
 
     with django_capture_on_commit_callbacks(execute=True):
         sold = leads_distribute(lead_ids=[lead.pk for lead in leads])
@@ -101,7 +115,9 @@ def test_a_batch_sold_at_once_is_one_email_per_recipient(
         what = f"{lead.get_purpose_display()} in {lead.city}, {lead.state}"
         loan = f"estimated loan ${lead.requested_loan:,.0f}"
         assert f"Shared: {what}; {loan}; price $40.00" in email.body
-        assert f"<strong>{what}</strong></a>\n  (shared): {loan}, price $40.00" in html
+        assert f"<strong>{escape(what)}</strong></a>\n  (shared): {loan}, price $40.00" in html
+    # Plain text is not HTML: an apostrophe stays an apostrophe there, and is escaped only in the HTML part.
+    assert "O'Donnell, TX" in email.body and "O&#x27;Donnell, TX" in html
     assert not any(
         lead.consumer.email in email.body or lead.consumer.last_name in email.body for lead in leads
     )
