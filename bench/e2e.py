@@ -379,7 +379,7 @@ def main() -> None:
         stack.start_web(workers=web_workers, threads=web_threads)
         # As in production (Procfile): sales on their worker, webhook deliveries on their own.
         stack.start_worker(concurrency=args.workers, queues="celery")
-        stack.start_worker(concurrency=1, name="webhooks", queues="webhooks")
+        stack.start_worker(concurrency=1, name="outbound", queues="webhooks,mail")
         os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
         from marketplace.celery import app
 

@@ -68,10 +68,11 @@ def qualify_lead(lead_id: int | None = None) -> str | None:
 
 @shared_task(base=ReliableTask, max_retries=1)
 def sweep_stuck_leads(older_than_seconds: int = 60) -> int:
-    """Beat: a lead left in `received` or `qualified` lost its task (broker down at commit); queue it again.
+    """Beat: a lead left in `received` or `qualified` lost its task (broker down at commit); queue it again,
+    and the notification or e-mail of deliveries whose task was lost.
     Tasks are idempotent, so a lead that was merely slow is not harmed by a second push."""
-    from marketplace.selectors import deliveries_unnotified
-    from marketplace.tasks import distribute_lead, notify_deliveries
+    from marketplace.selectors import deliveries_unemailed, deliveries_unnotified
+    from marketplace.tasks import distribute_lead, email_deliveries, notify_deliveries
 
     count = 0
     for lead_id, status in leads_stuck(older_than_seconds=older_than_seconds).values_list("id", "status")[
@@ -85,6 +86,12 @@ def sweep_stuck_leads(older_than_seconds: int = 60) -> int:
     for start in range(0, len(unnotified), 50):
         enqueue(notify_deliveries, unnotified[start : start + 50])
     count += len(unnotified)
+    unemailed = list(
+        deliveries_unemailed(older_than_seconds=older_than_seconds).values_list("id", flat=True)[:1000]
+    )
+    for start in range(0, len(unemailed), 50):
+        enqueue(email_deliveries, unemailed[start : start + 50])
+    count += len(unemailed)
     if count:
         logger.info("sweeper pushed on %d stuck item(s)", count)
     return count

@@ -28,6 +28,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "funded_amount",
         "lost_reason",
         "notified_at",
+        "emailed_at",
         "created_at",
     )
 

@@ -96,7 +96,10 @@ class Delivery(models.Model):
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Webhooks queued and any low-balance alert raised (by the worker that sold it, right after the sale).
     notified_at = models.DateTimeField(null=True, blank=True)
+    # The new-lead e-mail sent (by the outbound worker, so a slow mail server never holds a sale).
+    emailed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Last change the inbox shows (status, first contact, assignee). The live inbox compares it to decide
     # whether anything changed since the last refresh; services that change those fields bump it.
@@ -107,7 +110,16 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "deliveries"
-        indexes = [models.Index(fields=["lender", "-created_at"])]
+        indexes = [
+            models.Index(fields=["lender", "-created_at"]),
+            # The sweeper's look for notifications and e-mails whose task was lost: only pending rows.
+            models.Index(
+                fields=["created_at"], condition=Q(notified_at__isnull=True), name="delivery_unnotified"
+            ),
+            models.Index(
+                fields=["created_at"], condition=Q(emailed_at__isnull=True), name="delivery_unemailed"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["lead", "lender"], name="one_delivery_per_lead_and_lender"),
             # An exclusive lead has exactly one buyer.

@@ -1,5 +1,6 @@
-"""Telling buyers about their leads. The portal shows a delivery at once; e-mail and webhooks follow from a
-task, one per sale: a shared lead's buyers are told together, with a fixed number of queries."""
+"""Telling buyers about their leads. The portal shows a delivery at once; webhooks and e-mail follow: the
+worker that sold a batch queues its webhooks, then the outbound worker sends the e-mails. A batch's buyers
+are told together, with a fixed number of queries."""
 
 import logging
 from collections import defaultdict
@@ -23,6 +24,7 @@ from lenders.models import Membership
 
 from .bulk import bulk_insert
 from .models import Delivery
+from .tasking import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -68,30 +70,21 @@ def _message(deliveries: list[Delivery], to: list[str]) -> EmailMultiAlternative
 
 
 def deliveries_notify(*, delivery_ids: list[int]) -> int:
-    """E-mail each buyer (the assigned officer, else the owners and managers), queue its signed
-    delivery.created webhooks and any low-balance alert, once per delivery. Returns how many were notified.
+    """Queue each new delivery's signed delivery.created webhooks and any low-balance alert, once per
+    delivery, then (on commit) its e-mail. Returns how many were notified.
 
     The rows stay locked until the work is committed, so a concurrent run waits and then finds nothing to do.
-    A failure rolls everything back and the task retries: at-least-once, never silently dropped.
+    A failure rolls everything back and the task retries: at-least-once, never silently dropped. The e-mail
+    is its own task on the outbound worker, as webhooks are: a slow mail server never holds a sales worker.
     """
     with transaction.atomic():
         deliveries = list(
             Delivery.objects.select_for_update(of=("self",))
-            .select_related("lead", "assigned_to", "charge__account")
-            # Only what the e-mail and the balance check read (a lead has some forty columns, with JSON);
-            # webhook payloads load their own rows below.
+            .select_related("charge__account")
+            # Only what the balance check reads; webhook payloads load their own rows below.
             .only(
                 "lender_id",
-                "exclusive",
-                "price",
                 "notified_at",
-                "lead__purpose",
-                "lead__city",
-                "lead__state",
-                "lead__requested_loan",
-                "lead__estimate",
-                "assigned_to__email",
-                "assigned_to__is_active",
                 "charge__amount",
                 "charge__balance_after",
                 "charge__account__low_balance_threshold",
@@ -101,19 +94,9 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
         )
         if not deliveries:
             return 0
-        lender_ids = {d.lender_id for d in deliveries}
-        managers: dict[int, list[str]] = defaultdict(list)
-        for lender_id, email in (
-            Membership.objects.filter(
-                lender_id__in=lender_ids,
-                is_active=True,
-                role__in=[Membership.Role.OWNER, Membership.Role.MANAGER],
-            )
-            .exclude(user__email="")
-            .values_list("lender_id", "user__email")
-        ):
-            managers[lender_id].append(email)
-        endpoints = webhook_endpoints_for(lender_ids=lender_ids, event_type=WebhookEvent.DELIVERY_CREATED)
+        endpoints = webhook_endpoints_for(
+            lender_ids={d.lender_id for d in deliveries}, event_type=WebhookEvent.DELIVERY_CREATED
+        )
         hooked_ids = [d.pk for d in deliveries if d.lender_id in endpoints]
         hooked = (
             list(
@@ -127,12 +110,7 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
         )
         payloads = dict(zip((d.pk for d in hooked), deliveries_payloads(hooked), strict=True))
         hooks: list[WebhookMessage] = []
-        by_recipients: dict[tuple[str, ...], list[Delivery]] = defaultdict(list)
         for d in deliveries:
-            officer = d.assigned_to
-            to = [officer.email] if officer and officer.email and officer.is_active else managers[d.lender_id]
-            if to:
-                by_recipients[tuple(to)].append(d)
             if d.lender_id in endpoints:
                 hooks += webhook_messages_build(
                     endpoints=endpoints[d.lender_id],
@@ -148,17 +126,74 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
                 )
         bulk_insert(hooks)
         webhooks_send_on_commit(hooks)
+        notified = [d.pk for d in deliveries]
+        Delivery.objects.filter(pk__in=notified).update(notified_at=timezone.now())
+        from .tasks import email_deliveries
+
+        enqueue_on_commit(email_deliveries, notified)
+    logger.info("notified %d delivery(ies), %d webhook(s)", len(deliveries), len(hooks))
+    return len(deliveries)
+
+
+def deliveries_email(*, delivery_ids: list[int]) -> int:
+    """E-mail each buyer about its new leads (the assigned officer, else the owners and managers), once per
+    delivery: one e-mail per recipient, listing the leads when several arrived together. Returns how many
+    deliveries were e-mailed (a lender nobody can be e-mailed at counts too: there is nothing left to do).
+
+    As deliveries_notify: rows locked until commit, a failure (the mail server refusing) rolls back and the
+    task retries, so a buyer is e-mailed at least once and a concurrent run sends nothing.
+    """
+    with transaction.atomic():
+        deliveries = list(
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("lead", "assigned_to")
+            # Only what the e-mail reads (a lead has some forty columns, with JSON).
+            .only(
+                "lender_id",
+                "exclusive",
+                "price",
+                "emailed_at",
+                "lead__purpose",
+                "lead__city",
+                "lead__state",
+                "lead__requested_loan",
+                "lead__estimate",
+                "assigned_to__email",
+                "assigned_to__is_active",
+            )
+            .filter(pk__in=delivery_ids, emailed_at__isnull=True)
+            .order_by("pk")
+        )
+        if not deliveries:
+            return 0
+        managers: dict[int, list[str]] = defaultdict(list)
+        for lender_id, email in (
+            Membership.objects.filter(
+                lender_id__in={d.lender_id for d in deliveries},
+                is_active=True,
+                role__in=[Membership.Role.OWNER, Membership.Role.MANAGER],
+            )
+            .exclude(user__email="")
+            .values_list("lender_id", "user__email")
+        ):
+            managers[lender_id].append(email)
+        by_recipients: dict[tuple[str, ...], list[Delivery]] = defaultdict(list)
+        for d in deliveries:
+            officer = d.assigned_to
+            to = [officer.email] if officer and officer.email and officer.is_active else managers[d.lender_id]
+            if to:
+                by_recipients[tuple(to)].append(d)
         messages = [_message(group, list(to)) for to, group in by_recipients.items()]
         if messages:
             get_connection().send_messages(messages)
-        Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(notified_at=timezone.now())
-    logger.info("notified %d delivery(ies), %d e-mail(s)", len(deliveries), len(messages))
+        Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(emailed_at=timezone.now())
+    logger.info("e-mailed %d delivery(ies) in %d e-mail(s)", len(deliveries), len(messages))
     return len(deliveries)
 
 
 def deliveries_notify_now(*, delivery_ids: list[int]) -> None:
     """Notify from the worker that just sold the leads: one broker hop, and a queue's wait, less between the
-    sale and the lender's e-mail and webhook. Any failure queues the notification task instead, which retries;
+    sale and the lender's webhook and e-mail. Any failure queues the notification task instead, which retries;
     the sweeper remains the backstop should this worker die first."""
     from .tasking import enqueue
     from .tasks import notify_deliveries

@@ -114,6 +114,15 @@ def deliveries_unnotified(*, older_than_seconds: int = 60) -> QuerySet[Delivery]
     )
 
 
+def deliveries_unemailed(*, older_than_seconds: int = 60) -> QuerySet[Delivery]:
+    """Notified, but their e-mail task was lost (broker down) or set aside (not those yet to be notified)."""
+    return Delivery.objects.filter(
+        notified_at__isnull=False,
+        emailed_at__isnull=True,
+        created_at__lt=timezone.now() - timedelta(seconds=older_than_seconds),
+    )
+
+
 def activities_for_delivery(*, delivery: Delivery) -> QuerySet[Activity]:
     return Activity.objects.filter(delivery=delivery).select_related("user").order_by("-created_at", "-id")
 

@@ -167,9 +167,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Webhook deliveries wait on lenders' servers: they get their own queue and worker (Procfile `webhooks`), so a
 # slow or hanging endpoint never holds a process that qualifies and sells leads.
+# Work that waits on someone else's server (a lender's endpoint, the mail server) has queues of its own,
+# consumed by the outbound worker: however slow they are, the sales workers never wait on them.
 CELERY_TASK_ROUTES = {
     "integrations.tasks.send_webhook": {"queue": "webhooks"},
     "integrations.tasks.send_webhooks": {"queue": "webhooks"},
+    "marketplace.tasks.email_deliveries": {"queue": "mail"},
+    "integrations.tasks.email_endpoint_disabled": {"queue": "mail"},
+    "integrations.tasks.email_low_balance": {"queue": "mail"},
+    "integrations.tasks.email_return_decided": {"queue": "mail"},
+    "lenders.tasks.send_invitation": {"queue": "mail"},
+    "lenders.tasks.remind_overdue_followups": {"queue": "mail"},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -25,6 +25,12 @@ def notify_deliveries(delivery_ids: list[int]) -> int:
     return notifications.deliveries_notify(delivery_ids=delivery_ids)
 
 
+@shared_task(base=ReliableTask)
+def email_deliveries(delivery_ids: list[int]) -> int:
+    """Routed to the outbound worker (the mail queue): the buyers' new-lead e-mail for a batch of sales."""
+    return notifications.deliveries_email(delivery_ids=delivery_ids)
+
+
 @shared_task(base=ReliableTask, max_retries=1)
 def retry_unsold_leads() -> int:
     """Beat: offer unsold leads again while their retry window is open (caps reset, budgets refill)."""

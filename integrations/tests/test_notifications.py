@@ -127,18 +127,20 @@ def test_notifying_a_batch_costs_the_same_queries_for_two_leads_or_eight(owner, 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from marketplace.notifications import deliveries_notify
+    from marketplace.notifications import deliveries_email, deliveries_notify
     from marketplace.services import leads_distribute
 
     make_subscription(buying_lender, price="40.00")
 
-    def queries_to_notify(n: int) -> int:
+    def queries_to_notify(n: int) -> tuple[int, int]:
         leads = [QualifiedLeadFactory() for _ in range(n)]
         sold = leads_distribute(lead_ids=[lead.pk for lead in leads], queue_notification=False)
         ids = [d.pk for ds in sold.values() for d in ds]
-        with CaptureQueriesContext(connection) as queries:
+        with CaptureQueriesContext(connection) as notify:
             assert deliveries_notify(delivery_ids=ids) == n
-        return len(queries)
+        with CaptureQueriesContext(connection) as email:
+            assert deliveries_email(delivery_ids=ids) == n
+        return len(notify), len(email)
 
     assert queries_to_notify(2) == queries_to_notify(8)
     assert WebhookMessage.objects.filter(event_type="delivery.created").count() == 10

@@ -153,6 +153,28 @@ def test_sweeper_pushes_on_leads_whose_task_never_ran(buying_lender, django_capt
     assert Lead.objects.get(pk=lead.pk).status == "sold"
 
 
+def test_sweeper_sends_the_email_whose_task_was_lost(
+    buying_lender, owner, django_capture_on_commit_callbacks
+):
+    from marketplace.notifications import deliveries_notify
+
+    make_subscription(buying_lender, price="40.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        lead = submit()
+    delivery = Delivery.objects.get(lead=lead)
+    mail.outbox.clear()
+    Delivery.objects.filter(pk=delivery.pk).update(notified_at=None, emailed_at=None)
+    with django_capture_on_commit_callbacks(execute=False):  # notified, but the broker lost the e-mail task
+        deliveries_notify(delivery_ids=[delivery.pk])
+    Delivery.objects.filter(pk=delivery.pk).update(created_at=delivery.created_at.replace(year=2020))
+    assert mail.outbox == []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_stuck_leads() == 1
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == [owner.email]
+    assert Delivery.objects.get(pk=delivery.pk).emailed_at is not None
+    assert sweep_stuck_leads() == 0
+
+
 @pytest.mark.skipif(not FHFA_FILE.exists(), reason="FHFA reference file not present in ../shared/data")
 def test_imported_county_limits_apply_and_unmatched_counties_fall_back_to_baseline():
     call_command("import_loan_limits", str(FHFA_FILE), verbosity=0)
@@ -201,8 +223,9 @@ def test_one_qualify_task_clears_the_backlog_and_the_later_tasks_do_nothing(
     )
     assert Delivery.objects.filter(exclusive=True).count() == 6
     assert [d.lender for d in Delivery.objects.order_by("pk")] == [buying_lender] * 6  # the best bid, funded
-    # The same task told the buyer: one e-mail listing the batch, no notification task queued.
-    assert notified == [] and not Delivery.objects.filter(notified_at__isnull=True).exists()
+    # The same task notified the buyer (no notification task queued) and queued one e-mail task, whose
+    # e-mail lists the batch.
+    assert len(notified) == 1 and not Delivery.objects.filter(notified_at__isnull=True).exists()
     assert [m.subject for m in mail.outbox] == ["6 new leads in your portal"] and mail.outbox[0].to == [
         owner.email
     ]

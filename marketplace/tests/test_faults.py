@@ -175,7 +175,7 @@ def test_a_slow_lender_endpoint_never_delays_a_sale(stack, private_redis):
             webhook_endpoint_create(lender=lender, url=receiver.url, events=["delivery.created"])
         stack.start_web()
         stack.start_worker(concurrency=1, queues="celery")
-        stack.start_worker(concurrency=1, name="webhooks", queues="webhooks")
+        stack.start_worker(concurrency=1, name="outbound", queues="webhooks,mail")
 
         started = time.monotonic()
         for i in range(6):
@@ -188,4 +188,35 @@ def test_a_slow_lender_endpoint_never_delays_a_sale(stack, private_redis):
         assert max(waits) < 2, f"sales waited on the slow endpoint: {waits}"  # one webhook takes 4 s
         assert time.monotonic() - started < 10
         assert len(receiver.requests) < 6  # the endpoint is still working through them
-        assert wait_until(lambda: len(receiver.requests) == 6, 60), stack.log("webhooks")[-2000:]
+        assert wait_until(lambda: len(receiver.requests) == 6, 60), stack.log("outbound")[-2000:]
+
+
+def test_a_slow_mail_server_never_delays_a_sale(stack, private_redis):
+    """E-mail has its own queue on the outbound worker: while the mail server takes 3 s per message, leads
+    keep selling within seconds, and every buyer's e-mail still goes out."""
+    from .factories import MemberFactory
+    from .mailserver import MailServer
+
+    with MailServer(delay=3.0) as smtp:
+        lender = LenderFactory(states=["TX"], balance="10000")
+        owner = MemberFactory(lender=lender).user
+        make_subscription(lender, price="40.00")
+        stack.env["EMAIL_URL"] = smtp.url
+        stack.start_web()
+        stack.start_worker(concurrency=1, queues="celery")
+        stack.start_worker(concurrency=1, name="outbound", queues="webhooks,mail")
+
+        for i in range(5):
+            form = {**FORM_DATA, "email": f"mailslow{i}@example.com", "phone": f"51255503{i:02d}"}
+            assert _post_form(stack.url, form) == 303
+            time.sleep(0.5)  # leads arrive one by one, each while earlier e-mails are still being accepted
+        all_sold = wait_until(lambda: Lead.objects.filter(status="sold").count() == 5, 30)
+        assert all_sold, stack.log("worker")[-2000:]
+        waits = [(lead.sold_at - lead.created_at).total_seconds() for lead in Lead.objects.all()]
+        assert max(waits) < 2, f"sales waited on the mail server: {waits}"  # one e-mail takes 3 s
+        assert len(smtp.messages) < 5  # the mail server is still working through them
+        assert wait_until(lambda: not Delivery.objects.filter(emailed_at__isnull=True).exists(), 60), (
+            stack.log("outbound")[-2000:]
+        )
+        sent = b"".join(smtp.messages)
+        assert owner.email.encode() in sent and sent.count(b"Subject: ") == len(smtp.messages) >= 1

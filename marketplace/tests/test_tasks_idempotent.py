@@ -98,6 +98,12 @@ def notify_deliveries(w: World):
     w.did_work = lambda: len(mail.outbox) == 1 and len(w.receiver.requests) == 1
 
 
+def email_deliveries(w: World):
+    delivery = _sold_delivery(w)
+    w.args = ([delivery.pk],)
+    w.did_work = lambda: len(mail.outbox) == 1
+
+
 def retry_unsold_leads(w: World):
     make_subscription(w.lender, price="40.00")
     lead = QualifiedLeadFactory(status="unsold", retry_until=timezone.now() + timedelta(hours=1))
@@ -224,6 +230,7 @@ SCENARIOS: dict[str, list[Callable[[World], None]]] = {
     "leads.tasks.sweep_stuck_leads": [sweep_stuck_leads],
     "marketplace.tasks.distribute_lead": [distribute_lead],
     "marketplace.tasks.notify_deliveries": [notify_deliveries],
+    "marketplace.tasks.email_deliveries": [email_deliveries],
     "marketplace.tasks.retry_unsold_leads": [retry_unsold_leads],
     "marketplace.tasks.ping": [ping],
     "lenders.tasks.send_invitation": [send_invitation],

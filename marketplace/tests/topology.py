@@ -133,7 +133,7 @@ class Stack:
         ), self.log("web")
 
     def start_worker(
-        self, *, concurrency: int = 2, name: str = "worker", queues: str = "celery,webhooks"
+        self, *, concurrency: int = 2, name: str = "worker", queues: str = "celery,webhooks,mail"
     ) -> subprocess.Popen:
         """A worker on `queues`: by default both, as one process for tests; production runs one per queue."""
         proc = self._spawn(
