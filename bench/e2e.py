@@ -427,7 +427,7 @@ def main() -> None:
     ]
     report["sustained_leads_per_s"] = max((p["throughput_leads_per_s"] for p in sustained), default=0)
     print(
-        f"\nEnd to end ({report['machine']}; {args.workers} Celery processes + 1 for webhooks, "
+        f"\nEnd to end ({report['machine']}; {args.workers} Celery processes + 1 outbound, "
         f"gunicorn {args.web})"
     )
     print(
