@@ -134,3 +134,9 @@ def test_the_public_form_is_rate_limited_per_ip_with_a_readable_message(client, 
 def test_healthz_reports_database_and_broker(client, db):
     body = client.get("/healthz").json()
     assert body["database"] == "ok" and "broker" in body
+
+
+def test_an_empty_database_url_means_the_embedded_default():
+    """`DATABASE_URL=` (set but empty, as a .env template leaves it) falls back to SQLite like an unset one."""
+    result = manage("check", env_overrides={"DEBUG": "1", "DATABASE_URL": ""})
+    assert result.returncode == 0, result.stderr
