@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from leads.choices import LeadStatus
@@ -20,6 +21,12 @@ def distribute_lead(lead_id: int) -> int:
 
 
 @shared_task(base=ReliableTask)
+def distribute_leads(lead_ids: list[int]) -> int:
+    """A batch of leads offered again (the retry sweep): one matching query and one transaction for all."""
+    return sum(len(deliveries) for deliveries in services.leads_distribute(lead_ids=lead_ids).values())
+
+
+@shared_task(base=ReliableTask)
 def notify_deliveries(delivery_ids: list[int]) -> int:
     """One task per sale: all of a lead's buyers are told together."""
     return notifications.deliveries_notify(delivery_ids=delivery_ids)
@@ -33,14 +40,15 @@ def email_deliveries(delivery_ids: list[int]) -> int:
 
 @shared_task(base=ReliableTask, max_retries=1)
 def retry_unsold_leads() -> int:
-    """Beat: offer unsold leads again while their retry window is open (caps reset, budgets refill)."""
+    """Beat: offer unsold leads again while their retry window is open (caps reset, budgets refill), in
+    batches of PIPELINE_BATCH_SIZE, a task each."""
     ids = list(
-        Lead.objects.filter(status=LeadStatus.UNSOLD, retry_until__gt=timezone.now()).values_list(
-            "id", flat=True
-        )[:1000]
+        Lead.objects.filter(status=LeadStatus.UNSOLD, retry_until__gt=timezone.now())
+        .order_by("id")
+        .values_list("id", flat=True)[:1000]
     )
-    for lead_id in ids:
-        enqueue(distribute_lead, lead_id)
+    for start in range(0, len(ids), settings.PIPELINE_BATCH_SIZE):
+        enqueue(distribute_leads, ids[start : start + settings.PIPELINE_BATCH_SIZE])
     return len(ids)
 
 

@@ -137,6 +137,6 @@ def test_healthz_reports_database_and_broker(client, db):
 
 
 def test_an_empty_database_url_means_the_embedded_default():
-    """`DATABASE_URL=` (set but empty, as a .env template leaves it) falls back to SQLite like an unset one."""
+    """`DATABASE_URL=` (set but empty, as a .env template leaves it) falls back to SQLite, as if unset."""
     result = manage("check", env_overrides={"DEBUG": "1", "DATABASE_URL": ""})
     assert result.returncode == 0, result.stderr

@@ -98,6 +98,13 @@ def notify_deliveries(w: World):
     w.did_work = lambda: len(mail.outbox) == 1 and len(w.receiver.requests) == 1
 
 
+def distribute_leads(w: World):
+    make_subscription(w.lender, price="40.00")
+    leads = [QualifiedLeadFactory(consumer__email=f"batch{i}@example.com") for i in range(2)]
+    w.args = ([lead.pk for lead in leads],)
+    w.did_work = lambda: all(lead.deliveries.count() == 1 for lead in leads)
+
+
 def email_deliveries(w: World):
     delivery = _sold_delivery(w)
     w.args = ([delivery.pk],)
@@ -229,6 +236,7 @@ SCENARIOS: dict[str, list[Callable[[World], None]]] = {
     "leads.tasks.qualify_lead": [qualify_lead],
     "leads.tasks.sweep_stuck_leads": [sweep_stuck_leads],
     "marketplace.tasks.distribute_lead": [distribute_lead],
+    "marketplace.tasks.distribute_leads": [distribute_leads],
     "marketplace.tasks.notify_deliveries": [notify_deliveries],
     "marketplace.tasks.email_deliveries": [email_deliveries],
     "marketplace.tasks.retry_unsold_leads": [retry_unsold_leads],
