@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -197,6 +198,38 @@ class Load:
         return results, errors
 
 
+class Endpoint:
+    """The lender's webhook endpoint: records when each POST arrived and answers 200 at once. asyncio on a
+    thread of its own, so that, sharing the machine it measures, it takes as little of it as it can (a real
+    endpoint runs elsewhere). Keep-alive, as the outbound worker's pooled connection expects."""
+
+    def __init__(self):
+        self.received_at: list[tuple[float, bytes]] = []
+        self.loop = asyncio.new_event_loop()
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        port = self.server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/hooks"
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                body = await reader.readexactly(int(length.group(1)) if length else 0)
+                self.received_at.append((time.time(), body))
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the sender closed its kept-alive connection
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
 ROLES = (("gunicorn", "web"), ("celery", "celery"), ("postgres", "postgres"), ("redis-server", "redis"))
 
 
@@ -348,11 +381,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     args = parser.parse_args()
 
-    from integrations.tests.receiver import Receiver
     from marketplace.tests.topology import PrivateRedis, Stack
 
     ZIPS.extend(bench_zips())
-    receiver = Receiver().__enter__()
+    receiver = Endpoint()
     setup_database(receiver.url)
 
     redis = PrivateRedis()
@@ -414,7 +446,7 @@ def main() -> None:
     finally:
         stack.stop()
         redis.stop()
-        receiver.__exit__(None, None, None)
+        receiver.close()
 
     sustained = [
         p
