@@ -9,8 +9,7 @@ from typing import Any
 
 from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -22,8 +21,8 @@ from leads.services import LeadInputError
 
 from .. import services
 from ..auth import IsPartner
-from ..problems import IdempotencyMismatch
 from .common import PROBLEM_EXAMPLE, ApiView, ok, problems
+from .idempotency import IDEMPOTENCY_HEADER, idempotency_key, idempotency_replay
 
 CONSENT_FUTURE_SLACK = timedelta(minutes=5)  # partners' clocks drift; a consent from tomorrow is not evidence
 
@@ -242,16 +241,6 @@ def qualification_data(lead: Lead) -> dict | None:
     )
 
 
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="Any unique string up to 255 characters. A retry with the same key and body gets the first "
-    "response again (header Idempotent-Replayed: true); the same key with another body is a 422.",
-)
-
-
 def _form_data(data: dict[str, Any]) -> dict[str, Any]:
     form_data = {k: v for k, v in data.items() if k not in ("consent", "attribution") and v is not None}
     form_data["consent"] = True  # the evidence object is the consumer's consent; LeadForm requires it
@@ -275,11 +264,9 @@ class LeadCreateApi(ApiView):
     def post(self, request):
         key = request.auth
         holder = request.user.holder
-        idem_key = request.headers.get("Idempotency-Key")
+        idem_key = idempotency_key(request)
         fingerprint = ""
         if idem_key is not None:
-            if not 1 <= len(idem_key) <= 255:
-                raise ValidationError({"Idempotency-Key": ["Use 1 to 255 characters."]})
             fingerprint = services.request_fingerprint(request.data)
             replay = self._replay(holder, idem_key, fingerprint)
             if replay is not None:
@@ -309,15 +296,11 @@ class LeadCreateApi(ApiView):
 
     @staticmethod
     def _replay(holder: str, idem_key: str, fingerprint: str) -> Response | None:
-        record = services.idempotency_find(holder=holder, key=idem_key)
-        if record is None:
-            return None
-        if record.request_sha256 != fingerprint:
-            raise IdempotencyMismatch()
-        return Response(
-            record.response_body,
-            status=record.response_status,
-            headers={"Idempotent-Replayed": "true", "Location": record.response_body["links"]["self"]},
+        return idempotency_replay(
+            holder=holder,
+            key=idem_key,
+            fingerprint=fingerprint,
+            headers=lambda body: {"Location": body["links"]["self"]},
         )
 
 

@@ -32,6 +32,7 @@ from .. import services
 from ..auth import IsLender
 from ..problems import Conflict
 from .common import ApiView, ok, problems
+from .idempotency import IDEMPOTENCY_HEADER, idempotent
 from .intake import QualificationOutput, qualification_data
 
 
@@ -254,8 +255,9 @@ class DeliveryStatusApi(ApiView):
         description="Same rules as the portal: new → contacted → application → approved → funded, or "
         "lost from any open status. An illegal move is a 409.",
         tags=["Lender"],
+        parameters=[IDEMPOTENCY_HEADER],
         request=StatusUpdateInput,
-        responses={**ok(200, DeliveryDetailOutput), **problems(400, 401, 403, 404, 409, 415, 429)},
+        responses={**ok(200, DeliveryDetailOutput), **problems(400, 401, 403, 404, 409, 415, 422, 429)},
         examples=[
             OpenApiExample(
                 "Funded", value={"status": "funded", "funded_amount": "350000.00"}, request_only=True
@@ -263,6 +265,9 @@ class DeliveryStatusApi(ApiView):
         ],
     )
     def post(self, request, delivery_id: int):
+        return idempotent(request, lambda: self._move(request, delivery_id))
+
+    def _move(self, request, delivery_id: int) -> Response:
         delivery = _lender_delivery(request, delivery_id)
         data = self.StatusUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -297,10 +302,14 @@ class ActivityApi(ApiView):
         operation_id="deliveries_activities_create",
         summary="Log a call, e-mail, text or note",
         tags=["Lender"],
+        parameters=[IDEMPOTENCY_HEADER],
         request=ActivityInput,
-        responses={**ok(201, ActivityOutput), **problems(400, 401, 403, 404, 415, 429)},
+        responses={**ok(201, ActivityOutput), **problems(400, 401, 403, 404, 415, 422, 429)},
     )
     def post(self, request, delivery_id: int):
+        return idempotent(request, lambda: self._log(request, delivery_id))
+
+    def _log(self, request, delivery_id: int) -> Response:
         from marketplace.services import activity_log
 
         delivery = _lender_delivery(request, delivery_id)
@@ -342,10 +351,14 @@ class ReturnApi(ApiView):
         description="Refused with 409 outside the return window, for a second request, or over the "
         "monthly cap. The decision arrives later as the return.decided webhook and an e-mail.",
         tags=["Lender"],
+        parameters=[IDEMPOTENCY_HEADER],
         request=ReturnInput,
-        responses={**ok(201, ReturnOutput), **problems(400, 401, 403, 404, 409, 415, 429)},
+        responses={**ok(201, ReturnOutput), **problems(400, 401, 403, 404, 409, 415, 422, 429)},
     )
     def post(self, request, delivery_id: int):
+        return idempotent(request, lambda: self._ask(request, delivery_id))
+
+    def _ask(self, request, delivery_id: int) -> Response:
         from billing.services import return_request
 
         delivery = _lender_delivery(request, delivery_id)

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from billing.models import ReturnRequest
 from integrations.models import WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
 from marketplace.models import Activity, Delivery, MarketSettings
@@ -127,3 +128,46 @@ def test_balance_and_ledger(lender_api, delivery):
     assert account["balance"] == "910.00" and account["available"] == "910.00"
     ledger = lender_api.get("/api/v1/account/ledger/").json()["results"]
     assert [(e["kind"], e["amount"]) for e in ledger] == [("charge", "-90.00"), ("top_up", "1000.00")]
+
+
+def test_a_retried_post_with_its_idempotency_key_has_one_effect(lender_api, delivery):
+    """A CRM that lost the response retries: the same key and body get the first answer, not a second call
+    logged, a 409 for a move already made, or a second return request."""
+    MarketSettings.objects.update_or_create(pk=1, defaults={"return_rate_cap": 100})
+    base = f"/api/v1/deliveries/{delivery.pk}"
+    for path, body, code in (
+        (f"{base}/activities/", {"kind": "call", "outcome": "reached"}, 201),
+        (f"{base}/status/", {"status": "contacted"}, 200),
+        (f"{base}/return/", {"reason": "bad_contact"}, 201),
+    ):
+        key = {"Idempotency-Key": f"crm-{path}"}
+        first = lender_api.post(path, body, headers=key)
+        again = lender_api.post(path, {**body}, headers=key)
+        assert (first.status_code, again.status_code) == (code, code), again.content
+        assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+        assert "Idempotent-Replayed" not in first
+    assert Activity.objects.filter(delivery=delivery, kind="call").count() == 1
+    assert ReturnRequest.objects.filter(delivery=delivery).count() == 1
+    assert Delivery.objects.get(pk=delivery.pk).status == "contacted"
+    # Without a key a repeat is a new request: a second call is logged.
+    lender_api.post(f"{base}/activities/", {"kind": "call", "outcome": "reached"})
+    lender_api.post(f"{base}/activities/", {"kind": "call", "outcome": "reached"})
+    assert Activity.objects.filter(delivery=delivery, kind="call").count() == 3
+
+
+def test_an_idempotency_key_is_one_request_and_one_lenders(lender_api, rival_api, delivery, rival_delivery):
+    path = f"/api/v1/deliveries/{delivery.pk}/activities/"
+    key = {"Idempotency-Key": "shared-key-1"}
+    assert lender_api.post(path, {"kind": "note", "note": "Left a message"}, headers=key).status_code == 201
+    body = assert_problem(lender_api.post(path, {"kind": "note", "note": "Other"}, headers=key), 422)
+    assert "different request body" in body["detail"]
+    # Another lender's same key is its own: it logs on its own lead, and sees nothing of the first answer.
+    rival_path = f"/api/v1/deliveries/{rival_delivery.pk}/activities/"
+    response = rival_api.post(rival_path, {"kind": "note", "note": "Left a message"}, headers=key)
+    assert response.status_code == 201 and "Idempotent-Replayed" not in response
+    assert Activity.objects.filter(delivery=rival_delivery, kind="note").count() == 1
+    assert_problem(lender_api.post(path, {"kind": "note", "note": "x"}, headers={"Idempotency-Key": ""}), 400)
+    # A refusal is not stored: fixing the body under a new key works, and the refused key can be retried.
+    refused = {"Idempotency-Key": "refused-1"}
+    assert_problem(lender_api.post(path, {"kind": "call"}, headers=refused), 400)
+    assert lender_api.post(path, {"kind": "call", "outcome": "voicemail"}, headers=refused).status_code == 201
