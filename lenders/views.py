@@ -551,8 +551,8 @@ def _team_member_or_404(request: HttpRequest, member_id: int) -> Membership:
     return member
 
 
+@manager_required  # first: a visitor who is not signed in is sent to log in, whatever the method
 @require_POST
-@manager_required
 def member_update(request: HttpRequest, member_id: int) -> HttpResponse:
     member = _team_member_or_404(request, member_id)
     action = request.POST.get("action")
@@ -578,8 +578,8 @@ def member_update(request: HttpRequest, member_id: int) -> HttpResponse:
     return redirect("portal:team")
 
 
+@manager_required  # first: a visitor who is not signed in is sent to log in, whatever the method
 @require_POST
-@manager_required
 def invitation_update(request: HttpRequest, invitation_id: int) -> HttpResponse:
     inv = Invitation.objects.filter(pk=invitation_id, lender=request.membership.lender).first()
     if inv is None:
@@ -675,8 +675,8 @@ def assignment_rules(request: HttpRequest) -> HttpResponse:
     )
 
 
+@manager_required  # first: a visitor who is not signed in is sent to log in, whatever the method
 @require_POST
-@manager_required
 def assignment_rule_update(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = (
         AssignmentRule.objects.select_related("membership")
