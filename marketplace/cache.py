@@ -8,12 +8,16 @@ from django.core.cache.backends.redis import RedisCacheClient
 class _Client(RedisCacheClient):
     # Django builds a new redis.Redis, with its table of reply callbacks, for every cache call; profiling
     # the form showed that costing more than the round trip itself. A client is safe to share over its pool.
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients: dict = {}  # by connection pool
+
     def get_client(self, key=None, *, write=False):
-        index = self._get_connection_pool_index(write)
-        clients = self.__dict__.setdefault("_clients", {})
-        if index not in clients:
-            clients[index] = self._client(connection_pool=self._get_connection_pool(write))
-        return clients[index]
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(pool)
+        if client is None:
+            client = self._clients[pool] = self._client(connection_pool=pool)
+        return client
 
 
 class RedisCache(DjangoRedisCache):
