@@ -91,6 +91,38 @@ def test_submit_writes_consumer_lead_and_consent_in_one_statement_all_or_nothing
     assert (Consumer.objects.count(), Lead.objects.count(), ConsentRecord.objects.count()) == before
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {
+            "purpose": "refinance",
+            "purchase_price": None,
+            "down_payment": None,
+            "mortgage_balance": Decimal("250000.55"),
+            "cash_out": Decimal("20000.10"),
+            "desired_loan_amount": Decimal("270000.65"),
+            "military_service": True,
+            "first_time_buyer": False,
+            "first_name": "Zoë",
+            "last_name": "O'Brien-Núñez",
+        },
+    ],
+)
+def test_every_column_reads_back_as_it_was_written(overrides):
+    """The one-statement insert hands each row to PostgreSQL as JSON: money to the cent, times to the
+    microsecond, flags, UUIDs, addresses, JSON columns and Unicode all read back unchanged."""
+    lead = submit(**overrides)
+    consent = lead.consent
+    for obj in (lead.consumer, lead, consent):
+        stored = type(obj).objects.get(pk=obj.pk)
+        for field in obj._meta.concrete_fields:
+            written, read = getattr(obj, field.attname), getattr(stored, field.attname)
+            assert written == read, f"{type(obj).__name__}.{field.name}: wrote {written!r}, read {read!r}"
+    assert lead.created_at.microsecond == type(lead).objects.get(pk=lead.pk).created_at.microsecond
+
+
 def test_consent_record_cannot_be_changed_or_deleted():
     from django.core.exceptions import ValidationError
 
