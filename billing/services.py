@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from marketplace.bulk import bulk_set
+from marketplace.bulk import bulk_insert, bulk_set
 
 from .models import Account, LedgerEntry, ReturnRequest
 
@@ -83,7 +83,8 @@ def accounts_charge(*, charges: list[tuple[Account, Decimal, str]]) -> list[Ledg
     if not entries:
         return []
     bulk_set(list(charged.values()), ["balance"])
-    return LedgerEntry.objects.bulk_create(entries)
+    bulk_insert(entries)
+    return entries
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ from leads.models import Lead
 from lenders.models import Lender, Membership, Subscription
 
 from . import staffconfig
-from .bulk import bulk_set
+from .bulk import bulk_insert, bulk_set
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
 from .tasking import enqueue_on_commit
 
@@ -402,7 +402,7 @@ def leads_distribute(*, lead_ids: list[int], queue_notification: bool = True) ->
                     for lead, mode, sub in sales
                 ]
             )
-            deliveries = Delivery.objects.bulk_create(
+            deliveries = bulk_insert(
                 [
                     Delivery(
                         lead=lead,
