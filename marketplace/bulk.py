@@ -57,18 +57,13 @@ def insert_chain(objs: Sequence[models.Model], links: Sequence[str]) -> None:
                 models.Model.save_base(obj, force_insert=True, using=connection.alias)
         return
     sql, plan = _chain_sql(tuple(type(obj) for obj in objs), tuple(links), connection.ops.quote_name)
-    params = [
-        _json({field.column: field.get_prep_value(field.pre_save(obj, True)) for field in fields})
-        for obj, fields in zip(objs, plan, strict=True)
-    ]
+    params = [_json(_new_row(obj, fields)) for obj, fields in zip(objs, plan, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         pks = cursor.fetchone()
-    for i, (obj, pk) in enumerate(zip(objs, pks, strict=True)):
-        obj.pk = pk
-        obj._state.adding, obj._state.db = False, connection.alias
-        if i + 1 < len(objs):
-            setattr(objs[i + 1], links[i], obj)
+    _saved(objs, pks, connection.alias)
+    for i, obj in enumerate(objs[1:]):
+        setattr(obj, links[i], objs[i])
 
 
 @functools.cache
@@ -149,15 +144,24 @@ def bulk_insert(objs: Sequence[models.Model]) -> list[models.Model]:
         values=", ".join(f"v.{qn(f.column)}" for f in fields),
         pk=qn(meta.pk.column),
     )
-    rows = [{f.column: f.get_prep_value(f.pre_save(obj, True)) for f in fields} for obj in objs]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_json(rows)])
+        cursor.execute(sql, [_json([_new_row(obj, fields) for obj in objs])])
         # In the rows' order, as Django's own bulk_create (UNNEST) relies on too.
         pks = [pk for (pk,) in cursor.fetchall()]
+    _saved(objs, pks, connection.alias)
+    return list(objs)
+
+
+def _new_row(obj: models.Model, fields: list) -> dict:
+    """A new object's columns as an INSERT writes them (defaults and auto_now applied, as save() would)."""
+    return {f.column: f.get_prep_value(f.pre_save(obj, True)) for f in fields}
+
+
+def _saved(objs: Sequence[models.Model], pks: Sequence, alias: str) -> None:
+    """Mark inserted objects as saved rows with their new primary keys."""
     for obj, pk in zip(objs, pks, strict=True):
         obj.pk = pk
-        obj._state.adding, obj._state.db = False, connection.alias
-    return list(objs)
+        obj._state.adding, obj._state.db = False, alias
 
 
 def _insert_fields(meta) -> list:
