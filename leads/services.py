@@ -1,7 +1,8 @@
 """Actions on leads: submit (from the form or the API) and qualify (in a Celery task)."""
 
 import logging
-from datetime import timedelta
+from collections import defaultdict
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -158,21 +159,27 @@ def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bo
             leads.sort(key=lambda lead: lead.pk)
         if not leads:
             return []
-        earlier = leads_earlier_contacts(leads=leads, window_days=window)
+        # The earlier contacts by e-mail and by phone, each list in id order: a lead looks only at its own.
+        by_email: dict[str, list[tuple[int, datetime]]] = defaultdict(list)
+        by_phone: dict[str, list[tuple[int, datetime]]] = defaultdict(list)
+        for pk, email, phone, created_at in leads_earlier_contacts(leads=leads, window_days=window):
+            by_email[email].append((pk, created_at))
+            by_phone[phone].append((pk, created_at))
         duplicates: set[int] = set()
         limits_by_county = loan_limits_for_many(counties={(lead.state, lead.county) for lead in leads})
         for lead in leads:
             lead.updated_at = now
-            first = next(
+            since = lead.created_at - timedelta(days=window)
+            first = min(
                 (
                     pk
-                    for pk, email, phone, created_at in earlier
-                    if pk < lead.pk
-                    and pk not in duplicates
-                    and created_at >= lead.created_at - timedelta(days=window)
-                    and (email == lead.consumer.email.upper() or phone == lead.consumer.phone)
+                    for pk, created_at in (
+                        *by_email.get(lead.consumer.email.upper(), ()),
+                        *by_phone.get(lead.consumer.phone, ()),
+                    )
+                    if pk < lead.pk and pk not in duplicates and created_at >= since
                 ),
-                None,
+                default=None,
             )
             if first is not None:
                 duplicates.add(lead.pk)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
-from rest_framework import serializers
+from rest_framework import relations, serializers
+from rest_framework.fields import SkipField
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
@@ -12,6 +13,50 @@ from ..auth import ApiKeyAuthentication
 from ..problems import problem
 from ..renderers import PROBLEM_CONTENT_TYPE, ProblemJSONRenderer
 from ..throttling import ApiKeyRateThrottle
+
+
+class PlainOutput:
+    """Put first in an output serializer's bases where it runs hot (a webhook batch, a page of deliveries).
+
+    The representation is DRF's own: the same declared fields, in order, with their sources and formats. Only
+    the walk is plainer: getattr (or [] on a dict) along each field's source, where DRF's general
+    get_attribute checks every step for Mappings and callables; that cost several times the formatting. A
+    step the plain walk cannot take (a missing relation, a callable, a None part-way) goes to DRF's
+    get_attribute, which answers as it always does (None, a default, SkipField or its error). Related
+    fields always go to DRF: their pk-only optimisation saves a query. A test compares both walks."""
+
+    def to_representation(self, instance):
+        plan = self.__dict__.get("_plain_plan")
+        if plan is None:
+            plan = self._plain_plan = [
+                (
+                    field.field_name,
+                    None
+                    if isinstance(field, relations.RelatedField | relations.ManyRelatedField)
+                    else tuple(field.source_attrs),
+                    field,
+                )
+                for field in self._readable_fields
+            ]
+        out = {}
+        for name, attrs, field in plan:
+            try:
+                if attrs is None:
+                    raise LookupError
+                value = instance
+                for attr in attrs:
+                    value = value[attr] if type(value) is dict else getattr(value, attr)
+                    if callable(value):
+                        raise LookupError
+            except Exception:  # noqa: BLE001 - DRF's walk decides what this means, as it always has
+                try:
+                    value = field.get_attribute(instance)
+                except SkipField:
+                    continue
+                if isinstance(value, relations.PKOnlyObject) and value.pk is None:
+                    value = None
+            out[name] = None if value is None else field.to_representation(value)
+        return out
 
 
 class ProblemSerializer(serializers.Serializer):

@@ -21,7 +21,7 @@ from leads.services import LeadInputError
 
 from .. import services
 from ..auth import IsPartner
-from .common import PROBLEM_EXAMPLE, ApiView, ok, problems
+from .common import PROBLEM_EXAMPLE, ApiView, PlainOutput, ok, problems
 from .idempotency import IDEMPOTENCY_HEADER, idempotency_key, idempotency_replay
 
 CONSENT_FUTURE_SLACK = timedelta(minutes=5)  # partners' clocks drift; a consent from tomorrow is not evidence
@@ -136,7 +136,7 @@ class LeadInput(serializers.Serializer):
     attribution = AttributionInput(required=False)
 
 
-class ProductOutput(serializers.Serializer):
+class ProductOutput(PlainOutput, serializers.Serializer):
     product = serializers.CharField()
     eligible = serializers.BooleanField()
     max_loan = serializers.DecimalField(
@@ -148,7 +148,7 @@ class ProductOutput(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.CharField())
 
 
-class QualificationOutput(serializers.Serializer):
+class QualificationOutput(PlainOutput, serializers.Serializer):
     qualified = serializers.BooleanField()
     products = serializers.ListField(child=serializers.CharField(), help_text="The products that fit.")
     max_per_product = ProductOutput(many=True)

@@ -31,7 +31,7 @@ from marketplace.services import delivery_next_statuses
 from .. import services
 from ..auth import IsLender
 from ..problems import Conflict
-from .common import ApiView, ok, problems
+from .common import ApiView, PlainOutput, ok, problems
 from .idempotency import IDEMPOTENCY_HEADER, idempotent
 from .intake import QualificationOutput, qualification_data
 
@@ -80,7 +80,7 @@ def _django_errors(exc: DjangoValidationError) -> ValidationError | Conflict:
     return Conflict(" ".join(exc.messages))
 
 
-class DeliveryListOutput(serializers.ModelSerializer):
+class DeliveryListOutput(PlainOutput, serializers.ModelSerializer):
     lead_id = serializers.UUIDField(source="lead.public_id")
     purpose = serializers.ChoiceField(choices=LoanPurpose.choices, source="lead.purpose")
     city = serializers.CharField(source="lead.city")
@@ -104,14 +104,14 @@ class DeliveryListOutput(serializers.ModelSerializer):
         ]
 
 
-class ContactOutput(serializers.Serializer):
+class ContactOutput(PlainOutput, serializers.Serializer):
     first_name = serializers.CharField()
     last_name = serializers.CharField()
     email = serializers.CharField()
     phone = serializers.CharField()
 
 
-class ConsentOutput(serializers.Serializer):
+class ConsentOutput(PlainOutput, serializers.Serializer):
     text = serializers.CharField()
     text_sha256 = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -120,7 +120,7 @@ class ConsentOutput(serializers.Serializer):
     page_url = serializers.CharField(allow_blank=True)
 
 
-class LoanOutput(serializers.Serializer):
+class LoanOutput(PlainOutput, serializers.Serializer):
     purpose = serializers.CharField()
     property_type = serializers.CharField()
     occupancy = serializers.CharField()

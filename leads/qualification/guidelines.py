@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
@@ -185,16 +186,34 @@ class Guidelines:
 
 def _to_jsonable(value: Any) -> Any:
     """Plain JSON values, money as strings. Dataclasses field by field: dataclasses.asdict deep-copies every
-    value first, which cost more than evaluating the applicant."""
+    value first, which cost more than evaluating the applicant. Scalars, most of a result, return first."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return value
+    if kind is Decimal:
+        return str(value)
+    if kind is list or kind is tuple:
+        return [_to_jsonable(v) for v in value]
+    if kind is dict:
+        return {k: _to_jsonable(v) for k, v in value.items()}
+    names = _dataclass_fields(kind)
+    if names is not None:
+        return {name: _to_jsonable(getattr(value, name)) for name in names}
     if isinstance(value, Decimal):
         return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {k: _to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_to_jsonable(v) for v in value]
     return value
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+@functools.cache
+def _dataclass_fields(kind: type) -> tuple[str, ...] | None:
+    return tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
 
 
 def _parse_fields(cls: type, data: Any, *, where: str, skip: set[str] | None = None) -> dict[str, Any]:
