@@ -337,6 +337,18 @@ def collect(phase: dict, wait_seconds: float, hooks: list[tuple[float, bytes]]) 
     }
 
 
+def python_loop_seconds() -> float:
+    """The machine's plain CPU speed, for comparing runs on a shared machine whose speed varies: the best of
+    three 10-million-step Python loops, in CPU seconds: lower is faster."""
+    best = float("inf")
+    for _ in range(3):
+        start, total = time.process_time(), 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.process_time() - start)
+    return round(best, 2)
+
+
 def celery_ceiling(n: int = 300) -> float:
     from marketplace.tasks import ping
 
@@ -418,6 +430,7 @@ def main() -> None:
         app.conf.task_always_eager = False
         app.conf.broker_url = redis.url
         app.conf.result_backend = redis.url.replace("/0", "/1")
+        report["python_loop_s"] = python_loop_seconds()
         report["celery_round_trips_per_s"] = celery_ceiling()
         report["pgbench_insert_tps"] = pgbench_ceiling()
 
@@ -464,7 +477,8 @@ def main() -> None:
     )
     print(
         f"{'target/s':>9} {'sold':>6} {'lost':>5} {'dup':>4} {'intake p50/95/99 ms':>22} "
-        f"{'submit->sold p50/95/99 ms':>28} {'submit->webhook p50/95/99 ms':>30} {'achieved/s':>11}"
+        f"{'submit->sold p50/95/99 ms':>28} {'submit->webhook p50/95/99 ms':>30} {'achieved/s':>11} "
+        f"{'CPU ms/lead':>12}"
     )
     for p in report["phases"]:
         i, s, w = p["intake_ms"], p["submit_to_sold_ms"], p["submit_to_webhook_ms"]
@@ -472,14 +486,17 @@ def main() -> None:
             f"{p['rate_target']:>9} {p['sold']:>6} {p['lost']:>5} "
             f"{p['duplicate_exclusive'] + p['duplicate_deliveries']:>4} "
             f"{i[50]:>8}/{i[95]}/{i[99]:<10} {s[50]:>10}/{s[95]}/{s[99]:<14} {w[50]:>10}/{w[95]}/{w[99]:<16} "
-            f"{p['throughput_leads_per_s']:>11}"
+            f"{p['throughput_leads_per_s']:>11} {sum(p['cpu_ms_per_lead'].values()):>12.1f}"
         )
     c, g, t = (
         report["celery_round_trips_per_s"],
         report["pgbench_insert_tps"],
         report["sustained_leads_per_s"],
     )
-    print(f"Ceiling: Celery round trips {c}/s, pgbench one-row INSERT {g} tps.")
+    print(
+        f"Ceiling: Celery round trips {c}/s, pgbench one-row INSERT {g} tps, "
+        f"10-million-step Python loop {report['python_loop_s']} s."
+    )
     print(f"Sustained {t} leads/s = {round(t / c, 3)} of the Celery ceiling, {round(t / g, 4)} of pgbench's.")
     (ROOT / "bench-e2e.json").write_text(json.dumps(report, indent=2))
 
