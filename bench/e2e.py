@@ -388,7 +388,11 @@ def main() -> None:
         "--workers", type=int, default=2, help="Celery worker processes (2 did best on 2 cores)"
     )
     parser.add_argument("--web", default="2x4", help="gunicorn workers x threads")
-    parser.add_argument("--rates", default="10,20,50,100,200", help="leads per second to try, in order")
+    parser.add_argument(
+        "--rates",
+        default="10,20,50,100,200,250",
+        help="leads per second to try, in order (the last above the target, to find the ceiling)",
+    )
     parser.add_argument("--warmup", type=float, default=5, help="seconds at 10 leads/s first, not reported")
     parser.add_argument("--seconds", type=float, default=15)
     args = parser.parse_args()
