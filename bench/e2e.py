@@ -425,7 +425,7 @@ def main() -> None:
     try:
         web_workers, web_threads = (int(x) for x in args.web.split("x"))
         stack.start_web(workers=web_workers, threads=web_threads)
-        # As in production (Procfile): sales on their worker, webhook deliveries on their own.
+        # As in production (Procfile): sales on their worker, webhooks and e-mail on the outbound one.
         stack.start_worker(concurrency=args.workers, queues="celery")
         stack.start_worker(concurrency=1, name="outbound", queues="webhooks,mail")
         os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from leads.models import Lead
@@ -98,20 +98,11 @@ def idempotency_find(*, holder: str, key: str) -> IdempotencyRecord | None:
 
 @transaction.atomic
 def lead_submit_from_partner(
-    *,
-    api_key: ApiKey,
-    data: dict[str, Any],
-    consent: dict[str, Any],
-    attribution: dict[str, str],
-    idempotency: tuple[str, str, str, str] | None = None,
-    response_for=None,
-) -> tuple[Lead, dict | None]:
-    """A partner's lead, validated already by LeadForm, stored through the same lead_submit as the form.
-
-    With `idempotency` (key, method, path, fingerprint) the response (built by `response_for(lead)`) is
-    stored in the same transaction as the lead: a concurrent duplicate fails on the unique key, rolls its
-    lead back, and the caller replays the stored response. Returns the lead and the stored body (or None).
-    """
+    *, api_key: ApiKey, data: dict[str, Any], consent: dict[str, Any], attribution: dict[str, str]
+) -> Lead:
+    """A partner's lead, validated already by LeadForm, stored through the same lead_submit as the form, with
+    its source, attribution and intake record in the same transaction (the API's Idempotency-Key record
+    joins it: integrations.api.idempotency)."""
     source = api_key.source
     lead = lead_submit(
         data=data,
@@ -128,31 +119,7 @@ def lead_submit_from_partner(
     for name, value in fields.items():
         setattr(lead, name, value)
     LeadIntake.objects.create(lead=lead, source=source, api_key=api_key, consent_given_at=consent["given_at"])
-    body = None
-    if idempotency is not None:
-        key, method, path, fingerprint = idempotency
-        body = response_for(lead)
-        IdempotencyRecord.objects.create(
-            holder=f"source:{source.pk}",
-            key=key,
-            method=method,
-            path=path,
-            request_sha256=fingerprint,
-            response_status=202,
-            response_body=body,
-        )
-    return lead, body
-
-
-def lead_submit_idempotent(**kwargs) -> tuple[Lead | None, dict | None]:
-    """lead_submit_from_partner; on a concurrent duplicate key returns (None, None) so the caller replays."""
-    try:
-        return lead_submit_from_partner(**kwargs)
-    except IntegrityError:
-        key = kwargs["idempotency"][0] if kwargs.get("idempotency") else None
-        if key is None or idempotency_find(holder=f"source:{kwargs['api_key'].source_id}", key=key) is None:
-            raise
-        return None, None
+    return lead
 
 
 # --- Webhook endpoints ----------------------------------------------------------------------------------
@@ -304,15 +271,6 @@ def webhook_messages_build(
 def webhooks_send_on_commit(messages: list[WebhookMessage]) -> None:
     """Once the rows are committed, queue their first attempts: one task per endpoint, which sends that
     endpoint's messages in order over one connection (a batch of leads sold at once is many messages)."""
-    missing = [m for m in messages if m.pk is None]  # backends without RETURNING: one query for all
-    if missing:
-        ids = dict(
-            WebhookMessage.objects.filter(event_id__in=[m.event_id for m in missing]).values_list(
-                "event_id", "pk"
-            )
-        )
-        for m in missing:
-            m.pk = ids[m.event_id]
     by_endpoint: dict[int, list[int]] = defaultdict(list)
     for m in messages:
         by_endpoint[m.endpoint_id].append(m.pk)

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
-from marketplace.tasking import ReliableTask, enqueue
+from marketplace.tasking import ReliableTask, enqueue, enqueue_batches
 
 from . import services
 from .choices import LeadStatus
@@ -80,18 +80,11 @@ def sweep_stuck_leads(older_than_seconds: int = 60) -> int:
     ]:
         enqueue(qualify_lead if status == LeadStatus.RECEIVED else distribute_lead, lead_id)
         count += 1
-    unnotified = list(
-        deliveries_unnotified(older_than_seconds=older_than_seconds).values_list("id", flat=True)[:1000]
-    )
-    for start in range(0, len(unnotified), 50):
-        enqueue(notify_deliveries, unnotified[start : start + 50])
-    count += len(unnotified)
-    unemailed = list(
-        deliveries_unemailed(older_than_seconds=older_than_seconds).values_list("id", flat=True)[:1000]
-    )
-    for start in range(0, len(unemailed), 50):
-        enqueue(email_deliveries, unemailed[start : start + 50])
-    count += len(unemailed)
+    for stuck, task in (
+        (deliveries_unnotified(older_than_seconds=older_than_seconds), notify_deliveries),
+        (deliveries_unemailed(older_than_seconds=older_than_seconds), email_deliveries),
+    ):
+        count += enqueue_batches(task, list(stuck.values_list("id", flat=True)[:1000]), 50)
     if count:
         logger.info("sweeper pushed on %d stuck item(s)", count)
     return count

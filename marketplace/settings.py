@@ -170,8 +170,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
-# Webhook deliveries wait on lenders' servers: they get their own queue and worker (Procfile `webhooks`), so a
-# slow or hanging endpoint never holds a process that qualifies and sells leads.
 # Work that waits on someone else's server (a lender's endpoint, the mail server) has queues of its own,
 # consumed by the outbound worker: however slow they are, the sales workers never wait on them.
 CELERY_TASK_ROUTES = {

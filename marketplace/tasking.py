@@ -78,6 +78,13 @@ def enqueue(task: Task, *args) -> None:
         )
 
 
+def enqueue_batches(task: Task, ids: list[int], size: int) -> int:
+    """Queue `task` once per `size` ids (a batch per task, as the sweeps hand work on); returns len(ids)."""
+    for start in range(0, len(ids), size):
+        enqueue(task, ids[start : start + size])
+    return len(ids)
+
+
 def enqueue_on_commit(task: Task, *args) -> None:
     from django.db import transaction
 

@@ -10,7 +10,7 @@ from leads.choices import LeadStatus
 from leads.models import Lead
 
 from . import notifications, services
-from .tasking import ReliableTask, enqueue
+from .tasking import ReliableTask, enqueue_batches
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +47,7 @@ def retry_unsold_leads() -> int:
         .order_by("id")
         .values_list("id", flat=True)[:1000]
     )
-    for start in range(0, len(ids), settings.PIPELINE_BATCH_SIZE):
-        enqueue(distribute_leads, ids[start : start + settings.PIPELINE_BATCH_SIZE])
-    return len(ids)
+    return enqueue_batches(distribute_leads, ids, settings.PIPELINE_BATCH_SIZE)
 
 
 @shared_task(acks_late=False, time_limit=5, soft_time_limit=4, ignore_result=False)

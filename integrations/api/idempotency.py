@@ -50,17 +50,20 @@ def idempotency_replay(
     )
 
 
-def idempotent(request, perform: Callable[[], Response]) -> Response:
+def idempotent(
+    request, perform: Callable[[], Response], *, headers: Callable[[dict], dict] | None = None
+) -> Response:
     """Answer with perform() once per Idempotency-Key: its effect and the stored answer commit together, so a
     retry after a lost response replays the answer, and of two concurrent requests with one key the second
     is rolled back and replays the first's. Requests without the header just perform(). Refusals (4xx) are
-    not stored: a retry tries again."""
+    not stored: a retry tries again. `headers(body)` rebuilds a replay's headers that are not in the body
+    (Location)."""
     key = idempotency_key(request)
     if key is None:
         return perform()
     holder = request.user.holder
     fingerprint = services.request_fingerprint(request.data)
-    replay = idempotency_replay(holder=holder, key=key, fingerprint=fingerprint)
+    replay = idempotency_replay(holder=holder, key=key, fingerprint=fingerprint, headers=headers)
     if replay is not None:
         return replay
     try:
@@ -77,7 +80,7 @@ def idempotent(request, perform: Callable[[], Response]) -> Response:
                     response_body=response.data,
                 )
     except IntegrityError:
-        replay = idempotency_replay(holder=holder, key=key, fingerprint=fingerprint)
+        replay = idempotency_replay(holder=holder, key=key, fingerprint=fingerprint, headers=headers)
         if replay is None:
             raise
         return replay

@@ -22,7 +22,7 @@ from leads.services import LeadInputError
 from .. import services
 from ..auth import IsPartner
 from .common import PROBLEM_EXAMPLE, ApiView, PlainOutput, ok, problems
-from .idempotency import IDEMPOTENCY_HEADER, idempotency_key, idempotency_replay
+from .idempotency import IDEMPOTENCY_HEADER, idempotent
 
 CONSENT_FUTURE_SLACK = timedelta(minutes=5)  # partners' clocks drift; a consent from tomorrow is not evidence
 
@@ -262,16 +262,9 @@ class LeadCreateApi(ApiView):
         examples=[OpenApiExample("A purchase lead", value=LEAD_EXAMPLE, request_only=True), PROBLEM_EXAMPLE],
     )
     def post(self, request):
-        key = request.auth
-        holder = request.user.holder
-        idem_key = idempotency_key(request)
-        fingerprint = ""
-        if idem_key is not None:
-            fingerprint = services.request_fingerprint(request.data)
-            replay = self._replay(holder, idem_key, fingerprint)
-            if replay is not None:
-                return replay
+        return idempotent(request, lambda: self._submit(request), headers=_location)
 
+    def _submit(self, request) -> Response:
         serializer = LeadInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -279,29 +272,20 @@ class LeadCreateApi(ApiView):
         if not form.is_valid():
             raise ValidationError({name: list(messages) for name, messages in form.errors.items()})
         try:
-            lead, body = services.lead_submit_idempotent(
-                api_key=key,
+            lead = services.lead_submit_from_partner(
+                api_key=request.auth,
                 data=form.cleaned_data,
                 consent=data["consent"],
                 attribution=data.get("attribution", {}),
-                idempotency=(idem_key, request.method, request.path, fingerprint) if idem_key else None,
-                response_for=lambda lead: LeadOutput(lead, context={"request": request}).data,
             )
         except LeadInputError as exc:
             raise ValidationError({k: [v] for k, v in exc.errors.items()}) from None
-        if lead is None:  # a concurrent request with the same key won; answer as it did
-            return self._replay(holder, idem_key, fingerprint)
-        body = body or LeadOutput(lead, context={"request": request}).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["links"]["self"]})
+        body = LeadOutput(lead, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=_location(body))
 
-    @staticmethod
-    def _replay(holder: str, idem_key: str, fingerprint: str) -> Response | None:
-        return idempotency_replay(
-            holder=holder,
-            key=idem_key,
-            fingerprint=fingerprint,
-            headers=lambda body: {"Location": body["links"]["self"]},
-        )
+
+def _location(body: dict) -> dict:
+    return {"Location": body["links"]["self"]}
 
 
 class LeadDetailApi(ApiView):

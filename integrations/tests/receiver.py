@@ -1,15 +1,15 @@
 """A tiny webhook receiver on 127.0.0.1 for tests: records each POST and answers from a script of replies."""
 
-import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from marketplace.tests.loopback import LoopbackServer
 
-class Receiver:
+
+class Receiver(LoopbackServer):
     def __init__(self):
         self.requests: list[tuple[dict[str, str], bytes, str]] = []
-        self.received_at: list[tuple[float, bytes]] = []  # (time.time(), body) of each request, for bench/e2e
         self.replies: deque = deque()  # (status, headers, body); 200 when empty
         self.delay = 0.0  # seconds to wait before answering: a slow lender endpoint
         receiver = self
@@ -22,7 +22,6 @@ class Receiver:
 
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.received_at.append((time.time(), body))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body, self.path))
                 time.sleep(receiver.delay)
                 status, headers, reply = receiver.replies.popleft() if receiver.replies else (200, {}, b"ok")
@@ -36,18 +35,8 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
+        self._listen(ThreadingHTTPServer, Handler)
         self.url = f"http://127.0.0.1:{self.port}/hooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
     def reply(self, status: int, headers: dict | None = None, body: bytes = b""):
         self.replies.append((status, headers or {}, body))

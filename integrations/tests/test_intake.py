@@ -105,7 +105,29 @@ def test_idempotency_key_replays_the_first_response(partner_api):
     assert first.status_code == again.status_code == 202
     assert again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true"
+    assert again["Location"] == first["Location"] == first.json()["links"]["self"]
     assert Lead.objects.count() == 1
+
+
+def test_a_concurrent_duplicate_key_is_rolled_back_and_replays_the_winner(partner_api, monkeypatch):
+    from integrations import services as integration_services
+
+    first = partner_api.post(URL, LEAD, headers={"Idempotency-Key": "abc-race"})
+    # The second request looks before the first has committed: it finds no record, so it performs too.
+    find = integration_services.idempotency_find
+    looks = []
+
+    def find_after_the_first_look(**kwargs):
+        looks.append(kwargs["key"])
+        return None if len(looks) == 1 else find(**kwargs)
+
+    monkeypatch.setattr(integration_services, "idempotency_find", find_after_the_first_look)
+    again = partner_api.post(URL, LEAD, headers={"Idempotency-Key": "abc-race"})
+
+    assert len(looks) == 2  # it performed, lost on the unique key, then replayed
+    assert again.status_code == 202 and again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true" and again["Location"] == first["Location"]
+    assert Lead.objects.count() == 1  # its own lead was rolled back with its record
 
 
 def test_idempotency_key_with_another_body_is_refused(partner_api):

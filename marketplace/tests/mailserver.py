@@ -1,11 +1,12 @@
 """A tiny SMTP server on 127.0.0.1 for topology tests: accepts every message, as slowly as it is told to."""
 
 import socketserver
-import threading
 import time
 
+from .loopback import LoopbackServer
 
-class MailServer:
+
+class MailServer(LoopbackServer):
     def __init__(self, delay: float = 0.0):
         self.messages: list[bytes] = []  # each message's data, as the client sent it
         self.delay = delay  # seconds before accepting each message: a slow or distant mail server
@@ -32,16 +33,5 @@ class MailServer:
                     else:  # MAIL FROM, RCPT TO, RSET, NOOP
                         self.wfile.write(b"250 ok\r\n")
 
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
+        self._listen(socketserver.ThreadingTCPServer, Handler)
         self.url = f"smtp://127.0.0.1:{self.port}"  # EMAIL_URL
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()

@@ -135,7 +135,8 @@ class Stack:
     def start_worker(
         self, *, concurrency: int = 2, name: str = "worker", queues: str = "celery,webhooks,mail"
     ) -> subprocess.Popen:
-        """A worker on `queues`: by default both, as one process for tests; production runs one per queue."""
+        """A worker on `queues`: by default all of them in one process, for tests; production runs the
+        sales worker and the outbound worker apart (Procfile)."""
         proc = self._spawn(
             name,
             [
