@@ -265,9 +265,12 @@ class Guidelines:
         products_data = data.get("products")
         if not isinstance(products_data, dict):
             raise ValueError("guidelines.products must be an object")
+        # In the canonical order, whatever order the JSON came in (PostgreSQL's jsonb keeps none): ties
+        # between products go to the one listed first, and pages list them in this order.
+        order = {name: i for i, name in enumerate(PRODUCTS)}
         products = {
-            name: ProductRules(**_parse_fields(ProductRules, rules, where=f"products.{name}"))
-            for name, rules in products_data.items()
+            name: ProductRules(**_parse_fields(ProductRules, products_data[name], where=f"products.{name}"))
+            for name in sorted(products_data, key=lambda n: order.get(n, len(order)))
         }
         return cls(products=products, **kwargs)
 

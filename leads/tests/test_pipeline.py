@@ -354,6 +354,8 @@ def test_guidelines_2026_2_are_the_active_set_and_old_leads_keep_their_version()
     assert row.is_active and DEFAULT_GUIDELINES.version == "2026.2"
     assert Guidelines.from_dict({**row.rules, "version": row.version}) == DEFAULT_GUIDELINES
     assert _guidelines_from_db() == DEFAULT_GUIDELINES
+    # PostgreSQL's jsonb does not keep key order; the products come back in the canonical one.
+    assert list(_guidelines_from_db().products) == list(DEFAULT_GUIDELINES.products)
     old = submit()
     Lead.objects.filter(pk=old.pk).update(status="qualified", guideline_version="2026.1")
     fresh = submit(email="new@example.com", phone="2145550100")

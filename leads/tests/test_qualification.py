@@ -460,6 +460,24 @@ def test_guidelines_round_trip_through_json():
     assert data["products"]["fha"]["max_front_end_dti"] == "31"
 
 
+def test_guidelines_keep_the_product_order_whatever_the_json_order():
+    data = G.to_dict()
+    data["products"] = dict(reversed(list(data["products"].items())))
+    assert list(Guidelines.from_dict(data).products) == ["conventional", "fha", "va", "jumbo", "home_equity"]
+
+
+def test_guidelines_va_residual_table_is_checked():
+    data = json.loads(json.dumps(G.to_dict()))
+    assert data["va_residual_income"]["south"] == ["441", "738", "889", "1003", "1039"]
+    del data["va_residual_income"]["west"]
+    with pytest.raises(ValueError, match="va_residual_income needs the regions"):
+        Guidelines.from_dict(data)
+    data = json.loads(json.dumps(G.to_dict()))
+    data["va_residual_income"]["west"] = "491"
+    with pytest.raises(ValueError, match="va_residual_income"):
+        Guidelines.from_dict(data)
+
+
 def test_guidelines_from_dict_rejects_bad_data():
     data = G.to_dict()
     with pytest.raises(ValueError, match="unknown keys"):
