@@ -206,6 +206,8 @@ EXPORT_HEADER = [
     "First contact",
     "Funded amount",
     "Lost reason",
+    # Last, so that readers of the earlier columns by position are not thrown (added with guidelines 2026.2).
+    "Qualified loan",
 ]
 
 
@@ -239,6 +241,7 @@ def _export_rows(deliveries) -> Iterator[list[str]]:
                 timezone.localtime(d.first_contact_at).strftime(fmt) if d.first_contact_at else "",
                 d.funded_amount or "",
                 d.lost_reason,
+                "" if lead.qualified_loan is None else lead.qualified_loan,
             )
         ]
 

@@ -382,6 +382,7 @@ def _evaluate_product(
     if limit is not None:
         common.append((limit, "loan_limit"))
     rate_term_max = cash_out_max = None
+    cash_out_binds = False  # the product's most is a cash-out refinance's
     ltv_kind = "cltv" if is_home_equity else "ltv"
     if is_refinance:
         rt_caps = [(cents_down(balance * (HUNDRED + g.refinance_closing_cost_rate) / HUNDRED), "payoff")]
@@ -398,7 +399,7 @@ def _evaluate_product(
             cash_out_max, co_binding = _lowest(co_caps + common)
             terms, max_ratio = co_caps, co_ratio
             if cash_out_max >= rate_term_max:
-                max_loan, binding = cash_out_max, co_binding
+                max_loan, binding, cash_out_binds = cash_out_max, co_binding, True
     else:
         max_ratio = rules.max_cltv if is_home_equity else _max_ltv(rules, a, score, False)
         if is_home_equity:
@@ -504,7 +505,7 @@ def _evaluate_product(
         max_ratio=max_ratio,
         limit=limit,
         limits=limits,
-        is_cash_out=is_cash_out and binding != "payoff",
+        is_cash_out=cash_out_binds,
         region=region,
         income=income,
         min_loan=min_loan,
