@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from leads.choices import CreditBand, LeadStatus, LoanPurpose, Occupancy, Product, PropertyType, Timeline
 from leads.forms import LeadForm
 from leads.models import Lead
-from leads.qualification.engine import BINDING_CONSTRAINTS
+from leads.qualification import BINDING_CONSTRAINTS
 from leads.services import LeadInputError
 
 from .. import services

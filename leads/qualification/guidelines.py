@@ -372,7 +372,7 @@ D = Decimal
 
 # 2026.2 (issue 12): the most each product lends instead of a refusal, a staff-set minimum loan to qualify,
 # rate-and-term refinances capped at the payoff plus closing costs, VA residual income. Stored by the data
-# migration leads 0005 as the active set; leads qualified before keep "2026.1".
+# migration leads/migrations/*_guidelines_2026_2 as the active set; leads qualified before keep "2026.1".
 DEFAULT_GUIDELINES = Guidelines(
     version="2026.2",
     products={

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from leads.qualification import (
     CREDIT_BANDS,
     DEFAULT_GUIDELINES,
+    RATIO_CAP,
     Applicant,
     Guidelines,
     LoanLimits,
@@ -21,7 +22,6 @@ from leads.qualification import (
     evaluate,
     monthly_payment,
 )
-from leads.qualification.engine import RATIO_CAP
 
 D = Decimal
 G = DEFAULT_GUIDELINES
