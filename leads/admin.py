@@ -38,22 +38,36 @@ def qualification_html(qualification: dict) -> SafeString:
         "products",
         "estimate",
         "requested_loan",
+        "qualified_loan",
+        "fits_request",
+        "minimum_loan",
         "ltv",
         "dti",
         "binding_constraint",
         "reasons",
+        "notes",
         "guidelines_version",
     )
+    gap = qualification.get("gap")
+    steps = [g.get("text") for g in gap if isinstance(g, dict)] if isinstance(gap, list) else []
     summary = format_html_join(
         "",
         "<tr><th scope='row'>{}</th><td>{}</td></tr>",
-        ((k.replace("_", " "), _cell(qualification.get(k))) for k in summary_keys if k in qualification),
+        (
+            *((k.replace("_", " "), _cell(qualification.get(k))) for k in summary_keys if k in qualification),
+            *((("what would close the gap", _cell(steps)),) if steps else ()),
+        ),
     )
     cols = (
         "product",
         "eligible",
+        "fits_request",
         "max_loan",
+        "loan",
+        "rate_term_max",
+        "cash_out_max",
         "binding_constraint",
+        "obstacle",
         "ltv",
         "dti",
         "front_end_dti",
@@ -178,7 +192,7 @@ class LeadAdmin(admin.ModelAdmin):
                 "fields": (
                     ("guideline_version", "qualified_at"),
                     ("loan_limit", "loan_limit_source"),
-                    ("requested_loan", "estimate"),
+                    ("requested_loan", "estimate", "qualified_loan"),
                     ("ltv", "dti", "binding_constraint"),
                     "qualification_table",
                 )

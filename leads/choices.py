@@ -65,4 +65,6 @@ BINDING_CONSTRAINT_LABELS = {
     "loan_limit": "County loan limit",
     "credit": "Credit score",
     "eligibility": "Eligibility (purpose, occupancy, service or property)",
+    "payoff": "Payoff plus closing costs (rate-and-term refinance)",
+    "residual_income": "VA residual income",
 }

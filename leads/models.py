@@ -78,7 +78,12 @@ class Lead(models.Model):
     loan_limit = models.DecimalField(**MONEY, null=True, blank=True)
     loan_limit_source = models.CharField(max_length=120, blank=True)
     requested_loan = models.DecimalField(**MONEY, null=True, blank=True)
+    # The most an offering product lends ("you may qualify for up to"), and what the best one lends toward
+    # the request (the request, or the estimate when that is less): lenders' loan filters match on the latter.
     estimate = models.DecimalField(**MONEY, null=True, blank=True)
+    qualified_loan = models.DecimalField(**MONEY, null=True, blank=True)
+    # At the qualified loan (at the request when not qualified). The engine caps ratios at 999.99
+    # (leads.qualification.engine.RATIO_CAP), so any inputs fit these columns.
     ltv = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
     dti = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
     binding_constraint = models.CharField(max_length=40, blank=True)

@@ -119,6 +119,7 @@ QUALIFICATION_FIELDS = (
     "loan_limit_source",
     "requested_loan",
     "estimate",
+    "qualified_loan",
     "ltv",
     "dti",
     "binding_constraint",
@@ -195,6 +196,7 @@ def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bo
             lead.loan_limit_source = limits.source
             lead.requested_loan = result.requested_loan
             lead.estimate = result.estimate
+            lead.qualified_loan = result.qualified_loan
             lead.ltv = result.ltv
             lead.dti = result.dti
             lead.binding_constraint = result.binding_constraint

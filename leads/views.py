@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import timedelta
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
@@ -165,35 +165,124 @@ def _result_context(lead: Lead) -> dict[str, Any]:
     }
     if lead.status in (LeadStatus.QUALIFIED, LeadStatus.SOLD, LeadStatus.UNSOLD):
         products = [p for p in (lead.products or qualification.get("products") or []) if isinstance(p, str)]
+        results = [r for r in qualification.get("results") or [] if isinstance(r, dict)]
+        # Guidelines before 2026.2 qualified a lead only when the whole request fitted.
+        fits = qualification.get("fits_request", True) is not False
+        requested = lead.requested_loan or _decimal(qualification.get("requested_loan"))
+        loan = lead.qualified_loan or _decimal(qualification.get("qualified_loan")) or requested
+        best = _best_result(qualification, results, products)
         context.update(
             estimate=_whole_dollars(lead.estimate or _decimal(qualification.get("estimate"))),
-            requested=_whole_dollars(lead.requested_loan or _decimal(qualification.get("requested_loan"))),
-            products=[PRODUCT_NAMES.get(p, p.replace("_", " ").capitalize()) for p in products],
-            monthly_payment=_monthly_payment(qualification, products),
+            requested=_whole_dollars(requested),
+            fits=fits,
+            qualified_loan=_whole_dollars(loan),
+            products=[_product_name(p) for p in products],
+            monthly_payment=_monthly_payment(best),
             loan_limit=_whole_dollars(lead.loan_limit),
             jumbo="jumbo" in products,
+            purchase=_purchase_sentences(qualification.get("purchase"), best),
+            refinance=_refinance_sentences(lead, best),
+            gap=_texts(qualification.get("gap")),
+            reasons=[] if fits else _strings(qualification.get("reasons")),
+            notes=_strings(qualification.get("notes")),
         )
     if lead.status == LeadStatus.SOLD:
         context["buyers"] = lead.deliveries.count()
     if lead.status == LeadStatus.NOT_QUALIFIED:
-        reasons = [r for r in qualification.get("reasons") or [] if isinstance(r, str)]
+        reasons = _strings(qualification.get("reasons"))
         constraint = lead.binding_constraint or qualification.get("binding_constraint") or ""
         helps = [HELP_BY_CONSTRAINT[constraint]] if constraint in HELP_BY_CONSTRAINT else []
-        context.update(reasons=reasons, helps=[*helps, GENERAL_HELP])
+        context.update(
+            reasons=reasons,
+            helps=[*_texts(qualification.get("gap")), *helps, GENERAL_HELP],
+            notes=_strings(qualification.get("notes")),
+        )
     if lead.status == LeadStatus.DUPLICATE:
         context["duplicate_days"] = _duplicate_window_days()
     return context
 
 
-def _monthly_payment(qualification: dict[str, Any], products: list[str]) -> str | None:
-    """The estimated housing payment for the requested loan under the best product that fits."""
-    results = [r for r in qualification.get("results") or [] if isinstance(r, dict) and r.get("eligible")]
+def _product_name(product: str) -> str:
+    return PRODUCT_NAMES.get(product, product.replace("_", " ").capitalize())
+
+
+def _strings(items: Any) -> list[str]:
+    return [x for x in items if isinstance(x, str)] if isinstance(items, list) else []
+
+
+def _texts(steps: Any) -> list[str]:
+    """The sentences of the engine's gap steps (what would close the gap to the request)."""
+    if not isinstance(steps, list):
+        return []
+    return [s["text"] for s in steps if isinstance(s, dict) and isinstance(s.get("text"), str)]
+
+
+def _best_result(
+    qualification: dict[str, Any], results: list[dict[str, Any]], products: list[str]
+) -> dict[str, Any]:
+    """The best offering product's result: the one the estimate and the payment are about."""
     best = qualification.get("best_product") or (products[0] if products else "")
-    for result in sorted(results, key=lambda r: r.get("product") != best):
-        payment = _decimal(result.get("monthly_payment"))
-        if payment and payment > 0:
-            return money(payment.quantize(Decimal("1")))
-    return None
+    offering = [r for r in results if r.get("eligible")]
+    return next((r for r in offering if r.get("product") == best), offering[0] if offering else {})
+
+
+def _monthly_payment(best: dict[str, Any]) -> str | None:
+    """The best product's housing payment, for the loan it lends toward the request."""
+    payment = _decimal(best.get("monthly_payment"))
+    return money(payment.quantize(Decimal("1"))) if payment and payment > 0 else None
+
+
+def _purchase_sentences(deal: Any, best: dict[str, Any]) -> list[str]:
+    """Issue 12.8: the home as the consumer described it, beside the most they may borrow for it."""
+    if not isinstance(deal, dict):
+        return []
+    price, down, loan = (_decimal(deal.get(k)) for k in ("price", "down_payment", "loan"))
+    most, most_down = _decimal(deal.get("max_loan")), _decimal(deal.get("down_payment_at_max"))
+    ratio = _decimal(deal.get("max_ltv"))
+    if price is None or down is None or loan is None or most is None:
+        return []
+    home = f"For this home ({_whole_dollars(price)} with {_whole_dollars(down)} down) your loan would be "
+    if deal.get("within"):
+        sentences = [f"{home}{_whole_dollars(loan)}, within what you qualify for."]
+    else:
+        sentences = [
+            f"{home}{_whole_dollars(loan)}, more than the {_whole_dollars(most)} you may qualify for."
+        ]
+    if most_down is not None and ratio is not None:
+        shown = ratio.quantize(Decimal("0.1"), rounding=ROUND_DOWN)
+        shown = shown.quantize(Decimal("1")) if shown == shown.to_integral_value() else shown
+        up = money(most_down.to_integral_value(rounding=ROUND_UP))
+        most_text = _whole_dollars(most)
+        sentences.append(
+            f"The most you may borrow for it is {most_text} ({shown}% of the price), with {up} down."
+        )
+    return sentences
+
+
+def _refinance_sentences(lead: Lead, best: dict[str, Any]) -> list[str]:
+    """Issue 12.3: refinancing what is owed (rate and term) and, when cash was asked, the cash-out figure."""
+    if lead.purpose != "refinance":
+        return []
+    sentences = []
+    rate_term, cash_out = _decimal(best.get("rate_term_max")), _decimal(best.get("cash_out_max"))
+    if rate_term is not None:
+        sentences.append(
+            f"Refinancing what you owe (rate and term): up to {_whole_dollars(rate_term)}, your balance plus "
+            "estimated closing costs."
+        )
+    if cash_out is not None and lead.cash_out:
+        balance = lead.mortgage_balance or Decimal("0")
+        cash = max(cash_out - balance, Decimal("0"))
+        if cash > 0:
+            sentences.append(
+                f"With cash out: up to {_whole_dollars(cash_out)}, which is {_whole_dollars(cash)} in cash "
+                f"(you asked for {_whole_dollars(lead.cash_out)})."
+            )
+        else:
+            sentences.append(
+                f"With cash out: up to {_whole_dollars(cash_out)}, less than you owe, so no cash out for now."
+            )
+    return sentences
 
 
 def _duplicate_window_days() -> int:

@@ -6,6 +6,7 @@ through marketplace.services and lenders.team."""
 import csv
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
@@ -205,6 +206,8 @@ EXPORT_HEADER = [
     "First contact",
     "Funded amount",
     "Lost reason",
+    # Last, so that readers of the earlier columns by position are not thrown (added with guidelines 2026.2).
+    "Qualified loan",
 ]
 
 
@@ -238,6 +241,7 @@ def _export_rows(deliveries) -> Iterator[list[str]]:
                 timezone.localtime(d.first_contact_at).strftime(fmt) if d.first_contact_at else "",
                 d.funded_amount or "",
                 d.lost_reason,
+                "" if lead.qualified_loan is None else lead.qualified_loan,
             )
         ]
 
@@ -310,13 +314,19 @@ def _detail_context(
     for status in delivery_next_statuses(delivery):
         form = posted if posted_status == status else _status_form(status=status)
         moves.append({"status": status, "label": Delivery.Status(status).label, "form": form})
-    qualification = lead.qualification or {}
+    qualification = lead.qualification if isinstance(lead.qualification, dict) else {}
     product_labels = dict(Product.choices)
     results = [
-        {**r, "label": product_labels.get(r.get("product", ""), r.get("product", ""))}
+        {
+            **r,
+            **{k: _amount(r.get(k)) for k in ("max_loan", "loan", "rate_term_max", "cash_out_max")},
+            "label": product_labels.get(r.get("product", ""), r.get("product", "")),
+        }
         for r in qualification.get("results", [])
         if isinstance(r, dict)
     ]
+    gap = qualification.get("gap")
+    purchase = qualification.get("purchase")
     reassign_form = None
     if membership.sees_all_leads:
         current = Membership.objects.filter(user_id=delivery.assigned_to_id).values_list("pk", flat=True)
@@ -337,6 +347,14 @@ def _detail_context(
         "products": [product_labels.get(p, p) for p in lead.products or []],
         "results": results,
         "reasons": qualification.get("reasons", []),
+        # Guidelines before 2026.2 qualified a lead only when the whole request fitted.
+        "fits_request": qualification.get("fits_request", lead.status != "not_qualified") is not False,
+        "gap": [g["text"] for g in gap if isinstance(g, dict) and "text" in g]
+        if isinstance(gap, list)
+        else [],
+        "purchase": purchase if isinstance(purchase, dict) else None,
+        "notes": [n for n in qualification.get("notes") or [] if isinstance(n, str)],
+        "refinance": lead.purpose == LoanPurpose.REFINANCE,
         "moves": moves,
         # Errors of a posted move that is no longer offered (e.g. someone else moved the lead meanwhile).
         "stray_form": (
@@ -350,6 +368,16 @@ def _detail_context(
         "now": timezone.now(),
         "can_letter": lead.estimate is not None and lead.estimate > 0,
     }
+
+
+def _amount(value: object) -> Decimal | None:
+    # Qualification JSON keeps money as strings ("0.00" is truthy); the page wants numbers, and a hand-edited
+    # or older row must not break it.
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+    return amount if amount.is_finite() else None
 
 
 def _record_contact_view(request: HttpRequest, delivery: Delivery, channel: str) -> None:

@@ -118,10 +118,11 @@ def subscription_forecast(
         zip_filter |= set(geo.zips_within(radius_center_zip, radius_miles))
     if zips or (radius_center_zip and radius_miles):
         qs = qs.filter(zip_code__in=sorted(zip_filter))
+    # Loan-amount filters take the qualified loan, as the sale does (marketplace.services).
     if min_loan_amount is not None:
-        qs = qs.filter(requested_loan__gte=min_loan_amount)
+        qs = qs.filter(qualified_loan__gte=min_loan_amount)
     if max_loan_amount is not None:
-        qs = qs.filter(requested_loan__lte=max_loan_amount)
+        qs = qs.filter(qualified_loan__lte=max_loan_amount)
     if max_ltv is not None:
         qs = qs.filter(ltv__lte=max_ltv)
     if max_dti is not None:

@@ -4,6 +4,7 @@ are told together, with a fixed number of queries."""
 
 import logging
 from collections import defaultdict
+from decimal import ROUND_DOWN
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -41,7 +42,12 @@ def _message(deliveries: list[Delivery], to: list[str]) -> EmailMultiAlternative
     """
     if len(deliveries) == 1:
         delivery = deliveries[0]
-        context = {"delivery": delivery, "lead": delivery.lead, "url": _url(delivery)}
+        context = {
+            "delivery": delivery,
+            "lead": delivery.lead,
+            "loan": _loan(delivery.lead),
+            "url": _url(delivery),
+        }
         subject = f"New {delivery.lead.get_purpose_display().lower()} lead in {delivery.lead.state}"
         template = "email/new_lead"
     else:
@@ -52,7 +58,7 @@ def _message(deliveries: list[Delivery], to: list[str]) -> EmailMultiAlternative
                 {
                     "kind": "Exclusive" if d.exclusive else "Shared",
                     "what": f"{d.lead.get_purpose_display()} in {d.lead.city}, {d.lead.state}",
-                    "loan": "" if d.lead.requested_loan is None else f"${d.lead.requested_loan:,.0f}",
+                    "loan": _loan(d.lead),
                     "price": f"${d.price}",
                     "url": _url(d),
                 }
@@ -157,6 +163,7 @@ def deliveries_email(*, delivery_ids: list[int]) -> int:
                 "lead__city",
                 "lead__state",
                 "lead__requested_loan",
+                "lead__qualified_loan",
                 "lead__estimate",
                 "assigned_to__email",
                 "assigned_to__is_active",
@@ -205,3 +212,14 @@ def deliveries_notify_now(*, delivery_ids: list[int]) -> None:
             "notifying %d delivery(ies) inline failed (%s); queued", len(delivery_ids), type(exc).__name__
         )
         enqueue(notify_deliveries, delivery_ids)
+
+
+def _loan(lead) -> str:
+    """The loan the consumer qualifies for, and the request when that was more (whole dollars, down)."""
+    loan = lead.requested_loan if lead.qualified_loan is None else lead.qualified_loan
+    if loan is None:
+        return ""
+    shown = f"${loan.to_integral_value(rounding=ROUND_DOWN):,}"
+    if lead.requested_loan is not None and lead.requested_loan > loan:
+        return f"{shown} (asked about ${lead.requested_loan.to_integral_value(rounding=ROUND_DOWN):,})"
+    return shown

@@ -101,7 +101,9 @@ def subscriptions_matching(*, leads: list[Lead], prices: int | None = None) -> d
             lead.pk,
             lead.state,
             lead.zip_code,
-            lead.requested_loan,
+            # Loan-amount filters take the loan the consumer qualifies for (the request, or the most a
+            # product lends when that is less); leads qualified before it was stored fall back to the request.
+            lead.requested_loan if lead.qualified_loan is None else lead.qualified_loan,
             lead.ltv,
             lead.dti,
             lead.purpose,

@@ -14,9 +14,10 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from leads.choices import CreditBand, LeadStatus, LoanPurpose, Occupancy, PropertyType, Timeline
+from leads.choices import CreditBand, LeadStatus, LoanPurpose, Occupancy, Product, PropertyType, Timeline
 from leads.forms import LeadForm
 from leads.models import Lead
+from leads.qualification import BINDING_CONSTRAINTS
 from leads.services import LeadInputError
 
 from .. import services
@@ -136,37 +137,120 @@ class LeadInput(serializers.Serializer):
     attribution = AttributionInput(required=False)
 
 
-class ProductOutput(PlainOutput, serializers.Serializer):
-    product = serializers.CharField()
-    eligible = serializers.BooleanField()
-    max_loan = serializers.DecimalField(
-        max_digits=14,
-        decimal_places=2,
-        allow_null=True,
-        help_text="The most this product lends the consumer.",
+def _amount(help_text: str, **kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=Decimal("0"), help_text=help_text, **kwargs
     )
-    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class ProductOutput(PlainOutput, serializers.Serializer):
+    product = serializers.ChoiceField(choices=Product.choices)
+    eligible = serializers.BooleanField(
+        help_text="The product offers the consumer a loan: the whole request, or at least `minimum_loan` "
+        "toward it."
+    )
+    fits_request = serializers.BooleanField(help_text="The product lends the whole requested loan.")
+    max_loan = _amount("The most this product lends the consumer, whatever they asked.", allow_null=True)
+    loan = _amount(
+        "What this product lends toward the request: the request, or `max_loan` when that is less; 0 when "
+        "it offers nothing.",
+        allow_null=True,
+    )
+    binding_constraint = serializers.ChoiceField(
+        choices=[(c, c) for c in BINDING_CONSTRAINTS],
+        allow_blank=True,
+        help_text="What limits `max_loan`.",
+    )
+    obstacle = serializers.CharField(
+        allow_blank=True, help_text="What limits `max_loan`, in a sentence with its figures."
+    )
+    rate_term_max = _amount(
+        "Refinance: the most without cash out (the payoff plus estimated closing costs).", allow_null=True
+    )
+    cash_out_max = _amount(
+        "Refinance with cash out asked: the most as a cash-out refinance, at its own LTV.", allow_null=True
+    )
+    reasons = serializers.ListField(
+        child=serializers.CharField(), help_text="Why it does not lend the whole request, its obstacle first."
+    )
+
+
+class GapStepOutput(PlainOutput, serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=[
+            (k, k) for k in ("down_payment", "debts", "income", "cash_out", "no_cash_out", "balance", "line")
+        ]
+    )
+    amount = _amount(
+        "down_payment: how much more down; debts: monthly payments to pay off; income: the yearly household "
+        "income needed; cash_out: the cash that fits; balance: what to pay off at closing; line: its size."
+    )
+    loan = _amount("What the consumer could borrow after this step.")
+    text = serializers.CharField(help_text="The step as the consumer reads it.")
+
+
+class PurchaseOutput(PlainOutput, serializers.Serializer):
+    price = _amount("The purchase price.")
+    down_payment = _amount("The down payment the consumer described.")
+    loan = _amount("The loan that makes: the price less the down payment (or the loan asked).")
+    within = serializers.BooleanField(help_text="Some product lends all of it.")
+    max_loan = _amount("The most the best product lends on this home.")
+    max_ltv = serializers.DecimalField(
+        max_digits=9, decimal_places=2, help_text="`max_loan` as a % of the price."
+    )
+    down_payment_at_max = _amount("The down payment that borrows `max_loan` on this home.")
+    product = serializers.ChoiceField(choices=Product.choices)
 
 
 class QualificationOutput(PlainOutput, serializers.Serializer):
-    qualified = serializers.BooleanField()
-    products = serializers.ListField(child=serializers.CharField(), help_text="The products that fit.")
+    qualified = serializers.BooleanField(
+        help_text="Some product lends the whole request, or at least `minimum_loan` toward it."
+    )
+    products = serializers.ListField(
+        child=serializers.CharField(), help_text="The products that offer the consumer a loan."
+    )
     max_per_product = ProductOutput(many=True)
-    estimate = serializers.DecimalField(
-        max_digits=14,
+    estimate = _amount(
+        'The most an offering product lends: "may qualify for up to". 0 when not qualified.', allow_null=True
+    )
+    requested_loan = _amount("The loan the consumer asked about.", allow_null=True)
+    qualified_loan = _amount(
+        "What the best product lends toward the request: the request when `fits_request`, else the "
+        "estimate. Subscriptions' loan-amount filters match on this.",
+        allow_null=True,
+    )
+    fits_request = serializers.BooleanField(help_text="Some product lends the whole request.")
+    minimum_loan = _amount("The staff-set minimum a partial offer must reach to qualify.", allow_null=True)
+    best_product = serializers.CharField(
+        allow_blank=True,
+        help_text="Qualified: the product lending the most toward the request. Not qualified: the one the "
+        "consumer came closest to on their own terms.",
+    )
+    dti = serializers.DecimalField(
+        max_digits=9,
         decimal_places=2,
         allow_null=True,
-        help_text="The most a fitting product lends (overall estimate).",
-    )
-    requested_loan = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
-    dti = serializers.DecimalField(
-        max_digits=9, decimal_places=2, allow_null=True, help_text="Debt-to-income, %."
+        help_text="Debt-to-income, %, of the best product at `qualified_loan` (at the request when not "
+        "qualified); at most 999.99.",
     )
     ltv = serializers.DecimalField(
-        max_digits=9, decimal_places=2, allow_null=True, help_text="Loan-to-value, %."
+        max_digits=9,
+        decimal_places=2,
+        allow_null=True,
+        help_text="Loan-to-value, %, as `dti`; at most 999.99.",
     )
     binding_constraint = serializers.CharField(allow_blank=True)
-    reasons = serializers.ListField(child=serializers.CharField())
+    reasons = serializers.ListField(
+        child=serializers.CharField(), help_text="Why the request is not lent in full (empty when it is)."
+    )
+    gap = GapStepOutput(many=True, help_text="What would close the gap to the request.")
+    purchase = PurchaseOutput(
+        allow_null=True, help_text="A purchase: the deal as described, beside the most for the home."
+    )
+    notes = serializers.ListField(
+        child=serializers.CharField(), help_text="Assumptions behind the figures (e.g. VA household size)."
+    )
+    guidelines_version = serializers.CharField(allow_blank=True)
 
 
 class LeadLinks(serializers.Serializer):
@@ -213,32 +297,71 @@ def _qualification_output() -> QualificationOutput:
 
 
 def qualification_data(lead: Lead) -> dict | None:
-    """The engine's result as partners and lenders read it; None until the lead has been qualified."""
+    """The engine's result as partners and lenders read it; None until the lead has been qualified. Leads
+    qualified under guidelines before 2026.2 lack the newer keys: they read as what those rules meant."""
     q = lead.qualification if isinstance(lead.qualification, dict) else {}
     if not q or lead.qualified_at is None:
         return None
     results = [r for r in q.get("results") or [] if isinstance(r, dict)]
+    qualified = bool(q.get("qualified"))
+    fits = q.get("fits_request", qualified) is not False
+    gap = q.get("gap")
+    purchase = q.get("purchase")
     return _qualification_output().to_representation(
         {
-            "qualified": bool(q.get("qualified")),
+            "qualified": qualified,
             "products": [p for p in lead.products or [] if isinstance(p, str)],
-            "max_per_product": [
-                {
-                    "product": str(r.get("product", "")),
-                    "eligible": bool(r.get("eligible")),
-                    "max_loan": _decimal(r.get("max_loan")),
-                    "reasons": [str(x) for x in r.get("reasons") or []],
-                }
-                for r in results
-            ],
+            "max_per_product": [_product_data(r) for r in results],
             "estimate": lead.estimate,
             "requested_loan": lead.requested_loan,
+            "qualified_loan": lead.qualified_loan,
+            "fits_request": fits,
+            "minimum_loan": _decimal(q.get("minimum_loan")),
+            "best_product": str(q.get("best_product") or ""),
             "dti": lead.dti,
             "ltv": lead.ltv,
             "binding_constraint": lead.binding_constraint,
             "reasons": [str(x) for x in q.get("reasons") or []],
+            "gap": [_gap_data(g) for g in gap if isinstance(g, dict)] if isinstance(gap, list) else [],
+            "purchase": _purchase_data(purchase) if isinstance(purchase, dict) else None,
+            "notes": [str(x) for x in q.get("notes") or []],
+            "guidelines_version": lead.guideline_version,
         }
     )
+
+
+def _product_data(r: dict) -> dict:
+    eligible = bool(r.get("eligible"))
+    return {
+        "product": str(r.get("product", "")),
+        "eligible": eligible,
+        "fits_request": bool(r.get("fits_request", eligible)),
+        "max_loan": _decimal(r.get("max_loan")),
+        "loan": _decimal(r.get("loan")),
+        "binding_constraint": str(r.get("binding_constraint") or ""),
+        "obstacle": str(r.get("obstacle") or ""),
+        "rate_term_max": _decimal(r.get("rate_term_max")),
+        "cash_out_max": _decimal(r.get("cash_out_max")),
+        "reasons": [str(x) for x in r.get("reasons") or []],
+    }
+
+
+def _gap_data(g: dict) -> dict:
+    return {
+        "kind": str(g.get("kind", "")),
+        "amount": _decimal(g.get("amount")),
+        "loan": _decimal(g.get("loan")),
+        "text": str(g.get("text", "")),
+    }
+
+
+def _purchase_data(p: dict) -> dict:
+    names = ("price", "down_payment", "loan", "max_loan", "max_ltv", "down_payment_at_max")
+    return {
+        **{k: _decimal(p.get(k)) for k in names},
+        "within": bool(p.get("within")),
+        "product": str(p.get("product", "")),
+    }
 
 
 def _form_data(data: dict[str, Any]) -> dict[str, Any]:

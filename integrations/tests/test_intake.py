@@ -70,6 +70,50 @@ def test_the_partner_reads_status_and_qualification_once_qualified(
     assert q["estimate"] and q["dti"] and q["ltv"] and isinstance(q["reasons"], list)
 
 
+def test_the_qualification_says_what_they_qualify_for_against_the_request(
+    partner_api, django_capture_on_commit_callbacks
+):
+    """Issue 12: the API's qualification object carries the loan qualified for beside the request, each
+    product's offer and obstacle, what would close the gap, and the purchase as described."""
+    stretched = {
+        **LEAD,
+        "annual_income": "48000",
+        "monthly_debts": "600",
+        "property_value": "330000",
+        "purchase_price": "330000",
+        "down_payment": "30000",
+        "first_time_buyer": True,
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_id = partner_api.post(URL, stretched).json()["id"]
+
+    q = partner_api.get(f"{URL}{lead_id}/").json()["qualification"]
+
+    assert q["qualified"] is True and q["fits_request"] is False
+    assert (q["requested_loan"], q["estimate"], q["qualified_loan"]) == (
+        "300000.00",
+        "158408.58",
+        "158408.58",
+    )
+    assert q["minimum_loan"] == "50000.00" and q["best_product"] == "conventional"
+    assert q["guidelines_version"] == "2026.2" and q["dti"] == "50.00"
+    conv = next(p for p in q["max_per_product"] if p["product"] == "conventional")
+    assert conv["eligible"] is True and conv["fits_request"] is False and conv["loan"] == "158408.58"
+    assert conv["binding_constraint"] == "dti" and conv["obstacle"].startswith("Debt-to-income")
+    assert [step["kind"] for step in q["gap"]] == ["down_payment", "debts", "income"]
+    assert q["gap"][0]["amount"] == "141591.42" and q["gap"][0]["text"].startswith("A down payment of")
+    assert q["purchase"] == {
+        "price": "330000.00",
+        "down_payment": "30000.00",
+        "loan": "300000.00",
+        "within": False,
+        "max_loan": "158408.58",
+        "max_ltv": "48.00",
+        "down_payment_at_max": "171591.42",
+        "product": "conventional",
+    }
+
+
 def test_another_partners_lead_is_404(partner_api, rival_partner_api):
     lead_id = partner_api.post(URL, LEAD).json()["id"]
 

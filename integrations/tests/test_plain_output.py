@@ -83,3 +83,19 @@ def test_lead_output_is_drfs_own(monkeypatch, buying_lender, django_capture_on_c
     assert plain == drf
     assert [lead["status"] for lead in plain] == ["sold", "not_qualified", "received"]
     assert plain[1]["qualification"]["reasons"] and plain[2]["qualification"] is None
+
+
+def test_qualification_of_a_partial_offer_is_drfs_own(
+    monkeypatch, buying_lender, django_capture_on_commit_callbacks
+):
+    """Issue 12's shapes (gap steps, the purchase, refinance maxima) walk the same both ways."""
+    make_subscription(buying_lender, price="40.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        partial = submit(
+            annual_income=Decimal("48000"),
+            monthly_debts=Decimal("600"),
+            desired_loan_amount=Decimal("360000"),
+        )
+    lead = Lead.objects.get(pk=partial.pk)
+    plain, drf = both_walks(monkeypatch, lambda: LeadOutput(lead).data)
+    assert plain == drf and plain["qualification"]["gap"] and plain["qualification"]["purchase"]

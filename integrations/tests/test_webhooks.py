@@ -87,6 +87,47 @@ def test_a_sale_posts_a_signed_delivery_created_that_standardwebhooks_verifies(
     assert attempt.succeeded and attempt.status_code == 200 and attempt.response_excerpt == "ok"
 
 
+def test_the_delivery_created_payload_carries_the_qualification_of_issue_12(
+    buying_lender, endpoint, receiver, django_capture_on_commit_callbacks
+):
+    """Issue 12: the webhook payload (the delivery serializer) has the loan qualified for beside the request,
+    each product's offer, obstacle and refinance maxima, and what would close the gap."""
+    from decimal import Decimal
+
+    from leads.tests.test_pipeline import submit
+
+    make_subscription(buying_lender, exclusive=True, price="90.00", purpose_refinance=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        submit(
+            purpose="refinance",
+            purchase_price=None,
+            down_payment=None,
+            property_value=Decimal("500000"),
+            mortgage_balance=Decimal("300000"),
+            cash_out=Decimal("150000"),
+            desired_loan_amount=Decimal("450000"),
+            annual_income=Decimal("200000"),
+            monthly_debts=Decimal("300"),
+        )
+
+    headers, body, _ = receiver.requests[0]
+    q = verify(endpoint, headers, body)["data"]["qualification"]
+    assert q["qualified"] and not q["fits_request"]
+    assert (q["requested_loan"], q["qualified_loan"]) == ("450000.00", "400000.00")
+    conv = next(p for p in q["max_per_product"] if p["product"] == "conventional")
+    assert (conv["rate_term_max"], conv["cash_out_max"]) == ("309000.00", "400000.00")
+    assert "cash-out refinance" in conv["obstacle"] and conv["loan"] == "400000.00"
+    assert q["gap"] == [
+        {
+            "kind": "cash_out",
+            "amount": "100000.00",
+            "loan": "400000.00",
+            "text": "Taking $100,000 in cash instead of $150,000 would fit.",
+        }
+    ]
+    assert q["purchase"] is None
+
+
 def test_a_failure_is_retried_with_the_same_id_after_the_schedule(
     endpoint, receiver, django_capture_on_commit_callbacks
 ):

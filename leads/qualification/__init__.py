@@ -1,6 +1,16 @@
 """Mortgage pre-qualification engine: pure Python, dataclasses in, dataclasses out (no Django, no I/O)."""
 
-from .engine import Applicant, ProductResult, Qualification, evaluate, requested_loan
+from .engine import (
+    BINDING_CONSTRAINTS,
+    RATIO_CAP,
+    Applicant,
+    GapStep,
+    ProductResult,
+    PurchaseDeal,
+    Qualification,
+    evaluate,
+    requested_loan,
+)
 from .guidelines import (
     BASELINE_CONFORMING_LIMIT,
     CREDIT_BANDS,
@@ -21,10 +31,12 @@ from .money import monthly_payment
 __all__ = [
     "Applicant",
     "BASELINE_CONFORMING_LIMIT",
+    "BINDING_CONSTRAINTS",
     "CREDIT_BANDS",
     "CreditBand",
     "DEFAULT_GUIDELINES",
     "FHA_FLOOR",
+    "GapStep",
     "Guidelines",
     "HIGH_COST_CEILING",
     "LoanLimits",
@@ -34,7 +46,9 @@ __all__ = [
     "PURPOSES",
     "ProductResult",
     "ProductRules",
+    "PurchaseDeal",
     "Qualification",
+    "RATIO_CAP",
     "evaluate",
     "monthly_payment",
     "requested_loan",

@@ -15,6 +15,30 @@ PURPOSES = ("purchase", "refinance", "home_equity")
 PROPERTY_TYPES = ("single_family", "condo", "townhouse", "multi_family", "manufactured")
 OCCUPANCIES = ("primary", "secondary", "investment")
 PRODUCTS = ("conventional", "fha", "va", "jumbo", "home_equity")
+VA_REGIONS = ("northeast", "midwest", "south", "west")
+
+# VA Pamphlet 26-7, ch. 4 (residual income table): the region of each state. Puerto Rico is in the South;
+# a place the table does not name (Guam, the U.S. Virgin Islands, ...) takes the West, whose figures are
+# the highest, so the check is never too lenient.
+VA_REGION_BY_STATE: MappingProxyType[str, str] = MappingProxyType(
+    {
+        **dict.fromkeys(("CT", "ME", "MA", "NH", "NJ", "NY", "PA", "RI", "VT"), "northeast"),
+        **dict.fromkeys(
+            ("IL", "IN", "IA", "KS", "MI", "MN", "MO", "NE", "ND", "OH", "SD", "WI"), "midwest"
+        ),
+        **dict.fromkeys(
+            (
+                "AL", "AR", "DE", "DC", "FL", "GA", "KY", "LA", "MD", "MS", "NC", "OK", "PR", "SC", "TN",
+                "TX", "VA", "WV",
+            ),
+            "south",
+        ),
+        **dict.fromkeys(
+            ("AK", "AZ", "CA", "CO", "HI", "ID", "MT", "NV", "NM", "OR", "UT", "WA", "WY"), "west"
+        ),
+    }
+)  # fmt: skip
+VA_DEFAULT_REGION = "west"
 
 
 class CreditBand(NamedTuple):
@@ -113,6 +137,8 @@ class ProductRules:
     max_loan_amount: Decimal | None = None
     # Mortgage insurance / guarantee fee: 'none', 'pmi', 'fha' or 'va'.
     mortgage_insurance: str = "none"
+    # VA: the residual income left each month must meet the table in Guidelines (VA Pamphlet 26-7, ch. 4).
+    residual_income: bool = False
 
     def __post_init__(self) -> None:
         if self.limit not in ("conforming", "fha", "none"):
@@ -159,11 +185,73 @@ class Guidelines:
     # Home equity: the existing first mortgage's payment is estimated from its balance at this product's
     # rate and term (we do not ask for it), so the back-end DTI counts it.
     first_mortgage_estimate_product: str = "conventional"
+    # A lead qualifies when some product lends the whole request, or at least this much toward it.
+    min_qualifying_loan: Decimal = Decimal("50000")
+    # A rate-and-term (limited cash-out) refinance lends the payoff plus closing costs and no more (Fannie
+    # Mae Selling Guide B2-1.3-02; HUD 4000.1 II.A.8.d, VA: the same idea). Closing costs are estimated as
+    # this % of the balance.
+    refinance_closing_cost_rate: Decimal = Decimal("3")
+    # VA residual income (VA Pamphlet 26-7, ch. 4, "residual income"): what must be left each month after
+    # taxes, the housing payment, maintenance and utilities, and debts, by region and household size (1-5;
+    # each member over 5, up to 7, adds the extra figure). One table for loans of $80,000 and more, one for
+    # smaller loans.
+    va_residual_income: dict[str, tuple[Decimal, ...]] = field(
+        default_factory=lambda: {
+            "northeast": _amounts("450", "755", "909", "1025", "1062"),
+            "midwest": _amounts("441", "738", "889", "1003", "1039"),
+            "south": _amounts("441", "738", "889", "1003", "1039"),
+            "west": _amounts("491", "823", "990", "1117", "1158"),
+        }
+    )
+    va_residual_income_small_loans: dict[str, tuple[Decimal, ...]] = field(
+        default_factory=lambda: {
+            "northeast": _amounts("390", "654", "788", "888", "921"),
+            "midwest": _amounts("382", "641", "772", "868", "902"),
+            "south": _amounts("382", "641", "772", "868", "902"),
+            "west": _amounts("425", "713", "859", "967", "1004"),
+        }
+    )
+    va_residual_extra_member: Decimal = Decimal("80")
+    va_residual_extra_member_small_loans: Decimal = Decimal("75")
+    va_residual_small_loan_below: Decimal = Decimal("80000")
+    # The form does not ask the household's size: this is assumed, and the result says so.
+    va_household_size: int = 1
+    # Residual income deducts federal and state income tax and Social Security and Medicare, which we do
+    # not ask about: estimated as this % of gross income.
+    va_income_tax_rate: Decimal = Decimal("20")
+    # Maintenance and utilities a month: VA's $0.14 a square foot, on an assumed 1,800 square feet.
+    va_maintenance_utilities: Decimal = Decimal("252")
 
     def __post_init__(self) -> None:
         unknown = set(self.products) - set(PRODUCTS)
         if unknown:
             raise ValueError(f"unknown products: {sorted(unknown)}")
+        for name in ("va_residual_income", "va_residual_income_small_loans"):
+            table = getattr(self, name)
+            if set(table) != set(VA_REGIONS) or any(len(row) != 5 for row in table.values()):
+                raise ValueError(
+                    f"{name} needs the regions {', '.join(VA_REGIONS)}, "
+                    "each with 5 amounts (households of 1-5)"
+                )
+        if self.va_household_size < 1:
+            raise ValueError("va_household_size must be at least 1")
+        if not ZERO_PCT <= self.va_income_tax_rate < HUNDRED_PCT:
+            raise ValueError("va_income_tax_rate must be a % from 0 to under 100")
+
+    def va_residual_required(self, state: str, loan: Decimal) -> tuple[Decimal, str]:
+        """The residual income VA requires a month for a loan in this state, and the region it used."""
+        region = VA_REGION_BY_STATE.get(state, VA_DEFAULT_REGION)
+        if loan < self.va_residual_small_loan_below:
+            row, extra = (
+                self.va_residual_income_small_loans[region],
+                self.va_residual_extra_member_small_loans,
+            )
+        else:
+            row, extra = self.va_residual_income[region], self.va_residual_extra_member
+        size = self.va_household_size
+        if size <= 5:
+            return row[size - 1], region
+        return row[4] + extra * (min(size, 7) - 5), region
 
     def to_dict(self) -> dict[str, Any]:
         return _to_jsonable(self)
@@ -177,11 +265,22 @@ class Guidelines:
         products_data = data.get("products")
         if not isinstance(products_data, dict):
             raise ValueError("guidelines.products must be an object")
+        # In the canonical order, whatever order the JSON came in (PostgreSQL's jsonb keeps none): ties
+        # between products go to the one listed first, and pages list them in this order.
+        order = {name: i for i, name in enumerate(PRODUCTS)}
         products = {
-            name: ProductRules(**_parse_fields(ProductRules, rules, where=f"products.{name}"))
-            for name, rules in products_data.items()
+            name: ProductRules(**_parse_fields(ProductRules, products_data[name], where=f"products.{name}"))
+            for name in sorted(products_data, key=lambda n: order.get(n, len(order)))
         }
         return cls(products=products, **kwargs)
+
+
+ZERO_PCT = Decimal(0)
+HUNDRED_PCT = Decimal(100)
+
+
+def _amounts(*values: str) -> tuple[Decimal, ...]:
+    return tuple(Decimal(v) for v in values)
 
 
 def _to_jsonable(value: Any) -> Any:
@@ -244,6 +343,10 @@ def _parse_value(type_: Any, value: Any, *, where: str) -> Any:
     try:
         if spelled.startswith("dict[str, Decimal]"):
             return {str(k): to_decimal(v, field=where) for k, v in dict(value).items()}
+        if spelled.startswith("dict[str, tuple[Decimal"):
+            if not isinstance(value, dict) or any(isinstance(v, str) for v in value.values()):
+                raise ValueError(f"{where} must be an object of lists")
+            return {str(k): tuple(to_decimal(x, field=where) for x in v) for k, v in value.items()}
         if spelled.startswith("tuple[str"):
             if isinstance(value, str):
                 raise ValueError(f"{where} must be a list")
@@ -267,12 +370,16 @@ def _parse_value(type_: Any, value: Any, *, where: str) -> Any:
 
 D = Decimal
 
+# 2026.2 (issue 12): the most each product lends instead of a refusal, a staff-set minimum loan to qualify,
+# rate-and-term refinances capped at the payoff plus closing costs, VA residual income. Stored by the data
+# migration leads/migrations/*_guidelines_2026_2 as the active set; leads qualified before keep "2026.1".
 DEFAULT_GUIDELINES = Guidelines(
-    version="2026.1",
+    version="2026.2",
     products={
         # Fannie Mae Selling Guide: min representative score 620 (B3-5.1-01); DU max DTI 50% (B3-6-02), no
         # front-end ratio; Eligibility Matrix: purchase 97% (at least one first-time buyer, B5-6-01/97% LTV
-        # options, else 95%), limited cash-out (rate-term) refi 97%, cash-out refi 80% (one-unit principal);
+        # options, else 95%), limited cash-out (rate-term) refi 97% and never more than the payoff plus
+        # closing costs (B2-1.3-02), cash-out refi 80% (B2-1.3-03, one-unit principal);
         # second home 90%, investment 85%; manufactured home 95% (standard); 3-4 units 75% (we do not ask the
         # number of units, so the lowest 2-4 unit cap). PMI required above 80% LTV (charter requirement).
         "conventional": ProductRules(
@@ -313,8 +420,10 @@ DEFAULT_GUIDELINES = Guidelines(
             limit="fha",
             mortgage_insurance="fha",
         ),
-        # VA Lenders Handbook (M26-7) ch. 4: 41% DTI benchmark (with residual income), no front-end ratio;
-        # no down payment; occupancy required. VA has no minimum score: 620 is the usual lender overlay.
+        # VA Lenders Handbook (M26-7) ch. 4: 41% DTI benchmark, no front-end ratio; residual income by
+        # region and household size (the table above; we hold both the 41% and the residual income, and do
+        # not use VA's allowance above 41% for residual income 20% over the table: conservative); no down
+        # payment; occupancy required. VA has no minimum score: 620 is the usual lender overlay.
         # Cash-out: VA allows 100% but lenders commonly stop at 90%. With full entitlement VA has no loan
         # limit since 2020; lenders commonly stay at the conforming limit, which we use. Funding fee first
         # use (38 U.S.C. 3729, from 2023-04-07): 2.15% under 5% down, 1.50% 5-10%, 1.25% 10%+; cash-out 2.15%.
@@ -332,6 +441,7 @@ DEFAULT_GUIDELINES = Guidelines(
             occupancies=("primary",),
             limit="conforming",
             mortgage_insurance="va",
+            residual_income=True,
         ),
         # Jumbo (non-agency) loans follow each investor's overlays; these are typical figures: 700 score,
         # 43% DTI (the ATR/QM general-definition ceiling many investors keep), 80% LTV purchase and rate-term,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
 CENT = Decimal("0.01")
@@ -40,8 +41,12 @@ def cents_down(amount: Decimal) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_DOWN)
 
 
+@functools.lru_cache(maxsize=256)
 def payment_factor(annual_rate: Decimal, years: int) -> Decimal:
-    """Monthly payment per 1 of principal, unrounded. `annual_rate` is a percentage (6.5 means 6.5%)."""
+    """Monthly payment per 1 of principal, unrounded. `annual_rate` is a percentage (6.5 means 6.5%).
+
+    Remembered per (rate, term): a rate sheet has a handful, and the 360th power at 34 digits was the
+    engine's costliest step, asked for several times per product."""
     if years <= 0:
         raise ValueError("years must be positive")
     if annual_rate < 0:

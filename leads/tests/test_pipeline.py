@@ -313,3 +313,52 @@ def test_a_full_batch_queues_the_next_task_for_the_rest(
     assert tasks.qualify_lead() is None  # the next task takes the rest, and, short of a full batch, stops
     assert queued == [("leads.tasks.qualify_lead", ())]
     assert not Lead.objects.filter(status="received").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"annual_income": Decimal("1")},
+        {"monthly_debts": Decimal("9999999")},
+        {"annual_income": Decimal("0"), "monthly_debts": Decimal("9999999")},
+    ],
+)
+def test_a_ratio_of_millions_is_stored_and_the_batch_goes_on(overrides):
+    """Issue 11.1: income of $1 a year (or $9,999,999 of monthly debts) gave a DTI of millions of percent,
+    which overflowed Lead.dti (numeric(7,2)) and made the whole qualify batch fail. The engine caps stored
+    ratios at 999.99 ("over any limit"), the batch qualifies every lead, and the consumer is told kindly."""
+    good = submit(email="good@example.com", phone="2145550100")
+    extreme = submit(**overrides)
+    leads_qualify(lead_ids=[good.pk, extreme.pk])
+    good.refresh_from_db()
+    extreme.refresh_from_db()
+    assert good.status == "qualified"
+    assert extreme.status == "not_qualified"
+    assert extreme.dti is None or extreme.dti <= Decimal("999.99")
+    assert all(
+        r["dti"] is None or Decimal(r["dti"]) <= Decimal("999.99") for r in extreme.qualification["results"]
+    )
+    reasons = " ".join(extreme.qualification["reasons"])
+    assert "more than any loan allows" in reasons or "We need your income" in reasons
+
+
+def test_guidelines_2026_2_are_the_active_set_and_old_leads_keep_their_version():
+    """Issue 12: the default guideline set changes its name; a data migration adds it as the active set (its
+    frozen rules equal the code's defaults), and a lead qualified under 2026.1 keeps that version string."""
+    from leads.models import GuidelineSet
+    from leads.qualification import DEFAULT_GUIDELINES, Guidelines
+    from leads.selectors import _guidelines_from_db
+
+    row = GuidelineSet.objects.get(version="2026.2")
+    assert row.is_active and DEFAULT_GUIDELINES.version == "2026.2"
+    assert Guidelines.from_dict({**row.rules, "version": row.version}) == DEFAULT_GUIDELINES
+    assert _guidelines_from_db() == DEFAULT_GUIDELINES
+    # PostgreSQL's jsonb does not keep key order; the products come back in the canonical one.
+    assert list(_guidelines_from_db().products) == list(DEFAULT_GUIDELINES.products)
+    old = submit()
+    Lead.objects.filter(pk=old.pk).update(status="qualified", guideline_version="2026.1")
+    fresh = submit(email="new@example.com", phone="2145550100")
+    leads_qualify(lead_ids=[fresh.pk])
+    assert Lead.objects.get(pk=old.pk).guideline_version == "2026.1"
+    assert Lead.objects.get(pk=fresh.pk).guideline_version == "2026.2"

@@ -394,3 +394,98 @@ def test_unknown_public_id_is_404(client):
     assert client.get(f"/result/{missing}/").status_code == 404
     assert client.get(f"/result/{missing}/status/").status_code == 404
     assert client.get("/result/1/").status_code == 404  # the database id is never an address
+
+
+# --- issue 12: what the consumer qualifies for, from the engine itself -------------------------------------
+
+
+def qualified_page(client, **data):
+    from decimal import Decimal
+
+    from leads.services import leads_qualify
+    from leads.tests.test_pipeline import submit
+
+    lead = submit(**{k: Decimal(v) if isinstance(v, str) and v[:1].isdigit() else v for k, v in data.items()})
+    leads_qualify(lead_ids=[lead.pk])
+    lead.refresh_from_db()
+    html = client.get(result_url(lead)).content.decode().replace("&#x27;", "'")
+    return lead, re.sub(r"\s+", " ", html)
+
+
+def test_asking_too_much_shows_what_they_qualify_for_and_what_would_close_the_gap(client):
+    """Issue 12.1: "You may qualify for up to $158,408 (you asked about $300,000)", with what would close
+    the gap, on the page of a qualified lead (not a refusal)."""
+    lead, html = qualified_page(
+        client,
+        annual_income="48000",
+        monthly_debts="600",
+        property_value="330000",
+        purchase_price="330000",
+        down_payment="30000",
+        desired_loan_amount="300000",
+    )
+    assert lead.status == "qualified" and lead.qualified_loan == lead.estimate < lead.requested_loan
+    assert (
+        'You may qualify for up to <span class="amount">$158,408</span> '
+        '<span class="asked">(you asked about $300,000)</span>' in html
+    )
+    assert "What would close the gap:" in html
+    assert "A down payment of $171,592 ($141,592 more) would bring the loan to $158,408" in html
+    assert "Paying off all your debts ($600 a month) would let you borrow up to" in html
+    assert "A household income of $72,500 a year" in html
+    assert "this loan needs a debt-to-income ratio of 50% or less" in html
+    assert "Estimated monthly payment for a $158,408 loan" in html
+    # Issue 12.8: the home as described, beside the most for it.
+    assert (
+        "For this home ($330,000 with $30,000 down) your loan would be $300,000, more than the $158,408 you "
+        "may qualify for." in html
+    )
+
+
+def test_a_purchase_within_reach_shows_the_deal_and_the_room(client):
+    """Issue 12.8: "For this home ($450,000 with $90,000 down) your loan would be $360,000, within what you
+    qualify for", beside the most at the product's LTV limit."""
+    lead, html = qualified_page(
+        client,
+        annual_income="250000",
+        property_value="450000",
+        purchase_price="450000",
+        down_payment="90000",
+        desired_loan_amount="360000",
+    )
+    assert lead.status == "qualified"
+    assert (
+        "For this home ($450,000 with $90,000 down) your loan would be $360,000, within what you qualify for."
+        in html
+    )
+    assert "The most you may borrow for it is $436,500 (97% of the price), with $13,500 down." in html
+    assert "(you asked about" not in html and "What would close the gap" not in html
+
+
+def test_a_cash_out_refinance_shows_both_refinances(client):
+    """Issue 12.3: rate and term up to the balance plus closing costs, and the cash-out figure, both shown."""
+    lead, html = qualified_page(
+        client,
+        purpose="refinance",
+        purchase_price=None,
+        down_payment=None,
+        property_value="500000",
+        mortgage_balance="300000",
+        cash_out="150000",
+        desired_loan_amount="450000",
+        annual_income="200000",
+        monthly_debts="300",
+    )
+    assert lead.status == "qualified" and lead.qualified_loan == 400000
+    assert (
+        "Refinancing what you owe (rate and term): up to $309,000, your balance plus estimated closing costs."
+        in html
+    )
+    assert "With cash out: up to $400,000, which is $100,000 in cash (you asked for $150,000)." in html
+    assert "Taking $100,000 in cash instead of $150,000 would fit." in html
+
+
+def test_a_veteran_reads_the_household_assumption(client):
+    """Issue 12.4: the form does not ask the household size; VA's residual income assumed one, and says so."""
+    lead, html = qualified_page(client, military_service=True, down_payment="0", desired_loan_amount="400000")
+    assert "we assumed a household of 1 (the form does not ask)" in html

@@ -1,6 +1,6 @@
 """The lender portal: sign-in, the inbox, a lead's page and its pipeline, and who may see what."""
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 import pytest
 from django.test import Client
@@ -248,6 +248,41 @@ def test_detail_shows_contact_loan_qualification_consent_and_sale(owner_client, 
     # Only the legal next moves are offered: from New, Contacted or Lost.
     assert 'value="contacted"' in html and 'value="lost"' in html
     assert 'value="funded"' not in html and 'value="application"' not in html
+
+
+def test_detail_shows_each_products_obstacle_and_what_the_consumer_qualifies_for(
+    owner_client, buying_lender, our_subscription, django_capture_on_commit_callbacks
+):
+    """Issue 12.1/12.2: a veteran asking $300,000 on a $300,000 home, who qualifies for less: the page shows
+    the loan they qualify for against the request, and per product what it lends and its own obstacle."""
+    from leads.tests.test_pipeline import submit
+
+    with django_capture_on_commit_callbacks(execute=True):
+        lead = submit(
+            annual_income=Decimal("60000"),
+            monthly_debts=Decimal("1200"),
+            property_value=Decimal("300000"),
+            purchase_price=Decimal("300000"),
+            down_payment=Decimal("0"),
+            desired_loan_amount=Decimal("300000"),
+            military_service=True,
+        )
+    delivery = Delivery.objects.get(lead=lead, lender=buying_lender)
+    lead.refresh_from_db()
+    assert lead.qualified_loan == lead.estimate < lead.requested_loan
+
+    html = owner_client.get(detail_url(delivery)).content.decode().replace("&#x27;", "'")
+    loan = f"${lead.qualified_loan.to_integral_value(rounding=ROUND_DOWN):,}"
+    assert f"<dt>Qualifies for</dt><dd>{loan} of the $300,000 asked</dd>" in html
+    assert '<th scope="col">Obstacle</th>' in html and "Toward the request" in html
+    # Each product's own obstacle: conventional's 50% DTI, VA's 41%, jumbo's credit, a HELOC's purpose.
+    assert "Debt-to-income: with all debts at 50% of your income ($1,200 a month" in html
+    assert "Debt-to-income: with all debts at 41% of your income ($1,200 a month" in html
+    assert "Jumbo loans need a credit score of at least 700" in html
+    assert "Home equity lines are for borrowing against a home you own" in html
+    assert html.index('<th scope="row">Conventional</th>') < html.index('<th scope="row">VA</th>')
+    assert "What would close the gap" in html and "A down payment of $151,678 ($151,678 more)" in html
+    assert "Most for this home" in html and "with $151,678 down); asked $300,000 with $0 down" in html
 
 
 def test_detail_shows_times_in_the_lenders_time_zone(owner_client, buying_lender, delivery):

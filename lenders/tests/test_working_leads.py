@@ -334,6 +334,7 @@ def test_csv_export_respects_filters_and_defuses_formulas(
     names = [r[4] for r in rows[1:]]
     assert names == ["Plain", '\'=HYPERLINK("http://evil")']
     assert rows[1][15] == "40.00" and rows[1][16] == "shared"
+    assert rows[0][-1] == "Qualified loan" and rows[1][-1] == "360000.00"
     from compliance.models import ContactAccess
 
     assert ContactAccess.objects.filter(channel="export").count() == 2

@@ -119,6 +119,7 @@ class QualifiedLeadFactory(factory.django.DjangoModelFactory):
     desired_loan_amount = Decimal("360000")
     requested_loan = Decimal("360000")
     estimate = Decimal("420000")
+    qualified_loan = Decimal("360000")
     ltv = Decimal("90.00")
     dti = Decimal("35.00")
     credit_band = "good"

@@ -107,6 +107,18 @@ def test_filters_are_matched_in_sql(buying_lender):
     assert [m.subscription_id for m in subscriptions_matching(leads=[lead])[lead.pk]] == [ok.pk]
 
 
+def test_loan_amount_filters_take_the_loan_the_consumer_qualifies_for(buying_lender):
+    """Issue 12.1: a consumer asking $300,000 who qualifies for $160,000 is a $160,000 lead: a subscription
+    for loans up to $200,000 buys it, one for loans from $200,000 does not."""
+    small = make_subscription(buying_lender, name="up to 200k", max_loan_amount=Decimal("200000"))
+    make_subscription(buying_lender, name="from 200k", min_loan_amount=Decimal("200000"))
+    lead = QualifiedLeadFactory(
+        requested_loan=Decimal("300000"), estimate=Decimal("160000"), qualified_loan=Decimal("160000")
+    )
+
+    assert [m.subscription_id for m in subscriptions_matching(leads=[lead])[lead.pk]] == [small.pk]
+
+
 def test_radius_filter_takes_zips_near_the_center(buying_lender):
     near = make_subscription(buying_lender, name="near Austin", radius_center_zip="78702", radius_miles=10)
     make_subscription(buying_lender, name="near Houston", radius_center_zip="77002", radius_miles=10)

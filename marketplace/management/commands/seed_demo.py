@@ -255,7 +255,9 @@ class Command(BaseCommand):
                     delivery=d,
                     status=status,
                     lost_reason="Chose another lender" if status == "lost" else "",
-                    funded_amount=d.lead.requested_loan if status == "funded" else None,
+                    funded_amount=(d.lead.qualified_loan or d.lead.requested_loan)
+                    if status == "funded"
+                    else None,
                 )
             if path:
                 minutes = rng.choice([2, 4, 12, 45, 150, 600])

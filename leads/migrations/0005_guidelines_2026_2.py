@@ -1,0 +1,206 @@
+"""Guidelines 2026.2 (issue 12) become the active set: the most each product lends instead of a refusal, a
+staff-set minimum loan, rate-and-term refinances capped at the payoff plus closing costs, VA residual income.
+
+The rules are frozen here as they were when 2026.2 was written (not read from the code, which will move
+on). Leads qualified before keep the version they were qualified with ("2026.1"); older sets stay as they
+are, and the newest active set qualifies new leads."""
+
+from django.db import migrations
+from django.utils import timezone
+
+VERSION = "2026.2"
+RULES = {
+    "products": {
+        "conventional": {
+            "rate": "6.50",
+            "term_years": 30,
+            "min_credit_score": 620,
+            "max_back_end_dti": "50",
+            "max_front_end_dti": None,
+            "max_ltv_purchase": "97",
+            "max_ltv_rate_term": "97",
+            "max_ltv_cash_out": "80",
+            "max_cltv": None,
+            "reduced_ltv_below_score": None,
+            "reduced_max_ltv": None,
+            "max_ltv_purchase_repeat_buyer": "95",
+            "max_ltv_by_occupancy": {"secondary": "90", "investment": "85"},
+            "max_ltv_by_property_type": {"manufactured": "95", "multi_family": "75"},
+            "poor_band_assumed_score": None,
+            "requires_military_service": False,
+            "purposes": ["purchase", "refinance"],
+            "occupancies": ["primary", "secondary", "investment"],
+            "property_types": ["single_family", "condo", "townhouse", "multi_family", "manufactured"],
+            "limit": "conforming",
+            "above_conforming_only": False,
+            "max_loan_amount": None,
+            "mortgage_insurance": "pmi",
+            "residual_income": False,
+        },
+        "fha": {
+            "rate": "6.25",
+            "term_years": 30,
+            "min_credit_score": 500,
+            "max_back_end_dti": "43",
+            "max_front_end_dti": "31",
+            "max_ltv_purchase": "96.5",
+            "max_ltv_rate_term": "96.5",
+            "max_ltv_cash_out": "80",
+            "max_cltv": None,
+            "reduced_ltv_below_score": 580,
+            "reduced_max_ltv": "90",
+            "max_ltv_purchase_repeat_buyer": None,
+            "max_ltv_by_occupancy": {},
+            "max_ltv_by_property_type": {},
+            "poor_band_assumed_score": 500,
+            "requires_military_service": False,
+            "purposes": ["purchase", "refinance"],
+            "occupancies": ["primary"],
+            "property_types": ["single_family", "condo", "townhouse", "multi_family", "manufactured"],
+            "limit": "fha",
+            "above_conforming_only": False,
+            "max_loan_amount": None,
+            "mortgage_insurance": "fha",
+            "residual_income": False,
+        },
+        "va": {
+            "rate": "6.125",
+            "term_years": 30,
+            "min_credit_score": 620,
+            "max_back_end_dti": "41",
+            "max_front_end_dti": None,
+            "max_ltv_purchase": "100",
+            "max_ltv_rate_term": "100",
+            "max_ltv_cash_out": "90",
+            "max_cltv": None,
+            "reduced_ltv_below_score": None,
+            "reduced_max_ltv": None,
+            "max_ltv_purchase_repeat_buyer": None,
+            "max_ltv_by_occupancy": {},
+            "max_ltv_by_property_type": {},
+            "poor_band_assumed_score": None,
+            "requires_military_service": True,
+            "purposes": ["purchase", "refinance"],
+            "occupancies": ["primary"],
+            "property_types": ["single_family", "condo", "townhouse", "multi_family", "manufactured"],
+            "limit": "conforming",
+            "above_conforming_only": False,
+            "max_loan_amount": None,
+            "mortgage_insurance": "va",
+            "residual_income": True,
+        },
+        "jumbo": {
+            "rate": "6.875",
+            "term_years": 30,
+            "min_credit_score": 700,
+            "max_back_end_dti": "43",
+            "max_front_end_dti": None,
+            "max_ltv_purchase": "80",
+            "max_ltv_rate_term": "80",
+            "max_ltv_cash_out": "70",
+            "max_cltv": None,
+            "reduced_ltv_below_score": None,
+            "reduced_max_ltv": None,
+            "max_ltv_purchase_repeat_buyer": None,
+            "max_ltv_by_occupancy": {},
+            "max_ltv_by_property_type": {},
+            "poor_band_assumed_score": None,
+            "requires_military_service": False,
+            "purposes": ["purchase", "refinance"],
+            "occupancies": ["primary", "secondary", "investment"],
+            "property_types": ["single_family", "condo", "townhouse", "multi_family"],
+            "limit": "none",
+            "above_conforming_only": True,
+            "max_loan_amount": "3000000",
+            "mortgage_insurance": "none",
+            "residual_income": False,
+        },
+        "home_equity": {
+            "rate": "8.25",
+            "term_years": 20,
+            "min_credit_score": 680,
+            "max_back_end_dti": "43",
+            "max_front_end_dti": None,
+            "max_ltv_purchase": None,
+            "max_ltv_rate_term": None,
+            "max_ltv_cash_out": None,
+            "max_cltv": "85",
+            "reduced_ltv_below_score": None,
+            "reduced_max_ltv": None,
+            "max_ltv_purchase_repeat_buyer": None,
+            "max_ltv_by_occupancy": {},
+            "max_ltv_by_property_type": {},
+            "poor_band_assumed_score": None,
+            "requires_military_service": False,
+            "purposes": ["home_equity"],
+            "occupancies": ["primary"],
+            "property_types": ["single_family", "condo", "townhouse", "multi_family", "manufactured"],
+            "limit": "none",
+            "above_conforming_only": False,
+            "max_loan_amount": "500000",
+            "mortgage_insurance": "none",
+            "residual_income": False,
+        },
+    },
+    "property_tax_rate": "1.10",
+    "insurance_rate": "0.35",
+    "pmi_rate": "0.50",
+    "pmi_above_ltv": "80",
+    "fha_ufmip_rate": "1.75",
+    "fha_mip_loan_threshold": "726200",
+    "fha_mip_ltv_threshold": "95",
+    "fha_mip_rate_low_ltv": "0.50",
+    "fha_mip_rate_high_ltv": "0.55",
+    "fha_mip_rate_large_low_ltv": "0.70",
+    "fha_mip_rate_large_high_ltv": "0.75",
+    "va_fee_under_5_down": "2.15",
+    "va_fee_5_to_10_down": "1.50",
+    "va_fee_10_plus_down": "1.25",
+    "va_fee_refinance": "2.15",
+    "first_mortgage_estimate_product": "conventional",
+    "min_qualifying_loan": "50000",
+    "refinance_closing_cost_rate": "3",
+    "va_residual_income": {
+        "northeast": ["450", "755", "909", "1025", "1062"],
+        "midwest": ["441", "738", "889", "1003", "1039"],
+        "south": ["441", "738", "889", "1003", "1039"],
+        "west": ["491", "823", "990", "1117", "1158"],
+    },
+    "va_residual_income_small_loans": {
+        "northeast": ["390", "654", "788", "888", "921"],
+        "midwest": ["382", "641", "772", "868", "902"],
+        "south": ["382", "641", "772", "868", "902"],
+        "west": ["425", "713", "859", "967", "1004"],
+    },
+    "va_residual_extra_member": "80",
+    "va_residual_extra_member_small_loans": "75",
+    "va_residual_small_loan_below": "80000",
+    "va_household_size": 1,
+    "va_income_tax_rate": "20",
+    "va_maintenance_utilities": "252",
+}
+
+
+def add_set(apps, schema_editor):
+    GuidelineSet = apps.get_model("leads", "GuidelineSet")
+    if not GuidelineSet.objects.filter(version=VERSION).exists():
+        GuidelineSet.objects.create(
+            version=VERSION,
+            is_active=True,
+            rules=RULES,
+            created_at=timezone.now(),
+            notes="Built-in defaults of 2026.2: maximum loan per product, minimum loan to qualify, "
+            "rate-and-term refinance capped at payoff plus closing costs, VA residual income.",
+        )
+
+
+def remove_set(apps, schema_editor):
+    apps.get_model("leads", "GuidelineSet").objects.filter(version=VERSION).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("leads", "0004_lead_qualified_loan"),
+    ]
+
+    operations = [migrations.RunPython(add_set, remove_set)]
