@@ -655,7 +655,10 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         {"form": form, "invitation": invitation},
         status=400 if request.method == "POST" else 200,
     )
-    response["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    # The token is in the URL: it must never reach another site, whatever the site-wide policy becomes.
+    # Not "no-referrer": with it browsers post the form with `Origin: null`, which Django's CSRF check
+    # refuses (issue 11.14). Our own pages may see the URL; our server has it already.
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

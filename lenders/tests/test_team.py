@@ -55,6 +55,8 @@ def test_owner_invites_and_the_member_joins_once(client, owner, buying_lender, o
     client.post(reverse("portal:logout"))
     page = client.get(link)
     assert page.status_code == 200 and "Join Lone Star Lending" in page.content.decode()
+    # The token in the URL never reaches another site; not no-referrer, which breaks the form (issue 11.14).
+    assert page["Referrer-Policy"] == "same-origin"
     weak = client.post(
         link,
         {"first_name": "Nia", "last_name": "Ortiz", "new_password1": "password", "new_password2": "password"},
