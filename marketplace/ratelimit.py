@@ -1,4 +1,5 @@
-"""A fixed-window rate limit on the shared cache (Redis in production), for public endpoints."""
+"""A fixed-window rate limit on the shared cache (Redis in production): the public form's per-IP limit and
+the API's per-key one. One atomic increment per request, so concurrent requests cannot slip past it."""
 
 import logging
 import math
