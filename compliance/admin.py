@@ -12,10 +12,10 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ContactAccess)
 class ContactAccessAdmin(ReadOnlyAdmin):
-    list_display = ("at", "user", "lender", "lead", "channel", "path")
+    list_display = ("at", "user", "lender", "lead", "channel", "path", "ip_address")
     list_filter = ("channel", "at")
     list_select_related = ("user", "lender", "lead")
-    search_fields = ("=lead__id", "user__username", "lender__name")
+    search_fields = ("=lead__id", "user__username", "lender__name", "=ip_address")
     date_hierarchy = "at"
 
 

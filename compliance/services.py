@@ -22,7 +22,13 @@ UNSOLD_STATUSES = (LeadStatus.REJECTED, LeadStatus.DUPLICATE, LeadStatus.UNSOLD,
 
 
 def contact_access_record(
-    *, lead_id: int, channel: str, user=None, lender_id: int | None = None, path: str = ""
+    *,
+    lead_id: int,
+    channel: str,
+    user=None,
+    lender_id: int | None = None,
+    path: str = "",
+    ip_address: str | None = None,
 ) -> None:
     ContactAccess.objects.create(
         lead_id=lead_id,
@@ -30,11 +36,18 @@ def contact_access_record(
         user=user if user and user.pk else None,
         lender_id=lender_id,
         path=path[:300],
+        ip_address=ip_address,
     )
 
 
 def contact_access_record_many(
-    *, lead_ids: list[int], channel: str, user=None, lender_id: int | None = None, path: str = ""
+    *,
+    lead_ids: list[int],
+    channel: str,
+    user=None,
+    lender_id: int | None = None,
+    path: str = "",
+    ip_address: str | None = None,
 ) -> None:
     """One insert for a page or export that shows many consumers' contact details."""
     ContactAccess.objects.bulk_create(
@@ -45,6 +58,7 @@ def contact_access_record_many(
                 user=user if user and user.pk else None,
                 lender_id=lender_id,
                 path=path[:300],
+                ip_address=ip_address,
             )
             for i in lead_ids
         ]

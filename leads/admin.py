@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from compliance.readonly import ReadOnlyAdminMixin
+from marketplace.clientip import client_ip
 from marketplace.models import Delivery
 from marketplace.services import lead_redistribute
 
@@ -293,7 +294,11 @@ class ConsumerAdmin(admin.ModelAdmin):
         )
         if lead_ids:
             contact_access_record_many(
-                lead_ids=lead_ids, channel=ContactAccess.Channel.ADMIN, user=request.user, path=request.path
+                lead_ids=lead_ids,
+                channel=ContactAccess.Channel.ADMIN,
+                user=request.user,
+                path=request.path,
+                ip_address=client_ip(request),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 

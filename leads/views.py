@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
 from typing import Any
@@ -17,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from marketplace import ratelimit
+from marketplace.clientip import client_ip
 
 from .choices import LeadStatus
 from .consent import CONSENT_TEXT
@@ -61,10 +61,12 @@ class HttpResponseSeeOther(HttpResponseRedirect):
 def lead_form(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _render_form(request, LeadForm(), status=200)
-    # Per-IP limit against floods; counted before validation so bad requests count too.
+    # Per-IP limit against floods; counted before validation so bad requests count too. Behind our proxy
+    # the client's address, not the proxy's: else every consumer would share one bucket.
+    ip = client_ip(request)
     wait = ratelimit.hit(
         scope="lead_form",
-        key=_client_ip(request) or "unknown",
+        key=ip or "unknown",
         limit=settings.LEAD_FORM_RATE_LIMIT,
         window_seconds=settings.LEAD_FORM_RATE_WINDOW,
     )
@@ -80,7 +82,7 @@ def lead_form(request: HttpRequest) -> HttpResponse:
             lead = lead_submit(
                 data=form.cleaned_data,
                 consent_text=CONSENT_TEXT,
-                ip_address=_client_ip(request),
+                ip_address=ip,  # None rather than a 500 when the peer is no IP address (inet column)
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 page_url=request.build_absolute_uri(),
                 # A bot gets the same redirect as a person: nothing tells it the trap was sprung.
@@ -118,16 +120,6 @@ def lead_result_status(request: HttpRequest, public_id: UUID) -> HttpResponse:
 
 def _render_form(request: HttpRequest, form: LeadForm, *, status: int) -> HttpResponse:
     return render(request, "leads/form.html", {"form": form, "consent_text": CONSENT_TEXT}, status=status)
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    # ConsentRecord.ip_address is an inet column on PostgreSQL: anything that is not an address would fail
-    # the insert, so store nothing rather than a 500.
-    addr = request.META.get("REMOTE_ADDR", "")
-    try:
-        return str(ipaddress.ip_address(addr))
-    except ValueError:
-        return None
 
 
 def _get_lead(public_id: UUID) -> Lead:

@@ -53,15 +53,16 @@ def _username_for(email: str) -> str:
 
 @transaction.atomic
 def invitation_create(*, actor: Membership, email: str, role: str) -> Invitation:
-    """Invite someone by e-mail; the e-mail (with its single-use link) is sent after commit by a task."""
+    """Invite someone by e-mail; the e-mail (with its single-use link) is sent after commit by a task.
+
+    The inviting lender is answered the same way whether or not the address already has a portal account
+    (at any lender): saying so would tell every lender who works for its rivals. Only the address's owner
+    learns it, from the e-mail (invitation_send)."""
     _require_manager(actor)
     email = email.strip().lower()
     if role not in roles_assignable_by(actor):
         message = "Only an owner can invite an owner." if role == Role.OWNER else "Choose a role."
         raise ValidationError({"role": message})
-    User = get_user_model()
-    if User.objects.filter(username__iexact=_username_for(email)).exists():
-        raise ValidationError({"email": "This person already has a portal account."})
     now = timezone.now()
     # A new invitation replaces any still pending for the same address at this lender.
     Invitation.objects.filter(
@@ -89,21 +90,28 @@ def invitation_send(*, invitation_id: int) -> bool:
         )
         if inv is None or inv.sent_at is not None or not inv.is_pending:
             return False
-        token = secrets.token_urlsafe(32)
-        inv.token_hash, inv.sent_at = token_hash(token), timezone.now()
-        inv.save(update_fields=["token_hash", "sent_at"])
         inviter = inv.invited_by
         context = {
             "invitation": inv,
-            "url": settings.SITE_URL + reverse("portal:invitation_accept", args=[token]),
             "inviter": (inviter.get_full_name() or inviter.get_username()) if inviter else "",
+            "login_url": settings.SITE_URL + reverse("portal:login"),
         }
+        # An address that already has an account cannot accept (a user belongs to one lender): no link is
+        # minted, and its owner is told why instead. The invitation looks the same to the inviter.
+        has_account = get_user_model().objects.filter(username__iexact=_username_for(inv.email)).exists()
+        template = "email/invitation_has_account" if has_account else "email/invitation"
+        if not has_account:
+            token = secrets.token_urlsafe(32)
+            inv.token_hash = token_hash(token)
+            context["url"] = settings.SITE_URL + reverse("portal:invitation_accept", args=[token])
+        inv.sent_at = timezone.now()
+        inv.save(update_fields=["token_hash", "sent_at"])
         message = EmailMultiAlternatives(
             subject=f"Join {inv.lender.name} on Lead Market",
-            body=render_to_string("email/invitation.txt", context),
+            body=render_to_string(f"{template}.txt", context),
             to=[inv.email],
         )
-        message.attach_alternative(render_to_string("email/invitation.html", context), "text/html")
+        message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
         message.send()
     return True
 

@@ -27,6 +27,7 @@ from compliance.models import ContactAccess
 from compliance.services import contact_access_record, contact_access_record_many
 from integrations.services import delivery_set_status_and_notify
 from leads.choices import LoanPurpose, Product
+from marketplace.clientip import client_ip
 from marketplace.models import Delivery
 from marketplace.selectors import (
     activities_for_delivery,
@@ -257,6 +258,7 @@ def inbox_export(request: HttpRequest) -> HttpResponse:
         user=request.user,
         lender_id=request.membership.lender_id,
         path=request.path,
+        ip_address=client_ip(request),
     )
     writer = csv.writer(_Echo())
     # The iterator is consumed inside the lender's time zone; the generator runs after the view returns.
@@ -388,6 +390,7 @@ def _record_contact_view(request: HttpRequest, delivery: Delivery, channel: str)
         user=request.user,
         lender_id=delivery.lender_id,
         path=request.path,
+        ip_address=client_ip(request),
     )
 
 
@@ -652,7 +655,10 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         {"form": form, "invitation": invitation},
         status=400 if request.method == "POST" else 200,
     )
-    response["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    # The token is in the URL: it must never reach another site, whatever the site-wide policy becomes.
+    # Not "no-referrer": with it browsers post the form with `Origin: null`, which Django's CSRF check
+    # refuses (issue 11.14). Our own pages may see the URL; our server has it already.
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

@@ -1,4 +1,5 @@
-"""A fixed-window rate limit on the shared cache (Redis in production), for public endpoints."""
+"""A fixed-window rate limit on the shared cache (Redis in production): the public form's per-IP limit and
+the API's per-key one. One atomic increment per request, so concurrent requests cannot slip past it."""
 
 import logging
 import math
@@ -28,15 +29,3 @@ def hit(*, scope: str, key: str, limit: int, window_seconds: int) -> int | None:
     if count <= limit:
         return None
     return max(1, math.ceil((window + 1) * window_seconds - now))
-
-
-def client_ip(request) -> str:
-    # Behind the proxy the first X-Forwarded-For hop is the client; the proxy is trusted only in production
-    # (SECURE_PROXY), where it overwrites the header.
-    from django.conf import settings
-
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "")

@@ -5,6 +5,7 @@ e-mail to the console, so `make run` works on a fresh machine. Production sets D
 SECRET_KEY and ALLOWED_HOSTS; with DEBUG off a missing secret or host list stops the start.
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -79,6 +80,16 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
 AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "marketplace.clientip.client_ip"  # the same address the rest of the site sees
+
+# The reverse proxies in front of the web processes, as addresses or networks ("10.0.0.0/8,192.0.2.10"):
+# only their X-Forwarded-For is believed (marketplace.clientip). Empty, the default: the header is ignored.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network.") from None
 
 ROOT_URLCONF = "marketplace.urls"
 WSGI_APPLICATION = "marketplace.wsgi.application"

@@ -25,6 +25,7 @@ from billing.selectors import ledger_for_account
 from compliance.models import ContactAccess
 from compliance.services import contact_access_record
 from leads.choices import LoanPurpose
+from marketplace.clientip import client_ip
 from marketplace.models import Activity, Delivery
 from marketplace.services import delivery_next_statuses
 
@@ -229,6 +230,7 @@ class DeliveryDetailApi(ApiView):
             channel=ContactAccess.Channel.API,
             lender_id=delivery.lender_id,
             path=request.path,
+            ip_address=client_ip(request),
         )
         return Response(DeliveryDetailOutput(delivery).data)
 

@@ -4,7 +4,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
@@ -56,6 +55,8 @@ def test_owner_invites_and_the_member_joins_once(client, owner, buying_lender, o
     client.post(reverse("portal:logout"))
     page = client.get(link)
     assert page.status_code == 200 and "Join Lone Star Lending" in page.content.decode()
+    # The token in the URL never reaches another site; not no-referrer, which breaks the form (issue 11.14).
+    assert page["Referrer-Policy"] == "same-origin"
     weak = client.post(
         link,
         {"first_name": "Nia", "last_name": "Ortiz", "new_password1": "password", "new_password2": "password"},
@@ -143,11 +144,30 @@ def test_nobody_deactivates_themselves(client, owner):
     assert owner.membership.is_active
 
 
-def test_an_email_with_an_account_cannot_be_invited(client, owner, officer):
+def test_inviting_an_address_with_an_account_answers_as_for_any_address(
+    client, owner, rival_lender, on_commit
+):
+    """Issue 11.13: inviting an address told any lender "this person already has a portal account", so a
+    lender could find out who works for its rivals. The inviter now sees the same answer, message and
+    pending invitation either way; only the address's owner is told, by e-mail, and gets no link."""
+    MemberFactory(lender=rival_lender, role="officer", username="taken@example.com")
     client.force_login(owner)
-    User.objects.create_user("taken@example.com", "taken@example.com", "x")
-    r = invite(client, email="taken@example.com")
-    assert r.status_code == 400 and "already has a portal account" in r.content.decode()
+
+    for email in ("taken@example.com", "nobody@example.com"):
+        response = invite(client, email=email, on_commit=on_commit)
+        assert (response.status_code, response["Location"]) == (302, reverse("portal:team"))
+        page = client.get(response["Location"]).content.decode()
+        assert f"Invitation sent to {email}. The link works once, for 72 hours." in page
+        assert "already has" not in page
+    pending = client.get(reverse("portal:team")).content.decode().split("Pending invitations")[1]
+    assert "taken@example.com" in pending and "nobody@example.com" in pending
+
+    to_account, to_new = mail.outbox
+    assert to_account.to == ["taken@example.com"] and to_account.subject == to_new.subject
+    assert "already has a Lead Market portal account" in to_account.body
+    assert "/portal/join/" not in to_account.body + to_account.alternatives[0][0]
+    assert "/portal/join/" in to_new.body
+    assert Invitation.objects.get(email="taken@example.com").token_hash == ""
 
 
 def test_owner_sets_assignment_rules(client, owner, officer):
