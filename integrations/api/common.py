@@ -138,7 +138,7 @@ class ProblemSerializer(serializers.Serializer):
 PROBLEM_EXAMPLE = OpenApiExample(
     "Validation error",
     value={
-        "type": "https://leadmarket.example.com/api/problems/validation-error",
+        "type": "https://leadmarket.example/api/problems/validation-error",  # SITE_URL + the type's path
         "title": "Invalid request",
         "status": 400,
         "detail": "The request has errors; see `errors` for each field.",
