@@ -69,9 +69,12 @@ LEAD_EXAMPLE = {
 
 @extend_schema_field(
     {
-        "oneOf": [{"type": "string", "example": "250,000"}, {"type": "number", "example": 250000}],
+        "oneOf": [
+            {"type": "string", "example": "250,000"},
+            {"type": "number", "minimum": 0, "example": 250000},
+        ],
         "nullable": True,
-        "description": 'Dollars: a number, or a string like "250000", "250,000.50".',
+        "description": 'Dollars, never negative: a number, or a string like "250000", "250,000.50".',
     }
 )
 class MoneyInput(serializers.Field):

@@ -211,6 +211,9 @@ def test_schema_documents_headers_formats_and_conditions(client):
     ip = components["ConsentInputRequest"]["properties"]["ip_address"]
     assert {case["format"] for case in ip["oneOf"]} == {"ipv4", "ipv6"}
 
+    assert {"type": "number", "minimum": 0} in [
+        {k: v for k, v in case.items() if k != "example"} for case in lead["down_payment"]["oneOf"]
+    ]
     funded = components["StatusUpdateInputRequest"]["properties"]["funded_amount"]["pattern"]
     assert not funded.startswith("^-")
     assert not components["DeliveryDetailOutput"]["properties"]["price"]["pattern"].startswith("^-")
