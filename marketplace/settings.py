@@ -254,6 +254,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Conditional requirements (integrations.schema) are added after the enum hook has named the enums.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "integrations.schema.required_when_one_of",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "integrations.api.enums.DELIVERY_STATUS",
         "LeadStatusEnum": "integrations.api.enums.LEAD_STATUS",

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -18,7 +17,7 @@ from ..problems import IdempotencyMismatch
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "minLength": 1, "maxLength": 255},  # as idempotency_key() enforces
     OpenApiParameter.HEADER,
     required=False,
     description="Any unique string up to 255 characters. A retry with the same key and body gets the first "

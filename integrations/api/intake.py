@@ -9,7 +9,9 @@ from typing import Any
 
 from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -22,10 +24,13 @@ from leads.services import LeadInputError
 
 from .. import services
 from ..auth import IsPartner
-from .common import PROBLEM_EXAMPLE, ApiView, PlainOutput, ok, problems
+from .common import ERROR_HEADERS, PROBLEM_EXAMPLE, ApiView, PlainOutput, ok, problems, replayed_header
 from .idempotency import IDEMPOTENCY_HEADER, idempotent
 
 CONSENT_FUTURE_SLACK = timedelta(minutes=5)  # partners' clocks drift; a consent from tomorrow is not evidence
+# A partner sends a lead as the consumer asks; consent older than this is stale evidence (and 0001-01-01 or
+# 1900 none at all), so the lead is refused rather than sold on it.
+CONSENT_MAX_AGE = timedelta(days=30)
 
 LEAD_EXAMPLE = {
     "purpose": "purchase",
@@ -47,7 +52,7 @@ LEAD_EXAMPLE = {
     "phone": "512-555-0142",
     "consent": {
         "text": "By checking this box I agree that Lead Market and up to 3 lenders ... may contact me.",
-        "given_at": "2026-01-15T14:03:00Z",
+        "given_at": "2026-01-15T14:03:00Z",  # a real lead's consent is from the last CONSENT_MAX_AGE
         "ip_address": "203.0.113.7",
         "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",
         "page_url": "https://partner.example/mortgage-quote",
@@ -64,9 +69,12 @@ LEAD_EXAMPLE = {
 
 @extend_schema_field(
     {
-        "oneOf": [{"type": "string", "example": "250,000"}, {"type": "number", "example": 250000}],
+        "oneOf": [
+            {"type": "string", "example": "250,000"},
+            {"type": "number", "minimum": 0, "example": 250000},
+        ],
         "nullable": True,
-        "description": 'Dollars: a number, or a string like "250000", "250,000.50".',
+        "description": 'Dollars, never negative: a number, or a string like "250000", "250,000.50".',
     }
 )
 class MoneyInput(serializers.Field):
@@ -87,18 +95,69 @@ def _money(**kwargs: Any) -> MoneyInput:
     return MoneyInput(required=False, allow_null=True, **kwargs)
 
 
+# The formats of the contact and place fields, for the schema; LeadForm checks the rest (that the ZIP exists,
+# the phone number is a real US one, the e-mail's domain takes mail).
+@extend_schema_field({"type": "string", "pattern": r"^\s*[0-9]{5}([- ]?[0-9]{4})?\s*$", "example": "78701"})
+class ZipCodeInput(serializers.CharField):
+    pass
+
+
+@extend_schema_field({"type": "string", "format": "email", "maxLength": 254, "example": "maria@example.com"})
+class EmailInput(serializers.CharField):
+    pass
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\s*[0-9()+.\- ]{7,25}\s*$", "example": "512-555-0142"})
+class PhoneInput(serializers.CharField):
+    pass
+
+
+@extend_schema_field(
+    {"type": "string", "oneOf": [{"format": "ipv4"}, {"format": "ipv6"}], "example": "203.0.113.7"}
+)
+class IPAddressInput(serializers.IPAddressField):
+    pass
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that must carry its offset: DRF would read a bare "2026-01-15T14:03:00" in the
+    server's time zone, which is a guess about when the consumer agreed."""
+
+    default_error_messages = {
+        "naive": "Give the time with its offset, like 2026-01-15T14:03:00Z or 2026-01-15T09:03:00-05:00."
+    }
+
+    def to_internal_value(self, value: Any):
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None  # out of range: DRF's own message below
+            if parsed is not None and timezone.is_naive(parsed):
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
 class ConsentInput(serializers.Serializer):
     text = serializers.CharField(
         max_length=5000, help_text="The disclosure the consumer agreed to, verbatim."
     )
-    given_at = serializers.DateTimeField(help_text="When the consumer agreed (ISO 8601 with offset).")
-    ip_address = serializers.IPAddressField(help_text="The consumer's IP address.")
+    given_at = AwareDateTimeField(
+        help_text="When the consumer agreed: ISO 8601 with its offset (`Z` or `±hh:mm`), within the last "
+        f"{CONSENT_MAX_AGE.days} days and not in the future (a few minutes of clock skew are allowed)."
+    )
+    ip_address = IPAddressInput(help_text="The consumer's IP address (IPv4 or IPv6).")
     user_agent = serializers.CharField(max_length=500, help_text="The consumer's browser user agent.")
     page_url = serializers.URLField(max_length=500, help_text="The page the consumer agreed on.")
 
     def validate_given_at(self, value):
-        if value > timezone.now() + CONSENT_FUTURE_SLACK:
+        now = timezone.now()
+        if value > now + CONSENT_FUTURE_SLACK:
             raise serializers.ValidationError("The consent time is in the future.")
+        if value < now - CONSENT_MAX_AGE:
+            raise serializers.ValidationError(
+                f"The consent is more than {CONSENT_MAX_AGE.days} days old; send leads with fresh consent."
+            )
         return value
 
 
@@ -114,7 +173,7 @@ class LeadInput(serializers.Serializer):
     """The public form's fields (validated by the same LeadForm), plus consent evidence and attribution."""
 
     purpose = serializers.ChoiceField(choices=LoanPurpose.choices)
-    zip_code = serializers.CharField(max_length=10, help_text="5-digit ZIP of the home (ZIP+4 accepted).")
+    zip_code = ZipCodeInput(max_length=10, help_text="5-digit ZIP of the home (ZIP+4 accepted).")
     property_type = serializers.ChoiceField(choices=PropertyType.choices)
     occupancy = serializers.ChoiceField(choices=Occupancy.choices)
     property_value = _money(help_text="The home's value. Purchase: may be left out, the price is used.")
@@ -131,8 +190,8 @@ class LeadInput(serializers.Serializer):
     timeline = serializers.ChoiceField(choices=Timeline.choices)
     first_name = serializers.CharField(max_length=80)
     last_name = serializers.CharField(max_length=80)
-    email = serializers.CharField(max_length=254)
-    phone = serializers.CharField(max_length=25, help_text="US number, e.g. 512-555-0142.")
+    email = EmailInput(max_length=254)
+    phone = PhoneInput(max_length=25, help_text="US number, e.g. 512-555-0142.")
     consent = ConsentInput()
     attribution = AttributionInput(required=False)
 
@@ -379,9 +438,21 @@ class LeadCreateApi(ApiView):
         description="Validates exactly as the public form does. 202: the lead is stored, to be qualified "
         "and offered to lenders; poll the `self` link for its status.",
         tags=["Partner intake"],
-        parameters=[IDEMPOTENCY_HEADER],
+        parameters=[
+            IDEMPOTENCY_HEADER,
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.URI,
+                OpenApiParameter.HEADER,
+                response=[202],
+                required=True,
+                description="The lead's URL (its `links.self`), to poll for its status.",
+            ),
+            replayed_header(202),
+            *ERROR_HEADERS,
+        ],
         request=LeadInput,
-        responses={**ok(202, LeadOutput), **problems(400, 401, 403, 415, 422, 429)},
+        responses={**ok(202, LeadOutput), **problems(400, 401, 403, 413, 415, 422, 429)},
         examples=[OpenApiExample("A purchase lead", value=LEAD_EXAMPLE, request_only=True), PROBLEM_EXAMPLE],
     )
     def post(self, request):
@@ -418,6 +489,7 @@ class LeadDetailApi(ApiView):
         operation_id="leads_retrieve",
         summary="Read a lead's status and qualification",
         tags=["Partner intake"],
+        parameters=ERROR_HEADERS,
         responses={**ok(200, LeadOutput), **problems(401, 403, 404, 429)},
     )
     def get(self, request, lead_id):

@@ -5,9 +5,11 @@ Every read starts from the key's lender (`Delivery.objects.for_lender`); another
 
 from __future__ import annotations
 
-from decimal import Decimal
+from datetime import UTC
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -15,7 +17,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import pagination, serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -32,21 +34,63 @@ from marketplace.services import delivery_next_statuses
 from .. import services
 from ..auth import IsLender
 from ..problems import Conflict
-from .common import ApiView, PlainOutput, ok, problems
+from .common import (
+    ERROR_HEADERS,
+    ApiView,
+    PlainOutput,
+    PositiveAmountField,
+    RequiredWhen,
+    ok,
+    problems,
+    replayed_header,
+)
 from .idempotency import IDEMPOTENCY_HEADER, idempotent
 from .intake import QualificationOutput, qualification_data
 
 
 class Cursor(CursorPagination):
+    """DRF's cursor pages, with both query parameters checked: a bad one is a 400 naming it."""
+
     page_size = 50
     max_page_size = 200
     page_size_query_param = "page_size"
     ordering = ("-created_at", "-id")
 
+    def decode_cursor(self, request) -> pagination.Cursor | None:
+        # DRF checks the cursor's offset and direction but not its position, which reaches the database as a
+        # created_at bound: a forged `p=not-a-date` raised there (a 500). It is read back as a time here.
+        try:
+            cursor = super().decode_cursor(request)
+            if cursor is None or cursor.position is None:
+                return cursor
+            position = parse_datetime(cursor.position)
+            if position is None:
+                raise ValueError(cursor.position)
+            if timezone.is_naive(position):
+                position = timezone.make_aware(position, UTC)
+            return cursor._replace(position=position.astimezone(UTC).isoformat())
+        except (NotFound, ValueError, OverflowError):
+            raise ValidationError(
+                {"cursor": ["This is not a cursor from `next` or `previous`; start again without one."]}
+            ) from None
+
+    def get_page_size(self, request) -> int:
+        # DRF ignores a page_size it cannot read (page_size=null, 0, 500) and answers the default page.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= self.max_page_size):
+            raise ValidationError({"page_size": [f"Use a whole number from 1 to {self.max_page_size}."]})
+        return int(raw)
+
 
 CURSOR_PARAMETERS = [
     OpenApiParameter("cursor", str, description="The opaque cursor from `next` or `previous`."),
-    OpenApiParameter("page_size", int, description="Items per page, 1 to 200; default 50."),
+    OpenApiParameter(
+        "page_size",
+        {"type": "integer", "minimum": 1, "maximum": Cursor.max_page_size},
+        description=f"Items per page, 1 to {Cursor.max_page_size}; default {Cursor.page_size}.",
+    ),
 ]
 
 
@@ -81,6 +125,8 @@ def _django_errors(exc: DjangoValidationError) -> ValidationError | Conflict:
     return Conflict(" ".join(exc.messages))
 
 
+# Output amounts that are never negative say min_value=0, so the schema's pattern has no minus sign
+# (integrations.schema.NonNegativeDecimalExtension).
 class DeliveryListOutput(PlainOutput, serializers.ModelSerializer):
     lead_id = serializers.UUIDField(source="lead.public_id")
     purpose = serializers.ChoiceField(choices=LoanPurpose.choices, source="lead.purpose")
@@ -103,6 +149,7 @@ class DeliveryListOutput(PlainOutput, serializers.ModelSerializer):
             "state",
             "zip_code",
         ]
+        extra_kwargs = {"price": {"min_value": 0}}
 
 
 class ContactOutput(PlainOutput, serializers.Serializer):
@@ -125,15 +172,15 @@ class LoanOutput(PlainOutput, serializers.Serializer):
     purpose = serializers.CharField()
     property_type = serializers.CharField()
     occupancy = serializers.CharField()
-    property_value = serializers.DecimalField(max_digits=12, decimal_places=2)
-    purchase_price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
-    down_payment = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
-    mortgage_balance = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
-    cash_out = serializers.DecimalField(max_digits=12, decimal_places=2)
-    desired_loan_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    property_value = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    purchase_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, allow_null=True)
+    down_payment = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, allow_null=True)
+    mortgage_balance = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, allow_null=True)
+    cash_out = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    desired_loan_amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     credit_band = serializers.CharField()
-    annual_income = serializers.DecimalField(max_digits=12, decimal_places=2)
-    monthly_debts = serializers.DecimalField(max_digits=12, decimal_places=2)
+    annual_income = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    monthly_debts = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     military_service = serializers.BooleanField()
     first_time_buyer = serializers.BooleanField()
     timeline = serializers.CharField()
@@ -162,6 +209,7 @@ class DeliveryDetailOutput(DeliveryListOutput):
             "consent",
             "next_statuses",
         ]
+        extra_kwargs = {"price": {"min_value": 0}, "funded_amount": {"min_value": 0}}
 
     @extend_schema_field(QualificationOutput(allow_null=True))
     def get_qualification(self, delivery: Delivery) -> dict | None:
@@ -191,14 +239,16 @@ class DeliveryListApi(ApiView):
         operation_id="deliveries_list",
         summary="List your deliveries, newest first",
         tags=["Lender"],
-        parameters=[FilterInput, *CURSOR_PARAMETERS],
+        parameters=[FilterInput, *CURSOR_PARAMETERS, *ERROR_HEADERS],
         responses={
             **ok(200, page_of("DeliveryPage", DeliveryListOutput)),
             **problems(400, 401, 403, 404, 429),
         },
     )
     def get(self, request):
-        filters = self.FilterInput(data=request.query_params)
+        # A plain dict, not the QueryDict: DRF reads an empty HTML-form value as "not given", so `?status=`
+        # listed every delivery; the API's query string is not a form.
+        filters = self.FilterInput(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         qs = Delivery.objects.for_lender(request.auth.lender_id).select_related("lead")
         f = filters.validated_data
@@ -220,6 +270,7 @@ class DeliveryDetailApi(ApiView):
         operation_id="deliveries_retrieve",
         summary="A delivery with full contact and qualification",
         tags=["Lender"],
+        parameters=ERROR_HEADERS,
         responses={**ok(200, DeliveryDetailOutput), **DELIVERY_ERRORS},
     )
     def get(self, request, delivery_id: int):
@@ -238,14 +289,12 @@ class DeliveryDetailApi(ApiView):
 class DeliveryStatusApi(ApiView):
     permission_classes = [IsLender]
 
-    class StatusUpdateInput(serializers.Serializer):
+    class StatusUpdateInput(RequiredWhen, serializers.Serializer):
+        required_when = {"status": {"funded": ("funded_amount",), "lost": ("lost_reason",)}}
+
         status = serializers.ChoiceField(choices=Delivery.Status.choices)
-        funded_amount = serializers.DecimalField(
-            max_digits=12,
-            decimal_places=2,
-            min_value=Decimal("0.01"),
-            required=False,
-            help_text="Required when the status is funded.",
+        funded_amount = PositiveAmountField(
+            required=False, help_text="The loan funded, in dollars. Required when the status is funded."
         )
         lost_reason = serializers.CharField(
             max_length=200, required=False, allow_blank=True, help_text="Required when the status is lost."
@@ -257,9 +306,9 @@ class DeliveryStatusApi(ApiView):
         description="Same rules as the portal: new → contacted → application → approved → funded, or "
         "lost from any open status. An illegal move is a 409.",
         tags=["Lender"],
-        parameters=[IDEMPOTENCY_HEADER],
+        parameters=[IDEMPOTENCY_HEADER, replayed_header(200), *ERROR_HEADERS],
         request=StatusUpdateInput,
-        responses={**ok(200, DeliveryDetailOutput), **problems(400, 401, 403, 404, 409, 415, 422, 429)},
+        responses={**ok(200, DeliveryDetailOutput), **problems(400, 401, 403, 404, 409, 413, 415, 422, 429)},
         examples=[
             OpenApiExample(
                 "Funded", value={"status": "funded", "funded_amount": "350000.00"}, request_only=True
@@ -283,7 +332,11 @@ class DeliveryStatusApi(ApiView):
 class ActivityApi(ApiView):
     permission_classes = [IsLender]
 
-    class ActivityInput(serializers.Serializer):
+    class ActivityInput(RequiredWhen, serializers.Serializer):
+        required_when = {
+            "kind": {"call": ("outcome",), "email": ("outcome",), "text": ("outcome",), "note": ("note",)}
+        }
+
         kind = serializers.ChoiceField(choices=Activity.Kind.choices)
         outcome = serializers.ChoiceField(
             choices=Activity.Outcome.choices,
@@ -304,9 +357,9 @@ class ActivityApi(ApiView):
         operation_id="deliveries_activities_create",
         summary="Log a call, e-mail, text or note",
         tags=["Lender"],
-        parameters=[IDEMPOTENCY_HEADER],
+        parameters=[IDEMPOTENCY_HEADER, replayed_header(201), *ERROR_HEADERS],
         request=ActivityInput,
-        responses={**ok(201, ActivityOutput), **problems(400, 401, 403, 404, 415, 422, 429)},
+        responses={**ok(201, ActivityOutput), **problems(400, 401, 403, 404, 413, 415, 422, 429)},
     )
     def post(self, request, delivery_id: int):
         return idempotent(request, lambda: self._log(request, delivery_id))
@@ -327,7 +380,9 @@ class ActivityApi(ApiView):
 class ReturnApi(ApiView):
     permission_classes = [IsLender]
 
-    class ReturnInput(serializers.Serializer):
+    class ReturnInput(RequiredWhen, serializers.Serializer):
+        required_when = {"reason": {"other": ("note",)}}
+
         reason = serializers.ChoiceField(choices=ReturnRequest.Reason.choices)
         note = serializers.CharField(
             max_length=1000, required=False, allow_blank=True, help_text="Required when the reason is other."
@@ -353,9 +408,9 @@ class ReturnApi(ApiView):
         description="Refused with 409 outside the return window, for a second request, or over the "
         "monthly cap. The decision arrives later as the return.decided webhook and an e-mail.",
         tags=["Lender"],
-        parameters=[IDEMPOTENCY_HEADER],
+        parameters=[IDEMPOTENCY_HEADER, replayed_header(201), *ERROR_HEADERS],
         request=ReturnInput,
-        responses={**ok(201, ReturnOutput), **problems(400, 401, 403, 404, 409, 415, 422, 429)},
+        responses={**ok(201, ReturnOutput), **problems(400, 401, 403, 404, 409, 413, 415, 422, 429)},
     )
     def post(self, request, delivery_id: int):
         return idempotent(request, lambda: self._ask(request, delivery_id))
@@ -398,6 +453,7 @@ class AccountApi(ApiView):
         operation_id="account_retrieve",
         summary="Your balance",
         tags=["Lender"],
+        parameters=ERROR_HEADERS,
         responses={**ok(200, AccountOutput), **problems(401, 403, 404, 429)},
     )
     def get(self, request):
@@ -416,8 +472,8 @@ class LedgerApi(ApiView):
         operation_id="account_ledger_list",
         summary="Your ledger, newest first",
         tags=["Lender"],
-        parameters=CURSOR_PARAMETERS,
-        responses={**ok(200, page_of("LedgerPage", LedgerEntryOutput)), **problems(401, 403, 404, 429)},
+        parameters=[*CURSOR_PARAMETERS, *ERROR_HEADERS],
+        responses={**ok(200, page_of("LedgerPage", LedgerEntryOutput)), **problems(400, 401, 403, 404, 429)},
     )
     def get(self, request):
         paginator = Cursor()

@@ -1,9 +1,10 @@
-"""/api/v1/: partner intake and the lender API. Anything else under /api/ is a problem+json 404."""
+"""/api/v1/: partner intake and the lender API; /api/problems/: the pages behind problem `type` URIs.
+Anything else under /api/ is a problem+json 404, whatever the method."""
 
 from django.urls import path, re_path
 
 from . import intake, lender
-from .common import not_found
+from .common import not_found, problem_types
 
 app_name = "api"
 urlpatterns = [
@@ -20,5 +21,7 @@ urlpatterns = [
     path("v1/deliveries/<int:delivery_id>/return/", lender.ReturnApi.as_view(), name="delivery_return"),
     path("v1/account/", lender.AccountApi.as_view(), name="account"),
     path("v1/account/ledger/", lender.LedgerApi.as_view(), name="ledger"),
-    re_path(r"^v1/", not_found),
+    path("problems/", problem_types, name="problem_types"),
+    path("problems/<slug:slug>", problem_types, name="problem_type"),
+    re_path(r"", not_found),
 ]

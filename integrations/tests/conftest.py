@@ -1,6 +1,7 @@
 """Personas of the integrations tests: a partner and its rival, a lender's keys, a delivered lead."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -29,7 +30,8 @@ LEAD = {
     "phone": "512-555-0142",
     "consent": {
         "text": "I agree that Lead Market and up to 3 lenders may contact me.",
-        "given_at": "2026-01-15T14:03:00Z",
+        # Consent must be recent (within intake.CONSENT_MAX_AGE): an hour before the test run.
+        "given_at": (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0).isoformat(),
         "ip_address": "203.0.113.7",
         "user_agent": "Mozilla/5.0 (test)",
         "page_url": "https://partner.example/quote",

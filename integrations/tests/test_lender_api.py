@@ -79,13 +79,16 @@ def test_status_moves_follow_the_portal_rules_and_emit_delivery_updated(lender_a
     assert message.event_type == "delivery.updated" and message.payload["data"]["status"] == "contacted"
 
     body = assert_problem(
-        lender_api.post(f"/api/v1/deliveries/{delivery.pk}/status/", {"status": "funded"}), 409
+        lender_api.post(
+            f"/api/v1/deliveries/{delivery.pk}/status/", {"status": "funded", "funded_amount": "350000.00"}
+        ),
+        409,
     )
     assert "cannot move from Contacted to Funded" in body["detail"]
     body = assert_problem(
         lender_api.post(f"/api/v1/deliveries/{delivery.pk}/status/", {"status": "lost"}), 400
     )
-    assert body["errors"]["lost_reason"] == ["Say why the lead was lost."]
+    assert body["errors"]["lost_reason"] == ["Required when status is lost."]
     assert WebhookMessage.objects.count() == 1  # refused moves send nothing
 
 

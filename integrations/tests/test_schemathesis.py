@@ -1,8 +1,9 @@
 """schemathesis fuzzes the intake and lender endpoints from the served OpenAPI schema, with valid keys.
 
-Checks: no 5xx (not_a_server_error) and every response matches what the schema documents for its status
-code and media type (response_schema_conformance), for data that fits the schema and for data that does
-not. Bounded examples per operation keep the run well under two minutes.
+Every check schemathesis has (its default set: no 5xx, status codes, content types, headers and bodies as
+documented, schema-valid data accepted, schema-violating data rejected, ...), for data that fits the schema
+and for data that does not. Bounded examples per operation keep the run under two minutes on two cores. The
+one check left out where it cannot apply is named in EXCLUDED, with its reason.
 
 Operations are driven with hypothesis directly (schemathesis' Python API: operation.as_strategy()) rather
 than schemathesis' pytest plugin, whose subtests do not run under this pytest version.
@@ -13,14 +14,17 @@ import schemathesis
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from integrations.models import ApiKey
 from integrations.services import api_key_create
 
-CHECKS = [not_a_server_error, response_schema_conformance]
 MAX_EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 15}
+# "Schema-valid data is accepted" cannot hold for the lead intake: LeadForm's rules go beyond what a schema
+# can say (the ZIP must exist, the phone be a real US number, the consent be from the last 30 days, the down
+# payment less than the price), so schema-valid leads are mostly, and rightly, 400s. Every other check runs.
+# (The same check is left out, case by case, where a made-up `cursor` is sent: see run() below.)
+EXCLUDED = {("POST", "/api/v1/leads/"): [positive_data_acceptance]}
 
 
 @pytest.fixture
@@ -56,15 +60,26 @@ def test_api_conforms_to_its_schema(keys, mode, wsgi_app):
 
     for operation in operations:
         holder = "partner" if operation.path.startswith("/api/v1/leads/") else "lender"
-        fuzz(operation, mode, headers={"Authorization": f"Bearer {keys[holder]}"})
+        fuzz(operation, mode, key=keys[holder])
 
 
-def fuzz(operation, mode: GenerationMode, *, headers: dict[str, str]) -> None:
+def fuzz(operation, mode: GenerationMode, *, key: str) -> None:
+    excluded = EXCLUDED.get((operation.method.upper(), operation.path), [])
+
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
         max_examples=MAX_EXAMPLES[mode], deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )
     def run(case):
-        case.call_and_validate(headers=headers, checks=CHECKS)
+        # The key goes into the case, so the checks judge the headers really sent, and to call_and_validate,
+        # so that they know it is ours (and probe that the operation refuses no key and a wrong one).
+        auth = {"Authorization": f"Bearer {key}"}
+        case.headers = {**(case.headers or {}), **auth}
+        checks_out = excluded
+        if case.query and "cursor" in case.query:
+            # A cursor is opaque: only one we issued (from `next`) is valid, which no schema can describe, so
+            # a made-up one is rightly a 400 though it fits the schema's string. Every other check still runs.
+            checks_out = [*excluded, positive_data_acceptance]
+        case.call_and_validate(headers=auth, excluded_checks=checks_out)
 
     run()
