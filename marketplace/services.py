@@ -16,9 +16,11 @@ from billing.models import Account
 from billing.services import accounts_charge
 from leads.choices import CreditBand, LeadStatus, LoanPurpose
 from leads.models import Lead
+from leads.services import lead_hold
 from lenders.models import Lender, Membership, Subscription
 
 from . import staffconfig
+from .batching import failure_summary, is_transient, one_by_one
 from .bulk import bulk_insert, bulk_set
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
 from .tasking import enqueue_on_commit
@@ -321,7 +323,34 @@ def leads_distribute(*, lead_ids: list[int], queue_notification: bool = True) ->
     Delivery are the final guard. Leads are decided one after another in id order, each seeing the caps,
     budgets, funds and rotation the ones before it left; the writes are then made in bulk, so a batch of
     fifty costs a few more queries than a batch of one.
+
+    A batch isolates its leads: should the batch raise, it is rolled back and its leads are sold one by one
+    (in the same order, so each still sees what the ones before it left); a lead whose sale raises alone is
+    held for staff review and the others are sold. A transient error propagates, and the task retries.
     """
+    try:
+        return _leads_distribute(lead_ids=lead_ids, queue_notification=queue_notification)
+    except Exception as exc:
+        if is_transient(exc) or not lead_ids:
+            raise
+        logger.warning(
+            "selling a batch of %d lead(s) raised %s; selling them one by one",
+            len(lead_ids),
+            failure_summary(exc),
+        )
+    sold: dict[int, list[Delivery]] = {}
+    for result in one_by_one(
+        sorted(set(lead_ids)),
+        run=lambda pk: _leads_distribute(lead_ids=[pk], queue_notification=queue_notification),
+        set_aside=lambda pk, exc: lead_hold(lead_id=pk, reason=f"{failure_summary(exc)} while selling"),
+        what="lead",
+    ):
+        sold.update(result)
+    return sold
+
+
+def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[int, list[Delivery]]:
+    """One transaction of leads_distribute."""
     now = timezone.now()
     settings_ = staffconfig.market_settings()
     floors = staffconfig.price_floors()
