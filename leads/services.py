@@ -164,7 +164,6 @@ def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bo
         taken,
         run=lambda pk: _leads_qualify(lead_ids=[pk], queue_distribution=queue_distribution),
         set_aside=lambda pk, exc: lead_hold(lead_id=pk, reason=f"{failure_summary(exc)} while qualifying"),
-        what="lead",
     )
     return [lead for leads in done for lead in leads]
 

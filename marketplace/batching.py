@@ -6,7 +6,6 @@ transaction per record. Errors of the infrastructure (database gone, deadlock, t
 are not any one record's fault: they propagate, and the task retries the whole batch as before.
 """
 
-import logging
 import sys
 import traceback
 from collections.abc import Callable, Iterable
@@ -15,8 +14,6 @@ from typing import TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
-
-logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -52,15 +49,12 @@ def failure_summary(exc: BaseException) -> str:
 
 
 def one_by_one(
-    ids: Iterable[int],
-    *,
-    run: Callable[[int], T],
-    set_aside: Callable[[int, BaseException], None],
-    what: str,
+    ids: Iterable[int], *, run: Callable[[int], T], set_aside: Callable[[int, BaseException], object]
 ) -> list[T]:
     """Run `run(id)` for each id, each in its own transaction (`run` opens it); an id whose run raises is
-    logged by id and handed to `set_aside`, and the next one goes on. A transient error propagates (the
-    ids done so far are committed, and the task's retry finds them done). Returns the runs' results."""
+    handed to `set_aside` (which records and logs it by id), and the next one goes on. A transient error
+    propagates (the ids done so far are committed, and the task's retry finds them done). Returns the runs'
+    results."""
     results: list[T] = []
     for pk in ids:
         try:
@@ -68,6 +62,5 @@ def one_by_one(
         except Exception as exc:
             if is_transient(exc):
                 raise
-            logger.error("%s %s set aside: %s", what, pk, failure_summary(exc))
             set_aside(pk, exc)
     return results

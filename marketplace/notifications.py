@@ -96,7 +96,6 @@ def _isolated(run: Callable[[list[int]], int], delivery_ids: list[int], *, task_
             set_aside=lambda pk, exc: delivery_set_aside(
                 delivery_id=pk, task_name=task_name, reason=f"{failure_summary(exc)} while {stage}"
             ),
-            what="delivery",
         )
     )
 
@@ -120,6 +119,7 @@ def delivery_set_aside(*, delivery_id: int, task_name: str, reason: str) -> None
                 "replayed_at": None,
             },
         )
+    logger.error("delivery %s notification set aside: %s", delivery_id, reason)
 
 
 def deliveries_notify(*, delivery_ids: list[int]) -> int:

@@ -343,7 +343,6 @@ def leads_distribute(*, lead_ids: list[int], queue_notification: bool = True) ->
         sorted(set(lead_ids)),
         run=lambda pk: _leads_distribute(lead_ids=[pk], queue_notification=queue_notification),
         set_aside=lambda pk, exc: lead_hold(lead_id=pk, reason=f"{failure_summary(exc)} while selling"),
-        what="lead",
     ):
         sold.update(result)
     return sold
