@@ -135,7 +135,7 @@ QUALIFICATION_FIELDS = (
 
 def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bool = True) -> list[Lead]:
     """Dedupe and run the engine on a batch of received leads, in one transaction; returns the leads it
-    qualified or marked duplicate / not qualified.
+    took: qualified, marked duplicate / not qualified, or held.
 
     Idempotent: a lead already past `received`, or locked by another worker that is qualifying it, is left
     alone. `claim` takes up to that many more leads waiting in `received` (oldest first, skipping locked
@@ -160,12 +160,20 @@ def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bo
             len(taken),
             failure_summary(exc),
         )
+    held: list[int] = []
+
+    def hold(pk: int, exc: BaseException) -> None:
+        if lead_hold(lead_id=pk, reason=f"{failure_summary(exc)} while qualifying"):
+            held.append(pk)
+
     done = one_by_one(
         taken,
         run=lambda pk: _leads_qualify(lead_ids=[pk], queue_distribution=queue_distribution),
-        set_aside=lambda pk, exc: lead_hold(lead_id=pk, reason=f"{failure_summary(exc)} while qualifying"),
+        set_aside=hold,
     )
-    return [lead for leads in done for lead in leads]
+    # The held leads count as taken: a full batch still tells the task that more may be waiting.
+    leads = [lead for leads in done for lead in leads] + list(Lead.objects.filter(pk__in=held))
+    return sorted(leads, key=lambda lead: lead.pk)
 
 
 def _leads_qualify(

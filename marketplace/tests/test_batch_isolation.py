@@ -116,6 +116,29 @@ def test_one_poisoned_lead_is_held_and_the_rest_of_its_batch_is_sold(
     assert later.status == "sold"
 
 
+def test_a_full_batch_with_a_held_lead_still_hands_the_rest_on(
+    market, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    """Issue 11.1: a held lead counts as taken, so a full batch that held one still queues the next task for
+    the leads waiting behind it (rather than leaving them to the sweeper)."""
+    _raising_engine(monkeypatch)
+    queued: list[tuple] = []
+    monkeypatch.setattr(lead_tasks, "enqueue", lambda task, *args: queued.append((task.name, args)))
+    settings.PIPELINE_BATCH_SIZE = 3
+    good, poisoned = _submit_batch(2, django_capture_on_commit_callbacks)  # good, good, poisoned, late
+
+    lead_tasks.qualify_lead()
+
+    assert queued == [("leads.tasks.qualify_lead", ())]
+    statuses = dict(Lead.objects.values_list("pk", "status"))
+    assert [statuses[good[0].pk], statuses[good[1].pk], statuses[poisoned.pk], statuses[good[2].pk]] == [
+        "sold",
+        "sold",
+        "held",
+        "received",
+    ]
+
+
 def test_a_transient_error_is_not_blamed_on_a_lead(monkeypatch, django_capture_on_commit_callbacks):
     """Issue 11.1: the database going away is nobody's fault: the batch raises as before (the task retries it)
     and no lead is held."""
