@@ -79,7 +79,7 @@ def _message(deliveries: list[Delivery], to: list[str]) -> EmailMultiAlternative
 
 def _isolated(run: Callable[[list[int]], int], delivery_ids: list[int], *, task_name: str, stage: str) -> int:
     """Run a notification batch; should it raise (not transiently), notify its deliveries one by one and set
-    aside each that raises alone (deliveries_set_aside), so one delivery never stops the others' webhooks or
+    aside each that raises alone (delivery_set_aside), so one delivery never stops the others' webhooks or
     e-mail. Returns how many were done."""
     try:
         return run(delivery_ids)
