@@ -270,7 +270,9 @@ def _sold(n: int) -> list[Delivery]:
     return sorted((d for ds in sold.values() for d in ds), key=lambda d: d.pk)
 
 
-def test_one_delivery_whose_webhook_raises_does_not_stop_the_others(market, endpoint, monkeypatch, caplog):
+def test_one_delivery_whose_webhook_raises_does_not_stop_the_others(
+    market, endpoint, monkeypatch, caplog, client, staff
+):
     """Issue 11.1: the notification batch isolates its deliveries: the one whose webhook payload raises is set
     aside (named on the delivery and as a FailedTask staff can replay, and left alone by the sweeper), and the
     others' webhooks are queued. Replayed once the cause is fixed, it is notified."""
@@ -298,6 +300,9 @@ def test_one_delivery_whose_webhook_raises_does_not_stop_the_others(market, endp
     failed = FailedTask.objects.get()
     assert (failed.task_name, failed.args) == ("marketplace.tasks.notify_deliveries", [[poisoned.pk]])
     assert not deliveries_unnotified(older_than_seconds=-60).filter(pk=poisoned.pk).exists()
+    client.force_login(staff)
+    listed = client.get(reverse("admin:marketplace_delivery_changelist"), {"notification": "set_aside"})
+    assert listed.context["cl"].result_count == 1 and f">{poisoned.pk}<" in listed.content.decode()
 
     monkeypatch.setattr(notifications, "deliveries_payloads", real)
     failed_task_replay(failed_task_id=failed.pk)
