@@ -1,5 +1,6 @@
 """Staff admin for consumers, leads, consent and guidelines. Leads and consent are evidence: read-only here;
-their state changes through services (the Redistribute action calls marketplace.services)."""
+their state changes through services (the Redistribute action calls marketplace.services, Release
+leads.services)."""
 
 import json
 from typing import Any
@@ -16,7 +17,9 @@ from marketplace.clientip import client_ip
 from marketplace.models import Delivery
 from marketplace.services import lead_redistribute
 
+from .choices import LeadStatus
 from .models import ConsentRecord, Consumer, CountyLoanLimit, GuidelineSet, Lead
+from .services import lead_release
 
 
 def _cell(value: Any) -> Any:
@@ -160,14 +163,16 @@ class LeadAdmin(admin.ModelAdmin):
         "estimate",
         "product_list",
         "distribution_attempts",
+        "status_reason",
     )
+    # "Held for review" among the statuses: leads whose processing raised, waiting for staff to release them.
     list_filter = ("status", "purpose", "state", "credit_band")
     search_fields = ("=id", "consumer__email", "consumer__phone", "consumer__last_name")
     list_select_related = ("consumer",)
     raw_id_fields = ("consumer",)
     date_hierarchy = "created_at"
     inlines = (ConsentInline, DeliveryInline)
-    actions = ("redistribute",)
+    actions = ("redistribute", "release")
     fieldsets = (
         (None, {"fields": ("public_id", "consumer", "status", "status_reason", "created_at", "updated_at")}),
         (
@@ -246,6 +251,26 @@ class LeadAdmin(admin.ModelAdmin):
                 f"Not queued (only qualified or unsold leads can be redistributed): {ids}.",
                 messages.WARNING,
             )
+
+    @admin.action(description="Release held leads (once the cause is fixed)", permissions=["change"])
+    def release(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        released: dict[str, int] = {}
+        refused = []
+        for lead_id in queryset.values_list("id", flat=True):
+            status = lead_release(lead_id=lead_id)
+            if status is None:
+                refused.append(lead_id)
+            else:
+                released[status] = released.get(status, 0) + 1
+        for status, count in released.items():
+            self.message_user(
+                request,
+                f"{count} lead(s) released to {LeadStatus(status).label.lower()}; their work is queued.",
+                messages.SUCCESS,
+            )
+        if refused:
+            ids = ", ".join(f"#{i}" for i in refused)
+            self.message_user(request, f"Not released (only held leads can be): {ids}.", messages.WARNING)
 
 
 @admin.register(ConsentRecord)

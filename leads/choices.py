@@ -44,6 +44,7 @@ class LeadStatus(models.TextChoices):
     NOT_QUALIFIED = "not_qualified", "Not qualified"
     DUPLICATE = "duplicate", "Duplicate"
     REJECTED = "rejected", "Rejected"
+    HELD = "held", "Held for review"  # its processing raised: set aside for staff (leads.services.lead_hold)
     SOLD = "sold", "Sold"
     UNSOLD = "unsold", "Unsold"
 

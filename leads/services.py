@@ -1,4 +1,4 @@
-"""Actions on leads: submit (from the form or the API) and qualify (in a Celery task)."""
+"""Actions on leads: submit (from the form or the API), qualify (in a Celery task), hold and release."""
 
 import logging
 from collections import defaultdict
@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from marketplace.batching import failure_summary, is_transient, one_by_one
 from marketplace.bulk import bulk_set, insert_chain
 from marketplace.tasking import enqueue_on_commit
 
@@ -134,13 +135,51 @@ QUALIFICATION_FIELDS = (
 
 def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bool = True) -> list[Lead]:
     """Dedupe and run the engine on a batch of received leads, in one transaction; returns the leads it
-    qualified or marked duplicate / not qualified.
+    took: qualified, marked duplicate / not qualified, or held.
 
     Idempotent: a lead already past `received`, or locked by another worker that is qualifying it, is left
     alone. `claim` takes up to that many more leads waiting in `received` (oldest first, skipping locked
     ones), so under load one task clears the queue's backlog instead of paying a round trip per lead.
     A qualified lead's sale is queued on commit, unless the caller (the qualify task) sells the batch itself.
+
+    A batch isolates its leads: should the batch raise (one lead's inputs break the engine, or a value the
+    database refuses), it is rolled back and its leads are qualified one by one; a lead that raises alone is
+    held for staff review (lead_hold) and the others go on. A transient error (the database gone, a
+    deadlock) propagates instead, and the task retries.
     """
+    taken: list[int] = []
+    try:
+        return _leads_qualify(
+            lead_ids=lead_ids, claim=claim, queue_distribution=queue_distribution, taken=taken
+        )
+    except Exception as exc:
+        if is_transient(exc) or not taken:
+            raise
+        logger.warning(
+            "qualifying a batch of %d lead(s) raised %s; qualifying them one by one",
+            len(taken),
+            failure_summary(exc),
+        )
+    held: list[int] = []
+
+    def hold(pk: int, exc: BaseException) -> None:
+        if lead_hold(lead_id=pk, reason=f"{failure_summary(exc)} while qualifying"):
+            held.append(pk)
+
+    done = one_by_one(
+        taken,
+        run=lambda pk: _leads_qualify(lead_ids=[pk], queue_distribution=queue_distribution),
+        set_aside=hold,
+    )
+    # The held leads count as taken: a full batch still tells the task that more may be waiting.
+    leads = [lead for leads in done for lead in leads] + list(Lead.objects.filter(pk__in=held))
+    return sorted(leads, key=lambda lead: lead.pk)
+
+
+def _leads_qualify(
+    *, lead_ids: list[int], claim: int = 0, queue_distribution: bool, taken: list[int] | None = None
+) -> list[Lead]:
+    """One transaction of leads_qualify; `taken` receives the ids it locked, for the one-by-one retry."""
     from marketplace import staffconfig
 
     now = timezone.now()
@@ -160,6 +199,8 @@ def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bo
             leads.sort(key=lambda lead: lead.pk)
         if not leads:
             return []
+        if taken is not None:
+            taken.extend(lead.pk for lead in leads)
         # The earlier contacts by e-mail and by phone, each list in id order: a lead looks only at its own.
         by_email: dict[str, list[tuple[int, datetime]]] = defaultdict(list)
         by_phone: dict[str, list[tuple[int, datetime]]] = defaultdict(list)
@@ -213,3 +254,41 @@ def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bo
                 if lead.status == LeadStatus.QUALIFIED:
                     enqueue_on_commit(distribute_lead, lead.pk)
     return leads
+
+
+# Where a held lead was: still to qualify, or qualified and waiting for a buyer.
+HOLDABLE = (LeadStatus.RECEIVED, LeadStatus.QUALIFIED, LeadStatus.UNSOLD)
+
+
+def lead_hold(*, lead_id: int, reason: str) -> bool:
+    """Set a lead whose processing raised aside for staff review (status `held`), so that it neither stops
+    the batches it was in nor is pushed on forever by the sweeper. `reason` names the error's class and where
+    it was raised, never its message (which may quote the consumer's data). Only a lead still waiting is
+    held: one another worker finished meanwhile keeps its result. Returns whether the lead was held."""
+    held = Lead.objects.filter(pk=lead_id, status__in=HOLDABLE).update(
+        status=LeadStatus.HELD, status_reason=f"Held for review: {reason}"[:200], updated_at=timezone.now()
+    )
+    if held:
+        logger.error("lead %s held for review: %s", lead_id, reason)
+    return bool(held)
+
+
+def lead_release(*, lead_id: int) -> str | None:
+    """Staff: send a held lead back where it was (to qualification when it never qualified, else to sale)
+    and queue that work on commit. Returns its new status, or None when the lead was not held."""
+    from marketplace.tasks import distribute_lead
+
+    from .tasks import qualify_soon
+
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().filter(pk=lead_id, status=LeadStatus.HELD).first()
+        if lead is None:
+            return None
+        status = LeadStatus.RECEIVED if lead.qualified_at is None else LeadStatus.QUALIFIED
+        Lead.objects.filter(pk=lead_id).update(status=status, status_reason="", updated_at=timezone.now())
+        if status == LeadStatus.RECEIVED:
+            transaction.on_commit(lambda: qualify_soon(lead_id))
+        else:
+            enqueue_on_commit(distribute_lead, lead_id)
+    logger.info("lead %s released from hold to %s", lead_id, status)
+    return status

@@ -6,10 +6,25 @@ from django.http import HttpRequest
 from .models import Delivery, MarketSettings, PriceFloor
 
 
+class NotificationSetAsideFilter(admin.SimpleListFilter):
+    """Deliveries whose webhooks or e-mail raised on their own: their FailedTask replays them."""
+
+    title = "notification"
+    parameter_name = "notification"
+
+    def lookups(self, request, model_admin):
+        return (("set_aside", "Set aside (raised)"),)
+
+    def queryset(self, request, queryset):
+        if self.value() == "set_aside":
+            return queryset.exclude(notify_error="")
+        return queryset
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("id", "lead", "lender", "price", "exclusive", "status", "assigned_to", "created_at")
-    list_filter = ("status", "exclusive", "created_at", "lender__status")
+    list_filter = ("status", "exclusive", "created_at", "lender__status", NotificationSetAsideFilter)
     search_fields = ("=id", "=lead__id", "lender__name")
     list_select_related = ("lead", "lender", "assigned_to")
     raw_id_fields = ("lead", "lender", "subscription", "charge", "assigned_to")
@@ -29,6 +44,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "lost_reason",
         "notified_at",
         "emailed_at",
+        "notify_error",
         "created_at",
     )
 

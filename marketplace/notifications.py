@@ -4,6 +4,7 @@ are told together, with a fixed number of queries."""
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import ROUND_DOWN
 
 from django.conf import settings
@@ -23,8 +24,9 @@ from integrations.services import (
 )
 from lenders.models import Membership
 
+from .batching import failure_summary, is_transient, one_by_one
 from .bulk import bulk_insert
-from .models import Delivery
+from .models import Delivery, FailedTask
 from .tasking import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -75,14 +77,66 @@ def _message(deliveries: list[Delivery], to: list[str]) -> EmailMultiAlternative
     return message
 
 
+def _isolated(run: Callable[[list[int]], int], delivery_ids: list[int], *, task_name: str, stage: str) -> int:
+    """Run a notification batch; should it raise (not transiently), notify its deliveries one by one and set
+    aside each that raises alone (delivery_set_aside), so one delivery never stops the others' webhooks or
+    e-mail. Returns how many were done."""
+    try:
+        return run(delivery_ids)
+    except Exception as exc:
+        if is_transient(exc) or not delivery_ids:
+            raise
+        logger.warning(
+            "%s %d delivery(ies) raised %s; one by one", stage, len(delivery_ids), failure_summary(exc)
+        )
+    return sum(
+        one_by_one(
+            sorted(set(delivery_ids)),
+            run=lambda pk: run([pk]),
+            set_aside=lambda pk, exc: delivery_set_aside(
+                delivery_id=pk, task_name=task_name, reason=f"{failure_summary(exc)} while {stage}"
+            ),
+        )
+    )
+
+
+def delivery_set_aside(*, delivery_id: int, task_name: str, reason: str) -> None:
+    """A delivery whose notification raised alone: say so on the delivery (the sweeper then leaves it alone,
+    staff see it in admin) and record a FailedTask naming it, which staff replay once the cause is fixed.
+    The sale stands and the lead is in the buyer's portal; only the webhook or e-mail waits."""
+    reason = reason[:200]
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery_id).update(notify_error=reason)
+        FailedTask.objects.update_or_create(
+            task_id=f"set-aside:{task_name.rsplit('.', 1)[-1]}:{delivery_id}",
+            defaults={
+                "task_name": task_name,
+                "args": [[delivery_id]],
+                "kwargs": {},
+                "exception": reason,
+                "retries": 0,
+                "failed_at": timezone.now(),
+                "replayed_at": None,
+            },
+        )
+    logger.error("delivery %s notification set aside: %s", delivery_id, reason)
+
+
 def deliveries_notify(*, delivery_ids: list[int]) -> int:
     """Queue each new delivery's signed delivery.created webhooks and any low-balance alert, once per
     delivery, then (on commit) its e-mail. Returns how many were notified.
 
     The rows stay locked until the work is committed, so a concurrent run waits and then finds nothing to do.
-    A failure rolls everything back and the task retries: at-least-once, never silently dropped. The e-mail
-    is its own task on the outbound worker, as webhooks are: a slow mail server never holds a sales worker.
+    A transient failure rolls everything back and the task retries: at-least-once, never silently dropped;
+    any other is isolated to the delivery that raises (_isolated). The e-mail is its own task on the outbound
+    worker, as webhooks are: a slow mail server never holds a sales worker.
     """
+    return _isolated(
+        _deliveries_notify, delivery_ids, task_name="marketplace.tasks.notify_deliveries", stage="notifying"
+    )
+
+
+def _deliveries_notify(delivery_ids: list[int]) -> int:
     with transaction.atomic():
         deliveries = list(
             Delivery.objects.select_for_update(of=("self",))
@@ -133,7 +187,8 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
         bulk_insert(hooks)
         webhooks_send_on_commit(hooks)
         notified = [d.pk for d in deliveries]
-        Delivery.objects.filter(pk__in=notified).update(notified_at=timezone.now())
+        # A delivery set aside earlier and replayed by staff is clear again (same statement).
+        Delivery.objects.filter(pk__in=notified).update(notified_at=timezone.now(), notify_error="")
         from .tasks import email_deliveries
 
         enqueue_on_commit(email_deliveries, notified)
@@ -146,9 +201,16 @@ def deliveries_email(*, delivery_ids: list[int]) -> int:
     delivery: one e-mail per recipient, listing the leads when several arrived together. Returns how many
     deliveries were e-mailed (a lender nobody can be e-mailed at counts too: there is nothing left to do).
 
-    As deliveries_notify: rows locked until commit, a failure (the mail server refusing) rolls back and the
-    task retries, so a buyer is e-mailed at least once and a concurrent run sends nothing.
+    As deliveries_notify: rows locked until commit, a transient failure (the mail server down or refusing)
+    rolls back and the task retries, so a buyer is e-mailed at least once and a concurrent run sends nothing;
+    any other is isolated to the delivery that raises.
     """
+    return _isolated(
+        _deliveries_email, delivery_ids, task_name="marketplace.tasks.email_deliveries", stage="e-mailing"
+    )
+
+
+def _deliveries_email(delivery_ids: list[int]) -> int:
     with transaction.atomic():
         deliveries = list(
             Delivery.objects.select_for_update(of=("self",))
@@ -193,7 +255,9 @@ def deliveries_email(*, delivery_ids: list[int]) -> int:
         messages = [_message(group, list(to)) for to, group in by_recipients.items()]
         if messages:
             get_connection().send_messages(messages)
-        Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(emailed_at=timezone.now())
+        Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+            emailed_at=timezone.now(), notify_error=""
+        )
     logger.info("e-mailed %d delivery(ies) in %d e-mail(s)", len(deliveries), len(messages))
     return len(deliveries)
 

@@ -109,16 +109,21 @@ def delivery_get_for_member(*, membership: Membership, delivery_id: int) -> Deli
 
 
 def deliveries_unnotified(*, older_than_seconds: int = 60) -> QuerySet[Delivery]:
+    """Not notified, and not set aside for staff (a delivery whose notification raised on its own)."""
     return Delivery.objects.filter(
-        notified_at__isnull=True, created_at__lt=timezone.now() - timedelta(seconds=older_than_seconds)
+        notified_at__isnull=True,
+        notify_error="",
+        created_at__lt=timezone.now() - timedelta(seconds=older_than_seconds),
     )
 
 
 def deliveries_unemailed(*, older_than_seconds: int = 60) -> QuerySet[Delivery]:
-    """Notified, but their e-mail task was lost (broker down) or set aside (not those yet to be notified)."""
+    """Notified, but their e-mail task was lost (broker down) or set aside after its retries; not those yet to
+    be notified, nor one whose e-mail raised on its own (notify_error: staff replay it)."""
     return Delivery.objects.filter(
         notified_at__isnull=False,
         emailed_at__isnull=True,
+        notify_error="",
         created_at__lt=timezone.now() - timedelta(seconds=older_than_seconds),
     )
 

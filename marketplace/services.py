@@ -16,9 +16,11 @@ from billing.models import Account
 from billing.services import accounts_charge
 from leads.choices import CreditBand, LeadStatus, LoanPurpose
 from leads.models import Lead
+from leads.services import lead_hold
 from lenders.models import Lender, Membership, Subscription
 
 from . import staffconfig
+from .batching import failure_summary, is_transient, one_by_one
 from .bulk import bulk_insert, bulk_set
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
 from .tasking import enqueue_on_commit
@@ -321,7 +323,33 @@ def leads_distribute(*, lead_ids: list[int], queue_notification: bool = True) ->
     Delivery are the final guard. Leads are decided one after another in id order, each seeing the caps,
     budgets, funds and rotation the ones before it left; the writes are then made in bulk, so a batch of
     fifty costs a few more queries than a batch of one.
+
+    A batch isolates its leads: should the batch raise, it is rolled back and its leads are sold one by one
+    (in the same order, so each still sees what the ones before it left); a lead whose sale raises alone is
+    held for staff review and the others are sold. A transient error propagates, and the task retries.
     """
+    try:
+        return _leads_distribute(lead_ids=lead_ids, queue_notification=queue_notification)
+    except Exception as exc:
+        if is_transient(exc) or not lead_ids:
+            raise
+        logger.warning(
+            "selling a batch of %d lead(s) raised %s; selling them one by one",
+            len(lead_ids),
+            failure_summary(exc),
+        )
+    sold: dict[int, list[Delivery]] = {}
+    for result in one_by_one(
+        sorted(set(lead_ids)),
+        run=lambda pk: _leads_distribute(lead_ids=[pk], queue_notification=queue_notification),
+        set_aside=lambda pk, exc: lead_hold(lead_id=pk, reason=f"{failure_summary(exc)} while selling"),
+    ):
+        sold.update(result)
+    return sold
+
+
+def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[int, list[Delivery]]:
+    """One transaction of leads_distribute."""
     now = timezone.now()
     settings_ = staffconfig.market_settings()
     floors = staffconfig.price_floors()
@@ -614,8 +642,28 @@ def followup_complete(*, followup: FollowUp) -> bool:
     return bool(done)
 
 
+def _followup_recipient(followup: FollowUp, members: dict[int, Membership]) -> Membership | None:
+    """Who is reminded of a follow-up: whoever holds its lead now. The member who set it while they still may
+    work the lead (an owner or manager, or the officer it is assigned to); else, when the lead was reassigned
+    since, its new assignee; else nobody (an officer who lost an unassigned lead hears nothing about it)."""
+    delivery = followup.delivery
+    author = members.get(followup.user_id)
+    if (
+        author is not None
+        and author.lender_id == delivery.lender_id
+        and (author.sees_all_leads or delivery.assigned_to_id == followup.user_id)
+    ):
+        return author
+    holder = members.get(delivery.assigned_to_id) if delivery.assigned_to_id else None
+    if holder is not None and holder.lender_id == delivery.lender_id:
+        return holder
+    return None
+
+
 def followups_remind_overdue(*, now: datetime | None = None, limit: int = 2000) -> int:
-    """E-mail each member one list of their overdue follow-ups, each follow-up once (reminded_at).
+    """E-mail each member one list of the overdue follow-ups on the leads they hold, each follow-up once
+    (reminded_at). A follow-up whose lead was reassigned reminds the lead's holder, not the officer who set it
+    and lost the lead (_followup_recipient).
 
     Idempotent and safe to run concurrently: rows are taken with SKIP LOCKED and marked in the same
     transaction as the e-mail is sent, so a second run finds nothing to do. A failed send rolls back and
@@ -633,29 +681,35 @@ def followups_remind_overdue(*, now: datetime | None = None, limit: int = 2000) 
         due = list(
             FollowUp.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(done_at__isnull=True, reminded_at__isnull=True, due_at__lte=now)
-            .select_related("user", "delivery__lead__consumer")
-            .order_by("user_id", "due_at", "id")[:limit]
+            .select_related("delivery__lead__consumer")
+            .order_by("due_at", "id")[:limit]
         )
+        # The active members who set them or hold their leads now, with their lender's time zone, to write
+        # due times as the officer reads them.
+        members = {
+            m.user_id: m
+            for m in Membership.objects.filter(
+                user_id__in={f.user_id for f in due}
+                | {f.delivery.assigned_to_id for f in due if f.delivery.assigned_to_id},
+                is_active=True,
+            ).select_related("user", "lender")
+        }
         by_user: dict[int, list[FollowUp]] = defaultdict(list)
         for f in due:
-            by_user[f.user_id].append(f)
-        # Active members and their lender's time zone, to write due times as the officer reads them.
-        zones = dict(
-            Membership.objects.filter(user_id__in=by_user.keys(), is_active=True).values_list(
-                "user_id", "lender__time_zone"
-            )
-        )
+            recipient = _followup_recipient(f, members)
+            if recipient is not None:
+                by_user[recipient.user_id].append(f)
         for user_id, items in by_user.items():
-            user = items[0].user
-            # A deactivated member hears nothing; their items are marked so they are not retried forever.
-            if user_id not in zones or not user.is_active or not user.email:
+            user = members[user_id].user
+            # A deactivated user hears nothing; every item is marked below so none is retried forever.
+            if not user.is_active or not user.email:
                 continue
             rows = [
                 {"followup": f, "url": site + reverse("portal:delivery_detail", args=[f.delivery_id])}
                 for f in items
             ]
             context = {"user": user, "rows": rows, "inbox_url": site + reverse("portal:inbox")}
-            with timezone.override(ZoneInfo(zones[user_id])):
+            with timezone.override(ZoneInfo(members[user_id].lender.time_zone)):
                 text = render_to_string("email/followups_overdue.txt", context)
                 html = render_to_string("email/followups_overdue.html", context)
             message = EmailMultiAlternatives(
