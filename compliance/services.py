@@ -9,10 +9,13 @@ from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from billing.models import ReturnRequest
 from leads.choices import LeadStatus
 from leads.models import Consumer, Lead
+from marketplace.models import Activity, Delivery, FollowUp
 
 from .models import ContactAccess, Erasure
+from .signals import consumer_erased
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ def contact_access_record_many(
     )
 
 
-def _scrub(consumer_ids: list[int], now) -> None:
+def _scrub(consumer_ids: list[int], lead_ids: list[int], now) -> None:
     # One UPDATE however many consumers; each keeps a unique, undeliverable address.
     Consumer.objects.filter(pk__in=consumer_ids).update(
         first_name=ERASED,
@@ -62,16 +65,27 @@ def _scrub(consumer_ids: list[int], now) -> None:
     )
     # The consent record is legal proof of what was agreed (kept for the TCPA's four-year limit) and is never
     # changed; it holds no name, e-mail or phone.
+    # What lenders and staff wrote about the consumer is free text that may name them or quote their number
+    # or address: it goes too. The facts stay (what was done and when, statuses, reasons chosen from lists).
+    Activity.objects.filter(delivery__lead_id__in=lead_ids).exclude(note="").update(note="")
+    FollowUp.objects.filter(delivery__lead_id__in=lead_ids).exclude(note="").update(note="")
+    Delivery.objects.filter(lead_id__in=lead_ids).exclude(lost_reason="").update(lost_reason=ERASED)
+    ReturnRequest.objects.filter(delivery__lead_id__in=lead_ids).exclude(note="", decision_note="").update(
+        note="", decision_note=""
+    )
+    # Apps above this one (integrations: stored API answers, webhook payloads) scrub their own copies.
+    consumer_erased.send(sender=Erasure, consumer_ids=consumer_ids, lead_ids=lead_ids)
 
 
 @transaction.atomic
 def consumer_erase(*, consumer_id: int, requested_by=None, note: str = "") -> Erasure:
     """Erase one consumer's personal data on request. Statistics (the leads, their figures) stay."""
     consumer = Consumer.objects.select_for_update().get(pk=consumer_id)
-    _scrub([consumer.pk], timezone.now())
+    lead_ids = list(consumer.leads.values_list("id", flat=True))
+    _scrub([consumer.pk], lead_ids, timezone.now())
     erasure = Erasure.objects.create(
         consumer_id=consumer.pk,
-        lead_ids=list(consumer.leads.values_list("id", flat=True)),
+        lead_ids=lead_ids,
         reason=Erasure.Reason.REQUEST,
         requested_by=requested_by,
         note=note[:200],
@@ -104,7 +118,7 @@ def consumers_erase_expired(*, retention_days: int, limit: int = 500) -> int:
         lead_ids: dict[int, list[int]] = defaultdict(list)
         for consumer_id, lead_id in Lead.objects.filter(consumer_id__in=ids).values_list("consumer_id", "id"):
             lead_ids[consumer_id].append(lead_id)
-        _scrub(ids, timezone.now())
+        _scrub(ids, [i for found in lead_ids.values() for i in found], timezone.now())
         Erasure.objects.bulk_create(
             [Erasure(consumer_id=i, reason=Erasure.Reason.RETENTION, lead_ids=lead_ids[i]) for i in ids]
         )
