@@ -255,7 +255,7 @@ SPECTACULAR_SETTINGS = {
 }
 # Webhooks never reach private or loopback addresses; development and tests may allow loopback only.
 WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=False)
-# Stored copies of contact details are kept no longer than their use (integrations.tasks.purge_expired_records):
+# Copies of contact details are kept no longer than they are used (integrations.tasks.purge_expired_records):
 # an Idempotency-Key's stored answer replays for this long; a delivered webhook's payload stays (to resend)
 # for this many days, a failed one's longer, so a lender back from an outage can still resend it.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=72)
