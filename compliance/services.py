@@ -70,7 +70,7 @@ def _scrub(consumer_ids: list[int], lead_ids: list[int], now) -> None:
     Activity.objects.filter(delivery__lead_id__in=lead_ids).exclude(note="").update(note="")
     FollowUp.objects.filter(delivery__lead_id__in=lead_ids).exclude(note="").update(note="")
     Delivery.objects.filter(lead_id__in=lead_ids).exclude(lost_reason="").update(lost_reason=ERASED)
-    # A return's note is required for the reason "other" (a check constraint): it keeps the word, not the text.
+    # A return's note is required for the reason "other" (a check constraint): it keeps a word, not the text.
     returns = ReturnRequest.objects.filter(delivery__lead_id__in=lead_ids)
     returns.exclude(note="").update(note=ERASED)
     returns.exclude(decision_note="").update(decision_note="")
