@@ -22,8 +22,9 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     required=False,
-    description="Any unique string up to 255 characters. A retry with the same key and body gets the first "
-    "response again (header Idempotent-Replayed: true); the same key with another body is a 422.",
+    description="Any unique string up to 255 characters. A retry with the same key and body to the same URL "
+    "gets the first response again (header Idempotent-Replayed: true) for 72 hours; the same key with "
+    "another body is a 422. The same key on another URL is another request.",
 )
 
 
