@@ -5,14 +5,17 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import CharField, Value
+from django.db.models import CharField, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from billing.models import ReturnRequest
 from leads.choices import LeadStatus
 from leads.models import Consumer, Lead
+from marketplace.models import Activity, Delivery, FollowUp
 
 from .models import ContactAccess, Erasure
+from .signals import consumer_erased
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def contact_access_record_many(
     )
 
 
-def _scrub(consumer_ids: list[int], now) -> None:
+def _scrub(consumer_ids: list[int], lead_ids: list[int], now) -> None:
     # One UPDATE however many consumers; each keeps a unique, undeliverable address.
     Consumer.objects.filter(pk__in=consumer_ids).update(
         first_name=ERASED,
@@ -76,22 +79,57 @@ def _scrub(consumer_ids: list[int], now) -> None:
     )
     # The consent record is legal proof of what was agreed (kept for the TCPA's four-year limit) and is never
     # changed; it holds no name, e-mail or phone.
+    # What lenders and staff wrote about the consumer is free text that may name them or quote their number
+    # or address: it goes too. The facts stay (what was done and when, statuses, reasons chosen from lists).
+    Activity.objects.filter(delivery__lead_id__in=lead_ids).exclude(note="").update(note="")
+    FollowUp.objects.filter(delivery__lead_id__in=lead_ids).exclude(note="").update(note="")
+    Delivery.objects.filter(lead_id__in=lead_ids).exclude(lost_reason="").update(lost_reason=ERASED)
+    # A return's note is required for the reason "other" (a check constraint): it keeps a word, not the text.
+    returns = ReturnRequest.objects.filter(delivery__lead_id__in=lead_ids)
+    returns.exclude(note="").update(note=ERASED)
+    returns.exclude(decision_note="").update(decision_note="")
+    # Apps above this one (integrations: stored API answers, webhook payloads) scrub their own copies.
+    consumer_erased.send(sender=Erasure, consumer_ids=consumer_ids, lead_ids=lead_ids)
 
 
 @transaction.atomic
 def consumer_erase(*, consumer_id: int, requested_by=None, note: str = "") -> Erasure:
-    """Erase one consumer's personal data on request. Statistics (the leads, their figures) stay."""
-    consumer = Consumer.objects.select_for_update().get(pk=consumer_id)
-    _scrub([consumer.pk], timezone.now())
-    erasure = Erasure.objects.create(
-        consumer_id=consumer.pk,
-        lead_ids=list(consumer.leads.values_list("id", flat=True)),
-        reason=Erasure.Reason.REQUEST,
-        requested_by=requested_by,
-        note=note[:200],
+    """Erase a consumer's personal data on request, with the same person's other requests: every lead
+    stores its own consumer row, and the person who asks means all of them (the duplicate rule's "same
+    person": the same e-mail, in any case, or phone). Statistics (the leads, their figures) stay. Returns
+    the erasure of `consumer_id`; each consumer erased gets its own, logged."""
+    consumer = Consumer.objects.get(pk=consumer_id)
+    same_person = Q(pk=consumer.pk)
+    if consumer.erased_at is None:
+        same_person |= Q(email__iexact=consumer.email) | (Q(phone=consumer.phone) if consumer.phone else Q())
+    # Locked in id order, as every writer of several consumers does, so two erasures cannot deadlock.
+    ids = list(
+        Consumer.objects.select_for_update()
+        .filter(same_person)
+        .filter(Q(pk=consumer.pk) | Q(erased_at__isnull=True))
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    logger.info("consumer %s erased on request", consumer.pk)
-    return erasure
+    lead_ids: dict[int, list[int]] = defaultdict(list)
+    for owner_id, lead_id in (
+        Lead.objects.filter(consumer_id__in=ids).order_by("pk").values_list("consumer_id", "id")
+    ):
+        lead_ids[owner_id].append(lead_id)
+    _scrub(ids, [i for found in lead_ids.values() for i in found], timezone.now())
+    erasures = Erasure.objects.bulk_create(
+        [
+            Erasure(
+                consumer_id=i,
+                lead_ids=lead_ids[i],
+                reason=Erasure.Reason.REQUEST,
+                requested_by=requested_by,
+                note=note[:200],
+            )
+            for i in ids
+        ]
+    )
+    logger.info("consumer %s erased on request, with %d other record(s)", consumer.pk, len(ids) - 1)
+    return next(e for e in erasures if e.consumer_id == consumer.pk)
 
 
 def consumers_erase_expired(*, retention_days: int, limit: int = 500) -> int:
@@ -118,7 +156,7 @@ def consumers_erase_expired(*, retention_days: int, limit: int = 500) -> int:
         lead_ids: dict[int, list[int]] = defaultdict(list)
         for consumer_id, lead_id in Lead.objects.filter(consumer_id__in=ids).values_list("consumer_id", "id"):
             lead_ids[consumer_id].append(lead_id)
-        _scrub(ids, timezone.now())
+        _scrub(ids, [i for found in lead_ids.values() for i in found], timezone.now())
         Erasure.objects.bulk_create(
             [Erasure(consumer_id=i, reason=Erasure.Reason.RETENTION, lead_ids=lead_ids[i]) for i in ids]
         )

@@ -7,6 +7,7 @@ import hashlib
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 
@@ -111,7 +112,13 @@ class LeadIntake(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """The first successful response to a request with an Idempotency-Key, replayed for a retry."""
+    """The first successful response to a request with an Idempotency-Key, replayed for a retry.
+
+    A key is scoped by holder, method and path, as Stripe scopes them: the same key sent to another URL is
+    another request, never a replay of this one. Records expire (IDEMPOTENCY_KEY_TTL_HOURS, purged by
+    integrations.tasks.purge_expired_records) and those about an erased consumer's lead are deleted with
+    the erasure, since an answer may carry the consumer's contact details.
+    """
 
     holder = models.CharField(max_length=40, help_text="source:<id> or lender:<id>: keys are per holder.")
     key = models.CharField(max_length=255)
@@ -120,10 +127,16 @@ class IdempotencyRecord(models.Model):
     request_sha256 = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField()
     response_body = models.JSONField()
+    # The lead the answer is about when it may carry its consumer's contact details or a lender's notes.
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["holder", "key"], name="unique_idempotency_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["holder", "method", "path", "key"], name="unique_idempotency_key_per_request"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.holder} {self.key}"
@@ -192,7 +205,10 @@ class WebhookMessage(models.Model):
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="messages")
     event_id = models.CharField(max_length=40, unique=True)
     event_type = models.CharField(max_length=40, choices=WebhookEvent.choices)
-    payload = models.JSONField()
+    # Null once cleared: by retention a few days after delivery (WEBHOOK_PAYLOAD_RETENTION_DAYS), or when
+    # the consumer it is about is erased. A cleared message cannot be sent or resent.
+    payload = models.JSONField(null=True)
+    payload_cleared_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempt_count = models.PositiveSmallIntegerField(default=0)
     # The sweeper sends what is due; a claimed attempt pushes this forward (a lease) so it runs once.
@@ -202,10 +218,22 @@ class WebhookMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            # Erasure finds the messages about a lead (every event about one carries data.lead_id).
+            models.Index(KT("payload__data__lead_id"), name="webhook_message_lead"),
+            # Retention clears delivered payloads by age.
+            models.Index(
+                fields=["finished_at"], condition=Q(payload_cleared_at__isnull=True), name="webhook_uncleared"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+    @property
+    def payload_cleared(self) -> bool:
+        return self.payload_cleared_at is not None
 
 
 class WebhookAttempt(models.Model):

@@ -21,7 +21,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from leads.models import Lead
@@ -33,6 +37,7 @@ from .models import (
     IdempotencyRecord,
     LeadIntake,
     LeadSource,
+    WebhookAttempt,
     WebhookEndpoint,
     WebhookEvent,
     WebhookMessage,
@@ -92,8 +97,86 @@ def request_fingerprint(data: Any) -> str:
     ).hexdigest()
 
 
-def idempotency_find(*, holder: str, key: str) -> IdempotencyRecord | None:
-    return IdempotencyRecord.objects.filter(holder=holder, key=key).first()
+def idempotency_cutoff() -> datetime:
+    """Records older than this have expired: never replayed, and purged by purge_expired_records."""
+    return timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+
+
+def idempotency_find(*, holder: str, method: str, path: str, key: str) -> IdempotencyRecord | None:
+    """The stored answer to this holder's key on this method and path, unless it has expired. An expired
+    record not yet purged is deleted here, so the key's new request can store its own answer."""
+    record = IdempotencyRecord.objects.filter(holder=holder, method=method, path=path, key=key).first()
+    if record is not None and record.created_at < idempotency_cutoff():
+        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+        return None
+    return record
+
+
+# --- Erasure and retention of the contact details kept here --------------------------------------------
+# Stored API answers and webhook payloads are copies of a consumer's contact details. They go when the
+# consumer is erased (compliance.signals.consumer_erased, connected in IntegrationsConfig.ready) and once
+# they are no longer needed (purge_expired_records, hourly).
+
+CLEAR_BATCH = 1000
+
+
+def consumer_erased_scrub(*, lead_ids: list[int], **_: Any) -> None:
+    """Receiver of compliance.signals.consumer_erased, in the erasing transaction: delete the stored answers
+    about these leads (a retry of one of those requests is a new request) and clear the webhook messages
+    about them (a pending one is not sent: it is failed, and cannot be resent)."""
+    if not lead_ids:
+        return
+    IdempotencyRecord.objects.filter(lead_id__in=lead_ids).delete()
+    public_ids = [str(u) for u in Lead.objects.filter(pk__in=lead_ids).values_list("public_id", flat=True)]
+    # Every event about a lead carries its id as data.lead_id (indexed: webhook_message_lead).
+    about = WebhookMessage.objects.alias(lead_ref=KT("payload__data__lead_id")).filter(
+        lead_ref__in=public_ids
+    )
+    webhook_messages_clear(message_ids=list(about.values_list("pk", flat=True)))
+
+
+def webhook_messages_clear(*, message_ids: list[int]) -> int:
+    """Clear these messages' payloads and the receivers' answers logged for them (an answer may echo the
+    payload). The attempt log keeps times, status codes and latencies. A pending message is failed: there
+    is nothing left to send."""
+    if not message_ids:
+        return 0
+    now = timezone.now()
+    WebhookAttempt.objects.filter(message_id__in=message_ids).exclude(response_excerpt="").update(
+        response_excerpt=""
+    )
+    WebhookMessage.objects.filter(pk__in=message_ids, status=WebhookMessage.Status.PENDING).update(
+        status=WebhookMessage.Status.FAILED, next_attempt_at=None, finished_at=now
+    )
+    return WebhookMessage.objects.filter(pk__in=message_ids).update(payload=None, payload_cleared_at=now)
+
+
+def records_expired_purge() -> tuple[int, int]:
+    """Delete Idempotency-Key answers older than IDEMPOTENCY_KEY_TTL_HOURS; clear the payloads of webhook
+    messages delivered more than WEBHOOK_PAYLOAD_RETENTION_DAYS ago (failed ones after
+    WEBHOOK_FAILED_PAYLOAD_RETENTION_DAYS). Returns (answers deleted, payloads cleared). Idempotent; runs
+    in batches so a first run over a large table holds no long transaction."""
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=idempotency_cutoff()).delete()
+    now = timezone.now()
+    due = WebhookMessage.objects.filter(payload_cleared_at__isnull=True).filter(
+        Q(
+            status=WebhookMessage.Status.SUCCEEDED,
+            finished_at__lt=now - timedelta(days=settings.WEBHOOK_PAYLOAD_RETENTION_DAYS),
+        )
+        | Q(
+            status=WebhookMessage.Status.FAILED,
+            finished_at__lt=now - timedelta(days=settings.WEBHOOK_FAILED_PAYLOAD_RETENTION_DAYS),
+        )
+    )
+    cleared = 0
+    while ids := list(due.values_list("pk", flat=True)[:CLEAR_BATCH]):
+        with transaction.atomic():
+            cleared += webhook_messages_clear(message_ids=ids)
+    if deleted or cleared:
+        logger.info(
+            "retention: %d idempotency answer(s) deleted, %d webhook payload(s) cleared", deleted, cleared
+        )
+    return deleted, cleared
 
 
 @transaction.atomic
@@ -191,15 +274,24 @@ def webhook_endpoint_disable(*, endpoint_id: int, reason: str, notify: bool = Fa
     return bool(updated)
 
 
+PAYLOAD_CLEARED = (
+    "This message's content was deleted (we keep delivered messages for a few days, and none about a "
+    "consumer whose data was erased), so it cannot be resent."
+)
+
+
 @transaction.atomic
 def webhook_message_resend(*, message: WebhookMessage) -> WebhookMessage:
-    """Send a message again from the portal: a fresh schedule, the same webhook-id."""
-    WebhookMessage.objects.filter(pk=message.pk).update(
+    """Send a message again from the portal: a fresh schedule, the same webhook-id. A ValidationError when
+    its payload was cleared (retention or erasure): there is nothing to send."""
+    resent = WebhookMessage.objects.filter(pk=message.pk, payload_cleared_at__isnull=True).update(
         status=WebhookMessage.Status.PENDING,
         attempt_count=0,
         next_attempt_at=timezone.now(),
         finished_at=None,
     )
+    if not resent:
+        raise ValidationError(PAYLOAD_CLEARED)
     from .tasks import send_webhook
 
     transaction.on_commit(lambda: send_webhook.delay(message.pk))

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from marketplace.tasking import ReliableTask, enqueue
 
-from . import notifications
+from . import notifications, services
 from .models import WebhookMessage
 from .webhooks import MAX_COUNTDOWN, pools_close, webhook_message_send, webhook_messages_send
 
@@ -65,6 +65,12 @@ def send_due_webhooks(limit: int = 500) -> int:
     for message_id in ids:
         send_webhook.delay(message_id)
     return len(ids)
+
+
+@shared_task(base=ReliableTask, max_retries=1)
+def purge_expired_records() -> tuple[int, int]:
+    """Beat, hourly: expired Idempotency-Key answers and old webhook payloads (copies of contact details)."""
+    return services.records_expired_purge()
 
 
 @shared_task(base=ReliableTask)

@@ -165,6 +165,10 @@ def webhook_resend(request: HttpRequest, endpoint_id: int, message_id: int) -> H
     if not endpoint.is_active:
         messages.error(request, "Enable the endpoint first.")
     else:
-        services.webhook_message_resend(message=message)
-        messages.success(request, f"Message {message.event_id} queued again.")
+        try:
+            services.webhook_message_resend(message=message)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Message {message.event_id} queued again.")
     return redirect("portal:webhook_detail", endpoint.pk)

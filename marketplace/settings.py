@@ -211,6 +211,8 @@ CELERY_BEAT_SCHEDULE = {
     # Webhook retries wait in the database (next_attempt_at), not in the broker: hours-long countdowns
     # would outlive the visibility timeout and be redelivered early.
     "send-due-webhooks": {"task": "integrations.tasks.send_due_webhooks", "schedule": 30.0},
+    # Expired Idempotency-Key answers and old webhook payloads (both may hold contact details).
+    "purge-expired-records": {"task": "integrations.tasks.purge_expired_records", "schedule": 3600.0},
 }
 
 # --- E-mail -------------------------------------------------------------------------------------------
@@ -269,6 +271,12 @@ SPECTACULAR_SETTINGS = {
 }
 # Webhooks never reach private or loopback addresses; development and tests may allow loopback only.
 WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=False)
+# Copies of contact details are kept no longer than they are used (integrations.tasks.purge_expired_records):
+# an Idempotency-Key's stored answer replays for this long; a delivered webhook's payload stays (to resend)
+# for this many days, a failed one's longer, so a lender back from an outage can still resend it.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=72)
+WEBHOOK_PAYLOAD_RETENTION_DAYS = env.int("WEBHOOK_PAYLOAD_RETENTION_DAYS", default=3)
+WEBHOOK_FAILED_PAYLOAD_RETENTION_DAYS = env.int("WEBHOOK_FAILED_PAYLOAD_RETENTION_DAYS", default=14)
 
 # The cache holds rate-limit counters: shared in Redis when there is one, per process otherwise.
 # CACHE_URL overrides (e.g. `locmemcache://` in tests, so counters never touch the broker's database).

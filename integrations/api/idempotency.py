@@ -1,6 +1,7 @@
 """Idempotency-Key on the API's POSTs: a retry with the same key and body gets the first answer again, never a
-second effect; the same key with another body is a 422. Keys belong to the key's holder (a partner's source or
-a lender), so two holders never see each other's answers."""
+second effect; the same key with another body is a 422. A key is scoped by its holder (a partner's source or
+a lender), the method and the path, as Stripe scopes them: two holders never see each other's answers, and
+the same key sent to another URL is another request, performed, never answered with the first URL's reply."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     {"type": "string", "minLength": 1, "maxLength": 255},  # as idempotency_key() enforces
     OpenApiParameter.HEADER,
     required=False,
-    description="Any unique string up to 255 characters. A retry with the same key and body gets the first "
-    "response again (header Idempotent-Replayed: true); the same key with another body is a 422.",
+    description="Any unique string up to 255 characters. A retry with the same key and body to the same URL "
+    "gets the first response again (header Idempotent-Replayed: true) for 72 hours; the same key with "
+    "another body is a 422. The same key on another URL is another request.",
 )
 
 
@@ -34,10 +36,11 @@ def idempotency_key(request) -> str | None:
 
 
 def idempotency_replay(
-    *, holder: str, key: str, fingerprint: str, headers: Callable[[dict], dict] | None = None
+    *, scope: dict[str, str], fingerprint: str, headers: Callable[[dict], dict] | None = None
 ) -> Response | None:
-    """The stored first answer to this holder's key, or None; a 422 when the key came with another body."""
-    record = services.idempotency_find(holder=holder, key=key)
+    """The stored first answer to this request (holder, method, path and key), or None; a 422 when the key
+    came with another body."""
+    record = services.idempotency_find(**scope)
     if record is None:
         return None
     if record.request_sha256 != fingerprint:
@@ -50,19 +53,24 @@ def idempotency_replay(
 
 
 def idempotent(
-    request, perform: Callable[[], Response], *, headers: Callable[[dict], dict] | None = None
+    request,
+    perform: Callable[[], Response],
+    *,
+    headers: Callable[[dict], dict] | None = None,
+    lead_id: int | None = None,
 ) -> Response:
     """Answer with perform() once per Idempotency-Key: its effect and the stored answer commit together, so a
     retry after a lost response replays the answer, and of two concurrent requests with one key the second
     is rolled back and replays the first's. Requests without the header just perform(). Refusals (4xx) are
     not stored: a retry tries again. `headers(body)` rebuilds a replay's headers that are not in the body
-    (Location)."""
+    (Location). `lead_id` names the lead an answer is about when it may carry the consumer's contact details
+    or a lender's notes: erasing the consumer deletes it."""
     key = idempotency_key(request)
     if key is None:
         return perform()
-    holder = request.user.holder
+    scope = {"holder": request.user.holder, "method": request.method, "path": request.path, "key": key}
     fingerprint = services.request_fingerprint(request.data)
-    replay = idempotency_replay(holder=holder, key=key, fingerprint=fingerprint, headers=headers)
+    replay = idempotency_replay(scope=scope, fingerprint=fingerprint, headers=headers)
     if replay is not None:
         return replay
     try:
@@ -70,16 +78,14 @@ def idempotent(
             response = perform()
             if response.status_code < 400:
                 IdempotencyRecord.objects.create(
-                    holder=holder,
-                    key=key,
-                    method=request.method,
-                    path=request.path,
+                    **scope,
                     request_sha256=fingerprint,
                     response_status=response.status_code,
                     response_body=response.data,
+                    lead_id=lead_id,
                 )
     except IntegrityError:
-        replay = idempotency_replay(holder=holder, key=key, fingerprint=fingerprint, headers=headers)
+        replay = idempotency_replay(scope=scope, fingerprint=fingerprint, headers=headers)
         if replay is None:
             raise
         return replay

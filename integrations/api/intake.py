@@ -456,6 +456,8 @@ class LeadCreateApi(ApiView):
         examples=[OpenApiExample("A purchase lead", value=LEAD_EXAMPLE, request_only=True), PROBLEM_EXAMPLE],
     )
     def post(self, request):
+        # No lead_id: the answer holds the lead's id, status and qualification, no contact details, so it
+        # may outlive an erasure (until it expires) and a retry still never makes a second lead.
         return idempotent(request, lambda: self._submit(request), headers=_location)
 
     def _submit(self, request) -> Response:

@@ -316,10 +316,19 @@ class DeliveryStatusApi(ApiView):
         ],
     )
     def post(self, request, delivery_id: int):
-        return idempotent(request, lambda: self._move(request, delivery_id))
-
-    def _move(self, request, delivery_id: int) -> Response:
         delivery = _lender_delivery(request, delivery_id)
+        response = idempotent(request, lambda: self._move(request, delivery), lead_id=delivery.lead_id)
+        if response.status_code < 400:
+            # The answer (first or replayed) shows the full contact details, as a GET does: record the read.
+            contact_access_record(
+                lead_id=delivery.lead_id,
+                channel=ContactAccess.Channel.API,
+                lender_id=delivery.lender_id,
+                path=request.path,
+            )
+        return response
+
+    def _move(self, request, delivery: Delivery) -> Response:
         data = self.StatusUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -362,12 +371,12 @@ class ActivityApi(ApiView):
         responses={**ok(201, ActivityOutput), **problems(400, 401, 403, 404, 413, 415, 422, 429)},
     )
     def post(self, request, delivery_id: int):
-        return idempotent(request, lambda: self._log(request, delivery_id))
+        delivery = _lender_delivery(request, delivery_id)
+        return idempotent(request, lambda: self._log(request, delivery), lead_id=delivery.lead_id)
 
-    def _log(self, request, delivery_id: int) -> Response:
+    def _log(self, request, delivery: Delivery) -> Response:
         from marketplace.services import activity_log
 
-        delivery = _lender_delivery(request, delivery_id)
         data = self.ActivityInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -413,12 +422,12 @@ class ReturnApi(ApiView):
         responses={**ok(201, ReturnOutput), **problems(400, 401, 403, 404, 409, 413, 415, 422, 429)},
     )
     def post(self, request, delivery_id: int):
-        return idempotent(request, lambda: self._ask(request, delivery_id))
+        delivery = _lender_delivery(request, delivery_id)
+        return idempotent(request, lambda: self._ask(request, delivery), lead_id=delivery.lead_id)
 
-    def _ask(self, request, delivery_id: int) -> Response:
+    def _ask(self, request, delivery: Delivery) -> Response:
         from billing.services import return_request
 
-        delivery = _lender_delivery(request, delivery_id)
         data = self.ReturnInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from billing.models import ReturnRequest
-from integrations.models import WebhookEndpoint, WebhookMessage
+from compliance.models import ContactAccess
+from integrations.models import IdempotencyRecord, WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
 from marketplace.models import Activity, Delivery, MarketSettings
 from marketplace.services import lead_distribute
@@ -174,3 +175,70 @@ def test_an_idempotency_key_is_one_request_and_one_lenders(lender_api, rival_api
     refused = {"Idempotency-Key": "refused-1"}
     assert_problem(lender_api.post(path, {"kind": "call"}, headers=refused), 400)
     assert lender_api.post(path, {"kind": "call", "outcome": "voicemail"}, headers=refused).status_code == 201
+
+
+def test_the_same_key_on_another_delivery_or_endpoint_is_another_request(lender_api, buying_lender, delivery):
+    """Issue 11.12: a key is scoped by holder, method and path. The issue's sequence: the same key on
+    /deliveries/43/status/ then /deliveries/40/status/ replayed 43's answer and left 40 untouched; on
+    /activities/ it replayed a status answer."""
+    other = lead_distribute(lead_id=QualifiedLeadFactory().pk)[0]
+    key = {"Idempotency-Key": "crm-sync-1"}
+
+    first = lender_api.post(f"/api/v1/deliveries/{delivery.pk}/status/", {"status": "contacted"}, headers=key)
+    second = lender_api.post(f"/api/v1/deliveries/{other.pk}/status/", {"status": "contacted"}, headers=key)
+    logged = lender_api.post(
+        f"/api/v1/deliveries/{other.pk}/activities/", {"kind": "call", "outcome": "reached"}, headers=key
+    )
+
+    assert first.status_code == 200 and first.json()["id"] == delivery.pk
+    assert second.status_code == 200 and "Idempotent-Replayed" not in second
+    assert second.json()["id"] == other.pk and Delivery.objects.get(pk=other.pk).status == "contacted"
+    assert logged.status_code == 201 and "Idempotent-Replayed" not in logged
+    assert (
+        logged.json()["kind"] == "call" and Activity.objects.filter(delivery=other, kind="call").count() == 1
+    )
+    # Only the very same request replays: same path, same body.
+    again = lender_api.post(f"/api/v1/deliveries/{other.pk}/status/", {"status": "contacted"}, headers=key)
+    assert again["Idempotent-Replayed"] == "true" and again.json() == second.json()
+    changed = lender_api.post(f"/api/v1/deliveries/{other.pk}/status/", {"status": "lost"}, headers=key)
+    assert_problem(changed, 422)
+
+
+def test_a_status_answer_shows_contact_details_and_records_the_read_first_and_replayed(lender_api, delivery):
+    """Issue 11.5: the status answer carries the full contact, as a GET does; a replay of it wrote no
+    contact-access row."""
+    path, key = f"/api/v1/deliveries/{delivery.pk}/status/", {"Idempotency-Key": "crm-read-1"}
+
+    first = lender_api.post(path, {"status": "contacted"}, headers=key)
+    again = lender_api.post(path, {"status": "contacted"}, headers=key)
+
+    assert first.json()["contact"]["email"] and again["Idempotent-Replayed"] == "true"
+    reads = ContactAccess.objects.filter(lead_id=delivery.lead_id, channel="api", lender=delivery.lender)
+    assert reads.count() == 2 and {r.path for r in reads} == {path}
+
+
+def test_an_answer_expires_after_the_ttl_and_the_key_is_a_new_request(lender_api, delivery, settings):
+    """Issue 11.5: stored answers (which may carry contact details) expire, 72 hours by default."""
+    assert settings.IDEMPOTENCY_KEY_TTL_HOURS == 72
+    path, key = f"/api/v1/deliveries/{delivery.pk}/activities/", {"Idempotency-Key": "crm-old-1"}
+    note = {"kind": "call", "outcome": "reached"}
+    assert lender_api.post(path, note, headers=key).status_code == 201
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=73))
+
+    again = lender_api.post(path, note, headers=key)
+
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert Activity.objects.filter(delivery=delivery, kind="call").count() == 2
+    assert IdempotencyRecord.objects.get().created_at > timezone.now() - timedelta(minutes=1)
+
+
+def test_the_lead_page_shows_an_activity_logged_through_the_api(lender_api, owner, client, delivery):
+    """The portal's lead page failed (VariableDoesNotExist, a 500) once the API had logged an activity,
+    which has no member."""
+    lender_api.post(f"/api/v1/deliveries/{delivery.pk}/activities/", {"kind": "note", "note": "From the CRM"})
+    client.force_login(owner)
+
+    page = client.get(f"/portal/leads/{delivery.pk}/")
+
+    assert page.status_code == 200 and "From the CRM" in page.content.decode()
+    assert "API or former member" in page.content.decode()

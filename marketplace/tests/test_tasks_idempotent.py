@@ -17,7 +17,7 @@ from django.core import mail
 from django.utils import timezone
 
 from billing.models import Account, ReturnRequest
-from integrations.models import WebhookEndpoint, WebhookMessage
+from integrations.models import IdempotencyRecord, WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
 from integrations.tests.receiver import Receiver
 from leads.models import Lead
@@ -232,6 +232,25 @@ def erase_expired_consumers(w: World):
     w.did_work = lambda: lead.consumer.__class__.objects.get(pk=lead.consumer_id).erased_at is not None
 
 
+def purge_expired_records(w: World):
+    message = _due_message(w)
+    finished = timezone.now() - timedelta(days=4)
+    WebhookMessage.objects.filter(pk=message.pk).update(status="succeeded", finished_at=finished)
+    IdempotencyRecord.objects.create(
+        holder=f"lender:{w.lender.pk}",
+        key="k",
+        method="POST",
+        path="/api/v1/",
+        request_sha256="x",
+        response_status=200,
+        response_body={},
+        created_at=timezone.now() - timedelta(days=4),
+    )
+    w.did_work = lambda: (
+        not IdempotencyRecord.objects.exists() and WebhookMessage.objects.get(pk=message.pk).payload is None
+    )
+
+
 SCENARIOS: dict[str, list[Callable[[World], None]]] = {
     "leads.tasks.qualify_lead": [qualify_lead],
     "leads.tasks.sweep_stuck_leads": [sweep_stuck_leads],
@@ -250,6 +269,7 @@ SCENARIOS: dict[str, list[Callable[[World], None]]] = {
     "integrations.tasks.email_low_balance": [email_low_balance],
     "integrations.tasks.email_return_decided": [email_return_decided],
     "compliance.tasks.erase_expired_consumers": [erase_expired_consumers],
+    "integrations.tasks.purge_expired_records": [purge_expired_records],
 }
 
 
