@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
-from pypdf import PdfReader
 from django.urls import reverse
 from django.utils import timezone
+from pypdf import PdfReader
 
 from lenders.letters import prequalification_letter
 from lenders.views import csv_safe
