@@ -419,3 +419,42 @@ def test_staff_edit_the_state_table_in_admin(admin_client):
         {"state": "TX", "property_tax_rate": "40", "insurance_rate": "0.5", "source": "staff"},
     )
     assert bad.status_code == 200 and "A yearly rate from 0% to 10%" in bad.content.decode()
+
+
+# --- where the sources show --------------------------------------------------------------------------------
+
+
+def test_the_result_page_names_the_limits_and_their_sources(client, db):
+    """Issue 12.4 / 12.7: the consumer's page says which county's figures applied and where FHA's came
+    from (Anchorage: the floor, as the conforming limit there is statutory)."""
+    from .test_views import result_url
+
+    lead = qualified(zip_code="99501")
+    html = " ".join(client.get(result_url(lead)).content.decode().replace("&#x27;", "'").split())
+    assert "fha" in lead.products
+    assert (
+        "The conforming loan limit in your county is $1,249,125 (FHFA 2026 Anchorage Municipality, AK)"
+        in html
+        or "The conforming loan limit in your county is $1,249,125 (FHFA 2026 Municipality of Anchorage, AK)"
+        in html
+    )
+    assert (
+        "The FHA loan limit there is $541,287 (HUD FHA floor: the conforming limit here is statutory" in html
+    )
+
+
+def test_the_lenders_lead_page_shows_the_limits_and_their_sources(client, db):
+    from django.urls import reverse
+
+    from marketplace.services import lead_distribute
+    from marketplace.tests.factories import LenderFactory, MemberFactory, make_subscription
+
+    lender = LenderFactory(states=["CT"], balance="1000.00")
+    owner = MemberFactory(lender=lender, role="owner").user
+    make_subscription(lender, states=["CT"], price="40.00")
+    lead = qualified(zip_code="06901")
+    (delivery,) = lead_distribute(lead_id=lead.pk)
+    client.force_login(owner)
+    html = client.get(reverse("portal:delivery_detail", args=[delivery.pk])).content.decode()
+    assert '$977,500 <span class="muted">FHFA 2026 Western Connecticut Planning Region, CT</span>' in html
+    assert '<dt>FHA limit</dt><dd>$977,500 <span class="muted">derived from FHFA 2026 Western' in html
