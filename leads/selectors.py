@@ -89,16 +89,19 @@ def _unit_limit(row: CountyLoanLimit, field: str) -> Decimal:
 
 def housing_costs_for_many(*, states: set[str], guidelines: Guidelines) -> dict[str, HousingCosts]:
     """Each state's property-tax and insurance rates from the staff-edited table (shipped data), or the
-    guideline set's national figures for a state or territory it lacks. One query."""
-    found = {row.state: row for row in StateHousingCost.objects.filter(state__in=states)}
+    guideline set's national figures for a state or territory it lacks. The table (51 rows) is read through
+    the same short per-process cache as the guidelines: it is asked for on every batch."""
+    from marketplace import staffconfig
+
+    table = staffconfig.cached("housing_costs", _housing_costs_from_db)
     national = HousingCosts(guidelines.property_tax_rate, guidelines.insurance_rate, "national")
+    return {state: table.get(state, national) for state in states}
+
+
+def _housing_costs_from_db() -> dict[str, HousingCosts]:
     return {
-        state: (
-            HousingCosts(row.property_tax_rate, row.insurance_rate, f"{state}: {row.source}")
-            if (row := found.get(state)) is not None
-            else national
-        )
-        for state in states
+        row.state: HousingCosts(row.property_tax_rate, row.insurance_rate, f"{row.state}: {row.source}")
+        for row in StateHousingCost.objects.all()
     }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import zipcodes
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,9 +21,11 @@ from leads.models import CountyLoanLimit, Lead, StateHousingCost
 from leads.qualification import DEFAULT_GUIDELINES, Applicant, HousingCosts, LoanLimits, evaluate
 from leads.selectors import housing_costs_for_many, loan_limits_for
 from leads.services import leads_qualify
-from marketplace.tests.factories import FORM_DATA
+from marketplace.services import lead_distribute
+from marketplace.tests.factories import FORM_DATA, LenderFactory, MemberFactory, make_subscription
 
 from .test_pipeline import submit
+from .test_views import result_url
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -32,14 +35,6 @@ def qualified(**overrides) -> Lead:
     leads_qualify(lead_ids=[lead.pk], queue_distribution=False)
     lead.refresh_from_db()
     return lead
-
-
-def fhfa_row(state: str, key: str) -> dict:
-    return next(
-        r
-        for r in reference.read_fhfa(reference.FHFA_FILE, year=2026)
-        if (r["state"], r["county_key"]) == (state, key)
-    )
 
 
 # --- issue 12.7: Connecticut towns and planning regions -----------------------------------------------------
@@ -314,7 +309,9 @@ def test_states_take_their_own_rates_and_others_the_national_ones(db):
     costs = housing_costs_for_many(states={"TX", "PR"}, guidelines=DEFAULT_GUIDELINES)
     assert (costs["TX"].property_tax_rate, costs["TX"].insurance_rate) == (D("1.580"), D("0.527"))
     assert (costs["PR"].property_tax_rate, costs["PR"].insurance_rate) == (D("1.10"), D("0.35"))
-    StateHousingCost.objects.filter(state="TX").update(property_tax_rate=D("2"))  # as staff edit it
+    tx = StateHousingCost.objects.get(state="TX")
+    tx.property_tax_rate = D("2")
+    tx.save()  # as staff edit it: the per-process copy is dropped at once
     assert housing_costs_for_many(states={"TX"}, guidelines=DEFAULT_GUIDELINES)["TX"].property_tax_rate == D(
         "2"
     )
@@ -427,8 +424,6 @@ def test_staff_edit_the_state_table_in_admin(admin_client):
 def test_the_result_page_names_the_limits_and_their_sources(client, db):
     """Issue 12.4 / 12.7: the consumer's page says which county's figures applied and where FHA's came
     from (Anchorage: the floor, as the conforming limit there is statutory)."""
-    from .test_views import result_url
-
     lead = qualified(zip_code="99501")
     html = " ".join(client.get(result_url(lead)).content.decode().replace("&#x27;", "'").split())
     assert "fha" in lead.products
@@ -444,11 +439,6 @@ def test_the_result_page_names_the_limits_and_their_sources(client, db):
 
 
 def test_the_lenders_lead_page_shows_the_limits_and_their_sources(client, db):
-    from django.urls import reverse
-
-    from marketplace.services import lead_distribute
-    from marketplace.tests.factories import LenderFactory, MemberFactory, make_subscription
-
     lender = LenderFactory(states=["CT"], balance="1000.00")
     owner = MemberFactory(lender=lender, role="owner").user
     make_subscription(lender, states=["CT"], price="40.00")
