@@ -18,7 +18,15 @@ from hypothesis import strategies as st
 from leads import geo, reference
 from leads.forms import LeadForm
 from leads.models import CountyLoanLimit, Lead, StateHousingCost
-from leads.qualification import DEFAULT_GUIDELINES, Applicant, HousingCosts, LoanLimits, evaluate
+from leads.qualification import (
+    DEFAULT_GUIDELINES,
+    FHA_FLOORS,
+    Applicant,
+    HousingCosts,
+    LoanLimits,
+    evaluate,
+)
+from leads.qualification.guidelines import BASELINE_CONFORMING_LIMITS
 from leads.selectors import housing_costs_for_many, loan_limits_for
 from leads.services import leads_qualify
 from marketplace.services import lead_distribute
@@ -177,6 +185,32 @@ def test_units_left_blank_count_as_the_fewest_the_home_can_have(property_type, e
     form = LeadForm(data={**FORM_DATA, "property_type": property_type, "units": ""})
     assert form.is_valid(), form.errors
     assert form.cleaned_data["units"] == expected
+
+
+def test_every_county_limit_grows_with_the_number_of_units():
+    for row in reference.read_fhfa(reference.FHFA_FILE, year=2026):
+        limits = [row[f] for f in reference.UNIT_FIELDS]
+        assert limits == sorted(limits) and len(set(limits)) == 4, row["fips"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    conforming=st.decimals(min_value=D("832750"), max_value=D("1249125"), places=0),
+    units=st.sampled_from([1, 2, 3, 4]),
+    state=st.sampled_from(["TX", "CA", "AK", "HI", "GU", "VI", "CT"]),
+)
+def test_without_hud_figures_fha_is_between_the_floor_and_the_conforming_limit(conforming, units, state):
+    """Property (issue 12.4): a derived FHA limit never promises more than the county's conforming limit
+    nor less than HUD's floor, for any number of units; in the statutory areas it is the floor."""
+    scaled = (conforming * reference_ratio(units)).quantize(D("1"))
+    limits = LoanLimits.for_county(scaled, "FHFA", units=units, state=state)
+    assert FHA_FLOORS[units - 1] <= limits.fha_limit <= max(limits.conforming_limit, FHA_FLOORS[units - 1])
+    if state in ("AK", "HI", "GU", "VI"):
+        assert limits.fha_limit == FHA_FLOORS[units - 1]
+
+
+def reference_ratio(units: int) -> D:
+    return BASELINE_CONFORMING_LIMITS[units - 1] / BASELINE_CONFORMING_LIMITS[0]
 
 
 # --- issue 12.4: HUD's FHA limits -----------------------------------------------------------------------
