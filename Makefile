@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-LOAN_LIMITS_FILE ?= ../shared/data/fhfa-conforming-loan-limits-2026.psv
+# FHFA's county limits, shipped in the project (a data migration loads them too); point it at a newer file.
+LOAN_LIMITS_FILE ?= leads/data/fhfa-conforming-loan-limits-2026.psv
 export LOAN_LIMITS_FILE
 
 .PHONY: run test up bench lint security format migrate seed clean
@@ -22,8 +23,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 run: $(VENV)/.runtime
 	DEBUG=1 $(PY) manage.py migrate --noinput
-	@if [ -f "$(LOAN_LIMITS_FILE)" ]; then DEBUG=1 $(PY) manage.py import_loan_limits "$(LOAN_LIMITS_FILE)"; \
-	  else echo "No FHFA file at $(LOAN_LIMITS_FILE): the national baseline limit applies."; fi
+	DEBUG=1 $(PY) manage.py import_loan_limits "$(LOAN_LIMITS_FILE)"
 	DEBUG=1 $(PY) manage.py seed_demo
 	@echo ""
 	@echo "  Lead Market is at http://127.0.0.1:8000  (portal: /portal/, staff: /admin/)"
@@ -51,7 +51,7 @@ up: $(VENV)/.runtime
 	@test -n "$$REDIS_URL" || (echo "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0)"; exit 1)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	@if [ -f "$(LOAN_LIMITS_FILE)" ]; then $(PY) manage.py import_loan_limits "$(LOAN_LIMITS_FILE)"; fi
+	$(PY) manage.py import_loan_limits "$(LOAN_LIMITS_FILE)"
 	$(VENV)/bin/honcho start -f Procfile
 
 bench: $(VENV)/.dev

@@ -18,7 +18,7 @@ from marketplace.models import Delivery
 from marketplace.services import lead_redistribute
 
 from .choices import LeadStatus
-from .models import ConsentRecord, Consumer, CountyLoanLimit, GuidelineSet, Lead
+from .models import ConsentRecord, Consumer, CountyLoanLimit, GuidelineSet, Lead, StateHousingCost
 from .services import lead_release
 
 
@@ -181,7 +181,7 @@ class LeadAdmin(admin.ModelAdmin):
                 "fields": (
                     "purpose",
                     ("zip_code", "city", "state", "county"),
-                    ("property_type", "occupancy"),
+                    ("property_type", "units", "occupancy"),
                     ("property_value", "purchase_price", "down_payment"),
                     ("mortgage_balance", "cash_out"),
                     "desired_loan_amount",
@@ -198,6 +198,7 @@ class LeadAdmin(admin.ModelAdmin):
                 "fields": (
                     ("guideline_version", "qualified_at"),
                     ("loan_limit", "loan_limit_source"),
+                    ("fha_limit", "fha_limit_source"),
                     ("requested_loan", "estimate", "qualified_loan"),
                     ("ltv", "dti", "binding_constraint"),
                     "qualification_table",
@@ -370,8 +371,27 @@ class GuidelineSetAdmin(admin.ModelAdmin):
 
 @admin.register(CountyLoanLimit)
 class CountyLoanLimitAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Imported from FHFA's file by `import_loan_limits`; staff look them up, the import changes them."""
+    """Imported from FHFA's file by `import_loan_limits` (shipped in leads/data/) and HUD's by
+    `import_fha_limits`; staff look them up, the imports change them."""
 
-    list_display = ("county_key", "state", "fips", "one_unit_limit", "year")
-    list_filter = ("state", "year")
-    search_fields = ("county_key", "=fips", "=state")
+    list_display = (
+        "county_name",
+        "state",
+        "fips",
+        "one_unit_limit",
+        "fha_one_unit_limit",
+        "year",
+        "fha_year",
+    )
+    list_filter = ("state", "year", "fha_year")
+    search_fields = ("county_name", "county_key", "=fips", "=state")
+
+
+@admin.register(StateHousingCost)
+class StateHousingCostAdmin(admin.ModelAdmin):
+    """The engine's property-tax and insurance rates by state (shipped data; source in leads/data/README.md).
+    Staff correct a state here; a state without a row uses the guideline set's national figures."""
+
+    list_display = ("state", "property_tax_rate", "insurance_rate", "average_premium", "source")
+    search_fields = ("=state",)
+    ordering = ("state",)

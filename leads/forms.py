@@ -182,6 +182,17 @@ class LeadForm(forms.Form):
         choices=[("", "Choose…"), *PropertyType.choices],
         error_messages=_required("Choose the type of home."),
     )
+    # Issue 12.7: 2-4 unit homes have loan limits of their own. Left blank, a multi-family home counts as two
+    # units (the lowest 2-4 unit limit) and any other home as one.
+    units = forms.TypedChoiceField(
+        label="Number of units",
+        choices=[("", "Choose…"), ("1", "1"), ("2", "2"), ("3", "3"), ("4", "4")],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text="For a multi-family home, how many homes it holds (2 to 4).",
+        error_messages={"invalid_choice": "Choose 1, 2, 3 or 4 units."},
+    )
     occupancy = forms.ChoiceField(
         label="How will you use it?",
         choices=[("", "Choose…"), *Occupancy.choices],
@@ -301,8 +312,9 @@ class LeadForm(forms.Form):
 
     # The order the page asks in, so the error summary lists problems top to bottom.
     field_order = [
-        "purpose", "timeline", "zip_code", "property_type", "occupancy", "property_value", "mortgage_balance",
-        "purchase_price", "down_payment", "desired_loan_amount", "first_time_buyer", "cash_out", LINE_AMOUNT,
+        "purpose", "timeline", "zip_code", "property_type", "units", "occupancy", "property_value",
+        "mortgage_balance", "purchase_price", "down_payment", "desired_loan_amount", "first_time_buyer",
+        "cash_out", LINE_AMOUNT,
         "credit_band", "annual_income", "monthly_debts", "military_service",
         "first_name", "last_name", "email", "phone", "consent", HONEYPOT,
     ]  # fmt: skip
@@ -361,6 +373,7 @@ class LeadForm(forms.Form):
                 data[name] = None
         if purpose == LoanPurpose.HOME_EQUITY and LINE_AMOUNT in self.data:
             data["desired_loan_amount"] = line_amount
+        self._clean_units(data)
         if purpose == LoanPurpose.PURCHASE:
             self._clean_purchase(data)
         elif purpose == LoanPurpose.REFINANCE:
@@ -377,6 +390,20 @@ class LeadForm(forms.Form):
     def _any_error(self, *names: str) -> bool:
         # A field that already failed on its own would only produce confusing follow-on messages.
         return any(self.has_error(name) for name in names)
+
+    def _clean_units(self, data: dict[str, Any]) -> None:
+        if self._any_error("property_type", "units"):
+            return
+        multi = data.get("property_type") == PropertyType.MULTI_FAMILY
+        units = data.get("units")
+        if units is None:
+            data["units"] = 2 if multi else 1
+        elif multi and units == 1:
+            self.add_error("units", "A multi-family home has 2 to 4 units; choose how many.")
+        elif not multi and units > 1:
+            self.add_error(
+                "units", "Only a multi-family home has more than one unit; check the type of home."
+            )
 
     def _clean_purchase(self, data: dict[str, Any]) -> None:
         names = ("property_value", "purchase_price", "down_payment", "desired_loan_amount")

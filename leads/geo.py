@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 import sys
@@ -9,6 +10,8 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
 
 import zipcodes
 
@@ -21,7 +24,12 @@ __all__ = [
     "zips_within",
     "US_STATES",
     "COUNTY_ALIASES",
+    "ct_planning_region",
+    "county_display_names",
 ]
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+CT_PLACES_FILE = DATA_DIR / "ct-places-planning-regions.csv"
 
 # The states (and DC) a lender can be licensed in and a subscription can cover, alphabetical.
 US_STATES: tuple[str, ...] = (
@@ -241,18 +249,55 @@ COUNTY_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
-def limit_keys(state: str, county: str) -> list[str]:
-    """The FHFA CountyName keys a zipcodes (state, county) maps to, in the same state.
+@cache
+def _ct_places() -> dict[str, tuple[str, str]]:
+    """Connecticut place (town or postal village) -> (town, planning region), from the shipped file."""
+    with CT_PLACES_FILE.open(newline="", encoding="utf-8") as f:
+        return {_place_key(row["place"]): (row["town"], row["planning_region"]) for row in csv.DictReader(f)}
 
-    Normally one key; several for a county FHFA splits (Connecticut): use the lowest of their limits.
-    An empty list means the county is unknown (e.g. a PO-box ZIP with no county): use the baseline limit.
+
+def _place_key(name: str) -> str:
+    return " ".join((name or "").upper().split())
+
+
+def ct_planning_region(city: str) -> tuple[str, str] | None:
+    """The (town, planning region) of a Connecticut ZIP code's place, e.g. "Cos Cob" -> ("Greenwich",
+    "Western Connecticut Planning Region"); None for a place the shipped map does not name."""
+    return _ct_places().get(_place_key(city))
+
+
+def limit_keys(state: str, county: str, city: str = "") -> list[str]:
+    """The FHFA CountyName keys a zipcodes (state, county) and the ZIP's place map to, in the same state.
+
+    Normally one key. In Connecticut, FHFA lists planning regions: the place leads to its town and the town
+    to its region (shipped map). A place the map lacks gets every region of its old county: use the lowest
+    of their limits. An empty list means the county is unknown (e.g. a PO-box ZIP with no county): use the
+    baseline limit.
     """
     state = (state or "").strip().upper()
+    if state == "CT" and city:
+        found = ct_planning_region(city)
+        if found is not None:
+            return [county_key(state, found[1])]
     key = county_key(state, county)
     alias = COUNTY_ALIASES.get((state, key))
     if alias is not None:
         return list(alias)
     return [key] if key else []
+
+
+@cache
+def county_display_names() -> dict[tuple[str, str], str]:
+    """(state, FHFA county key) -> the county's name as people write it ("Travis County", "Municipality of
+    Anchorage", "Western Connecticut Planning Region"): FHFA's file spells names without spaces."""
+    names: dict[tuple[str, str], str] = {}
+    for _, state, county, *_ in zip_index().values():
+        keys = limit_keys(state, county)
+        if len(keys) == 1 and county:
+            names.setdefault((state, keys[0]), county)
+    for _, region in _ct_places().values():
+        names[("CT", county_key("CT", region))] = region
+    return names
 
 
 def distance_miles(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -59,6 +59,8 @@ class Lead(models.Model):
     state = models.CharField(max_length=2)
     county = models.CharField(max_length=80)
     property_type = models.CharField(max_length=16, choices=PropertyType.choices)
+    # Living units (1-4): loan limits and LTV caps for 2-4 units differ from one unit's.
+    units = models.PositiveSmallIntegerField(default=1)
     occupancy = models.CharField(max_length=16, choices=Occupancy.choices)
     property_value = models.DecimalField(**MONEY)
     purchase_price = models.DecimalField(**MONEY, null=True, blank=True)
@@ -75,8 +77,11 @@ class Lead(models.Model):
 
     # Qualification, written once by leads_qualify. The JSON keeps every product's result and reasons.
     guideline_version = models.CharField(max_length=40, blank=True)
+    # The county's limits for this property's number of units, and where each came from.
     loan_limit = models.DecimalField(**MONEY, null=True, blank=True)
     loan_limit_source = models.CharField(max_length=120, blank=True)
+    fha_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    fha_limit_source = models.CharField(max_length=160, blank=True)
     requested_loan = models.DecimalField(**MONEY, null=True, blank=True)
     # The most an offering product lends ("you may qualify for up to"), and what the best one lends toward
     # the request (the request, or the estimate when that is less): lenders' loan filters match on the latter.
@@ -115,6 +120,11 @@ class Lead(models.Model):
         indexes = [
             models.Index(fields=["status", "updated_at"]),
             models.Index(fields=["status", "retry_until"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(units__gte=1, units__lte=4), name="leads_lead_units_1_to_4"
+            )
         ]
 
     def __str__(self) -> str:
@@ -180,16 +190,58 @@ class GuidelineSet(models.Model):
 
 
 class CountyLoanLimit(models.Model):
-    """FHFA's one-unit conforming loan limit for a county, imported by `import_loan_limits`."""
+    """A county's loan limits: FHFA's conforming limits by number of units (`import_loan_limits`, shipped
+    in leads/data/) and, once imported from HUD's file (`import_fha_limits`), HUD's FHA limits."""
 
     fips = models.CharField(max_length=5, unique=True)
     state = models.CharField(max_length=2)
     county_key = models.CharField(max_length=100)
+    county_name = models.CharField(
+        max_length=100, blank=True, help_text='As people write it: "Travis County"'
+    )
     one_unit_limit = models.DecimalField(**MONEY)
+    two_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    three_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    four_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
     year = models.PositiveSmallIntegerField()
+    fha_one_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    fha_two_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    fha_three_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    fha_four_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    fha_year = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["state", "county_key"])]
 
     def __str__(self) -> str:
-        return f"{self.county_key}, {self.state}: {self.one_unit_limit}"
+        return f"{self.county_name or self.county_key}, {self.state}: {self.one_unit_limit}"
+
+
+class StateHousingCost(models.Model):
+    """A state's effective property-tax rate and homeowners insurance estimate, both a % of the home's value
+    a year; the engine uses them instead of the national figures. Shipped in leads/data/ (source and year in
+    its README); staff correct them here."""
+
+    state = models.CharField(max_length=2, unique=True)
+    property_tax_rate = models.DecimalField(
+        max_digits=5, decimal_places=3, help_text="Effective property tax, % of value a year"
+    )
+    insurance_rate = models.DecimalField(
+        max_digits=5, decimal_places=3, help_text="Homeowners insurance, % of value a year"
+    )
+    average_premium = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="The state's average annual premium the rate came from"
+    )
+    source = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["state"]
+
+    def __str__(self) -> str:
+        return f"{self.state}: tax {self.property_tax_rate}%, insurance {self.insurance_rate}%"
+
+    def clean(self) -> None:
+        for name in ("property_tax_rate", "insurance_rate"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 10:
+                raise ValidationError({name: "A yearly rate from 0% to 10% of the home's value."})

@@ -1,6 +1,7 @@
 """Reads about leads shared by the pipeline, pages and API."""
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db.models import Q
 from django.db.models.functions import Upper
@@ -8,8 +9,10 @@ from django.utils import timezone
 
 from . import geo
 from .choices import LeadStatus
-from .models import CountyLoanLimit, GuidelineSet, Lead
-from .qualification import DEFAULT_GUIDELINES, Guidelines, LoanLimits
+from .models import CountyLoanLimit, GuidelineSet, Lead, StateHousingCost
+from .qualification import DEFAULT_GUIDELINES, Guidelines, HousingCosts, LoanLimits
+from .qualification.guidelines import BASELINE_CONFORMING_LIMITS
+from .reference import UNIT_FIELDS
 
 
 def guidelines_current() -> Guidelines:
@@ -27,34 +30,79 @@ def _guidelines_from_db() -> Guidelines:
     return Guidelines.from_dict({**row.rules, "version": row.version})
 
 
-def loan_limits_for(*, state: str, county: str) -> LoanLimits:
-    """The county's conforming limit from FHFA's imported file, or the national baseline."""
-    return loan_limits_for_many(counties={(state, county)})[(state, county)]
+Place = tuple[str, str, str, int]  # state, county (as zipcodes names it), city (the ZIP's place), units
 
 
-def loan_limits_for_many(*, counties: set[tuple[str, str]]) -> dict[tuple[str, str], LoanLimits]:
-    """loan_limits_for of every (state, county) of a batch of leads, in one query."""
-    keys = {pair: geo.limit_keys(*pair) for pair in counties}
+def loan_limits_for(*, state: str, county: str, city: str = "", units: int = 1) -> LoanLimits:
+    """The county's limits for a property of `units` units: FHFA's imported (shipped) conforming limit, or
+    the national baseline; HUD's FHA limit where imported, else one derived from FHFA's (the FHA floor where
+    the conforming limit is statutory). In Connecticut the ZIP's place picks the planning region."""
+    place = (state, county, city, units)
+    return loan_limits_for_many(places={place})[place]
+
+
+def loan_limits_for_many(*, places: set[Place]) -> dict[Place, LoanLimits]:
+    """loan_limits_for of every (state, county, city, units) of a batch of leads, in one query."""
+    keys = {place: geo.limit_keys(place[0], place[1], place[2]) for place in places}
     wanted = {key for found in keys.values() for key in found}
     rows: dict[tuple[str, str], CountyLoanLimit] = {}
     if wanted:
-        for row in CountyLoanLimit.objects.filter(state__in={s for s, _ in counties}, county_key__in=wanted):
+        for row in CountyLoanLimit.objects.filter(state__in={p[0] for p in places}, county_key__in=wanted):
             seen = rows.get((row.state, row.county_key))
             if seen is None or row.one_unit_limit < seen.one_unit_limit:
                 rows[(row.state, row.county_key)] = row
     limits = {}
-    for (state, county), county_keys in keys.items():
-        # A county that spans several FHFA areas (Connecticut's old counties) takes the lowest: conservative.
+    for place, county_keys in keys.items():
+        state, _, _, units = place
+        field = UNIT_FIELDS[units - 1]
+        # A county that spans several FHFA areas (a Connecticut place the map lacks) takes the lowest:
+        # conservative. A file without 2-4 unit columns leaves those to the baseline's ratios.
         found = [rows[(state, k)] for k in county_keys if (state, k) in rows]
-        row = min(found, key=lambda r: r.one_unit_limit, default=None)
-        limits[(state, county)] = (
-            LoanLimits.baseline()
-            if row is None
-            else LoanLimits.for_county(
-                row.one_unit_limit, source=f"FHFA {row.year} {row.county_key} {row.state}"
-            )
+        row = min(found, key=lambda r: _unit_limit(r, field), default=None)
+        if row is None:
+            limits[place] = LoanLimits.baseline(units)
+            continue
+        where = f"{row.county_name or row.county_key}, {row.state}" + (
+            f", {units} units" if units > 1 else ""
+        )
+        hud = getattr(row, f"fha_{field}")
+        limits[place] = LoanLimits.for_county(
+            _unit_limit(row, field),
+            source=f"FHFA {row.year} {where}",
+            units=units,
+            state=state,
+            hud_fha_limit=hud,
+            hud_source=f"HUD {row.fha_year} FHA limit, {where}" if hud is not None else "",
         )
     return limits
+
+
+def _unit_limit(row: CountyLoanLimit, field: str) -> Decimal:
+    value = getattr(row, field)
+    if value is None:  # an FHFA file with one-unit limits only: scale by the baseline's 1-to-N ratio
+        i = UNIT_FIELDS.index(field)
+        value = (row.one_unit_limit * BASELINE_CONFORMING_LIMITS[i] / BASELINE_CONFORMING_LIMITS[0]).quantize(
+            row.one_unit_limit
+        )
+    return value
+
+
+def housing_costs_for_many(*, states: set[str], guidelines: Guidelines) -> dict[str, HousingCosts]:
+    """Each state's property-tax and insurance rates from the staff-edited table (shipped data), or the
+    guideline set's national figures for a state or territory it lacks. The table (51 rows) is read through
+    the same short per-process cache as the guidelines: it is asked for on every batch."""
+    from marketplace import staffconfig
+
+    table = staffconfig.cached("housing_costs", _housing_costs_from_db)
+    national = HousingCosts(guidelines.property_tax_rate, guidelines.insurance_rate, "national")
+    return {state: table.get(state, national) for state in states}
+
+
+def _housing_costs_from_db() -> dict[str, HousingCosts]:
+    return {
+        row.state: HousingCosts(row.property_tax_rate, row.insurance_rate, f"{row.state}: {row.source}")
+        for row in StateHousingCost.objects.all()
+    }
 
 
 def leads_earlier_contacts(*, leads: list[Lead], window_days: int) -> list[tuple[int, str, str, datetime]]:

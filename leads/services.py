@@ -15,9 +15,15 @@ from marketplace.tasking import enqueue_on_commit
 
 from . import geo
 from .choices import LeadStatus
-from .models import ConsentRecord, Consumer, Lead
+from .models import ConsentRecord, Consumer, CountyLoanLimit, Lead, StateHousingCost
 from .qualification import Applicant, evaluate
-from .selectors import guidelines_current, leads_earlier_contacts, loan_limits_for_many
+from .reference import UNIT_FIELDS
+from .selectors import (
+    guidelines_current,
+    housing_costs_for_many,
+    leads_earlier_contacts,
+    loan_limits_for_many,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +31,7 @@ LEAD_FIELDS = (
     "purpose",
     "zip_code",
     "property_type",
+    "units",
     "occupancy",
     "property_value",
     "purchase_price",
@@ -118,6 +125,8 @@ QUALIFICATION_FIELDS = (
     "guideline_version",
     "loan_limit",
     "loan_limit_source",
+    "fha_limit",
+    "fha_limit_source",
     "requested_loan",
     "estimate",
     "qualified_loan",
@@ -208,7 +217,10 @@ def _leads_qualify(
             by_email[email].append((pk, created_at))
             by_phone[phone].append((pk, created_at))
         duplicates: set[int] = set()
-        limits_by_county = loan_limits_for_many(counties={(lead.state, lead.county) for lead in leads})
+        limits_by_place = loan_limits_for_many(
+            places={(lead.state, lead.county, lead.city, lead.units) for lead in leads}
+        )
+        costs_by_state = housing_costs_for_many(states={lead.state for lead in leads}, guidelines=guidelines)
         for lead in leads:
             lead.updated_at = now
             since = lead.created_at - timedelta(days=window)
@@ -230,11 +242,15 @@ def _leads_qualify(
                 logger.info("lead %s duplicate of %s", lead.pk, first)
                 continue
 
-            limits = limits_by_county[(lead.state, lead.county)]
-            result = evaluate(_applicant(lead), guidelines=guidelines, limits=limits)
+            limits = limits_by_place[(lead.state, lead.county, lead.city, lead.units)]
+            result = evaluate(
+                _applicant(lead), guidelines=guidelines, limits=limits, costs=costs_by_state[lead.state]
+            )
             lead.guideline_version = result.guidelines_version
             lead.loan_limit = limits.conforming_limit
             lead.loan_limit_source = limits.source
+            lead.fha_limit = limits.fha_limit
+            lead.fha_limit_source = limits.fha_source
             lead.requested_loan = result.requested_loan
             lead.estimate = result.estimate
             lead.qualified_loan = result.qualified_loan
@@ -292,3 +308,56 @@ def lead_release(*, lead_id: int) -> str | None:
             enqueue_on_commit(distribute_lead, lead_id)
     logger.info("lead %s released from hold to %s", lead_id, status)
     return status
+
+
+# --- reference data ----------------------------------------------------------------------------------------
+
+FHFA_FIELDS = ("state", "county_key", "county_name", *UNIT_FIELDS, "year")
+FHA_FIELDS = tuple(f"fha_{f}" for f in UNIT_FIELDS) + ("fha_year",)
+
+
+def loan_limits_import(*, rows: list[dict[str, Any]]) -> int:
+    """Store FHFA's county rows (leads.reference.read_fhfa), replacing a county's FHFA figures and keeping
+    any HUD figures imported for it. Returns the number of counties."""
+    with transaction.atomic():
+        CountyLoanLimit.objects.bulk_create(
+            [CountyLoanLimit(fips=row["fips"], **{f: row[f] for f in FHFA_FIELDS}) for row in rows],
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["fips"],
+            update_fields=list(FHFA_FIELDS),
+        )
+    return len(rows)
+
+
+def fha_limits_import(*, rows: list[dict[str, Any]], year: int) -> tuple[int, list[str]]:
+    """Store HUD's FHA limits (leads.reference.read_hud_fha) on the counties' rows, matched by FIPS.
+    Returns how many were stored and the FIPS codes no county has."""
+    with transaction.atomic():
+        counties = CountyLoanLimit.objects.select_for_update().in_bulk(
+            [row["fips"] for row in rows], field_name="fips"
+        )
+        changed = []
+        for row in rows:
+            county = counties.get(row["fips"])
+            if county is None:
+                continue
+            for field in UNIT_FIELDS:
+                setattr(county, f"fha_{field}", row[field])
+            county.fha_year = year
+            changed.append(county)
+        CountyLoanLimit.objects.bulk_update(changed, FHA_FIELDS, batch_size=1000)
+    return len(changed), sorted(row["fips"] for row in rows if row["fips"] not in counties)
+
+
+def housing_costs_import(*, rows: list[dict[str, Any]]) -> int:
+    """Store the state table (leads.reference.read_state_costs), replacing each state's figures."""
+    fields = ["property_tax_rate", "insurance_rate", "average_premium", "source"]
+    with transaction.atomic():
+        StateHousingCost.objects.bulk_create(
+            [StateHousingCost(**row) for row in rows],
+            update_conflicts=True,
+            unique_fields=["state"],
+            update_fields=fields,
+        )
+    return len(rows)

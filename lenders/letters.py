@@ -1,6 +1,7 @@
 """Pre-qualification letters: a one-page PDF a loan officer can send a borrower from the lead's page."""
 
 from datetime import date, timedelta
+from pathlib import Path
 
 from django.utils import timezone
 from fpdf import FPDF
@@ -20,11 +21,10 @@ DISCLAIMER = (
 )
 
 
-def _latin1(text: str) -> str:
-    """The PDF's built-in fonts cover Latin-1 only; typographic marks become their ASCII look-alikes and
-    anything else a question mark, rather than failing the download."""
-    text = text.replace("\u2013", "-").replace("\u2014", "-").replace("\u2019", "'").replace("\u201c", '"')
-    return text.replace("\u201d", '"').encode("latin-1", "replace").decode("latin-1")
+# DejaVu Sans, vendored with its licence (lenders/fonts/README.md): the PDF's built-in fonts cover Latin-1
+# only, and a borrower's name must be printed as written ("Zoë Nguyễn-Łukasz"), never with question marks.
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+FONT = "DejaVuSans"
 
 
 def prequalification_letter(
@@ -41,14 +41,16 @@ def prequalification_letter(
     pdf = FPDF(format="letter", unit="mm")
     pdf.set_compression(compress)
     pdf.set_title(f"Pre-qualification letter - {lender.name}")
-    pdf.set_author(_latin1(lender.name))
+    pdf.add_font(FONT, style="", fname=FONT_DIR / "DejaVuSans.ttf")
+    pdf.add_font(FONT, style="B", fname=FONT_DIR / "DejaVuSans-Bold.ttf")
+    pdf.set_author(lender.name)
     pdf.set_margins(22, 22, 22)
     pdf.add_page()
     width = pdf.epw
 
     def line(text: str, *, size: float = 11, style: str = "", height: float = 6, gap: float = 0) -> None:
-        pdf.set_font("Helvetica", style=style, size=size)
-        pdf.multi_cell(width, height, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(FONT, style=style, size=size)
+        pdf.multi_cell(width, height, text, new_x="LMARGIN", new_y="NEXT")
         if gap:
             pdf.ln(gap)
 

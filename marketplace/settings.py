@@ -221,9 +221,10 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Lead Market <no-reply@leadmarket.local>")
 
 # --- The market ---------------------------------------------------------------------------------------
-# Where `make run` and seed_demo find FHFA's county loan limit file when staff keep one.
+# FHFA's county loan limit file `make run` / `make up` import: the 2026 file shipped in leads/data/ unless
+# staff point it at a newer one (a data migration loads the shipped file into a fresh database).
 LOAN_LIMITS_FILE = env.str(
-    "LOAN_LIMITS_FILE", default=str(BASE_DIR.parent / "shared/data/fhfa-conforming-loan-limits-2026.psv")
+    "LOAN_LIMITS_FILE", default=str(BASE_DIR / "leads/data/fhfa-conforming-loan-limits-2026.psv")
 )
 
 REST_FRAMEWORK = {

@@ -1,6 +1,6 @@
-"""Staff-set configuration read on every sale (market settings, price floors, guidelines), kept in each
-process for a few seconds instead of read from the database per lead. Saving a change clears this process's
-copy at once; other processes see it within TTL seconds."""
+"""Staff-set configuration read on every sale (market settings, price floors, guidelines, state housing
+costs), kept in each process for a few seconds instead of read from the database per lead. Saving a change
+clears this process's copy at once; other processes see it within TTL seconds."""
 
 import time
 from collections.abc import Callable

@@ -175,6 +175,13 @@ class LeadInput(serializers.Serializer):
     purpose = serializers.ChoiceField(choices=LoanPurpose.choices)
     zip_code = ZipCodeInput(max_length=10, help_text="5-digit ZIP of the home (ZIP+4 accepted).")
     property_type = serializers.ChoiceField(choices=PropertyType.choices)
+    units = serializers.IntegerField(
+        min_value=1,
+        max_value=4,
+        required=False,
+        help_text="Living units, 1-4 (2-4 only for multi_family). Left out: 2 for multi_family, else 1. "
+        "2-4 unit homes have loan limits of their own.",
+    )
     occupancy = serializers.ChoiceField(choices=Occupancy.choices)
     property_value = _money(help_text="The home's value. Purchase: may be left out, the price is used.")
     purchase_price = _money(help_text="Purchase only.")
@@ -261,6 +268,23 @@ class PurchaseOutput(PlainOutput, serializers.Serializer):
     product = serializers.ChoiceField(choices=Product.choices)
 
 
+class LoanLimitsOutput(PlainOutput, serializers.Serializer):
+    units = serializers.IntegerField(help_text="The property's living units (1-4) the limits are for.")
+    conforming_limit = _amount(
+        "The county's conforming limit (FHFA) for this many units: conventional and VA loans.",
+        allow_null=True,
+    )
+    conforming_source = serializers.CharField(
+        allow_blank=True, help_text='Where it came from, e.g. "FHFA 2026 Travis County, TX".'
+    )
+    fha_limit = _amount("The county's FHA limit for this many units.", allow_null=True)
+    fha_source = serializers.CharField(
+        allow_blank=True,
+        help_text="HUD's imported figure, or how it was derived from FHFA's, or the FHA floor (where the "
+        "conforming limit is statutory: Alaska, Hawaii, Guam, the U.S. Virgin Islands).",
+    )
+
+
 class QualificationOutput(PlainOutput, serializers.Serializer):
     qualified = serializers.BooleanField(
         help_text="Some product lends the whole request, or at least `minimum_loan` toward it."
@@ -309,6 +333,7 @@ class QualificationOutput(PlainOutput, serializers.Serializer):
     notes = serializers.ListField(
         child=serializers.CharField(), help_text="Assumptions behind the figures (e.g. VA household size)."
     )
+    loan_limits = LoanLimitsOutput(help_text="The county loan limits the products were held to.")
     guidelines_version = serializers.CharField(allow_blank=True)
 
 
@@ -384,6 +409,13 @@ def qualification_data(lead: Lead) -> dict | None:
             "gap": [_gap_data(g) for g in gap if isinstance(g, dict)] if isinstance(gap, list) else [],
             "purchase": _purchase_data(purchase) if isinstance(purchase, dict) else None,
             "notes": [str(x) for x in q.get("notes") or []],
+            "loan_limits": {
+                "units": lead.units,
+                "conforming_limit": lead.loan_limit,
+                "conforming_source": lead.loan_limit_source,
+                "fha_limit": lead.fha_limit,
+                "fha_source": lead.fha_limit_source,
+            },
             "guidelines_version": lead.guideline_version,
         }
     )

@@ -171,6 +171,7 @@ class ConsentOutput(PlainOutput, serializers.Serializer):
 class LoanOutput(PlainOutput, serializers.Serializer):
     purpose = serializers.CharField()
     property_type = serializers.CharField()
+    units = serializers.IntegerField()
     occupancy = serializers.CharField()
     property_value = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     purchase_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, allow_null=True)

@@ -79,6 +79,10 @@ def test_the_qualification_says_what_they_qualify_for_against_the_request(
 ):
     """Issue 12: the API's qualification object carries the loan qualified for beside the request, each
     product's offer and obstacle, what would close the gap, and the purchase as described."""
+    from leads.models import StateHousingCost
+
+    # The issue's figures are at the national tax and insurance rates: as for a state the table lacks.
+    StateHousingCost.objects.filter(state="TX").delete()
     stretched = {
         **LEAD,
         "annual_income": "48000",
@@ -235,3 +239,33 @@ def test_rate_limit_per_key_answers_429_with_retry_after(partner_api, partner):
     # The limit is per key: another key of the same partner still works.
     other = Api(api_key_create(source=partner, name="2", scope="write").key)
     assert other.get(f"{URL}00000000-0000-0000-0000-000000000000/").status_code == 404
+
+
+def test_the_qualification_names_the_limits_for_the_units_and_their_sources(
+    partner_api, django_capture_on_commit_callbacks
+):
+    """Issues 12.4 and 12.7: the units asked, the county's limits for them and where each came from (a
+    Stamford duplex: Western Connecticut's two-unit limit in FHFA's 2026 file, $1,251,400)."""
+    duplex = {**LEAD, "zip_code": "06901", "property_type": "multi_family", "units": 2}
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_id = partner_api.post(URL, duplex).json()["id"]
+
+    q = partner_api.get(f"{URL}{lead_id}/").json()["qualification"]
+
+    assert q["loan_limits"] == {
+        "units": 2,
+        "conforming_limit": "1251400.00",
+        "conforming_source": "FHFA 2026 Western Connecticut Planning Region, CT, 2 units",
+        "fha_limit": "1251400.00",
+        "fha_source": "derived from FHFA 2026 Western Connecticut Planning Region, CT, 2 units (high-cost "
+        "area: FHA equals the conforming limit)",
+    }
+
+
+def test_units_out_of_range_are_a_field_error(partner_api):
+    body = assert_problem(partner_api.post(URL, {**LEAD, "property_type": "multi_family", "units": 5}), 400)
+    assert "units" in body["errors"]
+    body = assert_problem(partner_api.post(URL, {**LEAD, "units": 2}), 400)  # a single-family home
+    assert body["errors"]["units"] == [
+        "Only a multi-family home has more than one unit; check the type of home."
+    ]

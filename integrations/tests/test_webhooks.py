@@ -126,6 +126,12 @@ def test_the_delivery_created_payload_carries_the_qualification_of_issue_12(
         }
     ]
     assert q["purchase"] is None
+    # Issues 12.4 / 12.7: the county's limits and their sources.
+    assert q["loan_limits"]["conforming_source"] == "FHFA 2026 Travis County, TX"
+    assert (q["loan_limits"]["fha_limit"], q["loan_limits"]["fha_source"]) == (
+        "541287.00",
+        "HUD FHA floor (FHFA 2026 Travis County, TX is the baseline)",
+    )
 
 
 def test_a_failure_is_retried_with_the_same_id_after_the_schedule(

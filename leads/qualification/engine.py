@@ -13,6 +13,7 @@ from .guidelines import (
     PROPERTY_TYPES,
     PURPOSES,
     Guidelines,
+    HousingCosts,
     LoanLimits,
     ProductRules,
     _to_jsonable,
@@ -186,16 +187,26 @@ def requested_loan(applicant: Applicant) -> Decimal:
     return cents(a.desired_loan_amount)
 
 
-def evaluate(applicant: Applicant, *, guidelines: Guidelines, limits: LoanLimits) -> Qualification:
+def evaluate(
+    applicant: Applicant,
+    *,
+    guidelines: Guidelines,
+    limits: LoanLimits,
+    costs: HousingCosts | None = None,
+) -> Qualification:
     """Pre-qualify an applicant: per product, the most it lends and what it lends toward the request.
 
     The lead qualifies when some product lends the whole request, or at least the staff-set minimum toward
     it. The estimate is the most an offering product lends, whether or not it covers the request.
+    `costs` are the state's property tax and insurance rates; without them, the guideline set's national
+    figures.
     """
     requested = requested_loan(applicant)
     minimum = guidelines.min_qualifying_loan
+    if costs is None:
+        costs = HousingCosts(guidelines.property_tax_rate, guidelines.insurance_rate, "national")
     evaluated = [
-        _evaluate_product(name, rules, applicant, guidelines, limits, requested)
+        _evaluate_product(name, rules, applicant, guidelines, limits, requested, costs)
         for name, rules in guidelines.products.items()
     ]
     results = [r for r, _ in evaluated]
@@ -312,6 +323,7 @@ def _evaluate_product(
     g: Guidelines,
     limits: LoanLimits,
     requested: Decimal,
+    costs: HousingCosts,
 ) -> tuple[ProductResult, _Work | None]:
     name = PRODUCT_NAMES.get(product, product)
     eligibility = _eligibility_reasons(product, rules, a)
@@ -348,8 +360,8 @@ def _evaluate_product(
 
     # Affordability: the most housing payment the DTI ratios allow, less tax and insurance (and, for a
     # home equity line, the existing first mortgage), turned into a loan.
-    tax = cents(value * g.property_tax_rate / HUNDRED / TWELVE)
-    insurance = cents(value * g.insurance_rate / HUNDRED / TWELVE)
+    tax = cents(value * costs.property_tax_rate / HUNDRED / TWELVE)
+    insurance = cents(value * costs.insurance_rate / HUNDRED / TWELVE)
     first_mortgage = _first_mortgage_payment(a, g) if is_home_equity else ZERO
     fixed = tax + insurance + first_mortgage
     back_end_room = income * rules.max_back_end_dti / HUNDRED - a.monthly_debts
@@ -612,8 +624,7 @@ def _max_ltv(rules: ProductRules, a: Applicant, score: int, is_cash_out: bool) -
 
 
 def _loan_limit(rules: ProductRules, limits: LoanLimits) -> Decimal | None:
-    # One-unit limits even for multi-family: we do not ask the number of units, and the one-unit limit is
-    # the lowest (conservative).
+    # `limits` are already the county's for the property's number of units (1-4).
     caps = []
     if rules.limit == "conforming":
         caps.append(limits.conforming_limit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -58,21 +58,38 @@ CREDIT_BANDS: MappingProxyType[str, CreditBand] = MappingProxyType(
     }
 )
 
-# FHFA 2026 conforming loan limits (one unit): baseline and the high-cost ceiling (150% of baseline).
-BASELINE_CONFORMING_LIMIT = Decimal("832750.00")
-HIGH_COST_CEILING = Decimal("1249125.00")
-# HUD 2026 FHA forward-mortgage floor: 65% of the conforming baseline (832,750 x 0.65 = 541,287.50,
-# truncated).
-FHA_FLOOR = Decimal("541287.00")
+# FHFA 2026 conforming loan limits by number of units (1-4): the baseline and the high-cost ceiling (150% of
+# the baseline), as in FHFA's county file.
+BASELINE_CONFORMING_LIMITS: tuple[Decimal, ...] = tuple(
+    Decimal(v) for v in ("832750.00", "1066250.00", "1288800.00", "1601750.00")
+)
+HIGH_COST_CEILINGS: tuple[Decimal, ...] = tuple(
+    Decimal(v) for v in ("1249125.00", "1599375.00", "1933200.00", "2402625.00")
+)
+BASELINE_CONFORMING_LIMIT = BASELINE_CONFORMING_LIMITS[0]
+HIGH_COST_CEILING = HIGH_COST_CEILINGS[0]
+# HUD's FHA forward-mortgage floor: 65% of the conforming baseline, truncated to the dollar (2026, one
+# unit: 832,750 x 0.65 = 541,287.50 -> 541,287), and the same share of each 2-4 unit baseline.
+FHA_FLOORS: tuple[Decimal, ...] = tuple(
+    (b * Decimal("0.65")).to_integral_value(rounding=ROUND_FLOOR).quantize(Decimal("0.01"))
+    for b in BASELINE_CONFORMING_LIMITS
+)
+FHA_FLOOR = FHA_FLOORS[0]
+# Where the conforming limit is set by statute, not by home prices (12 U.S.C. 1717(b)(2): Alaska, Hawaii,
+# Guam and the U.S. Virgin Islands), it says nothing about FHA's limit, which only HUD's file gives.
+STATUTORY_LIMIT_AREAS = frozenset({"AK", "HI", "GU", "VI"})
+UNIT_COUNTS = (1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
 class LoanLimits:
-    """The loan limits for the property's county."""
+    """The loan limits for the property's county and number of units, and where each figure came from."""
 
     conforming_limit: Decimal
     fha_limit: Decimal
     source: str = "baseline"
+    fha_source: str = ""
+    units: int = 1
 
     def __post_init__(self) -> None:
         for name in ("conforming_limit", "fha_limit"):
@@ -80,27 +97,84 @@ class LoanLimits:
             if value <= 0:
                 raise ValueError(f"{name} must be positive")
             object.__setattr__(self, name, value)
+        if self.units not in UNIT_COUNTS:
+            raise ValueError("units must be 1, 2, 3 or 4")
+        if not self.fha_source:
+            object.__setattr__(self, "fha_source", f"derived from the conforming limit ({self.source})")
 
     @classmethod
-    def baseline(cls) -> LoanLimits:
+    def baseline(cls, units: int = 1) -> LoanLimits:
         """Limits for a baseline county; also the fallback for an unknown county (the lowest anywhere)."""
-        return cls(BASELINE_CONFORMING_LIMIT, FHA_FLOOR, "baseline")
+        i = _unit_index(units)
+        return cls(
+            BASELINE_CONFORMING_LIMITS[i],
+            FHA_FLOORS[i],
+            "FHFA 2026 national baseline",
+            "HUD FHA floor (national baseline)",
+            units,
+        )
 
     @classmethod
-    def for_county(cls, conforming_limit: Decimal, source: str = "") -> LoanLimits:
-        """Limits for a county from its FHFA one-unit conforming limit.
+    def for_county(
+        cls,
+        conforming_limit: Decimal,
+        source: str = "",
+        *,
+        units: int = 1,
+        state: str = "",
+        hud_fha_limit: Decimal | None = None,
+        hud_source: str = "",
+    ) -> LoanLimits:
+        """Limits for a county from its FHFA conforming limit for this number of units, and HUD's FHA limit
+        where HUD's file has been imported.
 
-        FHA's limit is 115% of the area median price between the floor and the ceiling; so is the conforming
-        limit above the baseline. So in a high-cost county (conforming limit above the baseline) the FHA
-        limit equals the conforming limit, capped at the ceiling. In a baseline county HUD's own limit may be
-        anywhere from the floor up to the baseline; we use the floor, which is never too high.
+        Without HUD's figure it is derived: FHA's limit is 115% of the area median price between the floor
+        and the ceiling; so is the conforming limit above the baseline. So in a high-cost county (conforming
+        limit above the baseline) the FHA limit equals the conforming limit, capped at the ceiling. In a
+        baseline county HUD's own limit may be anywhere from the floor up to the baseline; we use the floor,
+        which is never too high. Where the conforming limit is statutory (Alaska, Hawaii, Guam, the Virgin
+        Islands) nothing can be derived from it: the floor applies.
         """
+        i = _unit_index(units)
         conforming_limit = to_decimal(conforming_limit, field="conforming_limit")
-        if conforming_limit > BASELINE_CONFORMING_LIMIT:
-            fha_limit = min(conforming_limit, HIGH_COST_CEILING)
+        source = source or f"county {conforming_limit}"
+        if hud_fha_limit is not None:
+            fha_limit, fha_source = to_decimal(hud_fha_limit, field="hud_fha_limit"), hud_source or "HUD"
+        elif state.strip().upper() in STATUTORY_LIMIT_AREAS:
+            fha_limit = FHA_FLOORS[i]
+            fha_source = (
+                "HUD FHA floor: the conforming limit here is statutory and HUD's county limits are not "
+                "imported"
+            )
+        elif conforming_limit > BASELINE_CONFORMING_LIMITS[i]:
+            fha_limit = min(conforming_limit, HIGH_COST_CEILINGS[i])
+            fha_source = f"derived from {source} (high-cost area: FHA equals the conforming limit)"
         else:
-            fha_limit = FHA_FLOOR
-        return cls(conforming_limit, fha_limit, source or f"county {conforming_limit}")
+            fha_limit, fha_source = FHA_FLOORS[i], f"HUD FHA floor ({source} is the baseline)"
+        return cls(conforming_limit, fha_limit, source, fha_source, units)
+
+
+def _unit_index(units: int) -> int:
+    if units not in UNIT_COUNTS:
+        raise ValueError("units must be 1, 2, 3 or 4")
+    return units - 1
+
+
+@dataclass(frozen=True)
+class HousingCosts:
+    """The yearly property tax and homeowners insurance the engine counts in the housing payment, each a %
+    of the home's value: the state's published figures, or the guideline set's national ones."""
+
+    property_tax_rate: Decimal
+    insurance_rate: Decimal
+    source: str = "national"
+
+    def __post_init__(self) -> None:
+        for name in ("property_tax_rate", "insurance_rate"):
+            value = to_decimal(getattr(self, name), field=name)
+            if not ZERO_PCT <= value <= TEN_PCT:
+                raise ValueError(f"{name} must be a yearly % from 0 to 10")
+            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True)
@@ -276,6 +350,7 @@ class Guidelines:
 
 
 ZERO_PCT = Decimal(0)
+TEN_PCT = Decimal(10)
 HUNDRED_PCT = Decimal(100)
 
 

@@ -2,7 +2,6 @@
 
 import hashlib
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -19,7 +18,6 @@ from marketplace.tests.factories import make_subscription
 
 pytestmark = pytest.mark.django_db
 
-FHFA_FILE = Path(__file__).resolve().parents[2].parent / "shared/data/fhfa-conforming-loan-limits-2026.psv"
 
 DATA = {
     "purpose": "purchase",
@@ -207,29 +205,51 @@ def test_sweeper_sends_the_email_whose_task_was_lost(
     assert sweep_stuck_leads() == 0
 
 
-@pytest.mark.skipif(not FHFA_FILE.exists(), reason="FHFA reference file not present in ../shared/data")
-def test_imported_county_limits_apply_and_unmatched_counties_fall_back_to_baseline():
-    call_command("import_loan_limits", str(FHFA_FILE), verbosity=0)
+def test_a_fresh_database_has_fhfa_county_limits_without_an_import():
+    """Issue 11.16: the FHFA 2026 file ships in leads/data/ and a data migration loads it, so a fresh clone
+    never shows the national baseline in a high-cost county (San Francisco was shown $832,750)."""
     assert CountyLoanLimit.objects.count() == 3235
+    sf = loan_limits_for(state="CA", county="San Francisco County")
+    assert sf.conforming_limit == Decimal("1249125.00")
+    assert sf.source == "FHFA 2026 San Francisco County, CA"
     assert loan_limits_for(state="CA", county="Los Angeles County").conforming_limit == Decimal("1249125.00")
     assert loan_limits_for(state="TX", county="Travis County").conforming_limit == Decimal("832750.00")
-    # Fairfield County CT spans two planning regions; the lower limit applies.
+    # A Connecticut place the town map lacks gets its old county's lowest planning region.
     assert loan_limits_for(state="CT", county="Fairfield County").conforming_limit == Decimal("851000.00")
     assert loan_limits_for(state="TX", county="").conforming_limit == Decimal("832750")
-    # A batch of leads reads all its counties in one query, with the same answers.
-    counties = {("CA", "Los Angeles County"), ("CT", "Fairfield County"), ("TX", ""), ("NY", "Kings County")}
-    with CaptureQueriesContext(connection) as queries:
-        batch = loan_limits_for_many(counties=counties)
-    assert len(queries) == 1
-    assert {pair: limits.conforming_limit for pair, limits in batch.items()} == {
-        pair: loan_limits_for(state=pair[0], county=pair[1]).conforming_limit for pair in counties
+    # A batch of leads reads all its places in one query, with the same answers.
+    places = {
+        ("CA", "Los Angeles County", "Los Angeles", 1),
+        ("CT", "Fairfield County", "Stamford", 1),
+        ("CT", "Fairfield County", "", 1),
+        ("TX", "", "", 1),
+        ("NY", "Kings County", "Brooklyn", 3),
     }
-    assert batch[("CT", "Fairfield County")].conforming_limit == Decimal("851000.00")
+    with CaptureQueriesContext(connection) as queries:
+        batch = loan_limits_for_many(places=places)
+    assert len(queries) == 1
+    assert {place: limits.conforming_limit for place, limits in batch.items()} == {
+        place: loan_limits_for(
+            state=place[0], county=place[1], city=place[2], units=place[3]
+        ).conforming_limit
+        for place in places
+    }
+    assert batch[("CT", "Fairfield County", "Stamford", 1)].conforming_limit == Decimal("977500.00")
 
 
-def test_without_an_import_the_baseline_applies():
+def test_the_import_command_reads_the_shipped_file_again_and_keeps_hud_figures():
+    CountyLoanLimit.objects.filter(fips="06075").update(one_unit_limit=Decimal("900000"), fha_year=2026)
+    call_command("import_loan_limits", verbosity=0)  # the shipped file by default
+    sf = CountyLoanLimit.objects.get(fips="06075")
+    assert sf.one_unit_limit == Decimal("1249125.00") and sf.county_name == "San Francisco County"
+    assert sf.fha_year == 2026  # FHFA's import leaves HUD's figures alone
+    assert CountyLoanLimit.objects.count() == 3235
+
+
+def test_without_county_rows_the_baseline_applies():
+    CountyLoanLimit.objects.all().delete()
     limits = loan_limits_for(state="CA", county="Los Angeles County")
-    assert limits.conforming_limit == Decimal("832750") and limits.source == "baseline"
+    assert limits.conforming_limit == Decimal("832750") and limits.source == "FHFA 2026 national baseline"
 
 
 def test_one_qualify_task_clears_the_backlog_and_the_later_tasks_do_nothing(

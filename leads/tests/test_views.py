@@ -415,6 +415,10 @@ def qualified_page(client, **data):
 def test_asking_too_much_shows_what_they_qualify_for_and_what_would_close_the_gap(client):
     """Issue 12.1: "You may qualify for up to $158,408 (you asked about $300,000)", with what would close
     the gap, on the page of a qualified lead (not a refusal)."""
+    from leads.models import StateHousingCost
+
+    # The issue's figures are at the national tax and insurance rates: as for a state the table lacks.
+    StateHousingCost.objects.filter(state="TX").delete()
     lead, html = qualified_page(
         client,
         annual_income="48000",

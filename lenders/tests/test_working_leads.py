@@ -11,6 +11,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
+from pypdf import PdfReader
 
 from lenders.letters import prequalification_letter
 from lenders.views import csv_safe
@@ -293,7 +294,7 @@ def test_letter_pdf_carries_lender_borrower_amount_products_dates_and_disclaimer
         delivery=delivery, lender=buying_lender, today=date(2026, 3, 2), compress=False
     )
     assert pdf.startswith(b"%PDF")
-    text = pdf.decode("latin-1")
+    text = pdf_text(pdf)
     for expected in (
         "Lone Star Lending",
         f"NMLS ID: {buying_lender.nmls_id}",
@@ -305,6 +306,26 @@ def test_letter_pdf_carries_lender_borrower_amount_products_dates_and_disclaimer
         "not a commitment to lend",
     ):
         assert expected in text, expected
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text a reader copies out of the PDF (glyphs mapped back through the font's ToUnicode map)."""
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def test_letter_prints_names_outside_latin1_as_written(buying_lender, delivery):
+    """Issue 11.18: the built-in PDF fonts are Latin-1 only and turned "Zoë Nguyễn-Łukasz" into
+    "Zoë Nguy?n-?ukasz"; the vendored DejaVu Sans is embedded, so the name reads as the borrower wrote it."""
+    consumer = delivery.lead.consumer
+    consumer.first_name, consumer.last_name = "Zoë", "Nguyễn-Łukasz"
+    consumer.save()
+    buying_lender.name = "Łódź Home Lending"
+    pdf = prequalification_letter(delivery=delivery, lender=buying_lender)
+    text = pdf_text(pdf)
+    assert "Borrower: Zoë Nguyễn-Łukasz" in text and "Dear Zoë Nguyễn-Łukasz," in text
+    assert "Łódź Home Lending" in text and "?" not in text
+    assert PdfReader(io.BytesIO(pdf)).metadata.author == "Łódź Home Lending"
+    assert b"DejaVuSans" in pdf  # the font travels inside the file: any reader shows the same letters
 
 
 def test_letter_download(owner_client, delivery):
