@@ -149,13 +149,16 @@ def subscription_forecast(
     can the account afford". Two queries (the market settings row and the count).
     """
     now = now or timezone.now()
-    licensed = set(LenderLicense.objects.filter(lender_id=lender_id).values_list("state", flat=True))
+    # The lender's licensed states among those asked, as a subquery of the count (no query of its own).
+    licensed = LenderLicense.objects.filter(
+        lender_id=lender_id, state__in=sorted({s.upper() for s in states})
+    )
     qs = Lead.objects.credit_at_least(min_credit_score).filter(
         status__in=[LeadStatus.QUALIFIED, LeadStatus.SOLD, LeadStatus.UNSOLD],
         qualified_at__gte=now - timedelta(days=FORECAST_DAYS),
         qualified_at__lte=now,
         purpose__in=purposes,
-        state__in=sorted({s.upper() for s in states} & licensed),
+        state__in=licensed.values("state"),
     )
     zip_filter = set(zips or [])
     if radius_center_zip and radius_miles:

@@ -142,7 +142,7 @@ def test_honeypot_stores_a_rejected_lead_queues_nothing_and_redirects_the_same(
         ("property_type", "castle", "Choose the type of home."),
         ("property_value", "NaN", "Enter the home's value in dollars, like 250,000."),
         ("down_payment", "500000", "Your down payment must be less than the price ($400,000)."),
-        ("credit_band", "", "Choose the range your credit score is in."),
+        ("credit_range", "", "Choose the range your credit score is in."),
         ("annual_income", "1e400", "Enter your yearly income in dollars, like 250,000."),
         ("monthly_debts", "-1", "Your monthly debt payments can't be negative."),
         ("timeline", "", "Choose when you would like to get started."),
@@ -157,7 +157,7 @@ def test_invalid_field_gets_its_message_beside_it_and_in_the_summary(client, fie
     assert response.status_code == 400
     assert error_beside(response, field) == message
     html = response.content.decode()
-    anchor = f"#id_{field}_0" if field in ("purpose", "credit_band") else f"#id_{field}"
+    anchor = f"#id_{field}_0" if field == "purpose" else f"#id_{field}"
     assert f'<a href="{anchor}">' in html  # the summary at the top links to the field
     assert 'aria-invalid="true"' in html
     assert not Lead.objects.exists()
