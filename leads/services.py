@@ -32,7 +32,6 @@ LEAD_FIELDS = (
     "cash_out",
     "desired_loan_amount",
     "credit_range",
-    "credit_score",
     "annual_income",
     "monthly_debts",
     "military_service",
@@ -76,6 +75,7 @@ def lead_submit(
         county=info.county,
         status=LeadStatus.REJECTED if rejected_reason else LeadStatus.RECEIVED,
         status_reason=rejected_reason,
+        credit_score=data.get("credit_score"),  # partners only (the form asks for a range)
         **{f: data.get(f) for f in LEAD_FIELDS if data.get(f) is not None},
     )
     consent = ConsentRecord(

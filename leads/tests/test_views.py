@@ -85,7 +85,7 @@ def test_form_page_shows_consent_honeypot_and_no_inline_script(client):
     for heading in ("If you are buying", "If you are refinancing", "If you want a home equity line"):
         assert heading in html
     assert "I served or serve in the U.S. military (VA loans)" in html
-    assert "Excellent (740–850)" in html
+    assert "760 or higher" in html and "Below 500" in html and "<select" in html
 
 
 def test_valid_post_stores_consumer_lead_and_consent_then_redirects(
