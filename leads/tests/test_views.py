@@ -323,6 +323,15 @@ def test_qualified_lead_shows_estimate_products_payment_and_limit(client):
     assert_no_pii_but_first_name(html)
 
 
+def test_the_result_page_says_which_credit_score_the_loans_were_judged_by(client):
+    """Issue 12.5: a range counts as its lowest score (660-679 as 660); a partner's exact score as itself."""
+    by_range = make_lead(qualification=QUALIFIED, estimate="350000.00", credit_range="660_679")
+    html = client.get(result_url(by_range)).content.decode()
+    assert "We judged your credit at 660, the lowest score in the range you chose (660–679)" in html
+    exact = make_lead(qualification=QUALIFIED, estimate="350000.00", credit_range="700_719", credit_score=702)
+    assert "We judged your credit by your score of 702." in client.get(result_url(exact)).content.decode()
+
+
 def test_sold_lead_says_how_many_lenders_and_stops_polling(client):
     lead = make_lead(status="sold", qualification=QUALIFIED, estimate="350000.00")
     html = client.get(result_url(lead)).content.decode()
