@@ -51,9 +51,7 @@ class LeadQuerySet(models.QuerySet):
     def credit_at_least(self, score: int) -> "LeadQuerySet":
         """Leads whose lowest possible score (Lead.credit_score_low) reaches `score`, as a sale matches."""
         ranges = [key for key, r in CREDIT_RANGES.items() if r.min_score >= score]
-        return self.filter(
-            Q(credit_score__gte=score) | Q(credit_score__isnull=True, credit_range__in=ranges)
-        )
+        return self.filter(Q(credit_score__gte=score) | Q(credit_score__isnull=True, credit_range__in=ranges))
 
 
 class Lead(models.Model):
