@@ -471,3 +471,22 @@ def test_an_edit_through_the_portal_keeps_the_sale_counters(buying_lender, owner
     saved = Subscription.objects.get(pk=sub.pk)
     assert saved.name == "Renamed" and saved.day_count == 1 and saved.month_spend == Decimal("40.00")
     assert lead_distribute(lead_id=qualified().pk) == []
+
+
+def test_credit_is_one_minimum_score_and_a_migrated_minimum_is_kept(owner_client, buying_lender):
+    """Issue 12.5: the filter is one select of the thresholds, not a checkbox per range; a minimum migrated
+    from the old bands ("good": 670) shows on the edit page and survives a save."""
+    page = owner_client.get(reverse("portal:subscription_create")).content.decode()
+    assert '<select name="min_credit_score"' in page and 'name="credit_bands"' not in page
+    assert "620 or higher (conventional and VA)" in page and "700 or higher (jumbo)" in page
+    sub = make_subscription(
+        buying_lender, name="Was good", states=["TX"], price="40.00", min_credit_score=670
+    )
+    edit = owner_client.get(reverse("portal:subscription_edit", args=[sub.pk])).content.decode()
+    assert '<option value="670" selected>670 or higher</option>' in edit
+    response = owner_client.post(
+        reverse("portal:subscription_edit", args=[sub.pk]), form_data(name="Was good", min_credit_score="670")
+    )
+    assert response.status_code == 302
+    sub.refresh_from_db()
+    assert sub.min_credit_score == 670
