@@ -163,9 +163,11 @@ def subscription_save(
     if sub.pk is None:
         sub.save()
     else:
-        # Only what an edit owns. The form was loaded before, maybe long before, a sale; writing the whole
-        # row back would reset the sale counters it read then (a daily cap of 1 selling twice).
-        sub.save(update_fields=[*SUBSCRIPTION_FIELDS, "has_zip_filter", "updated_at"])
+        # Only what this edit gives. The copy may have been loaded before, maybe long before, a sale (or a
+        # pause); writing the whole row back would reset the sale counters it read then (a daily cap of 1
+        # selling twice) or undo the pause.
+        given = [f for f in SUBSCRIPTION_FIELDS if f in data]
+        sub.save(update_fields=[*given, "radius_center_zip", "has_zip_filter", "updated_at"])
     SubscriptionState.objects.filter(subscription=sub).delete()
     SubscriptionState.objects.bulk_create(
         [SubscriptionState(subscription=sub, state=s.upper()) for s in sorted(set(states))]

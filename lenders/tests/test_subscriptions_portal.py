@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lenders.models import Subscription
-from lenders.services import SUBSCRIPTION_FIELDS, subscription_save
+from lenders.services import SUBSCRIPTION_FIELDS, subscription_save, subscription_set_active
 from marketplace import staffconfig
 from marketplace.analytics import subscription_forecast
 from marketplace.models import MarketSettings, PriceFloor
@@ -490,3 +490,14 @@ def test_credit_is_one_minimum_score_and_a_migrated_minimum_is_kept(owner_client
     assert response.status_code == 302
     sub.refresh_from_db()
     assert sub.min_credit_score == 670
+
+
+def test_an_edit_from_a_stale_copy_does_not_undo_a_pause(buying_lender):
+    """Issue 11.2's kin: an edit that does not give `is_active` (the portal's never does) keeps a pause made
+    after its copy was loaded."""
+    sub = make_subscription(buying_lender, name="Paused meanwhile", states=["TX"], price="40.00")
+    stale = Subscription.objects.get(pk=sub.pk)
+    subscription_set_active(subscription=Subscription.objects.get(pk=sub.pk), active=False)
+    subscription_save(lender=buying_lender, data={"name": "Renamed"}, states=["TX"], subscription=stale)
+    saved = Subscription.objects.get(pk=sub.pk)
+    assert saved.name == "Renamed" and saved.is_active is False
