@@ -166,7 +166,7 @@ class LeadAdmin(admin.ModelAdmin):
         "status_reason",
     )
     # "Held for review" among the statuses: leads whose processing raised, waiting for staff to release them.
-    list_filter = ("status", "purpose", "state", "credit_band")
+    list_filter = ("status", "purpose", "state", "credit_range")
     search_fields = ("=id", "consumer__email", "consumer__phone", "consumer__last_name")
     list_select_related = ("consumer",)
     raw_id_fields = ("consumer",)
@@ -185,7 +185,7 @@ class LeadAdmin(admin.ModelAdmin):
                     ("property_value", "purchase_price", "down_payment"),
                     ("mortgage_balance", "cash_out"),
                     "desired_loan_amount",
-                    "credit_band",
+                    ("credit_range", "credit_score"),
                     ("annual_income", "monthly_debts"),
                     ("military_service", "first_time_buyer"),
                     "timeline",

@@ -1,4 +1,4 @@
-"""The vocabulary of a lead: purposes, credit bands, property and status choices."""
+"""The vocabulary of a lead: purposes, credit ranges, property and status choices."""
 
 from django.db import models
 
@@ -9,12 +9,20 @@ class LoanPurpose(models.TextChoices):
     HOME_EQUITY = "home_equity", "Home equity"
 
 
-class CreditBand(models.TextChoices):
-    # Score ranges match leads.qualification.CREDIT_BANDS; the labels show them to the consumer.
-    EXCELLENT = "excellent", "Excellent (740–850)"
-    GOOD = "good", "Good (670–739)"
-    FAIR = "fair", "Fair (620–669)"
-    POOR = "poor", "Poor (below 620)"
+class CreditRange(models.TextChoices):
+    # The ranges of leads.qualification.CREDIT_RANGES (a test keeps the two equal); each judged by its lowest
+    # score, and its edges are the program and pricing thresholds (500, 580, 620, 640 ... 760).
+    FROM_760 = "760_850", "760 or higher"
+    FROM_740 = "740_759", "740–759"
+    FROM_720 = "720_739", "720–739"
+    FROM_700 = "700_719", "700–719"
+    FROM_680 = "680_699", "680–699"
+    FROM_660 = "660_679", "660–679"
+    FROM_640 = "640_659", "640–659"
+    FROM_620 = "620_639", "620–639"
+    FROM_580 = "580_619", "580–619"
+    FROM_500 = "500_579", "500–579"
+    BELOW_500 = "300_499", "Below 500"
 
 
 class PropertyType(models.TextChoices):

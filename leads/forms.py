@@ -16,7 +16,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from . import geo
-from .choices import CreditBand, LoanPurpose, Occupancy, PropertyType, Timeline
+from .choices import CreditRange, LoanPurpose, Occupancy, PropertyType, Timeline
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -235,10 +235,10 @@ class LeadForm(forms.Form):
         noun="The size of the line",
         max_value=MAX_PROPERTY_VALUE,
     )
-    credit_band = forms.ChoiceField(
-        label="Your credit",
-        choices=CreditBand.choices,
-        widget=forms.RadioSelect,
+    # A select, not eleven radio tiles: one tap opens the phone's own picker.
+    credit_range = forms.ChoiceField(
+        label="Your credit score",
+        choices=[("", "Choose…"), *CreditRange.choices],
         help_text="Your best guess is fine; we do not check your credit.",
         error_messages=_required("Choose the range your credit score is in."),
     )
@@ -315,7 +315,7 @@ class LeadForm(forms.Form):
         "purpose", "timeline", "zip_code", "property_type", "units", "occupancy", "property_value",
         "mortgage_balance", "purchase_price", "down_payment", "desired_loan_amount", "first_time_buyer",
         "cash_out", LINE_AMOUNT,
-        "credit_band", "annual_income", "monthly_debts", "military_service",
+        "credit_range", "annual_income", "monthly_debts", "military_service",
         "first_name", "last_name", "email", "phone", "consent", HONEYPOT,
     ]  # fmt: skip
 

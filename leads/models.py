@@ -4,13 +4,16 @@ import hashlib
 import uuid
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 
 from compliance.querysets import AppendOnlyQuerySet
 
-from .choices import CreditBand, LeadStatus, LoanPurpose, Occupancy, PropertyType, Timeline
+from .choices import CreditRange, LeadStatus, LoanPurpose, Occupancy, PropertyType, Timeline
+from .qualification import CREDIT_RANGES
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
@@ -45,6 +48,11 @@ class LeadQuerySet(models.QuerySet):
         """Leads whose next task never ran (e.g. the broker was down at commit time)."""
         return self.filter(status__in=[LeadStatus.RECEIVED, LeadStatus.QUALIFIED], updated_at__lt=older_than)
 
+    def credit_at_least(self, score: int) -> "LeadQuerySet":
+        """Leads whose lowest possible score (Lead.credit_score_low) reaches `score`, as a sale matches."""
+        ranges = [key for key, r in CREDIT_RANGES.items() if r.min_score >= score]
+        return self.filter(Q(credit_score__gte=score) | Q(credit_score__isnull=True, credit_range__in=ranges))
+
 
 class Lead(models.Model):
     # Status moves are owned by leads.services / marketplace.services; see LEGAL_MOVES there.
@@ -68,7 +76,12 @@ class Lead(models.Model):
     mortgage_balance = models.DecimalField(**MONEY, null=True, blank=True)
     cash_out = models.DecimalField(**MONEY, default=0)
     desired_loan_amount = models.DecimalField(**MONEY)
-    credit_band = models.CharField(max_length=16, choices=CreditBand.choices)
+    # The consumer's credit range; a partner may give the exact score instead, and the range is derived
+    # from it (leads.services.lead_submit). Matching and the engine judge by credit_score_low.
+    credit_range = models.CharField(max_length=16, choices=CreditRange.choices)
+    credit_score = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(300), MaxValueValidator(850)]
+    )
     annual_income = models.DecimalField(**MONEY)
     monthly_debts = models.DecimalField(**MONEY)
     military_service = models.BooleanField(default=False)
@@ -124,11 +137,27 @@ class Lead(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(units__gte=1, units__lte=4), name="leads_lead_units_1_to_4"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_score__isnull=True) | Q(credit_score__gte=300, credit_score__lte=850),
+                name="lead_credit_score_300_850",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Lead #{self.pk} ({self.get_purpose_display()}, {self.state})"
+
+    @property
+    def credit_score_low(self) -> int:
+        """The lowest score this lead may have: the exact score when given, else its range's lowest."""
+        if self.credit_score is not None:
+            return self.credit_score
+        return CREDIT_RANGES[self.credit_range].min_score
+
+    @property
+    def credit_display(self) -> str:
+        label = self.get_credit_range_display()
+        return f"{self.credit_score} ({label})" if self.credit_score is not None else label
 
     @property
     def location(self) -> str:

@@ -16,7 +16,7 @@ from marketplace.tasking import enqueue_on_commit
 from . import geo
 from .choices import LeadStatus
 from .models import ConsentRecord, Consumer, CountyLoanLimit, Lead, StateHousingCost
-from .qualification import Applicant, evaluate
+from .qualification import Applicant, credit_range_for_score, evaluate
 from .reference import UNIT_FIELDS
 from .selectors import (
     guidelines_current,
@@ -39,7 +39,7 @@ LEAD_FIELDS = (
     "mortgage_balance",
     "cash_out",
     "desired_loan_amount",
-    "credit_band",
+    "credit_range",
     "annual_income",
     "monthly_debts",
     "military_service",
@@ -73,6 +73,9 @@ def lead_submit(
     info = geo.lookup_zip(data["zip_code"])
     if info is None:
         raise LeadInputError({"zip_code": "We could not find this ZIP code."})
+    if data.get("credit_score") is not None:
+        # An exact score decides the range; a range given beside it must agree (the API checks it first).
+        data = {**data, "credit_range": credit_range_for_score(data["credit_score"])}
     consumer = Consumer(**{f: data[f] for f in CONSUMER_FIELDS})
     lead = Lead(
         city=info.city,
@@ -80,6 +83,7 @@ def lead_submit(
         county=info.county,
         status=LeadStatus.REJECTED if rejected_reason else LeadStatus.RECEIVED,
         status_reason=rejected_reason,
+        credit_score=data.get("credit_score"),  # partners only (the form asks for a range)
         **{f: data.get(f) for f in LEAD_FIELDS if data.get(f) is not None},
     )
     consent = ConsentRecord(
@@ -104,7 +108,8 @@ def lead_submit(
 def _applicant(lead: Lead) -> Applicant:
     return Applicant(
         purpose=lead.purpose,
-        credit_band=lead.credit_band,
+        credit_range=lead.credit_range,
+        credit_score=lead.credit_score,
         annual_income=lead.annual_income,
         monthly_debts=lead.monthly_debts,
         property_value=lead.property_value,

@@ -181,6 +181,8 @@ def _result_context(lead: Lead) -> dict[str, Any]:
             reasons=[] if fits else _strings(qualification.get("reasons")),
             notes=_strings(qualification.get("notes")),
         )
+    if lead.status in (LeadStatus.QUALIFIED, LeadStatus.SOLD, LeadStatus.UNSOLD, LeadStatus.NOT_QUALIFIED):
+        context["credit_note"] = _credit_note(lead)
     if lead.status == LeadStatus.SOLD:
         context["buyers"] = lead.deliveries.count()
     if lead.status == LeadStatus.NOT_QUALIFIED:
@@ -195,6 +197,16 @@ def _result_context(lead: Lead) -> dict[str, Any]:
     if lead.status == LeadStatus.DUPLICATE:
         context["duplicate_days"] = _duplicate_window_days()
     return context
+
+
+def _credit_note(lead: Lead) -> str:
+    # Issue 12.5: say which score the loans were judged by, so a range's lowest score is no surprise.
+    if lead.credit_score is not None:
+        return f"We judged your credit by your score of {lead.credit_score}."
+    return (
+        f"We judged your credit at {lead.credit_score_low}, the lowest score in the range you chose "
+        f"({lead.get_credit_range_display()}); a lender will check the real one."
+    )
 
 
 def _product_name(product: str) -> str:

@@ -178,7 +178,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     ("purpose_purchase", "purpose_refinance", "purpose_home_equity"),
-                    ("credit_excellent", "credit_good", "credit_fair", "credit_poor"),
+                    "min_credit_score",
                     ("min_loan_amount", "max_loan_amount"),
                     ("max_ltv", "max_dti"),
                 )

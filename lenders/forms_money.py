@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from billing.models import ReturnRequest
-from leads.choices import CreditBand, LoanPurpose
+from leads.choices import LoanPurpose
 from leads.geo import US_STATES
+from leads.qualification import CREDIT_THRESHOLDS
 
 from .models import Lender, Subscription
 from .services import SUBSCRIPTION_FIELDS, subscription_validate
@@ -21,7 +22,29 @@ WEEKDAYS = [(str(i), name) for i, name in enumerate(("Mon", "Tue", "Wed", "Thu",
 ZIP_SPLIT = re.compile(r"[\s,;]+")
 
 # subscription_validate names problems by these keys; the form shows each beside its own field.
-SERVICE_ERROR_FIELDS = {"purposes": "purposes", "credit_bands": "credit_bands", "zip_codes": "zip_codes"}
+SERVICE_ERROR_FIELDS = {"purposes": "purposes", "zip_codes": "zip_codes"}
+
+# What each threshold decides, so the minimum is picked knowingly (sources: leads.qualification.guidelines).
+THRESHOLD_NOTES = {
+    300: "any score",
+    500: "FHA's minimum",
+    580: "FHA with 3.5% down",
+    620: "conventional and VA",
+    680: "home equity lines",
+    700: "jumbo",
+}
+
+
+def credit_minimum_choices(current: int | None = None) -> list[tuple[int, str]]:
+    """The thresholds the credit ranges start at, and a saved minimum off them (one migrated from the old
+    bands, e.g. 670) so an edit shows and keeps it."""
+    scores = sorted({*CREDIT_THRESHOLDS, *([current] if current is not None else [])})
+    choices = []
+    for score in scores:
+        note = THRESHOLD_NOTES.get(score)
+        label = "Any score" if score == 300 else f"{score} or higher"
+        choices.append((score, f"{label} ({note})" if note and score != 300 else label))
+    return choices
 
 
 def _money(label: str, **kw: Any) -> forms.DecimalField:
@@ -91,8 +114,12 @@ class SubscriptionForm(forms.Form):
         required=False,
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1", "max": "500"}),
     )
-    credit_bands = forms.MultipleChoiceField(
-        label="Credit bands", choices=CreditBand.choices, widget=forms.CheckboxSelectMultiple, required=False
+    min_credit_score = forms.TypedChoiceField(
+        label="Minimum credit score",
+        coerce=int,
+        choices=credit_minimum_choices(),
+        initial=620,
+        help_text="A lead counts at the lowest score of its range: 680 takes 680–699 and every range above.",
     )
     min_loan_amount = _money("Minimum loan ($)")
     max_loan_amount = _money("Maximum loan ($)")
@@ -140,6 +167,13 @@ class SubscriptionForm(forms.Form):
         if self.is_bound:
             shown |= {s for s in self.data.getlist("states") if s in US_STATES}
         self.fields["states"].widget.choices = [(s, s) for s in sorted(shown)]
+        # A saved minimum off the thresholds (one migrated from the old bands, e.g. 670) stays choosable, on
+        # the edit page and in the forecast that page posts; the service bounds it to 300-850.
+        current = subscription.min_credit_score if subscription is not None else None
+        posted = self.data.get("min_credit_score") if self.is_bound else None
+        if posted and str(posted).isdigit() and 300 <= int(posted) <= 850:
+            current = int(posted)
+        self.fields["min_credit_score"].choices = credit_minimum_choices(current)
 
     def clean_zip_codes(self) -> list[str]:
         raw = [z for z in ZIP_SPLIT.split(self.cleaned_data["zip_codes"] or "") if z]
@@ -163,8 +197,6 @@ class SubscriptionForm(forms.Form):
                 data[f] = cd[f]
         for p in LoanPurpose.values:
             data[f"purpose_{p}"] = p in cd.get("purposes", [])
-        for b in CreditBand.values:
-            data[f"credit_{b}"] = b in cd.get("credit_bands", [])
         if "schedule_days" in cd:
             data["schedule_days"] = "".join(sorted(cd["schedule_days"]))
         data["radius_center_zip"] = cd.get("radius_center_zip") or ""
@@ -205,7 +237,6 @@ def initial_from_subscription(sub: Subscription) -> dict[str, Any]:
     initial: dict[str, Any] = {f: getattr(sub, f) for f in SUBSCRIPTION_FIELDS if f != "is_active"}
     initial.update(
         purposes=sub.purposes,
-        credit_bands=sub.credit_bands,
         states=sub.states,
         zip_codes="\n".join(sorted(z.zip_code for z in sub.zip_rows.all() if not z.from_radius)),
         exclusive="exclusive" if sub.exclusive else "shared",
@@ -216,7 +247,7 @@ def initial_from_subscription(sub: Subscription) -> dict[str, Any]:
 
 NEW_SUBSCRIPTION_INITIAL = {
     "purposes": LoanPurpose.values,
-    "credit_bands": [CreditBand.EXCELLENT, CreditBand.GOOD, CreditBand.FAIR],
+    "min_credit_score": 620,
     "exclusive": "shared",
     "schedule_days": [d for d, _ in WEEKDAYS],
 }

@@ -1,7 +1,7 @@
 """Lenders, their people (Membership) and their standing orders (Subscription)."""
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -82,14 +82,17 @@ class Subscription(models.Model):
     name = models.CharField(max_length=120)
     is_active = models.BooleanField("active", default=True)
 
-    # Filters. Purposes and credit bands are columns so matching stays a plain indexed SQL predicate.
+    # Filters. Purposes and the credit minimum are columns so matching stays a plain indexed SQL predicate.
     purpose_purchase = models.BooleanField("purchase", default=True)
     purpose_refinance = models.BooleanField("refinance", default=True)
     purpose_home_equity = models.BooleanField("home equity", default=True)
-    credit_excellent = models.BooleanField("excellent credit", default=True)
-    credit_good = models.BooleanField("good credit", default=True)
-    credit_fair = models.BooleanField("fair credit", default=True)
-    credit_poor = models.BooleanField("poor credit", default=False)
+    # A lead matches when its lowest possible score (Lead.credit_score_low) reaches this: 620 takes the
+    # 620-639 range and every range above it.
+    min_credit_score = models.PositiveSmallIntegerField(
+        "minimum credit score",
+        default=620,
+        validators=[MinValueValidator(300), MaxValueValidator(850)],
+    )
     min_loan_amount = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(0)])
     max_loan_amount = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(0)])
     max_ltv = models.DecimalField("maximum LTV %", max_digits=5, decimal_places=2, null=True, blank=True)
@@ -134,6 +137,10 @@ class Subscription(models.Model):
                 name="subscription_loan_range_ordered",
             ),
             models.CheckConstraint(condition=Q(price__gt=0), name="subscription_price_positive"),
+            models.CheckConstraint(
+                condition=Q(min_credit_score__gte=300, min_credit_score__lte=850),
+                name="subscription_min_credit_score_300_850",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -146,10 +153,6 @@ class Subscription(models.Model):
     @property
     def purposes(self) -> list[str]:
         return [p for p in ("purchase", "refinance", "home_equity") if getattr(self, f"purpose_{p}")]
-
-    @property
-    def credit_bands(self) -> list[str]:
-        return [b for b in ("excellent", "good", "fair", "poor") if getattr(self, f"credit_{b}")]
 
 
 class SubscriptionState(models.Model):

@@ -10,16 +10,20 @@ from leads import geo
 
 from .models import Lender, LenderLicense, Subscription, SubscriptionState, SubscriptionZip
 
+# The most a bid may be: far above any lead's worth, so a typo ($5,000 for $50.00) is refused, and the
+# forecast never answers for prices no one would pay.
+MAX_PRICE = Decimal("1000.00")
+MIN_CREDIT_SCORE, MAX_CREDIT_SCORE = 300, 850
+
+# What a lender edits. Everything else on the row (the sale counters above all: day_count, month_spend ...)
+# is written by the sale under the account lock, and an edit must never write it back (issue 11.2).
 SUBSCRIPTION_FIELDS = (
     "name",
     "is_active",
     "purpose_purchase",
     "purpose_refinance",
     "purpose_home_equity",
-    "credit_excellent",
-    "credit_good",
-    "credit_fair",
-    "credit_poor",
+    "min_credit_score",
     "min_loan_amount",
     "max_loan_amount",
     "max_ltv",
@@ -63,8 +67,16 @@ def subscription_validate(
     purposes = [p for p in ("purchase", "refinance", "home_equity") if data.get(f"purpose_{p}")]
     if not purposes:
         err("purposes", "Choose at least one loan purpose.")
-    if not any(data.get(f"credit_{b}") for b in ("excellent", "good", "fair", "poor")):
-        err("credit_bands", "Choose at least one credit band.")
+    score = data.get("min_credit_score")
+    if (
+        isinstance(score, bool)
+        or not isinstance(score, int)
+        or not MIN_CREDIT_SCORE <= score <= MAX_CREDIT_SCORE
+    ):
+        err(
+            "min_credit_score",
+            f"Choose a minimum credit score between {MIN_CREDIT_SCORE} and {MAX_CREDIT_SCORE}.",
+        )
     lo, hi = data.get("min_loan_amount"), data.get("max_loan_amount")
     if lo is not None and hi is not None and lo > hi:
         err("max_loan_amount", f"The maximum loan (${hi:,}) is below the minimum (${lo:,}).")
@@ -75,6 +87,8 @@ def subscription_validate(
     price = data.get("price")
     if price is None or price <= 0:
         err("price", "Enter a price above $0.")
+    elif price > MAX_PRICE:
+        err("price", f"A bid can be at most ${MAX_PRICE:,} a lead.")
     else:
         floors = list(PriceFloor.objects.all())
         exclusive = bool(data.get("exclusive"))
@@ -146,7 +160,14 @@ def subscription_save(
     sub.radius_center_zip = sub.radius_center_zip or ""
     radius = _radius_zips(sub.radius_center_zip, sub.radius_miles) if sub.radius_center_zip else set()
     sub.has_zip_filter = bool(zips or radius)
-    sub.save()
+    if sub.pk is None:
+        sub.save()
+    else:
+        # Only what this edit gives. The copy may have been loaded before, maybe long before, a sale (or a
+        # pause); writing the whole row back would reset the sale counters it read then (a daily cap of 1
+        # selling twice) or undo the pause.
+        given = [f for f in SUBSCRIPTION_FIELDS if f in data]
+        sub.save(update_fields=[*given, "radius_center_zip", "has_zip_filter", "updated_at"])
     SubscriptionState.objects.filter(subscription=sub).delete()
     SubscriptionState.objects.bulk_create(
         [SubscriptionState(subscription=sub, state=s.upper()) for s in sorted(set(states))]

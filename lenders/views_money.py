@@ -26,7 +26,14 @@ from billing.services import (
 from billing.services import (
     return_request as return_request_service,
 )
-from marketplace.analytics import BREAKDOWNS, Row, analytics_report, subscription_forecast
+from marketplace.analytics import (
+    BREAKDOWNS,
+    MIN_LEADS_FOR_WIN_ESTIMATE,
+    PRICE_STEP,
+    Row,
+    analytics_report,
+    subscription_forecast,
+)
 from marketplace.models import MarketSettings
 from marketplace.selectors import delivery_get_for_member
 
@@ -40,7 +47,7 @@ from .forms_money import (
 )
 from .models import Subscription
 from .permissions import member_required
-from .services import subscription_save, subscription_set_active
+from .services import SUBSCRIPTION_FIELDS, subscription_save, subscription_set_active, subscription_validate
 
 LEDGER_PAGE_SIZE = 50
 RETURNS_PAGE_SIZE = 25
@@ -115,22 +122,66 @@ def _subscription_or_404(request: HttpRequest, subscription_id: int) -> Subscrip
     return sub
 
 
+# Errors on these keep the forecast from running: it answers only for terms the lender could save (issue
+# 11.11: unlicensed states or a 5,000-mile radius must not answer at all). A price error only withholds the
+# win estimate; errors elsewhere (an empty name while typing) do not matter to it.
+FORECAST_FILTERS = frozenset(
+    {
+        "purposes",
+        "states",
+        "zip_codes",
+        "radius_center_zip",
+        "radius_miles",
+        "min_credit_score",
+        "min_loan_amount",
+        "max_loan_amount",
+        "max_ltv",
+        "max_dti",
+        "exclusive",
+        "schedule_days",
+        "schedule_start",
+        "schedule_end",
+    }
+)
+
+
 def _forecast(form: SubscriptionForm) -> dict[str, Any]:
-    """The forecast for what the form says now: its parsed values when posted, else its initial values."""
+    """The forecast for what the form says now (its posted values, else its initial values), once they pass
+    the same validation a save does."""
     if form.is_bound:
         form.is_valid()
         v = dict(getattr(form, "parsed", form.cleaned_data))
+        errors = set(form.errors)
     else:
         v = dict(form.initial)
         v["zip_codes"] = [z for z in ZIP_SPLIT.split(v.get("zip_codes") or "") if z]
         v["exclusive"] = v.get("exclusive") == "exclusive"
         v.setdefault("states", form.lender.licensed_states)
+        data = {f: v.get(f) for f in SUBSCRIPTION_FIELDS}
+        data.update(
+            {f"purpose_{p}": p in (v.get("purposes") or []) for p in ("purchase", "refinance", "home_equity")}
+        )
+        data["schedule_days"] = "".join(v.get("schedule_days") or "0123456")
+        try:
+            subscription_validate(lender=form.lender, data=data, states=v["states"], zips=v["zip_codes"])
+            errors = set()
+        except ValidationError as exc:
+            errors = set(exc.error_dict) if hasattr(exc, "error_dict") else {"__all__"}
+    context: dict[str, Any] = {
+        "forecast_exclusive": bool(v.get("exclusive")),
+        "forecast_price": None,
+        "forecast_min_leads": MIN_LEADS_FOR_WIN_ESTIMATE,
+        "forecast_price_step": PRICE_STEP,
+    }
+    if errors & FORECAST_FILTERS:
+        return {**context, "forecast": None}
+    price = None if "price" in errors else v.get("price")
     days = v.get("schedule_days")
     result = subscription_forecast(
         lender_id=form.lender.pk,
         purposes=list(v.get("purposes") or []),
         states=list(v.get("states") or []),
-        credit_bands=list(v.get("credit_bands") or []),
+        min_credit_score=v["min_credit_score"],
         zips=v.get("zip_codes") or [],
         radius_center_zip=v.get("radius_center_zip") or "",
         radius_miles=v.get("radius_miles"),
@@ -142,12 +193,12 @@ def _forecast(form: SubscriptionForm) -> dict[str, Any]:
         schedule_start=v.get("schedule_start"),
         schedule_end=v.get("schedule_end"),
         exclusive=bool(v.get("exclusive")),
-        price=v.get("price"),
+        price=price,
     )
     return {
+        **context,
         "forecast": result,
-        "forecast_exclusive": bool(v.get("exclusive")),
-        "forecast_price": v.get("price"),
+        "forecast_price": price,
     }
 
 

@@ -32,13 +32,13 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Floor
 from django.utils import timezone
 
 from leads import geo
 from leads.choices import LeadStatus, LoanPurpose
 from leads.models import Lead
-from lenders.models import Membership
+from lenders.models import LenderLicense, Membership
 
 from .models import Delivery, MarketSettings
 from .selectors import deliveries_for_member
@@ -50,20 +50,62 @@ FORECAST_DAYS = 30
 # --- forecast --------------------------------------------------------------------------------------------
 
 
+# Prices are compared in steps this wide, never exactly: a bid of $52.99 and one of $53.00 get the same
+# answer against a rival's $53.00, so probing the forecast cent by cent cannot read a competitor's bid.
+PRICE_STEP = Decimal("5.00")
+# Below this many matched leads the forecast does not estimate wins at all: with one or two leads any answer
+# would say what one rival paid for them.
+MIN_LEADS_FOR_WIN_ESTIMATE = 10
+SHARE_STEP = 10  # the win share is shown as a range of whole tens of percent
+
+
 @dataclass(frozen=True)
 class Forecast:
+    """What the filters matched (exact: it reveals nobody's bid) and, as a range, what the price would win.
+
+    won_low: leads the bid would have won for sure (nobody else bought them, a free seat, or a rival's price
+    in a lower price step); won_high adds those where a rival paid within the bid's own price step, which
+    could go either way. Pages show only `share` (a range of tens of percent) and `per_week`."""
+
     matched: int
-    won: int | None  # None when there is no valid price to judge
+    won_low: int | None = None  # None when there is no valid price to judge
+    won_high: int | None = None
     days: int = FORECAST_DAYS
 
     @property
+    def judged(self) -> bool:
+        """A price was judged and there are enough leads for an estimate that names no one's bid."""
+        return self.won_low is not None and self.matched >= MIN_LEADS_FOR_WIN_ESTIMATE
+
+    @property
+    def share(self) -> tuple[int, int] | None:
+        """The share of matched leads the bid would have won, widened to whole tens: (40, 60) is 40–60%."""
+        if not self.judged or self.won_high is None:
+            return None
+        unit = self.matched * SHARE_STEP
+        low = self.won_low * 100 // unit * SHARE_STEP  # rounded down to a ten
+        high = -(-self.won_high * 100 // unit) * SHARE_STEP  # rounded up to a ten
+        if high == low:  # an exact ten: still a range, a step either side
+            low, high = low - SHARE_STEP, high + SHARE_STEP
+        return max(low, 0), min(high, 100)
+
+    @property
     def per_week(self) -> str:
-        weekly = (self.won or 0) * 7 / self.days
-        return f"{weekly:.0f}" if weekly >= 1 else "less than one"
+        share = self.share
+        if share is None:
+            return ""
+        low, high = (self.matched * pct * 7 / 100 / self.days for pct in share)
+        if high < 1:
+            return "less than one"
+        return f"{low:.0f}–{high:.0f}" if f"{low:.0f}" != f"{high:.0f}" else f"about {high:.0f}"
 
 
 def _money_sub(qs, expr) -> Subquery:
     return Subquery(qs.values("lead").annotate(v=expr).values("v")[:1], output_field=DecimalField())
+
+
+def _step(value) -> Floor:
+    return Floor(value / Value(PRICE_STEP), output_field=DecimalField())
 
 
 def subscription_forecast(
@@ -71,7 +113,7 @@ def subscription_forecast(
     lender_id: int,
     purposes: list[str],
     states: list[str],
-    credit_bands: list[str],
+    min_credit_score: int,
     zips: list[str] | None = None,
     radius_center_zip: str = "",
     radius_miles: int | None = None,
@@ -86,32 +128,37 @@ def subscription_forecast(
     price: Decimal | None = None,
     now: datetime | None = None,
 ) -> Forecast:
-    """How many qualified leads of the last 30 days these filters match, and how many this price would win.
+    """How many qualified leads of the last 30 days these filters match, and about how many this price
+    would win. The caller validates the terms first (lenders.services.subscription_validate: licensed states,
+    radius, price between the floor and the maximum); this still keeps to the lender's licensed states.
 
     Matched: leads qualified in the last 30 days (status qualified, sold or unsold) that meet every filter,
     including the delivery schedule (the lead's qualification time, in the current time zone, falls on a
     scheduled day and inside the hour window).
 
     Won: judged against the other lenders' Delivery rows for that lead (this lender's own purchases are left
-    out, so a lead it bought itself counts as open). With N = the market's most buyers of a shared lead:
+    out, so a lead it bought itself counts as open), with prices compared in PRICE_STEP steps. With N = the
+    market's most buyers of a shared lead:
     - no competing delivery (unsold, still qualified, or bought only by this lender): won;
-    - an exclusive bid wins a lead sold exclusively if it is above that price (equal bids go to the lender
-      served least recently, so a tie is counted as lost), and a lead sold shared if it is at least the
-      shared revenue (the marketplace prefers one buyer on equal revenue);
-    - a shared bid wins a seat on a shared lead if fewer than N lenders bought it or it beats the lowest
-      price paid; against an exclusive sale it counts as won only if it alone out-earns that price (a floor
-      on the true chance, since other shared bids that lost that day are not known here).
+    - a shared bid against a shared sale with fewer than N buyers: won (a free seat);
+    - otherwise the bid is set against what beat it: an exclusive sale's price, a shared sale's revenue (for
+      an exclusive bid: the marketplace takes the sale that earns more), or the lowest shared buyer's price
+      (for a shared bid). In a lower price step than the bid: won; in the same step: either way (counted in
+      won_high only); higher: lost.
     Caps, budget and balance are not applied: the forecast answers "what do these terms reach", not "what
-    can the account afford". One query (plus the market settings row).
+    can the account afford". Two queries (the market settings row and the count).
     """
     now = now or timezone.now()
-    qs = Lead.objects.filter(
+    # The lender's licensed states among those asked, as a subquery of the count (no query of its own).
+    licensed = LenderLicense.objects.filter(
+        lender_id=lender_id, state__in=sorted({s.upper() for s in states})
+    )
+    qs = Lead.objects.credit_at_least(min_credit_score).filter(
         status__in=[LeadStatus.QUALIFIED, LeadStatus.SOLD, LeadStatus.UNSOLD],
         qualified_at__gte=now - timedelta(days=FORECAST_DAYS),
         qualified_at__lte=now,
         purpose__in=purposes,
-        state__in=[s.upper() for s in states],
-        credit_band__in=credit_bands,
+        state__in=licensed.values("state"),
     )
     zip_filter = set(zips or [])
     if radius_center_zip and radius_miles:
@@ -137,7 +184,7 @@ def subscription_forecast(
             qs = qs.filter(Q(qualified_at__time__gte=schedule_start) | Q(qualified_at__time__lt=schedule_end))
 
     if price is None or price <= 0:
-        return Forecast(matched=qs.count(), won=None)
+        return Forecast(matched=qs.count())
 
     shared_max = MarketSettings.load().shared_max_buyers
     rivals = Delivery.objects.filter(lead=OuterRef("pk")).exclude(lender_id=lender_id)
@@ -149,17 +196,26 @@ def subscription_forecast(
         ),
         rival_exclusive=Exists(rivals.filter(exclusive=True)),
     )
-    open_lead = Q(rival_buyers__isnull=True)
+    # The price that stands between the bid and the lead, in steps.
     if exclusive:
-        beats = (Q(rival_exclusive=True) & Q(rival_revenue__lt=price)) | (
-            Q(rival_exclusive=False) & Q(rival_revenue__lte=price)
-        )
+        qs = qs.annotate(against=_step(F("rival_revenue")))
+        free = Q(rival_buyers__isnull=True)
     else:
-        beats = (Q(rival_exclusive=True) & Q(rival_revenue__lt=price)) | (
-            Q(rival_exclusive=False) & (Q(rival_buyers__lt=shared_max) | Q(rival_min__lt=price))
+        qs = qs.annotate(
+            against=Case(
+                When(rival_exclusive=True, then=_step(F("rival_revenue"))),
+                default=_step(F("rival_min")),
+                output_field=DecimalField(),
+            )
         )
-    totals = qs.aggregate(matched=Count("pk"), won=Count("pk", filter=open_lead | beats))
-    return Forecast(matched=totals["matched"], won=totals["won"])
+        free = Q(rival_buyers__isnull=True) | Q(rival_exclusive=False, rival_buyers__lt=shared_max)
+    bid = int(price // PRICE_STEP)
+    totals = qs.aggregate(
+        matched=Count("pk"),
+        won_low=Count("pk", filter=free | Q(against__lt=bid)),
+        won_high=Count("pk", filter=free | Q(against__lte=bid)),
+    )
+    return Forecast(matched=totals["matched"], won_low=totals["won_low"], won_high=totals["won_high"])
 
 
 # --- what the leads earn ---------------------------------------------------------------------------------

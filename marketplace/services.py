@@ -14,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 
 from billing.models import Account
 from billing.services import accounts_charge
-from leads.choices import CreditBand, LeadStatus, LoanPurpose
+from leads.choices import LeadStatus, LoanPurpose
 from leads.models import Lead
 from leads.services import lead_hold
 from lenders.models import Lender, Membership, Subscription
@@ -51,7 +51,7 @@ def _choice_column(prefix: str, values: list[str], alias: str) -> str:
 
 # Only our own constants are formatted in (choice values, and the row placeholders); lead values are params.
 _MATCHING_SQL = f"""
-WITH l (lead_id, state, zip_code, loan, ltv, dti, purpose, credit) AS (VALUES {{rows}}),
+WITH l (lead_id, state, zip_code, loan, ltv, dti, purpose, credit_score_low) AS (VALUES {{rows}}),
 m AS (
   SELECT l.lead_id, s.id, s.lender_id, s.exclusive, s.price, lr.last_served_at,
          RANK() OVER (PARTITION BY l.lead_id ORDER BY s.price DESC) AS price_rank,
@@ -71,7 +71,7 @@ m AS (
     AND (s.max_ltv IS NULL OR s.max_ltv >= l.ltv)
     AND (s.max_dti IS NULL OR s.max_dti >= l.dti)
     AND {_choice_column("purpose", LoanPurpose.values, "l.purpose")}
-    AND {_choice_column("credit", CreditBand.values, "l.credit")}
+    AND s.min_credit_score <= l.credit_score_low
     AND s.price <= a.balance + a.credit_limit
 )
 SELECT lead_id, id, lender_id, exclusive, price, last_served_at, matched FROM m
@@ -80,7 +80,7 @@ ORDER BY lead_id, price DESC, last_served_at ASC NULLS FIRST, lender_id, id
 """  # noqa: S608  # nosec B608
 _MATCHING_ROW = (
     "(CAST(%s AS bigint), CAST(%s AS varchar), CAST(%s AS varchar), CAST(%s AS numeric), "
-    "CAST(%s AS numeric), CAST(%s AS numeric), CAST(%s AS varchar), CAST(%s AS varchar))"
+    "CAST(%s AS numeric), CAST(%s AS numeric), CAST(%s AS varchar), CAST(%s AS integer))"
 )
 
 
@@ -109,7 +109,8 @@ def subscriptions_matching(*, leads: list[Lead], prices: int | None = None) -> d
             lead.ltv,
             lead.dti,
             lead.purpose,
-            lead.credit_band,
+            # Credit: the exact score when a partner gave one, else the lowest score of the lead's range.
+            lead.credit_score_low,
         ]
     sql = _MATCHING_SQL.format(rows=", ".join([_MATCHING_ROW] * len(leads)))
     matches: dict[int, list[Match]] = {lead.pk: [] for lead in leads}

@@ -16,10 +16,15 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from leads.choices import CreditBand, LeadStatus, LoanPurpose, Occupancy, Product, PropertyType, Timeline
+from leads.choices import CreditRange, LeadStatus, LoanPurpose, Occupancy, Product, PropertyType, Timeline
 from leads.forms import LeadForm
 from leads.models import Lead
-from leads.qualification import BINDING_CONSTRAINTS
+from leads.qualification import (
+    BINDING_CONSTRAINTS,
+    MAX_CREDIT_SCORE,
+    MIN_CREDIT_SCORE,
+    credit_range_for_score,
+)
 from leads.services import LeadInputError
 
 from .. import services
@@ -40,7 +45,7 @@ LEAD_EXAMPLE = {
     "property_value": "400000",
     "purchase_price": "400000",
     "down_payment": "40000",
-    "credit_band": "good",
+    "credit_score": 702,
     "annual_income": "120000",
     "monthly_debts": "500",
     "military_service": False,
@@ -189,7 +194,18 @@ class LeadInput(serializers.Serializer):
     mortgage_balance = _money(help_text="Refinance and home equity: what is still owed (0 if nothing).")
     cash_out = _money(help_text="Refinance only: cash to take out.")
     desired_loan_amount = _money(help_text="Purchase: the loan (optional); home equity: the line's size.")
-    credit_band = serializers.ChoiceField(choices=CreditBand.choices)
+    credit_range = serializers.ChoiceField(
+        choices=CreditRange.choices,
+        required=False,
+        help_text="The consumer's credit range, judged by its lowest score. Give this or `credit_score`.",
+    )
+    credit_score = serializers.IntegerField(
+        min_value=MIN_CREDIT_SCORE,
+        max_value=MAX_CREDIT_SCORE,
+        required=False,
+        help_text="The consumer's exact score, when known: the lead is judged by it and its range is "
+        "derived from it. Give this or `credit_range` (both: they must agree).",
+    )
     annual_income = MoneyInput(help_text="Household income per year before tax (0 if none).")
     monthly_debts = MoneyInput(help_text="Monthly debt payments, not housing (0 if none).")
     military_service = serializers.BooleanField(required=False, default=False)
@@ -201,6 +217,27 @@ class LeadInput(serializers.Serializer):
     phone = PhoneInput(max_length=25, help_text="US number, e.g. 512-555-0142.")
     consent = ConsentInput()
     attribution = AttributionInput(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        score, given = attrs.get("credit_score"), attrs.get("credit_range")
+        if score is None and not given:
+            if "credit_band" in self.initial_data:
+                raise serializers.ValidationError(
+                    {
+                        "credit_range": [
+                            "credit_band was replaced by credit_range (e.g. 680_699) or credit_score."
+                        ]
+                    }
+                )
+            raise serializers.ValidationError({"credit_range": ["Give credit_range or credit_score."]})
+        if score is not None:
+            derived = credit_range_for_score(score)
+            if given and given != derived:
+                raise serializers.ValidationError(
+                    {"credit_score": [f"A score of {score} is in the {derived} range, not {given}."]}
+                )
+            attrs["credit_range"] = derived
+        return attrs
 
 
 def _amount(help_text: str, **kwargs: Any) -> serializers.DecimalField:
@@ -334,6 +371,13 @@ class QualificationOutput(PlainOutput, serializers.Serializer):
         child=serializers.CharField(), help_text="Assumptions behind the figures (e.g. VA household size)."
     )
     loan_limits = LoanLimitsOutput(help_text="The county loan limits the products were held to.")
+    credit_range = serializers.ChoiceField(choices=CreditRange.choices, help_text="The consumer's range.")
+    credit_score = serializers.IntegerField(
+        allow_null=True, help_text="The exact score, when the partner gave one; null otherwise."
+    )
+    credit_score_judged = serializers.IntegerField(
+        help_text="The score the products were judged by: the exact score, else the lowest of the range."
+    )
     guidelines_version = serializers.CharField(allow_blank=True)
 
 
@@ -416,6 +460,9 @@ def qualification_data(lead: Lead) -> dict | None:
                 "fha_limit": lead.fha_limit,
                 "fha_source": lead.fha_limit_source,
             },
+            "credit_range": lead.credit_range,
+            "credit_score": lead.credit_score,
+            "credit_score_judged": lead.credit_score_low,
             "guidelines_version": lead.guideline_version,
         }
     )
@@ -502,7 +549,7 @@ class LeadCreateApi(ApiView):
         try:
             lead = services.lead_submit_from_partner(
                 api_key=request.auth,
-                data=form.cleaned_data,
+                data={**form.cleaned_data, "credit_score": data.get("credit_score")},
                 consent=data["consent"],
                 attribution=data.get("attribution", {}),
             )

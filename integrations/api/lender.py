@@ -179,7 +179,10 @@ class LoanOutput(PlainOutput, serializers.Serializer):
     mortgage_balance = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, allow_null=True)
     cash_out = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     desired_loan_amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
-    credit_band = serializers.CharField()
+    credit_range = serializers.CharField(help_text="The consumer's credit range, e.g. 680_699.")
+    credit_score = serializers.IntegerField(
+        allow_null=True, help_text="The exact score, when the partner that sent the lead gave one."
+    )
     annual_income = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     monthly_debts = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     military_service = serializers.BooleanField()

@@ -83,7 +83,7 @@ EXAMPLE_LEAD = {
     "occupancy": "primary",
     "purchase_price": "400000",
     "down_payment": "40000",
-    "credit_band": "good",
+    "credit_range": "680_699",
     "annual_income": "120000",
     "monthly_debts": "500",
     "timeline": "3_months",

@@ -19,7 +19,7 @@ LEAD = {
     "property_value": "400000",
     "purchase_price": "400000",
     "down_payment": "40000",
-    "credit_band": "good",
+    "credit_range": "660_679",
     "annual_income": 120000,
     "monthly_debts": "500",
     "first_time_buyer": True,

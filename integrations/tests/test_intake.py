@@ -122,6 +122,56 @@ def test_the_qualification_says_what_they_qualify_for_against_the_request(
     }
 
 
+def test_a_partner_may_give_an_exact_credit_score(partner_api, django_capture_on_commit_callbacks):
+    """Issue 12.5: the partner API takes an exact score (300-850) instead of a range; the lead stores both,
+    the range derived from the score, and the qualification says which score the products were judged by."""
+    data = {k: v for k, v in LEAD.items() if k != "credit_range"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = partner_api.post(URL, {**data, "credit_score": 702})
+    assert response.status_code == 202, response.content
+    lead = Lead.objects.get(public_id=response.json()["id"])
+    assert (lead.credit_score, lead.credit_range) == (702, "700_719")
+    q = partner_api.get(f"{URL}{lead.public_id}/").json()["qualification"]
+    assert (q["credit_range"], q["credit_score"], q["credit_score_judged"]) == ("700_719", 702, 702)
+
+    by_range = partner_api.post(URL, {**LEAD, "email": "other@example.com"}).json()["id"]
+    assert Lead.objects.get(public_id=by_range).credit_score is None
+
+
+@pytest.mark.parametrize(
+    ("credit", "field", "message"),
+    [
+        (
+            {"credit_range": "660_679", "credit_score": 702},
+            "credit_score",
+            "A score of 702 is in the 700_719",
+        ),
+        ({}, "credit_range", "Give credit_range or credit_score."),
+        ({"credit_band": "good"}, "credit_range", "credit_band was replaced by credit_range"),
+        ({"credit_score": 299}, "credit_score", "greater than or equal to 300"),
+        ({"credit_score": 851}, "credit_score", "less than or equal to 850"),
+        ({"credit_score": "seven hundred"}, "credit_score", "A valid integer is required."),
+        ({"credit_range": "good"}, "credit_range", "is not a valid choice"),
+    ],
+)
+def test_credit_input_problems_are_named(partner_api, credit, field, message):
+    data = {k: v for k, v in LEAD.items() if k != "credit_range"}
+    body = assert_problem(partner_api.post(URL, {**data, **credit}), 400)
+    assert message in body["errors"][field][0], body
+    assert Lead.objects.count() == 0
+
+
+def test_the_schema_documents_credit_range_and_credit_score(client):
+    schema = client.get("/api/schema/?format=json").json()["components"]["schemas"]
+    lead_input = schema["LeadInputRequest"] if "LeadInputRequest" in schema else schema["LeadInput"]
+    props = lead_input["properties"]
+    assert props["credit_score"]["minimum"] == 300 and props["credit_score"]["maximum"] == 850
+    assert "credit_range" in props and "credit_range" not in lead_input.get("required", [])
+    assert "Give this or `credit_range`" in props["credit_score"]["description"]
+    out = schema["QualificationOutput"]["properties"]
+    assert {"credit_range", "credit_score", "credit_score_judged"} <= set(out)
+
+
 def test_another_partners_lead_is_404(partner_api, rival_partner_api):
     lead_id = partner_api.post(URL, LEAD).json()["id"]
 

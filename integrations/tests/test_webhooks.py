@@ -132,6 +132,9 @@ def test_the_delivery_created_payload_carries_the_qualification_of_issue_12(
         "541287.00",
         "HUD FHA floor (FHFA 2026 Travis County, TX is the baseline)",
     )
+    # Issue 12.5: the credit range, no exact score (the form gives none), and the score judged by.
+    assert (q["credit_range"], q["credit_score"], q["credit_score_judged"]) == ("660_679", None, 660)
+    assert verify(endpoint, headers, body)["data"]["loan"]["credit_range"] == "660_679"
 
 
 def test_a_failure_is_retried_with_the_same_id_after_the_schedule(

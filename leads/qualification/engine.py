@@ -8,7 +8,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import Any
 
 from .guidelines import (
-    CREDIT_BANDS,
+    CREDIT_RANGES,
     OCCUPANCIES,
     PROPERTY_TYPES,
     PURPOSES,
@@ -17,6 +17,7 @@ from .guidelines import (
     LoanLimits,
     ProductRules,
     _to_jsonable,
+    credit_range_for_score,
 )
 from .money import CENT, HUNDRED, TWELVE, ZERO, cents, cents_down, monthly_payment, payment_factor, to_decimal
 
@@ -55,7 +56,7 @@ class Applicant:
     """What the consumer told us. Money is Decimal (ints and numeric strings are accepted; floats are not)."""
 
     purpose: str
-    credit_band: str
+    credit_range: str  # a key of CREDIT_RANGES; derived from credit_score when that is given
     annual_income: Decimal
     monthly_debts: Decimal  # monthly payments on other debts (cards, cars, student loans), not housing
     property_value: Decimal
@@ -69,11 +70,19 @@ class Applicant:
     military_service: bool = False
     first_time_buyer: bool = False
     state: str = ""
+    credit_score: int | None = None  # an exact score (300-850), when a partner knows it
 
     def __post_init__(self) -> None:
+        if self.credit_score is not None:
+            derived = credit_range_for_score(self.credit_score)
+            if self.credit_range and self.credit_range != derived:
+                raise ValueError(
+                    f"credit_score {self.credit_score} is not in credit_range {self.credit_range!r}"
+                )
+            object.__setattr__(self, "credit_range", derived)
         for name, allowed in (
             ("purpose", PURPOSES),
-            ("credit_band", tuple(CREDIT_BANDS)),
+            ("credit_range", tuple(CREDIT_RANGES)),
             ("property_type", PROPERTY_TYPES),
             ("occupancy", OCCUPANCIES),
         ):
@@ -166,6 +175,8 @@ class Qualification:
     gap: list[GapStep] = field(default_factory=list)  # what would close the gap to the request
     purchase: PurchaseDeal | None = None
     notes: list[str] = field(default_factory=list)  # assumptions behind the chosen product's figures
+    # The score credit was judged by: the exact score given, else the lowest of the consumer's range.
+    credit_score_judged: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return _to_jsonable(self)
@@ -249,6 +260,7 @@ def evaluate(
         gap=gap,
         purchase=_purchase_deal(applicant, chosen, requested, fits) if qualified and chosen else None,
         notes=list(chosen.notes) if chosen else [],
+        credit_score_judged=judged_score(applicant),
     )
 
 
@@ -352,10 +364,8 @@ def _evaluate_product(
     is_cash_out = cash_wanted > 0
     value = a.property_value
     basis = min(a.purchase_price, value) if a.purpose == "purchase" and a.purchase_price else value
-    score = _assumed_score(product, rules, a.credit_band)
+    score = judged_score(a)
     notes: list[str] = []
-    if a.credit_band == "poor" and rules.poor_band_assumed_score is not None and product == "fha":
-        notes.append(_FHA_POOR_NOTE)
     credit_ok = score >= rules.min_credit_score
 
     # Affordability: the most housing payment the DTI ratios allow, less tax and insurance (and, for a
@@ -468,7 +478,7 @@ def _evaluate_product(
             None if residual_base is None else residual_base - _raw_housing(requested, cost, factor, fixed)
         )
         if not credit_ok:
-            reasons.append(_credit_reason(name, rules, a.credit_band))
+            reasons.append(_credit_reason(name, rules, a))
         elif requested <= 0:
             reasons.append("Tell us how much you would like to borrow and we can check this loan for you.")
         else:
@@ -503,8 +513,6 @@ def _evaluate_product(
                     f"{name} can lend you up to about {_money(max_loan)}; "
                     "this request is a little above that."
                 )
-        if product == "fha" and notes:
-            reasons.append(_FHA_POOR_NOTE)
 
     obstacle = _obstacle(
         name=name,
@@ -521,7 +529,7 @@ def _evaluate_product(
         region=region,
         income=income,
         min_loan=min_loan,
-        credit_reason=None if credit_ok else _credit_reason(name, rules, a.credit_band),
+        credit_reason=None if credit_ok else _credit_reason(name, rules, a),
     )
     result = ProductResult(
         product=product,
@@ -587,18 +595,12 @@ def _residual_income_cap(
     return base, cap, region
 
 
-_FHA_POOR_NOTE = (
-    "We assumed a score of at least 500 for FHA: FHA needs a score of at least 500; "
-    "at 580+ the down payment can be 3.5%."
-)
-
-
-def _assumed_score(product: str, rules: ProductRules, band: str) -> int:
-    # A band counts as its lowest score, except that 'poor' (300-619) counts as the product's assumed score
-    # where it sets one (FHA: 500), so a 'poor' applicant still sees FHA at 90% LTV.
-    if band == "poor" and rules.poor_band_assumed_score is not None:
-        return rules.poor_band_assumed_score
-    return CREDIT_BANDS[band].min_score
+def judged_score(applicant: Applicant) -> int:
+    """The score the engine judges by: the exact score when given, else the lowest of the range (ranges
+    never straddle a product's or a price's threshold, so the lowest score decides as the real one would)."""
+    if applicant.credit_score is not None:
+        return applicant.credit_score
+    return CREDIT_RANGES[applicant.credit_range].min_score
 
 
 def _max_ltv(rules: ProductRules, a: Applicant, score: int, is_cash_out: bool) -> Decimal | None:
@@ -745,17 +747,23 @@ def _eligibility_reasons(product: str, rules: ProductRules, a: Applicant) -> lis
     return reasons
 
 
-def _credit_reason(name: str, rules: ProductRules, band: str) -> str:
-    low, high, _ = CREDIT_BANDS[band]
-    if high >= rules.min_credit_score:
-        # The band straddles the minimum: we judged it by its lowest score, so a lender may still say yes.
-        minimum = rules.min_credit_score
+def _credit_reason(name: str, rules: ProductRules, a: Applicant) -> str:
+    minimum = rules.min_credit_score
+    if a.credit_score is not None:
         return (
-            f"{name} need a credit score of at least {minimum}. Your band ({low}-{high}) starts below "
+            f"{name} need a credit score of at least {minimum}; yours is {a.credit_score}. "
+            "Raising your score would open this option."
+        )
+    low, high, _ = CREDIT_RANGES[a.credit_range]
+    if high >= minimum:
+        # The range straddles the minimum (only if staff set a minimum off the range edges): we judged it
+        # by its lowest score, so a lender may still say yes.
+        return (
+            f"{name} need a credit score of at least {minimum}. Your range ({low}-{high}) starts below "
             f"that, so we did not count on it; with {minimum} or more a lender may still offer one."
         )
     return (
-        f"{name} need a credit score of at least {rules.min_credit_score}; yours is in the "
+        f"{name} need a credit score of at least {minimum}; yours is in the "
         f"{low}-{high} range. Raising your score would open this option."
     )
 

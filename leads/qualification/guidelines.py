@@ -1,4 +1,4 @@
-"""Lending guidelines, credit bands and loan limits the engine judges against; editable by staff as JSON."""
+"""Lending guidelines, credit ranges and loan limits the engine judges against; editable by staff as JSON."""
 
 from __future__ import annotations
 
@@ -41,22 +41,47 @@ VA_REGION_BY_STATE: MappingProxyType[str, str] = MappingProxyType(
 VA_DEFAULT_REGION = "west"
 
 
-class CreditBand(NamedTuple):
+class CreditRange(NamedTuple):
     min_score: int
     max_score: int
     label: str
 
 
-# Bands the consumer picks from, best first. The engine judges a band by its lowest score (conservative):
-# someone who says "good" may be at 670. Bands follow the common FICO tiers lenders quote.
-CREDIT_BANDS: MappingProxyType[str, CreditBand] = MappingProxyType(
+# Ranges the consumer picks from, best first. Their edges are the scores that decide products and prices:
+# FHA 500 and 580 (HUD 4000.1 II.A.2.b), conventional and VA 620 (Fannie Mae Selling Guide B3-5.1-01), HELOC
+# 680, jumbo 700, and the loan-level price breaks every 20 points from 620 to 760 (Fannie Mae LLPA Matrix).
+# The engine judges a range by its lowest score (conservative): someone who says 680-699 may be at 680; as
+# no range straddles a threshold, that never costs a consumer a product or a price tier.
+CREDIT_RANGES: MappingProxyType[str, CreditRange] = MappingProxyType(
     {
-        "excellent": CreditBand(740, 850, "Excellent (740–850)"),
-        "good": CreditBand(670, 739, "Good (670–739)"),
-        "fair": CreditBand(620, 669, "Fair (620–669)"),
-        "poor": CreditBand(300, 619, "Poor (below 620)"),
+        "760_850": CreditRange(760, 850, "760 or higher"),
+        "740_759": CreditRange(740, 759, "740–759"),
+        "720_739": CreditRange(720, 739, "720–739"),
+        "700_719": CreditRange(700, 719, "700–719"),
+        "680_699": CreditRange(680, 699, "680–699"),
+        "660_679": CreditRange(660, 679, "660–679"),
+        "640_659": CreditRange(640, 659, "640–659"),
+        "620_639": CreditRange(620, 639, "620–639"),
+        "580_619": CreditRange(580, 619, "580–619"),
+        "500_579": CreditRange(500, 579, "500–579"),
+        "300_499": CreditRange(300, 499, "Below 500"),
     }
 )
+MIN_CREDIT_SCORE, MAX_CREDIT_SCORE = 300, 850
+# The thresholds above, lowest first: the minimums a subscription offers (and the ranges' lower edges).
+CREDIT_THRESHOLDS: tuple[int, ...] = tuple(sorted(r.min_score for r in CREDIT_RANGES.values()))
+
+
+def credit_range_for_score(score: int) -> str:
+    """The range an exact score (300-850) falls in."""
+    if isinstance(score, bool) or not isinstance(score, int):
+        raise ValueError(f"credit_score must be a whole number; got {score!r}")
+    if not MIN_CREDIT_SCORE <= score <= MAX_CREDIT_SCORE:
+        raise ValueError(
+            f"credit_score must be between {MIN_CREDIT_SCORE} and {MAX_CREDIT_SCORE}; got {score}"
+        )
+    return next(key for key, r in CREDIT_RANGES.items() if r.min_score <= score <= r.max_score)
+
 
 # FHFA 2026 conforming loan limits by number of units (1-4): the baseline and the high-cost ceiling (150% of
 # the baseline), as in FHFA's county file.
@@ -198,8 +223,6 @@ class ProductRules:
     # Further LTV caps by occupancy and property type (the lowest cap that applies wins).
     max_ltv_by_occupancy: dict[str, Decimal] = field(default_factory=dict)
     max_ltv_by_property_type: dict[str, Decimal] = field(default_factory=dict)
-    # The score assumed for the 'poor' band (300-619) instead of 300, where the product lends that low.
-    poor_band_assumed_score: int | None = None
     requires_military_service: bool = False
     purposes: tuple[str, ...] = ("purchase", "refinance")
     occupancies: tuple[str, ...] = OCCUPANCIES
@@ -343,7 +366,9 @@ class Guidelines:
         # between products go to the one listed first, and pages list them in this order.
         order = {name: i for i, name in enumerate(PRODUCTS)}
         products = {
-            name: ProductRules(**_parse_fields(ProductRules, products_data[name], where=f"products.{name}"))
+            name: ProductRules(
+                **_parse_fields(ProductRules, _current(products_data[name]), where=f"products.{name}")
+            )
             for name in sorted(products_data, key=lambda n: order.get(n, len(order)))
         }
         return cls(products=products, **kwargs)
@@ -388,6 +413,18 @@ _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 @functools.cache
 def _dataclass_fields(kind: type) -> tuple[str, ...] | None:
     return tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
+
+
+# Keys sets stored before they were retired still carry; they are read and dropped, never refused.
+# poor_band_assumed_score: the FHA score assumed for the old 'poor' band (300-619), gone with the band
+# (issue 12.5): every credit range is judged by its own lowest score.
+RETIRED_PRODUCT_KEYS = frozenset({"poor_band_assumed_score"})
+
+
+def _current(data: Any) -> Any:
+    return (
+        {k: v for k, v in data.items() if k not in RETIRED_PRODUCT_KEYS} if isinstance(data, dict) else data
+    )
 
 
 def _parse_fields(cls: type, data: Any, *, where: str, skip: set[str] | None = None) -> dict[str, Any]:
@@ -490,7 +527,6 @@ DEFAULT_GUIDELINES = Guidelines(
             max_cltv=None,
             reduced_ltv_below_score=580,
             reduced_max_ltv=D("90"),
-            poor_band_assumed_score=500,
             occupancies=("primary",),
             limit="fha",
             mortgage_insurance="fha",

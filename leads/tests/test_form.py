@@ -87,7 +87,7 @@ def test_malformed_zip_is_refused(zip_code):
 @pytest.mark.parametrize(
     "field",
     [
-        "purpose", "zip_code", "property_type", "occupancy", "credit_band", "annual_income", "monthly_debts",
+        "purpose", "zip_code", "property_type", "occupancy", "credit_range", "annual_income", "monthly_debts",
         "timeline", "first_name", "last_name", "email", "phone", "consent",
     ],
 )  # fmt: skip

@@ -30,7 +30,7 @@ DATA = {
     "mortgage_balance": None,
     "cash_out": Decimal("0"),
     "desired_loan_amount": Decimal("360000"),
-    "credit_band": "good",
+    "credit_range": "660_679",
     "annual_income": Decimal("120000"),
     "monthly_debts": Decimal("500"),
     "military_service": False,

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leads.qualification import (
-    CREDIT_BANDS,
+    CREDIT_RANGES,
     DEFAULT_GUIDELINES,
     RATIO_CAP,
     Applicant,
@@ -19,6 +19,7 @@ from leads.qualification import (
     LoanLimits,
     ProductResult,
     Qualification,
+    credit_range_for_score,
     evaluate,
     monthly_payment,
 )
@@ -30,10 +31,10 @@ LOS_ANGELES = LoanLimits.for_county(D("1249125"), "FHFA 2026 LOSANGELESCOUNTY CA
 
 
 def buyer(**overrides) -> Applicant:
-    """A first-time buyer with good credit, a steady income and modest debts: qualifies comfortably."""
+    """A first-time buyer with good credit (660-679), steady income, modest debts: qualifies comfortably."""
     fields = dict(
         purpose="purchase",
-        credit_band="good",
+        credit_range="660_679",
         annual_income=D("150000"),
         monthly_debts=D("400"),
         property_value=D("400000"),
@@ -52,7 +53,7 @@ def homeowner(**overrides) -> Applicant:
     """A homeowner refinancing a $300,000 balance on a $500,000 home."""
     fields = dict(
         purpose="refinance",
-        credit_band="excellent",
+        credit_range="740_759",
         annual_income=D("200000"),
         monthly_debts=D("300"),
         property_value=D("500000"),
@@ -95,16 +96,47 @@ def test_monthly_payment_edges():
 # --- credit bands and limits --------------------------------------------------------------------------------
 
 
-def test_credit_bands_are_ordered_and_cover_300_to_850():
-    assert list(CREDIT_BANDS) == ["excellent", "good", "fair", "poor"]
-    assert CREDIT_BANDS["excellent"][:2] == (740, 850)
-    assert CREDIT_BANDS["good"][:2] == (670, 739)
-    assert CREDIT_BANDS["fair"][:2] == (620, 669)
-    assert CREDIT_BANDS["poor"][:2] == (300, 619)
-    assert "below 620" in CREDIT_BANDS["poor"].label
-    bands = sorted(CREDIT_BANDS.values())
-    for lower, upper in zip(bands, bands[1:], strict=False):
-        assert lower.max_score + 1 == upper.min_score
+def test_credit_ranges_are_ordered_contiguous_and_cover_300_to_850():
+    ranges = list(CREDIT_RANGES.values())
+    assert ranges[0].max_score == 850 and ranges[-1].min_score == 300
+    for upper, lower in zip(ranges, ranges[1:], strict=False):
+        assert lower.max_score + 1 == upper.min_score  # best first, no gap, no overlap
+
+
+def test_credit_ranges_edges_are_the_program_and_pricing_thresholds():
+    """Issue 12.5: every score that decides a product or a price is where a range starts, so no range
+    straddles one: FHA 500/580 (HUD 4000.1 II.A.2.b), conventional and VA 620 (Fannie Mae Selling Guide
+    B3-5.1-01), HELOC 680, jumbo 700, and the Fannie Mae LLPA matrix's breaks every 20 points, 640-760."""
+    edges = {r.min_score for r in CREDIT_RANGES.values()}
+    assert {500, 580, 620, 680, 700} <= edges
+    assert {640, 660, 680, 700, 720, 740, 760} <= edges
+    for rules in G.products.values():
+        assert rules.min_credit_score in edges
+        if rules.reduced_ltv_below_score is not None:
+            assert rules.reduced_ltv_below_score in edges
+    assert CREDIT_RANGES["300_499"].label == "Below 500" and CREDIT_RANGES["760_850"].label == "760 or higher"
+
+
+def test_the_model_choices_are_the_engines_ranges():
+    from leads.choices import CreditRange
+
+    assert [(k, r.label) for k, r in CREDIT_RANGES.items()] == list(CreditRange.choices)
+
+
+@pytest.mark.parametrize(
+    "score, expected",
+    [(300, "300_499"), (499, "300_499"), (500, "500_579"), (579, "500_579"), (580, "580_619"),
+     (619, "580_619"), (620, "620_639"), (679, "660_679"), (680, "680_699"), (759, "740_759"),
+     (760, "760_850"), (850, "760_850")],
+)  # fmt: skip
+def test_an_exact_score_falls_in_one_range(score, expected):
+    assert credit_range_for_score(score) == expected
+
+
+@pytest.mark.parametrize("score", [299, 851, -1, True, 700.0, "700"])
+def test_an_exact_score_outside_300_850_is_refused(score):
+    with pytest.raises(ValueError):
+        credit_range_for_score(score)
 
 
 def test_loan_limits_baseline_and_county():
@@ -188,7 +220,7 @@ def test_conventional_rate_term_refinance_up_to_97_percent():
 
 def test_high_cost_county_raises_the_conventional_cap():
     rich = buyer(
-        credit_band="excellent",
+        credit_range="740_759",
         annual_income=D("400000"),
         property_value=D("1300000"),
         purchase_price=D("1300000"),
@@ -204,7 +236,7 @@ def test_high_cost_county_raises_the_conventional_cap():
 
 
 def test_credit_below_the_minimum():
-    r = result(run(buyer(credit_band="poor")), "conventional")
+    r = result(run(buyer(credit_range="580_619")), "conventional")
     assert not r.fits_request and r.binding_constraint == "credit" and r.max_loan == 0
     assert any("at least 620" in reason for reason in r.reasons)
 
@@ -227,41 +259,83 @@ def test_fha_ufmip_is_1_75_percent_financed_into_the_loan():
 
 
 def test_fha_580_gets_96_5_percent_and_579_gets_90_percent():
-    # The poor band (300-619) is assumed to be 500 for FHA; move that assumption across the 580 line.
-    rules = G.products["fha"]
-    at_580 = dataclasses.replace(
-        G, products={**G.products, "fha": dataclasses.replace(rules, poor_band_assumed_score=580)}
-    )
-    at_579 = dataclasses.replace(
-        G, products={**G.products, "fha": dataclasses.replace(rules, poor_band_assumed_score=579)}
-    )
-    applicant = buyer(credit_band="poor", down_payment=D("14000"))  # 3.5% down
-    assert result(run(applicant, guidelines=at_580), "fha").max_loan == D("386000.00")
-    assert result(run(applicant, guidelines=at_580), "fha").fits_request
-    assert result(run(applicant, guidelines=at_579), "fha").max_loan == D("360000.00")
-    assert not result(run(applicant, guidelines=at_579), "fha").fits_request
+    """HUD 4000.1 II.A.2.b: a score of 580 or more may borrow 96.5% of the value, 500-579 90%. Judged by the
+    lowest score of the range: 580-619 counts as 580, 500-579 as 500; an exact score counts as itself."""
+    applicant = buyer(credit_range="580_619", down_payment=D("14000"))  # 3.5% down
+    assert result(run(applicant), "fha").max_loan == D("386000.00")
+    assert result(run(applicant), "fha").fits_request
+    below = buyer(credit_range="500_579", down_payment=D("14000"))
+    assert result(run(below), "fha").max_loan == D("360000.00")
+    assert not result(run(below), "fha").fits_request
+    assert result(run(buyer(credit_range="", credit_score=580, down_payment=D("14000"))), "fha").fits_request
+    exact_579 = result(run(buyer(credit_range="", credit_score=579, down_payment=D("14000"))), "fha")
+    assert exact_579.max_loan == D("360000.00")
 
 
-def test_fha_poor_band_lends_to_90_percent_and_says_why():
-    applicant = buyer(credit_band="poor", down_payment=D("14000"))
+def test_fha_500_579_lends_to_90_percent_and_assumes_nothing():
+    """Issue 12.5: the old 'poor' band (300-619) was assumed to be 500 for FHA and said so in a note; the
+    500-579 range is 500 by its own lowest score, so no assumption (and no note) is left."""
+    applicant = buyer(credit_range="500_579", down_payment=D("14000"))
     q = run(applicant)
     fha = result(q, "fha")
     assert fha.max_loan == D("360000.00") and fha.binding_constraint == "ltv"
     assert not fha.fits_request
-    assert any(
-        "FHA needs a score of at least 500; at 580+ the down payment can be 3.5%" in r for r in fha.reasons
-    )
+    assert not any("assumed" in r for r in fha.reasons + fha.notes)
     # Not the $386,000 asked, but FHA lends $360,000 (90%): a pre-qualified lead for that.
     assert q.qualified and q.estimate == D("360000.00") and not q.fits_request
     assert q.best_product == "fha" and q.qualified_loan == D("360000.00")
     assert [(s.kind, s.amount) for s in q.gap] == [("down_payment", D("26000.00"))]
-    ten_down = result(run(buyer(credit_band="poor", down_payment=D("40000"))), "fha")
-    assert ten_down.fits_request
-    assert any("at least 500" in n for n in ten_down.notes)
+    ten_down = result(run(buyer(credit_range="500_579", down_payment=D("40000"))), "fha")
+    assert ten_down.fits_request and not ten_down.notes
+    assert q.credit_score_judged == 500
+
+
+def test_below_500_gets_no_fha_and_says_why():
+    """HUD 4000.1 II.A.2.b: below 500 a borrower is not eligible for an FHA-insured loan."""
+    q = run(buyer(credit_range="300_499", down_payment=D("40000")))
+    fha = result(q, "fha")
+    assert fha.binding_constraint == "credit" and fha.max_loan == 0 and not q.qualified
+    assert "at least 500" in fha.obstacle and "300-499" in fha.obstacle
+
+
+def test_an_exact_score_is_judged_as_itself_and_must_agree_with_a_range():
+    assert run(buyer(credit_range="", credit_score=742)).credit_score_judged == 742
+    assert buyer(credit_range="", credit_score=742).credit_range == "740_759"
+    assert buyer(credit_range="740_759", credit_score=742).credit_range == "740_759"
+    with pytest.raises(ValueError):
+        buyer(credit_range="660_679", credit_score=742)
+    with pytest.raises(ValueError):
+        buyer(credit_range="", credit_score=900)
+    jumbo = result(run(buyer(credit_range="", credit_score=699)), "jumbo")
+    assert jumbo.binding_constraint == "credit" and "yours is 699" in jumbo.obstacle
+
+
+def test_heloc_680_and_jumbo_700_are_range_edges():
+    """HELOC 680 and jumbo 700 (our guideline set): 680-699 reaches a HELOC and not jumbo; 700-719 both."""
+    owner = dict(
+        purpose="home_equity", annual_income=D("200000"), monthly_debts=D("0"), property_value=D("500000"),
+        mortgage_balance=D("200000"), desired_loan_amount=D("50000"), state="OH",
+    )  # fmt: skip
+    assert (
+        result(run(Applicant(credit_range="680_699", **owner)), "home_equity").binding_constraint != "credit"
+    )
+    assert (
+        result(run(Applicant(credit_range="660_679", **owner)), "home_equity").binding_constraint == "credit"
+    )
+    rich = dict(annual_income=D("900000"), purchase_price=D("1500000"), property_value=D("1500000"),
+                down_payment=D("300000"))  # fmt: skip
+    assert result(run(buyer(credit_range="680_699", **rich)), "jumbo").binding_constraint == "credit"
+    assert result(run(buyer(credit_range="700_719", **rich)), "jumbo").binding_constraint != "credit"
+
+
+def test_stored_guidelines_with_the_retired_poor_band_key_still_load():
+    data = G.to_dict()
+    data["products"]["fha"]["poor_band_assumed_score"] = 500  # sets 2026.1 and 2026.2 carry it
+    assert Guidelines.from_dict(data) == G
 
 
 def test_fair_credit_fha_96_5_percent():
-    r = result(run(buyer(credit_band="fair", down_payment=D("14000"))), "fha")
+    r = result(run(buyer(credit_range="620_639", down_payment=D("14000"))), "fha")
     assert r.fits_request and r.max_loan == D("386000.00")
 
 
@@ -328,7 +402,7 @@ def test_va_cash_out_capped_at_90_percent():
 
 def jumbo_buyer(loan: Decimal) -> Applicant:
     return buyer(
-        credit_band="excellent",
+        credit_range="740_759",
         annual_income=D("600000"),
         property_value=D("2000000"),
         purchase_price=D("2000000"),
@@ -357,7 +431,7 @@ def test_jumbo_80_percent_and_3_million():
     assert result(run(jumbo_buyer(D("1600000"))), "jumbo").fits_request
     assert not result(run(jumbo_buyer(D("1600000.01"))), "jumbo").fits_request
     big = buyer(
-        credit_band="excellent",
+        credit_range="740_759",
         annual_income=D("3000000"),
         property_value=D("5000000"),
         purchase_price=D("5000000"),
@@ -368,7 +442,7 @@ def test_jumbo_80_percent_and_3_million():
 
 
 def test_jumbo_needs_700():
-    assert not result(run(buyer(credit_band="good", annual_income=D("600000"))), "jumbo").fits_request
+    assert not result(run(buyer(credit_range="660_679", annual_income=D("600000"))), "jumbo").fits_request
 
 
 # --- home equity --------------------------------------------------------------------------------------------
@@ -445,7 +519,7 @@ def test_applicant_validation():
     with pytest.raises(ValueError):
         buyer(purpose="vacation")
     with pytest.raises(ValueError):
-        buyer(credit_band="superb")
+        buyer(credit_range="superb")
     with pytest.raises(TypeError):
         buyer(annual_income=150000.0)
     with pytest.raises(ValueError):
@@ -808,7 +882,7 @@ def applicants(draw) -> Applicant:
     value = D(draw(st.integers(min_value=50_000, max_value=4_000_000)))
     fields = dict(
         purpose=purpose,
-        credit_band=draw(st.sampled_from(list(CREDIT_BANDS))),
+        credit_range=draw(st.sampled_from(list(CREDIT_RANGES))),
         annual_income=D(draw(st.integers(min_value=0, max_value=2_000_000))),
         monthly_debts=D(draw(st.integers(min_value=0, max_value=20_000))),
         property_value=value,
@@ -910,6 +984,39 @@ def test_ratios_fit_their_columns(a, limits):
     q = evaluate(a, guidelines=G, limits=limits)
     for ratio in [q.ltv, q.dti] + [x for r in q.results for x in (r.ltv, r.dti, r.front_end_dti)]:
         assert ratio is None or (0 <= ratio <= RATIO_CAP and ratio.as_tuple().exponent == -2)
+
+
+RANGES_WORST_FIRST = list(reversed(CREDIT_RANGES))
+
+
+@PROPERTY_SETTINGS
+@given(applicants(), limit_choices, st.data())
+def test_a_better_credit_range_never_lowers_the_estimate(a, limits, data):
+    """Issue 12.5: moving up any number of credit ranges never lowers what any product lends, never takes
+    a product away, and never turns a fit into a refusal."""
+    i = RANGES_WORST_FIRST.index(a.credit_range)
+    better = data.draw(st.sampled_from(RANGES_WORST_FIRST[i:]))
+    before = evaluate(a, guidelines=G, limits=limits)
+    after = evaluate(dataclasses.replace(a, credit_range=better), guidelines=G, limits=limits)
+    assert after.estimate >= before.estimate
+    assert set(before.products) <= set(after.products)
+    for r1, r2 in zip(before.results, after.results, strict=True):
+        assert r2.max_loan >= r1.max_loan, r1.product
+        assert r2.fits_request or not r1.fits_request, r1.product
+
+
+@PROPERTY_SETTINGS
+@given(applicants(), limit_choices, st.data())
+def test_an_exact_score_is_never_worse_than_its_range(a, limits, data):
+    """Issue 12.5: a range counts as its lowest score, so the exact score inside it lends as much or more;
+    and since no range straddles a threshold, exactly as much."""
+    low, high, _ = CREDIT_RANGES[a.credit_range]
+    score = data.draw(st.integers(min_value=low, max_value=high))
+    by_range = evaluate(a, guidelines=G, limits=limits)
+    by_score = evaluate(dataclasses.replace(a, credit_score=score), guidelines=G, limits=limits)
+    assert by_score.credit_score_judged == score >= by_range.credit_score_judged == low
+    for r1, r2 in zip(by_range.results, by_score.results, strict=True):
+        assert r2.max_loan == r1.max_loan, r1.product
 
 
 @PROPERTY_SETTINGS

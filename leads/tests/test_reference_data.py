@@ -158,7 +158,7 @@ def test_a_duplex_lead_borrows_above_the_one_unit_limit(db):
         desired_loan_amount=D("1000000"),
         annual_income=D("400000"),
         monthly_debts=D("0"),
-        credit_band="excellent",
+        credit_range="740_759",
     )
     assert lead.units == 2 and lead.loan_limit == D("1066250.00")
     conventional = next(r for r in lead.qualification["results"] if r["product"] == "conventional")
@@ -300,7 +300,7 @@ def test_engine_takes_the_fha_limit_it_is_given():
     """An FHA request above the floor in Anchorage is held to the floor without HUD's figure."""
     a = Applicant(
         purpose="purchase",
-        credit_band="excellent",
+        credit_range="740_759",
         annual_income=D("400000"),
         monthly_debts=D("0"),
         property_value=D("800000"),
@@ -353,7 +353,7 @@ def test_states_take_their_own_rates_and_others_the_national_ones(db):
 
 STRETCHED = dict(
     purpose="purchase",
-    credit_band="good",
+    credit_range="660_679",
     annual_income=D("48000"),
     monthly_debts=D("600"),
     property_value=D("330000"),

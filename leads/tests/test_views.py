@@ -85,7 +85,7 @@ def test_form_page_shows_consent_honeypot_and_no_inline_script(client):
     for heading in ("If you are buying", "If you are refinancing", "If you want a home equity line"):
         assert heading in html
     assert "I served or serve in the U.S. military (VA loans)" in html
-    assert "Excellent (740–850)" in html
+    assert "760 or higher" in html and "Below 500" in html and "<select" in html
 
 
 def test_valid_post_stores_consumer_lead_and_consent_then_redirects(
@@ -142,7 +142,7 @@ def test_honeypot_stores_a_rejected_lead_queues_nothing_and_redirects_the_same(
         ("property_type", "castle", "Choose the type of home."),
         ("property_value", "NaN", "Enter the home's value in dollars, like 250,000."),
         ("down_payment", "500000", "Your down payment must be less than the price ($400,000)."),
-        ("credit_band", "", "Choose the range your credit score is in."),
+        ("credit_range", "", "Choose the range your credit score is in."),
         ("annual_income", "1e400", "Enter your yearly income in dollars, like 250,000."),
         ("monthly_debts", "-1", "Your monthly debt payments can't be negative."),
         ("timeline", "", "Choose when you would like to get started."),
@@ -157,7 +157,7 @@ def test_invalid_field_gets_its_message_beside_it_and_in_the_summary(client, fie
     assert response.status_code == 400
     assert error_beside(response, field) == message
     html = response.content.decode()
-    anchor = f"#id_{field}_0" if field in ("purpose", "credit_band") else f"#id_{field}"
+    anchor = f"#id_{field}_0" if field == "purpose" else f"#id_{field}"
     assert f'<a href="{anchor}">' in html  # the summary at the top links to the field
     assert 'aria-invalid="true"' in html
     assert not Lead.objects.exists()
@@ -321,6 +321,15 @@ def test_qualified_lead_shows_estimate_products_payment_and_limit(client):
     assert "matching you with a lender" in html  # still being distributed: keeps polling
     assert 'hx-trigger="every 1s"' in html
     assert_no_pii_but_first_name(html)
+
+
+def test_the_result_page_says_which_credit_score_the_loans_were_judged_by(client):
+    """Issue 12.5: a range counts as its lowest score (660-679 as 660); a partner's exact score as itself."""
+    by_range = make_lead(qualification=QUALIFIED, estimate="350000.00", credit_range="660_679")
+    html = client.get(result_url(by_range)).content.decode()
+    assert "We judged your credit at 660, the lowest score in the range you chose (660–679)" in html
+    exact = make_lead(qualification=QUALIFIED, estimate="350000.00", credit_range="700_719", credit_score=702)
+    assert "We judged your credit by your score of 702." in client.get(result_url(exact)).content.decode()
 
 
 def test_sold_lead_says_how_many_lenders_and_stops_polling(client):

@@ -239,7 +239,7 @@ def test_detail_shows_contact_loan_qualification_consent_and_sale(owner_client, 
 
     phone = lead.consumer.phone
     assert f'href="tel:+1{phone}"' in html and f'href="mailto:{lead.consumer.email}"' in html
-    assert "$400,000" in html and "$360,000" in html and "Good (670–739)" in html
+    assert "$400,000" in html and "$360,000" in html and "660–679" in html and "(judged at 660)" in html
     assert "Conventional, FHA" in html and "$420,000" in html and "35.00%" in html and "90.00%" in html
     assert "Debt-to-income limits the loan" in html and "6.25%" in html
     assert "&lt;b&gt;by lenders&lt;/b&gt;" in html  # consent text is escaped

@@ -23,7 +23,7 @@ FORM_DATA = {
     "mortgage_balance": "",
     "cash_out": "",
     "desired_loan_amount": "360000",
-    "credit_band": "good",
+    "credit_range": "660_679",
     "annual_income": "120000",
     "monthly_debts": "500",
     "military_service": "",
@@ -122,7 +122,7 @@ class QualifiedLeadFactory(factory.django.DjangoModelFactory):
     qualified_loan = Decimal("360000")
     ltv = Decimal("90.00")
     dti = Decimal("35.00")
-    credit_band = "good"
+    credit_range = "660_679"
     annual_income = Decimal("120000")
     monthly_debts = Decimal("500")
     timeline = "3_months"

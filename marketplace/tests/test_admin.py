@@ -237,7 +237,7 @@ def test_subscription_admin_validates_like_the_portal(staff_client, buying_lende
         "is_active": "on",
         "price": "40.00",
         "purpose_purchase": "on",
-        "credit_good": "on",
+        "min_credit_score": "670",
         "schedule_days": "0123456",
         "states": "TX, NY",
         "zip_codes": "",

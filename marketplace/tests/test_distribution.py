@@ -96,7 +96,7 @@ def test_equal_bids_go_to_the_lender_served_least_recently(buying_lender, rival_
 def test_filters_are_matched_in_sql(buying_lender):
     make_subscription(buying_lender, name="refi only", purpose_purchase=False)
     make_subscription(buying_lender, name="California", states=["CA"])
-    make_subscription(buying_lender, name="excellent only", credit_good=False)
+    make_subscription(buying_lender, name="740 and up", min_credit_score=740)
     make_subscription(buying_lender, name="big loans", min_loan_amount=Decimal("500000"))
     make_subscription(buying_lender, name="low LTV", max_ltv=Decimal("80"))
     make_subscription(buying_lender, name="low DTI", max_dti=Decimal("30"))
@@ -105,6 +105,24 @@ def test_filters_are_matched_in_sql(buying_lender):
     lead = QualifiedLeadFactory()
 
     assert [m.subscription_id for m in subscriptions_matching(leads=[lead])[lead.pk]] == [ok.pk]
+
+
+def test_credit_matches_the_leads_lowest_possible_score_against_the_minimum(buying_lender):
+    """Issue 12.5: a subscription takes a lead when the lead's lowest possible score (its exact score, else
+    the lowest of its range) reaches the subscription's minimum, in the matching SQL."""
+    at_660 = make_subscription(buying_lender, name="660+", min_credit_score=660)
+    at_670 = make_subscription(buying_lender, name="670+ (was 'good')", min_credit_score=670)
+    at_680 = make_subscription(buying_lender, name="680+", min_credit_score=680)
+
+    def matched(**credit) -> set[int]:
+        lead = QualifiedLeadFactory(**credit)
+        return {m.subscription_id for m in subscriptions_matching(leads=[lead])[lead.pk]}
+
+    assert matched(credit_range="660_679") == {at_660.pk}  # may be 660: below 670
+    assert matched(credit_range="680_699") == {at_660.pk, at_670.pk, at_680.pk}
+    assert matched(credit_range="640_659") == set()
+    assert matched(credit_range="660_679", credit_score=675) == {at_660.pk, at_670.pk}
+    assert matched(credit_range="660_679", credit_score=670) == {at_660.pk, at_670.pk}
 
 
 def test_loan_amount_filters_take_the_loan_the_consumer_qualifies_for(buying_lender):

@@ -52,7 +52,7 @@ def fill_consumer_form(page) -> None:
     page.fill("#id_property_value", "420000")
     page.fill("#id_purchase_price", "420000")
     page.fill("#id_down_payment", "42000")
-    page.check("input[name=credit_band][value=good]")
+    page.select_option("#id_credit_range", "660_679")
     page.fill("#id_annual_income", "125000")
     page.fill("#id_monthly_debts", "400")
     page.fill("#id_first_name", "Ana")

@@ -62,7 +62,7 @@ LENDERS = [
                     "price": Decimal("30.00"),
                     "purpose_purchase": False,
                     "purpose_home_equity": False,
-                    "credit_poor": True,
+                    "min_credit_score": 300,
                 },
                 ["TX", "OK"],
             ),
@@ -124,6 +124,12 @@ LENDERS = [
     },
 ]
 
+# Most demo consumers in the middle ranges, a few at each end (680-699 twice: the commonest).
+DEMO_CREDIT_RANGES = (
+    "760_850", "740_759", "720_739", "700_719", "680_699", "680_699", "660_679", "640_659", "620_639",
+    "580_619", "500_579",
+)  # fmt: skip
+
 ZIPS = [
     "78701",
     "75201",
@@ -158,7 +164,7 @@ def _lead_data(rng: random.Random, n: int) -> dict:
         "property_type": "single_family",
         "occupancy": "primary",
         "property_value": value,
-        "credit_band": rng.choice(["excellent", "good", "good", "good", "fair", "poor"]),
+        "credit_range": rng.choice(DEMO_CREDIT_RANGES),
         "annual_income": income,
         "monthly_debts": rng.choice([0, 250, 400, 650, 900, 2000]),
         "military_service": "on" if rng.random() < 0.15 else "",
