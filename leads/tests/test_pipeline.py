@@ -70,10 +70,12 @@ def test_submit_stores_lead_and_consent_before_any_task(django_capture_on_commit
 
 
 @pytest.mark.postgres
-def test_submit_writes_consumer_lead_and_consent_in_one_statement_all_or_nothing():
+def test_submit_writes_consumer_lead_and_consent_together_all_or_nothing():
     with CaptureQueriesContext(connection) as queries:
         lead = submit()
-    assert len(queries) == 1  # one round trip: most of an intake request's cost was three inserts
+    # One INSERT per row, and only the transaction around them besides (a savepoint inside the test's).
+    inserts = [q["sql"] for q in queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 3 and len(queries) - len(inserts) <= 2
     assert lead.consumer.leads.get() == lead and lead.consent.lead_id == lead.pk
     before = (Consumer.objects.count(), Lead.objects.count(), ConsentRecord.objects.count())
     # A consent row the database refuses (text PostgreSQL cannot store) takes the lead and the consumer
@@ -109,8 +111,8 @@ def test_submit_writes_consumer_lead_and_consent_in_one_statement_all_or_nothing
     ],
 )
 def test_every_column_reads_back_as_it_was_written(overrides):
-    """The one-statement insert hands each row to PostgreSQL as JSON: money to the cent, times to the
-    microsecond, flags, UUIDs, addresses, JSON columns and Unicode all read back unchanged."""
+    """Money to the cent, times to the microsecond, flags, UUIDs, addresses, JSON columns and Unicode all
+    read back as intake wrote them."""
     lead = submit(**overrides)
     consent = lead.consent
     for obj in (lead.consumer, lead, consent):
@@ -119,6 +121,30 @@ def test_every_column_reads_back_as_it_was_written(overrides):
             written, read = getattr(obj, field.attname), getattr(stored, field.attname)
             assert written == read, f"{type(obj).__name__}.{field.name}: wrote {written!r}, read {read!r}"
     assert lead.created_at.microsecond == type(lead).objects.get(pk=lead.pk).created_at.microsecond
+
+
+def test_intake_saves_each_row_through_its_model():
+    """Issue 13.5: insert_chain wrote the consumer, the lead and the consent in one SQL statement past their
+    models' save(), so ConsentRecord.save() (which seals the text and refuses changes) never ran and no
+    post_save receiver heard of a new lead or consent. Each row is saved through its model now, in one
+    transaction."""
+    from django.db.models.signals import post_save
+
+    saved = []
+
+    def heard(sender, instance, created, **kwargs):
+        saved.append((sender.__name__, created, instance.pk is not None))
+
+    models = (Consumer, Lead, ConsentRecord)
+    for model in models:
+        post_save.connect(heard, sender=model, dispatch_uid=f"test-intake-{model.__name__}")
+    try:
+        lead = submit()
+    finally:
+        for model in models:
+            post_save.disconnect(sender=model, dispatch_uid=f"test-intake-{model.__name__}")
+    assert saved == [("Consumer", True, True), ("Lead", True, True), ("ConsentRecord", True, True)]
+    assert lead.consent.text_sha256 == hashlib.sha256(b"I agree to be contacted.").hexdigest()
 
 
 def test_consent_record_cannot_be_changed_or_deleted():
