@@ -5,6 +5,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 from django.db import connection
 
 from integrations.models import ApiKey
@@ -23,13 +24,13 @@ def redis_counters(settings, request):
     prefix = f"test-{os.getpid()}-{request.node.originalname}"
     settings.CACHES = {
         "default": {
-            "BACKEND": "marketplace.cache.RedisCache",
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ.get("REDIS_URL", ""),
             "KEY_PREFIX": prefix,
         }
     }
     yield cache
-    client = cache._cache.get_client(write=True)
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
     for key in client.scan_iter(f"{prefix}:*"):
         client.delete(key)
 
