@@ -365,8 +365,8 @@ def test_a_ratio_of_millions_is_stored_and_the_batch_goes_on(overrides):
 
 def test_guidelines_2026_3_are_the_active_set_and_old_leads_keep_their_version():
     """Issue 12: the default guideline set changes its name (2026.2 for the maximum loan, 2026.3 for credit
-    ranges); a data migration adds it as the active set (its frozen rules equal the code's defaults), and a lead
-    qualified under an older set keeps that version string."""
+    ranges); a data migration adds it as the active set (its frozen rules equal the code's defaults), and a
+    lead qualified under an older set keeps that version string."""
     from leads.models import GuidelineSet
     from leads.qualification import DEFAULT_GUIDELINES, Guidelines
     from leads.selectors import _guidelines_from_db
