@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing.models import ReturnRequest
 from leads.choices import CreditBand, LoanPurpose
 from leads.geo import US_STATES
+from marketplace.formfields import BoundedDateField, BoundedIntegerField
 
 from .models import Lender, Subscription
 from .services import SUBSCRIPTION_FIELDS, subscription_validate
@@ -36,12 +37,19 @@ def _money(label: str, **kw: Any) -> forms.DecimalField:
     )
 
 
-def _count(label: str) -> forms.IntegerField:
-    return forms.IntegerField(
+# Business limits on a subscription's caps: far above any lender's appetite, far below the column's limit.
+MAX_DAILY_CAP = 100_000
+MAX_MONTHLY_CAP = 31 * MAX_DAILY_CAP
+MAX_RADIUS_MILES = 500  # subscription_validate's limit, so an absurd radius never reaches the forecast
+
+
+def _count(label: str, *, max_value: int) -> BoundedIntegerField:
+    return BoundedIntegerField(
         label=label,
         min_value=1,
+        max_value=max_value,
         required=False,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1"}),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
 
 
@@ -85,11 +93,12 @@ class SubscriptionForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "pattern": "[0-9]{5}", "autocomplete": "off"}),
     )
-    radius_miles = forms.IntegerField(
+    radius_miles = BoundedIntegerField(
         label="Radius (miles)",
         min_value=1,
+        max_value=MAX_RADIUS_MILES,
         required=False,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1", "max": "500"}),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
     credit_bands = forms.MultipleChoiceField(
         label="Credit bands", choices=CreditBand.choices, widget=forms.CheckboxSelectMultiple, required=False
@@ -110,8 +119,8 @@ class SubscriptionForm(forms.Form):
         initial="shared",
     )
     price = _money("Price per lead ($)", required=True, help_text="Your bid. It cannot be below the floor.")
-    daily_cap = _count("Daily cap (leads)")
-    monthly_cap = _count("Monthly cap (leads)")
+    daily_cap = _count("Daily cap (leads)", max_value=MAX_DAILY_CAP)
+    monthly_cap = _count("Monthly cap (leads)", max_value=MAX_MONTHLY_CAP)
     monthly_budget = _money("Monthly budget ($)")
     schedule_days = forms.MultipleChoiceField(
         label="Delivery days",
@@ -246,8 +255,8 @@ class ReturnRequestForm(forms.Form):
 
 
 class AnalyticsFilterForm(forms.Form):
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    start = BoundedDateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = BoundedDateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
     revenue = forms.DecimalField(
         label="Your revenue per funded loan ($)",
         max_digits=12,

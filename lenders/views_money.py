@@ -27,6 +27,7 @@ from billing.services import (
     return_request as return_request_service,
 )
 from marketplace.analytics import BREAKDOWNS, Row, analytics_report, subscription_forecast
+from marketplace.formfields import form_problems
 from marketplace.models import MarketSettings
 from marketplace.selectors import delivery_get_for_member
 
@@ -385,18 +386,27 @@ def _bars(rows: list[Row], attr: str) -> list[dict[str, Any]]:
     ]
 
 
-def _report(request: HttpRequest) -> tuple[AnalyticsFilterForm, Any]:
-    form = AnalyticsFilterForm(request.GET or None, initial=AnalyticsFilterForm.defaults())
+def _range_form(request: HttpRequest) -> AnalyticsFilterForm:
+    return AnalyticsFilterForm(request.GET or None, initial=AnalyticsFilterForm.defaults())
+
+
+def _report(request: HttpRequest, form: AnalyticsFilterForm) -> Any:
     v = form.values()
-    report = analytics_report(
+    return analytics_report(
         membership=request.membership, start=v["start"], end=v["end"], revenue_per_funded=v["revenue"]
     )
-    return form, report
+
+
+def _range_refused(form: AnalyticsFilterForm) -> bool:
+    # A range given but not valid (backwards, too long, a date in year 9999): the page shows the default
+    # range with the reason beside the field, and says 400 so that nothing mistakes it for the answer.
+    return form.is_bound and not form.is_valid()
 
 
 @member_required
 def analytics(request: HttpRequest) -> HttpResponse:
-    form, report = _report(request)
+    form = _range_form(request)
+    report = _report(request, form)
     titles = dict(BREAKDOWNS)
     sections = [
         {"key": kind, "title": titles[kind], "rows": rows, "bars": _bars(rows, "application_rate")}
@@ -415,12 +425,17 @@ def analytics(request: HttpRequest) -> HttpResponse:
             "bucket_bars": _bars(report.buckets, "application_rate"),
             "query": request.GET.urlencode(),
         },
+        status=400 if _range_refused(form) else 200,
     )
 
 
 @member_required
-def analytics_csv(request: HttpRequest) -> StreamingHttpResponse:
-    _, report = _report(request)
+def analytics_csv(request: HttpRequest) -> HttpResponse:
+    form = _range_form(request)
+    if _range_refused(form):
+        # A file of another range than asked would be worse than none.
+        return HttpResponse(form_problems(form), status=400, content_type="text/plain; charset=utf-8")
+    report = _report(request, form)
     titles = dict(BREAKDOWNS)
     bucket_title = "Response time"
     header = [
