@@ -283,6 +283,11 @@ class AnalyticsFilterForm(forms.Form):
                 self.add_error("start", "Choose a range of at most ten years.")
         return cd
 
+    def refused(self) -> bool:
+        """True when a value was given and is not valid (backwards, too long, a date in year 9999); a value
+        left out of the query string just takes its default."""
+        return self.is_bound and any(name not in self.fields or name in self.data for name in self.errors)
+
     def values(self) -> dict[str, Any]:
         """The cleaned range, or the defaults for whatever is missing or invalid."""
         values = self.defaults()

@@ -397,12 +397,6 @@ def _report(request: HttpRequest, form: AnalyticsFilterForm) -> Any:
     )
 
 
-def _range_refused(form: AnalyticsFilterForm) -> bool:
-    # A range given but not valid (backwards, too long, a date in year 9999): the page shows the default
-    # range with the reason beside the field, and says 400 so that nothing mistakes it for the answer.
-    return form.is_bound and not form.is_valid()
-
-
 @member_required
 def analytics(request: HttpRequest) -> HttpResponse:
     form = _range_form(request)
@@ -425,14 +419,16 @@ def analytics(request: HttpRequest) -> HttpResponse:
             "bucket_bars": _bars(report.buckets, "application_rate"),
             "query": request.GET.urlencode(),
         },
-        status=400 if _range_refused(form) else 200,
+        # A range given but refused: the default range is shown with the reason beside the field, and the
+        # 400 keeps anything from taking it for the answer.
+        status=400 if form.refused() else 200,
     )
 
 
 @member_required
 def analytics_csv(request: HttpRequest) -> HttpResponse:
     form = _range_form(request)
-    if _range_refused(form):
+    if form.refused():
         # A file of another range than asked would be worse than none.
         return HttpResponse(form_problems(form), status=400, content_type="text/plain; charset=utf-8")
     report = _report(request, form)
