@@ -139,7 +139,8 @@ class ReassignForm(forms.Form):
 
 
 class InvitationForm(forms.Form):
-    email = forms.EmailField(label="E-mail")
+    # Invitation.email's column (an address longer than 254 characters is not deliverable anyway).
+    email = forms.EmailField(label="E-mail", max_length=254)
     role = forms.ChoiceField(label="Role")
 
     def __init__(self, *args, roles=(), **kwargs):

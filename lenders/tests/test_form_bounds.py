@@ -233,3 +233,15 @@ def test_bounded_fields_say_what_is_allowed():
     assert field.clean("2000-01-01") == date(2000, 1, 1)
     with pytest.raises(ValueError):
         BoundedIntegerField(max_value=2**31)
+
+
+# --- found by the form walker (test_form_walker.py) -----------------------------------------------------
+
+
+def test_an_invitation_to_an_address_longer_than_its_column_is_refused(owner_client, buying_lender):
+    """Issue 11.9, found by the walker: an e-mail address over 254 characters passed the invitation form and
+    was a 500 (value too long for the column)."""
+    email = "x" * 300 + "@example.com"
+    response = owner_client.post(reverse("portal:team"), {"email": email, "role": "officer"})
+    assert response.status_code == 400
+    assert "Ensure this value has at most 254 characters" in response.content.decode()
