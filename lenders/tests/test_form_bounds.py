@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from integrations import forms as integration_forms
 from leads import forms as public_forms
 from lenders import forms as portal_forms
 from lenders import forms_money
@@ -205,7 +206,7 @@ def test_a_subscription_at_the_cap_limits_is_saved(owner_client, buying_lender):
 
 
 def _form_classes():
-    for module in (portal_forms, forms_money, public_forms):
+    for module in (portal_forms, forms_money, integration_forms, public_forms):
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, forms.BaseForm) and cls.__module__ == module.__name__:
                 yield cls

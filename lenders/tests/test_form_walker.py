@@ -9,6 +9,7 @@ one is reported as itself, not as the aborted transaction of the next.
 """
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.django_db
 TYPED_EXAMPLES, CHOSEN_EXAMPLES = 2, 1
 CHOSEN_KINDS = ("hidden", "select", "radio", "checkbox", "submit")
 INVITATION_TOKEN = "walker-invitation-token"
+STATUSES: Counter[int] = Counter()  # what the walk got back, printed with -s: a walk of 403s tests nothing
 # Forms whose use ends the walk rather than testing input: signing out.
 SKIP_ACTIONS = ("/portal/logout/",)
 
@@ -242,7 +244,9 @@ def send(client: Client, form: Form, data: dict[str, list[str]], url: str):
     return client.post(url, data)
 
 
-def walk(client: Client, form: Form, known: dict[str, str], *, also: bool = True) -> int:
+def walk(
+    client: Client, form: Form, known: dict[str, str], *, also: bool = True, typed: int = TYPED_EXAMPLES
+) -> int:
     """Send the form as the page has it, then each field in turn made hostile while the others keep their
     good values (so the hostile one gets past the others' checks to where it is used): first the extremes
     of its input type, then hypothesis-generated values. Returns the number of requests."""
@@ -256,6 +260,7 @@ def walk(client: Client, form: Form, known: dict[str, str], *, also: bool = True
                 response = send(client, form, data, url)
                 transaction.set_rollback(True)
             sent += 1
+            STATUSES[response.status_code] += 1
             assert response.status_code < 500, (form.page, url, data, response.status_code)
 
     def walk_field(name: str, f: Field) -> None:
@@ -263,7 +268,7 @@ def walk(client: Client, form: Form, known: dict[str, str], *, also: bool = True
             check({**valid, name: [value]})
 
         @settings(
-            max_examples=CHOSEN_EXAMPLES if f.kind in CHOSEN_KINDS else TYPED_EXAMPLES,
+            max_examples=CHOSEN_EXAMPLES if f.kind in CHOSEN_KINDS else typed,
             deadline=None,
             database=None,  # no example database in the repository; each run explores afresh
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -358,6 +363,7 @@ KNOWN_GOOD = {
 
 def test_every_portal_and_public_form_answers_bad_input_without_a_5xx(world, owner):
     """Issue 11.9: no value typed into any form of the portal or the public site is a 500."""
+    STATUSES.clear()
     lender_client = Client(enforce_csrf_checks=True)
     lender_client.force_login(owner)
     visitor = Client(enforce_csrf_checks=True)
@@ -382,7 +388,7 @@ def test_every_portal_and_public_form_answers_bad_input_without_a_5xx(world, own
                 htmx_seen.add(form.also_posts_to)
                 requests += walk(client, form, KNOWN_GOOD, also=also)
                 walked.append(f"{form.method.upper()} {form.action}")
-    print(f"walked {len(walked)} forms with {requests} requests")
+    print(f"walked {len(walked)} forms with {requests} requests: {sorted(STATUSES.items())}")
     # The walk found the forms it should: a guard against a reader that silently finds none.
     for expected in (
         "POST /",
@@ -399,3 +405,44 @@ def test_every_portal_and_public_form_answers_bad_input_without_a_5xx(world, own
         "POST /portal/integrations/webhooks/",
     ):
         assert expected in walked, (expected, walked)
+
+
+def admin_pages() -> list[str]:
+    """Each registered model's list (its search, filters and actions) and the change page of one row: the
+    change form starts from a valid row, so a hostile field gets past the others (an add page's empty form
+    would mostly answer "required")."""
+    from django.apps import apps
+    from django.contrib import admin
+
+    pages = []
+    for model in apps.get_models():
+        if not admin.site.is_registered(model):
+            continue
+        base = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        pages.append(reverse(f"{base}_changelist"))
+        row = model._default_manager.order_by("pk").first()
+        if row is not None:
+            pages.append(reverse(f"{base}_change", args=[row.pk]))
+    return pages
+
+
+def test_every_admin_form_answers_bad_input_without_a_5xx(world, staff):
+    """Issue 11.9 (admin where it matters): the staff's forms take the same hostile values without a 5xx."""
+    STATUSES.clear()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff)
+    seen: set = set()
+    requests = 0
+    for page in admin_pages():
+        response = client.get(page)
+        if response.status_code != 200:  # an add page of a read-only model: 403
+            assert response.status_code < 500, page
+            continue
+        reader = FormReader(page)
+        reader.feed(response.content.decode())
+        for form in reader.forms:
+            if form.key in seen or form.action.endswith(("/logout/",)):
+                continue
+            seen.add(form.key)
+            requests += walk(client, form, {}, typed=1)  # staff forms are many and wide: one example each
+    print(f"walked the admin with {requests} requests: {sorted(STATUSES.items())}")
