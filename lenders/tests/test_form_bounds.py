@@ -73,6 +73,10 @@ def test_a_follow_up_inside_the_range_is_still_taken(owner_client, delivery):
         timezone.localtime(FollowUp.objects.get().due_at, ZoneInfo(delivery.lender.time_zone)).date()
         == latest_date()
     )
+    # A reminder years ahead says its year, on the page and in the confirmation.
+    page = owner_client.get(response["Location"]).content.decode()
+    assert f"Dec 31, {latest_date().year}, 11:59 PM" in page
+    assert f"Follow-up set for Dec 31, {latest_date().year}, 11:59 PM." in page
 
 
 def test_a_follow_up_before_2000_is_refused(owner_client, delivery):
