@@ -19,7 +19,7 @@ from django.utils import timezone
 EARLIEST_DATE = date(2000, 1, 1)
 # How far ahead a person may plan: a follow-up, a report's end. Further is a typing slip.
 YEARS_AHEAD = 5
-# PostgreSQL's integer, the column behind PositiveIntegerField (and what SQLite tests should refuse too).
+# PostgreSQL's integer, the column behind PositiveIntegerField.
 INT_MAX = 2_147_483_647
 
 

@@ -250,3 +250,30 @@ def test_an_invitation_to_an_address_longer_than_its_column_is_refused(owner_cli
     response = owner_client.post(reverse("portal:team"), {"email": email, "role": "officer"})
     assert response.status_code == 400
     assert "Ensure this value has at most 254 characters" in response.content.decode()
+
+
+# --- admin where it matters -----------------------------------------------------------------------------
+
+
+def test_admin_refuses_a_lender_time_zone_that_is_not_one(client, staff, buying_lender):
+    """Issue 11.9 (admin): a lender's time zone was free text; a typo stored there made every sale to the
+    lender raise (its day and schedule are read in that zone). It is refused beside the field."""
+    client.force_login(staff)
+    page = reverse("admin:lenders_lender_change", args=[buying_lender.pk])
+    form = client.get(page).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    inlines = {
+        "licenses-TOTAL_FORMS": "0",
+        "licenses-INITIAL_FORMS": "0",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
+    response = client.post(page, {**data, **inlines, "time_zone": "America/Chicag"})
+    assert response.status_code == 200
+    assert "Enter a time zone such as America/Chicago" in response.content.decode()
+    buying_lender.refresh_from_db()
+    assert buying_lender.time_zone == "America/Chicago"
+    response = client.post(page, {**data, **inlines, "time_zone": " America/Denver "})
+    assert response.status_code == 302
+    buying_lender.refresh_from_db()
+    assert buying_lender.time_zone == "America/Denver"
