@@ -5,8 +5,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis
 from django.db import connection
+from redis import Redis
 
 from integrations.models import ApiKey
 from integrations.services import api_key_create
@@ -30,7 +30,7 @@ def redis_counters(settings, request):
         }
     }
     yield cache
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    client = Redis.from_url(os.environ["REDIS_URL"])
     for key in client.scan_iter(f"{prefix}:*"):
         client.delete(key)
 
