@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.batching import failure_summary, is_transient, one_by_one
-from marketplace.bulk import bulk_set
+from marketplace.bulk import bulk_set, insert_chain
 from marketplace.tasking import enqueue_on_commit
 
 from . import geo
@@ -78,7 +78,6 @@ def lead_submit(
         data = {**data, "credit_range": credit_range_for_score(data["credit_score"])}
     consumer = Consumer(**{f: data[f] for f in CONSUMER_FIELDS})
     lead = Lead(
-        consumer=consumer,
         city=info.city,
         state=info.state,
         county=info.county,
@@ -88,18 +87,15 @@ def lead_submit(
         **{f: data.get(f) for f in LEAD_FIELDS if data.get(f) is not None},
     )
     consent = ConsentRecord(
-        lead=lead,
         text=consent_text,
         ip_address=ip_address,
         user_agent=user_agent[:500],
         page_url=page_url[:500],
     )
-    # Together or not at all: no lead is ever stored without its consent. Each through its model's save(),
-    # where ConsentRecord's seals the text and refuses changes.
-    with transaction.atomic():
-        consumer.save()
-        lead.save()
-        consent.save()
+    # One statement, atomic by itself: the consumer, the lead and its consent are stored together or not at
+    # all, in one round trip (three ORM saves in a transaction cost five, and about 1 ms more CPU each lead).
+    # It skips save() but not the consent's own rules: ConsentRecord.prepare_insert() seals the text.
+    insert_chain([consumer, lead, consent], links=["consumer", "lead"])
     if not rejected_reason:
         from .tasks import qualify_soon
 
