@@ -13,10 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import LedgerEntry, ReturnRequest
-from billing.services import return_approve, return_request
+from billing.services import return_approve, return_deny, return_request
 from integrations.models import WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
-from integrations.tasks import send_due_webhooks
+from integrations.tasks import email_return_decided, send_due_webhooks
 from integrations.tests.receiver import Receiver
 from marketplace import tasking
 from marketplace.celery import app as celery_app
@@ -202,10 +202,6 @@ def test_staff_find_set_aside_tasks_in_admin_with_a_fixed_query_count(client, st
 
 
 def test_staff_replay_a_set_aside_task_from_admin(client, staff, returns, receiver):
-    from billing.services import return_deny
-
-    from integrations.tasks import email_return_decided
-
     # The e-mail's task reached the broker, then failed until it was set aside (the mail server was down).
     with mock.patch.object(email_return_decided, "apply_async"):
         rr = return_deny(return_request_id=returns[0].pk, user=staff)
