@@ -373,17 +373,18 @@ class EndpointRun:
 
 
 def _lease(endpoint: WebhookEndpoint) -> bool:
-    """Take the lender's sending lease for `endpoint`; False while another of its endpoints holds one."""
+    """Take the lender's sending lease for `endpoint`; False while a task holds one for any of its endpoints
+    (this one included: a message committed while its endpoint is being sent to queues a second task)."""
     now = timezone.now()
     with transaction.atomic():
         # The lender's endpoints, locked in id order (as every taker locks them): two takers never both win.
-        leases = dict(
+        leases = (
             WebhookEndpoint.objects.select_for_update()
             .filter(lender_id=endpoint.lender_id)
             .order_by("pk")
-            .values_list("pk", "sending_until")
+            .values_list("sending_until", flat=True)
         )
-        if any(pk != endpoint.pk and until and until > now for pk, until in leases.items()):
+        if any(until and until > now for until in leases):
             return False
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(sending_until=now + SENDING_LEASE)
     return True
