@@ -295,7 +295,10 @@ def webhooks_send_on_commit(messages: list[WebhookMessage]) -> None:
 def webhook_endpoints_schedule(*, endpoint_ids: list[int], countdown: float | None = None) -> int:
     """Queue a send task for each endpoint that has none queued (integrations.webhooks, "Scheduling").
     The mark comes first, under row locks, so two schedulers queue one task; a send the broker refuses is
-    unmarked for the sweeper. Never raises for a broker outage. Returns how many tasks were queued."""
+    unmarked for the sweeper. Never raises for a broker outage. Returns how many tasks were queued.
+
+    Publishes at once, through tasking.enqueue (whose answer unmarks a refused send): call it after the
+    messages are committed, from an on_commit hook (webhooks_send_on_commit) or a task."""
     from .tasks import send_endpoint_webhooks
     from .webhooks import QUEUED_STALE
 
