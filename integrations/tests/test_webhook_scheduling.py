@@ -128,7 +128,7 @@ def test_an_endpoint_that_keeps_failing_gets_a_short_timeout(buying_lender, rece
     attempt waits 5 s at most, until the endpoint answers again."""
     receiver.delay = 6.0
     endpoint = endpoint_for(buying_lender, receiver.url)
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=wh.FAILING_AFTER)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=3)
     (message,) = due(endpoint)
 
     send_endpoint_webhooks(endpoint.pk)
