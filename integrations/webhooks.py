@@ -259,6 +259,12 @@ def _ok(result: SendResult) -> bool:
     return result.status_code is not None and 200 <= result.status_code < 300
 
 
+def endpoint_down(result: SendResult) -> bool:
+    """A failure that says the endpoint, not the message, is in trouble: no answer (timeout, refused), or
+    an answer asking us to wait. Its other messages then wait too; after any other failure they go on."""
+    return result.status_code is None or result.status_code in (429, 502, 503, 504)
+
+
 def _attempt(
     message: WebhookMessage, pools: dict[tuple, urllib3.HTTPConnectionPool] | None
 ) -> tuple[datetime, SendResult]:
@@ -297,14 +303,15 @@ def _fail_inactive(message_ids: list[int]) -> None:
 
 def webhook_messages_send(
     *, message_ids: list[int], pools: dict[tuple, urllib3.HTTPConnectionPool], until: float
-) -> tuple[list[int], tuple[int, timedelta | None] | None]:
+) -> tuple[list[int], tuple[int, timedelta | None, bool] | None]:
     """Attempts at one endpoint's due messages, in order: claimed together, sent one by one over the
     pooled connection, and the deliveries recorded together (four queries for the batch, not four per
     message). Stops at the first failed attempt, which is recorded as any attempt is, or once
     time.monotonic() passes `until`.
 
-    Returns the ids not tried and the failed (id, wait before retry). After a failure the ones not tried
-    wait with it (the endpoint backs off as a whole, and keeps its order); after `until` they are due now.
+    Returns the ids not tried and the failed (id, wait before retry, endpoint_down). When the endpoint is
+    down the ones not tried wait with the failed one (the endpoint backs off as a whole, in order);
+    otherwise, and after `until`, they are due now.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -317,14 +324,14 @@ def webhook_messages_send(
         WebhookMessage.objects.filter(pk__in=[m.pk for m in messages]).update(next_attempt_at=now + LEASE)
     delivered: list[tuple[WebhookMessage, datetime, SendResult]] = []
     left: list[WebhookMessage] = []
-    failed: tuple[int, timedelta | None] | None = None
+    failed: tuple[int, timedelta | None, bool] | None = None
     for i, message in enumerate(messages):
         if not message.endpoint.is_active or time.monotonic() > until:
             left = messages[i:]
             break
         attempted_at, result = _attempt(message, pools)
         if not _ok(result):
-            failed = (message.pk, _record(message, attempted_at, result))
+            failed = (message.pk, _record(message, attempted_at, result), endpoint_down(result))
             left = messages[i + 1 :]
             break
         delivered.append((message, attempted_at, result))
@@ -347,7 +354,7 @@ def webhook_messages_send(
                 "webhook %s attempt %d: %s", message.event_id, message.attempt_count + 1, result.status_code
             )
     if left:
-        wait = failed[1] if failed is not None else None
+        wait = failed[1] if failed is not None and failed[2] else None
         WebhookMessage.objects.filter(
             pk__in=[m.pk for m in left], status=WebhookMessage.Status.PENDING
         ).update(next_attempt_at=now if wait is None else timezone.now() + wait)
@@ -369,7 +376,7 @@ def webhook_messages_send(
 class EndpointRun:
     sent: int = 0  # attempts made
     lender_id: int | None = None  # None: the task did not send (lender busy, endpoint gone or disabled)
-    retry: timedelta | None = None  # a failed attempt's wait, to queue as a countdown when it is short
+    retry: timedelta | None = None  # the wait of an endpoint that is down, to queue as a countdown if short
 
 
 def _lease(endpoint: WebhookEndpoint) -> bool:
@@ -401,8 +408,9 @@ def _due_ids(endpoint_id: int, limit: int = 100) -> list[int]:
 
 
 def webhook_endpoint_send_due(*, endpoint_id: int, until: float) -> EndpointRun:
-    """Send the endpoint's due messages, in order, over one connection, until they are done, one fails
-    (the rest back off with it) or time.monotonic() passes `until`. One endpoint of a lender at a time."""
+    """Send the endpoint's due messages, in order, over one connection, until they are done, the endpoint
+    is down (the rest back off with the failed one) or time.monotonic() passes `until`. A message that fails
+    on its own waits for its retry (the sweeper's) and the rest go on. One endpoint of a lender at a time."""
     # The task has started: a message committed from now on queues a task of its own (which waits for
     # this one's lease, or finds its message sent), so none is left without one.
     WebhookEndpoint.objects.filter(pk=endpoint_id).update(queued_at=None)
@@ -422,10 +430,10 @@ def webhook_endpoint_send_due(*, endpoint_id: int, until: float) -> EndpointRun:
             previous = ids
             left, failed = webhook_messages_send(message_ids=ids, pools=pools, until=until)
             run.sent += len(ids) - len(left)
-            if failed is not None:
+            if failed is not None and failed[2]:
                 run.retry = failed[1]
                 break
-            if left or time.monotonic() > until:
+            if (left and failed is None) or time.monotonic() > until:
                 break
     finally:
         pools_close(pools)

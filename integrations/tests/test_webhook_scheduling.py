@@ -123,6 +123,21 @@ def test_another_lender_is_not_held_by_a_busy_one(buying_lender, rival_lender, r
     assert send_endpoint_webhooks(other.pk) == 1
 
 
+def test_a_message_refused_on_its_own_does_not_hold_the_ones_after_it(buying_lender, receiver, queued):
+    """A 400 for one payload says nothing about the endpoint: that message waits for its retry, the next ones
+    go out in the same run (only an endpoint that is down, no answer or 429/502/503/504, holds them)."""
+    receiver.reply(400, body=b"bad payload")
+    endpoint = endpoint_for(buying_lender, receiver.url)
+    messages = due(endpoint, 3)
+
+    assert send_endpoint_webhooks(endpoint.pk) == 3
+
+    statuses = [WebhookMessage.objects.get(pk=m.pk).status for m in messages]
+    assert statuses == ["pending", "succeeded", "succeeded"]
+    assert WebhookMessage.objects.get(pk=messages[0].pk).next_attempt_at > timezone.now()
+    assert queued == []  # the retry is the sweeper's: no countdown task holds the endpoint
+
+
 def test_an_endpoint_that_keeps_failing_gets_a_short_timeout(buying_lender, receiver, queued):
     """Issue 11.6: a dead endpoint cost the full 15 s on every attempt. After three failures in a row an
     attempt waits 5 s at most, until the endpoint answers again."""

@@ -183,8 +183,9 @@ def send_endpoint_webhooks(w: World):
 
 
 def send_endpoint_webhooks_failing(w: World):
-    """The receiver fails the first: it and the rest wait for its retry, not for a second run."""
-    w.receiver.replies.extend([(500, {}, b"down")] * 5)
+    """The endpoint is down (503): the first attempt fails, and it and the rest wait for its retry, not for
+    a second run."""
+    w.receiver.replies.extend([(503, {}, b"down")] * 5)
     messages = _due_messages(w, 3)
     w.args = (messages[0].endpoint_id,)
     w.did_work = lambda: (
