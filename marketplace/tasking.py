@@ -162,22 +162,22 @@ def outbox_flush(*, older_than_seconds: int = 60, limit: int = 500) -> int:
 
 
 def failed_task_replay(*, failed_task_id: int) -> bool:
-    """Send a set-aside task again with its original arguments, on commit, through the one enqueue (an
-    outbox task keeps its row until the broker has it). True once queued or kept for the outbox; False if
-    the broker refused it (nothing is marked: staff can replay it again)."""
+    """Send a set-aside task again with its original arguments, through the one enqueue (an outbox task
+    keeps its row until the broker has it). True once queued, or kept in the outbox; False if the broker
+    refused it, and then nothing is marked: staff can replay it again. Tasks are idempotent, so two staff
+    replaying the same task at once do no harm."""
     from .celery import app
     from .models import FailedTask
 
-    with transaction.atomic():
-        ft = FailedTask.objects.select_for_update().get(pk=failed_task_id)
-        task = app.tasks[ft.task_name]
-        if getattr(task, "outbox", False):
-            enqueue_on_commit(task, *ft.args)
-            queued = True
-        else:
-            queued = _publish(task, tuple(ft.args), kwargs=ft.kwargs or None)
-        if queued:
-            FailedTask.objects.filter(pk=ft.pk).update(replayed_at=timezone.now())
+    ft = FailedTask.objects.get(pk=failed_task_id)
+    task = app.tasks[ft.task_name]
+    if getattr(task, "outbox", False):
+        enqueue_on_commit(task, *ft.args)  # outside a transaction: the row is written, then published
+        queued = True
+    else:
+        queued = _publish(task, tuple(ft.args), kwargs=ft.kwargs or None)
+    if queued:
+        FailedTask.objects.filter(pk=ft.pk).update(replayed_at=timezone.now())
     return queued
 
 

@@ -141,6 +141,13 @@ def test_a_rolled_back_change_leaves_no_outbox_row(returns, staff, broker_down):
     assert not OutboxTask.objects.exists()
 
 
+def test_staff_see_what_waits_in_the_outbox(client, staff, returns, broker_down):
+    return_approve(return_request_id=returns[0].pk, user=staff)
+    client.force_login(staff)
+    page = client.get(reverse("admin:marketplace_outboxtask_changelist"))
+    assert page.status_code == 200 and "integrations.tasks.email_return_decided" in page.content.decode()
+
+
 def test_with_the_broker_up_the_outbox_row_is_gone_at_commit(returns, staff, receiver):
     return_approve(return_request_id=returns[0].pk, user=staff)
 
