@@ -307,8 +307,11 @@ def webhook_endpoints_schedule(*, endpoint_ids: list[int], countdown: float | No
     now = timezone.now()
     runs_at = now + timedelta(seconds=countdown or 0)
     with transaction.atomic():
+        # Locks wait (briefly: no lock on an endpoint is held across a send), then the row is checked again:
+        # of two schedulers the second finds the mark and queues nothing; neither skips an endpoint that a
+        # transaction merely touched (a failure count, a secret rotation).
         free = list(
-            WebhookEndpoint.objects.select_for_update(skip_locked=True)
+            WebhookEndpoint.objects.select_for_update()
             .filter(pk__in=endpoint_ids)
             .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - QUEUED_STALE))
             .order_by("pk")
