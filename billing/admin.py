@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from compliance.readonly import ReadOnlyAdminMixin
+from core.readonly import ReadOnlyAdminMixin
 
 from .models import Account, LedgerEntry, ReturnRequest
 from .services import (

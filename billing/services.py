@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from marketplace.bulk import bulk_insert, bulk_set
+from core.bulk import bulk_insert, bulk_set
 
 from .models import Account, LedgerEntry, ReturnRequest
 

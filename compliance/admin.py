@@ -2,8 +2,9 @@
 
 from django.contrib import admin
 
+from core.readonly import ReadOnlyAdminMixin
+
 from .models import ContactAccess, Erasure
-from .readonly import ReadOnlyAdminMixin
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):

@@ -46,12 +46,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
-    "marketplace",
+    # Ours, from the bottom layer up (README "How it works"): admin registers in this order too.
+    "core",
     "leads",
     "lenders",
     "billing",
-    "integrations",
+    "marketplace",
     "compliance",
+    "portal",
+    "integrations",
     "axes",
 ]
 
@@ -64,7 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "marketplace.security.ContentSecurityPolicyMiddleware",
+    "core.security.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it sees the outcome of every login.
     "axes.middleware.AxesMiddleware",
 ]
@@ -80,10 +83,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
 AXES_VERBOSE = False
-AXES_CLIENT_IP_CALLABLE = "marketplace.clientip.client_ip"  # the same address the rest of the site sees
+AXES_CLIENT_IP_CALLABLE = "core.clientip.client_ip"  # the same address the rest of the site sees
 
 # The reverse proxies in front of the web processes, as addresses or networks ("10.0.0.0/8,192.0.2.10"):
-# only their X-Forwarded-For is believed (marketplace.clientip). Empty, the default: the header is ignored.
+# only their X-Forwarded-For is believed (core.clientip). Empty, the default: the header is ignored.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 for _proxy in TRUSTED_PROXIES:
     try:
@@ -91,8 +94,8 @@ for _proxy in TRUSTED_PROXIES:
     except ValueError:
         raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network.") from None
 
-ROOT_URLCONF = "marketplace.urls"
-WSGI_APPLICATION = "marketplace.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -230,13 +233,13 @@ LOAN_LIMITS_FILE = env.str(
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # JSON only, and every error as RFC 9457 problem+json (integrations.problems).
+    # JSON only, and every error as RFC 9457 problem+json (core.problems).
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "integrations.renderers.ProblemJSONRenderer",
+        "core.renderers.ProblemJSONRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "integrations.problems.problem_exception_handler",
+    "EXCEPTION_HANDLER": "core.problems.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 # Requests per API key (integrations.throttling), read at request time so tests and operators can change them.

@@ -51,13 +51,13 @@ class ReliableTask(Task):
 
 def failed_task_replay(*, failed_task_id: int) -> str:
     """Send a set-aside task again with its original arguments; returns the new task id."""
+    from celery import current_app
     from django.utils import timezone
 
-    from .celery import app
     from .models import FailedTask
 
     ft = FailedTask.objects.get(pk=failed_task_id)
-    result = app.tasks[ft.task_name].apply_async(args=ft.args, kwargs=ft.kwargs)
+    result = current_app.tasks[ft.task_name].apply_async(args=ft.args, kwargs=ft.kwargs)
     FailedTask.objects.filter(pk=ft.pk).update(replayed_at=timezone.now())
     return result.id
 

@@ -28,9 +28,9 @@ from django.db.models import Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
+from core.bulk import bulk_insert
 from leads.models import Lead
 from leads.services import lead_submit
-from marketplace.bulk import bulk_insert
 
 from .models import (
     ApiKey,
@@ -368,7 +368,7 @@ def webhooks_send_on_commit(messages: list[WebhookMessage]) -> None:
         by_endpoint[m.endpoint_id].append(m.pk)
     if not by_endpoint:
         return
-    from marketplace.tasking import enqueue
+    from core.tasking import enqueue
 
     from .tasks import send_webhook, send_webhooks
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from celery import shared_task
 from django.utils import timezone
 
-from marketplace.tasking import ReliableTask, enqueue
+from core.tasking import ReliableTask, enqueue
 
 from . import notifications, services
 from .models import WebhookMessage

@@ -12,8 +12,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from compliance.readonly import ReadOnlyAdminMixin
-from marketplace.clientip import client_ip
+from core.clientip import client_ip
+from core.readonly import ReadOnlyAdminMixin
 from marketplace.models import Delivery
 from marketplace.services import lead_redistribute
 

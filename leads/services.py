@@ -9,9 +9,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from marketplace.batching import failure_summary, is_transient, one_by_one
-from marketplace.bulk import bulk_set, insert_chain
-from marketplace.tasking import enqueue_on_commit
+from core.batching import failure_summary, is_transient, one_by_one
+from core.bulk import bulk_set, insert_chain
+from core.tasking import enqueue_on_commit
 
 from . import geo
 from .choices import LeadStatus

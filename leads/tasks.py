@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
-from marketplace.tasking import ReliableTask, enqueue, enqueue_batches
+from core.tasking import ReliableTask, enqueue, enqueue_batches
 
 from . import services
 from .choices import LeadStatus

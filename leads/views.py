@@ -15,8 +15,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from marketplace import ratelimit
-from marketplace.clientip import client_ip
+from core import ratelimit
+from core.clientip import client_ip
 
 from .choices import LeadStatus
 from .consent import CONSENT_TEXT

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from marketplace.tasking import ReliableTask
+from core.tasking import ReliableTask
 
 
 @shared_task(base=ReliableTask)

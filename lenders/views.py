@@ -25,9 +25,9 @@ from django.views.decorators.http import require_POST
 
 from compliance.models import ContactAccess
 from compliance.services import contact_access_record, contact_access_record_many
+from core.clientip import client_ip
 from integrations.services import delivery_set_status_and_notify
 from leads.choices import LoanPurpose, Product
-from marketplace.clientip import client_ip
 from marketplace.models import Delivery
 from marketplace.selectors import (
     activities_for_delivery,

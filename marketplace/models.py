@@ -136,29 +136,6 @@ class Delivery(models.Model):
         return f"Delivery #{self.pk}: lead #{self.lead_id} to {self.lender_id}"
 
 
-class FailedTask(models.Model):
-    """A task set aside after its retries ran out. Staff read it in admin and replay it once fixed.
-
-    Arguments are ids only (tasks never carry personal data), so keeping them here is safe.
-    """
-
-    task_name = models.CharField(max_length=200)
-    task_id = models.CharField(max_length=64, unique=True)
-    args = models.JSONField(default=list)
-    kwargs = models.JSONField(default=dict)
-    exception = models.CharField(max_length=500)
-    retries = models.PositiveIntegerField(default=0)
-    failed_at = models.DateTimeField(default=timezone.now)
-    replayed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-failed_at"]
-        indexes = [models.Index(fields=["replayed_at", "failed_at"])]
-
-    def __str__(self) -> str:
-        return f"{self.task_name}{tuple(self.args)} failed"
-
-
 class Activity(models.Model):
     """One thing a loan officer did on a lead: a call, an e-mail, a text, or a note. Append-only."""
 

@@ -14,6 +14,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from core.batching import failure_summary, is_transient, one_by_one
+from core.bulk import bulk_insert
+from core.models import FailedTask
+from core.tasking import enqueue_on_commit
 from integrations.models import WebhookEvent, WebhookMessage
 from integrations.services import (
     account_low_balance_check,
@@ -24,10 +28,7 @@ from integrations.services import (
 )
 from lenders.models import Membership
 
-from .batching import failure_summary, is_transient, one_by_one
-from .bulk import bulk_insert
-from .models import Delivery, FailedTask
-from .tasking import enqueue_on_commit
+from .models import Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +267,8 @@ def deliveries_notify_now(*, delivery_ids: list[int]) -> None:
     """Notify from the worker that just sold the leads: one broker hop, and a queue's wait, less between the
     sale and the lender's webhook and e-mail. Any failure queues the notification task instead, which retries;
     the sweeper remains the backstop should this worker die first."""
-    from .tasking import enqueue
+    from core.tasking import enqueue
+
     from .tasks import notify_deliveries
 
     try:

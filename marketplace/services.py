@@ -14,16 +14,16 @@ from django.utils.dateparse import parse_datetime
 
 from billing.models import Account
 from billing.services import accounts_charge
+from core.batching import failure_summary, is_transient, one_by_one
+from core.bulk import bulk_insert, bulk_set
+from core.tasking import enqueue_on_commit
 from leads.choices import LeadStatus, LoanPurpose
 from leads.models import Lead
 from leads.services import lead_hold
 from lenders.models import Lender, Membership, Subscription
 
 from . import staffconfig
-from .batching import failure_summary, is_transient, one_by_one
-from .bulk import bulk_insert, bulk_set
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
-from .tasking import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from core.tasking import ReliableTask, enqueue_batches
 from leads.choices import LeadStatus
 from leads.models import Lead
 
 from . import notifications, services
-from .tasking import ReliableTask, enqueue_batches
 
 logger = logging.getLogger(__name__)
 

@@ -26,14 +26,14 @@ from billing.models import Account, LedgerEntry, ReturnRequest
 from billing.selectors import ledger_for_account
 from compliance.models import ContactAccess
 from compliance.services import contact_access_record
+from core.clientip import client_ip
+from core.problems import Conflict
 from leads.choices import LoanPurpose
-from marketplace.clientip import client_ip
 from marketplace.models import Activity, Delivery
 from marketplace.services import delivery_next_statuses
 
 from .. import services
 from ..auth import IsLender
-from ..problems import Conflict
 from .common import (
     ERROR_HEADERS,
     ApiView,

@@ -16,6 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Account, LedgerEntry
+from core.models import FailedTask
+from core.tasking import failed_task_replay
 from integrations.models import ApiKey, LeadSource, WebhookEndpoint, WebhookMessage
 from integrations.services import api_key_create, webhook_secret_new
 from integrations.tests.conftest import LEAD, Api
@@ -26,11 +28,10 @@ from leads.selectors import leads_stuck
 from leads.services import lead_release, leads_qualify
 from leads.tests.test_pipeline import submit
 from marketplace import notifications
-from marketplace.models import Delivery, FailedTask
+from marketplace.models import Delivery
 from marketplace.notifications import deliveries_email, deliveries_notify
 from marketplace.selectors import deliveries_unemailed, deliveries_unnotified
 from marketplace.services import leads_distribute
-from marketplace.tasking import failed_task_replay
 
 from .factories import QualifiedLeadFactory, make_subscription
 

@@ -8,10 +8,11 @@ from django.conf import settings
 from django.core import mail
 from django.db import connections
 
+from core.models import FailedTask
+from core.tasking import failed_task_replay
 from leads.models import Lead
 from leads.tasks import qualify_lead, sweep_stuck_leads
-from marketplace.models import Delivery, FailedTask
-from marketplace.tasking import failed_task_replay
+from marketplace.models import Delivery
 from marketplace.tasks import distribute_lead, email_deliveries, notify_deliveries, retry_unsold_leads
 
 from .factories import QualifiedLeadFactory, make_subscription
@@ -95,7 +96,7 @@ def test_distribute_lead_concurrently_is_once(buying_lender, rival_lender):
 @pytest.fixture
 def worker_like_errors():
     """Errors stay in the task, as on a worker, instead of propagating to the caller."""
-    from marketplace.celery import app
+    from config.celery import app
 
     app.conf.task_eager_propagates = False
     yield
@@ -127,7 +128,7 @@ def test_visibility_timeout_outlasts_every_task_and_countdown():
 
     import leads.tasks
     import marketplace.tasks
-    from marketplace.tasking import ReliableTask
+    from core.tasking import ReliableTask
 
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
     tasks = [t for name, t in current_app.tasks.items() if name.startswith(("leads.", "marketplace."))]

@@ -17,12 +17,12 @@ from django.core import mail
 from django.utils import timezone
 
 from billing.models import Account, ReturnRequest
+from config.celery import app
 from integrations.models import IdempotencyRecord, WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
 from integrations.tests.receiver import Receiver
 from leads.models import Lead
 from lenders.models import Invitation
-from marketplace.celery import app
 from marketplace.services import followup_create, lead_distribute
 
 from .factories import QualifiedLeadFactory, make_subscription
