@@ -147,7 +147,8 @@ def test_when_the_inline_notification_fails_the_notification_task_takes_over(
     """The qualify task tells the buyers itself; if that fails (say the database connection drops) the sale
     stands, and the notification goes to its own task, which retries."""
     from leads.tests.test_pipeline import submit
-    from marketplace import notifications, tasking
+    from core import tasking
+    from marketplace import notifications
 
     make_subscription(buying_lender, price="40.00")
     with django_capture_on_commit_callbacks(execute=False):
