@@ -45,7 +45,7 @@ def redis_available() -> tuple[bool, str]:
 def _fresh_cache():
     from django.core.cache import cache
 
-    from marketplace import staffconfig
+    from core import staffconfig
 
     cache.clear()
     staffconfig.clear()

@@ -1,6 +1,5 @@
-"""Staff-set configuration read on every sale (market settings, price floors, guidelines, state housing
-costs), kept in each process for a few seconds instead of read from the database per lead. Saving a change
-clears this process's copy at once; other processes see it within TTL seconds."""
+"""Staff-set configuration read on every sale (each app names its own keys and loaders), kept in each
+process for a few seconds instead of read from the database per lead. Saving a change clears this process's copy at once; other processes see it within TTL seconds."""
 
 import time
 from collections.abc import Callable
@@ -20,17 +19,6 @@ def cached(key: str, loader: Callable[[], Any]) -> Any:
     return value
 
 
-def clear(*args, **kwargs) -> None:
+def clear(*args: Any, **kwargs: Any) -> None:
+    """Forget every cached value (connected to post_save/post_delete of the staff-edited models)."""
     _cache.clear()
-
-
-def market_settings():
-    from .models import MarketSettings
-
-    return cached("market", MarketSettings.load)
-
-
-def price_floors() -> list:
-    from .models import PriceFloor
-
-    return cached("floors", lambda: list(PriceFloor.objects.all()))

@@ -22,7 +22,7 @@ from leads.models import Lead
 from leads.services import lead_hold
 from lenders.models import Lender, Membership, Subscription
 
-from . import staffconfig
+from core import staffconfig
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
 
 logger = logging.getLogger(__name__)
@@ -352,8 +352,8 @@ def leads_distribute(*, lead_ids: list[int], queue_notification: bool = True) ->
 def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[int, list[Delivery]]:
     """One transaction of leads_distribute."""
     now = timezone.now()
-    settings_ = staffconfig.market_settings()
-    floors = staffconfig.price_floors()
+    settings_ = staffconfig.cached("market", MarketSettings.load)
+    floors = staffconfig.cached("floors", lambda: list(PriceFloor.objects.all()))
     shared_max = settings_.shared_max_buyers
     with transaction.atomic():
         leads = [

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from lenders.models import Subscription
 from lenders.services import SUBSCRIPTION_FIELDS, subscription_save, subscription_set_active
-from marketplace import staffconfig
+from core import staffconfig
 from marketplace.analytics import subscription_forecast
 from marketplace.models import MarketSettings, PriceFloor
 from marketplace.services import lead_distribute, leads_distribute
