@@ -189,12 +189,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_ROUTES = {
     "integrations.tasks.send_webhook": {"queue": "webhooks"},
     "integrations.tasks.send_webhooks": {"queue": "webhooks"},
-    "marketplace.tasks.email_deliveries": {"queue": "mail"},
+    "integrations.tasks.email_deliveries": {"queue": "mail"},
     "integrations.tasks.email_endpoint_disabled": {"queue": "mail"},
     "integrations.tasks.email_low_balance": {"queue": "mail"},
     "integrations.tasks.email_return_decided": {"queue": "mail"},
     "lenders.tasks.send_invitation": {"queue": "mail"},
-    "lenders.tasks.remind_overdue_followups": {"queue": "mail"},
+    "marketplace.tasks.remind_overdue_followups": {"queue": "mail"},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -204,13 +204,19 @@ CELERY_BEAT_SCHEDULE = {
     "retry-unsold-leads": {"task": "marketplace.tasks.retry_unsold_leads", "schedule": 300.0},
     # Pushes on leads whose task was lost (broker down at commit): how often, and how old a lead must be.
     "sweep-stuck-leads": {
-        "task": "leads.tasks.sweep_stuck_leads",
+        "task": "marketplace.tasks.sweep_stuck_leads",
+        "schedule": env.float("SWEEPER_INTERVAL_SECONDS", default=60.0),
+        "kwargs": {"older_than_seconds": env.int("SWEEPER_MIN_AGE_SECONDS", default=60)},
+    },
+    # The same for deliveries whose notification or e-mail task was lost.
+    "sweep-stuck-deliveries": {
+        "task": "integrations.tasks.sweep_stuck_deliveries",
         "schedule": env.float("SWEEPER_INTERVAL_SECONDS", default=60.0),
         "kwargs": {"older_than_seconds": env.int("SWEEPER_MIN_AGE_SECONDS", default=60)},
     },
     "erase-expired-consumers": {"task": "compliance.tasks.erase_expired_consumers", "schedule": 3600.0},
     # Officers hear about an overdue follow-up within five minutes, once (FollowUp.reminded_at).
-    "remind-overdue-followups": {"task": "lenders.tasks.remind_overdue_followups", "schedule": 300.0},
+    "remind-overdue-followups": {"task": "marketplace.tasks.remind_overdue_followups", "schedule": 300.0},
     # Webhook retries wait in the database (next_attempt_at), not in the broker: hours-long countdowns
     # would outlive the visibility timeout and be redelivered early.
     "send-due-webhooks": {"task": "integrations.tasks.send_due_webhooks", "schedule": 30.0},

@@ -66,7 +66,7 @@ def enqueue(task: Task, *args) -> None:
     """Queue a task now, without blocking on or failing for a broker outage.
 
     Called from transaction.on_commit hooks: the row is already committed, so a lost message costs only
-    time — the sweeper (leads.tasks.sweep_stuck_leads) finds the work and queues it again.
+    time — the sweeper (marketplace.tasks.sweep_stuck_leads) finds the work and queues it again.
     """
     from kombu.exceptions import OperationalError
 

@@ -17,18 +17,18 @@ from django.utils import timezone
 from core.batching import failure_summary, is_transient, one_by_one
 from core.bulk import bulk_insert
 from core.models import FailedTask
-from core.tasking import enqueue_on_commit
-from integrations.models import WebhookEvent, WebhookMessage
-from integrations.services import (
+from core.tasking import enqueue, enqueue_on_commit
+from lenders.models import Membership
+from marketplace.models import Delivery
+
+from .models import WebhookEvent, WebhookMessage
+from .services import (
     account_low_balance_check,
     deliveries_payloads,
     webhook_endpoints_for,
     webhook_messages_build,
     webhooks_send_on_commit,
 )
-from lenders.models import Membership
-
-from .models import Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
     worker, as webhooks are: a slow mail server never holds a sales worker.
     """
     return _isolated(
-        _deliveries_notify, delivery_ids, task_name="marketplace.tasks.notify_deliveries", stage="notifying"
+        _deliveries_notify, delivery_ids, task_name="integrations.tasks.notify_deliveries", stage="notifying"
     )
 
 
@@ -207,7 +207,7 @@ def deliveries_email(*, delivery_ids: list[int]) -> int:
     any other is isolated to the delivery that raises.
     """
     return _isolated(
-        _deliveries_email, delivery_ids, task_name="marketplace.tasks.email_deliveries", stage="e-mailing"
+        _deliveries_email, delivery_ids, task_name="integrations.tasks.email_deliveries", stage="e-mailing"
     )
 
 
@@ -267,8 +267,6 @@ def deliveries_notify_now(*, delivery_ids: list[int]) -> None:
     """Notify from the worker that just sold the leads: one broker hop, and a queue's wait, less between the
     sale and the lender's webhook and e-mail. Any failure queues the notification task instead, which retries;
     the sweeper remains the backstop should this worker die first."""
-    from core.tasking import enqueue
-
     from .tasks import notify_deliveries
 
     try:

@@ -1,7 +1,7 @@
 """Actions of the integrations app: keys, partner intake, webhook endpoints and events, notifications.
 
 Keyword-only arguments, one transaction each. Functions other apps call (wired by their owners):
-  webhooks_emit(...), delivery_payload(...)     marketplace.notifications.deliveries_notify (done)
+  webhooks_emit(...), delivery_payload(...)     integrations.deliveries.deliveries_notify (done)
   webhooks_emit_delivery_updated(delivery=...)   after marketplace.services.delivery_set_status in a view
   return_decided_notify(return_request=...)      after billing decides a ReturnRequest
   account_low_balance_check(account_id=..., previous_balance=...)  after any charge or debit
@@ -28,9 +28,12 @@ from django.db.models import Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
+from billing.models import Account
 from core.bulk import bulk_insert
+from core.tasking import enqueue
 from leads.models import Lead
 from leads.services import lead_submit
+from marketplace.services import delivery_set_status
 
 from .models import (
     ApiKey,
@@ -368,8 +371,6 @@ def webhooks_send_on_commit(messages: list[WebhookMessage]) -> None:
         by_endpoint[m.endpoint_id].append(m.pk)
     if not by_endpoint:
         return
-    from core.tasking import enqueue
-
     from .tasks import send_webhook, send_webhooks
 
     def send() -> None:
@@ -441,8 +442,6 @@ def account_low_balance_check(
 ) -> bool:
     """account.low_balance webhook and e-mail when a debit takes the balance from at or above the account's
     threshold to below it. Call after any charge with the balance before it; crossing once alerts once."""
-    from billing.models import Account
-
     from .tasks import email_low_balance
 
     account = Account.objects.filter(pk=account_id).first()
@@ -471,8 +470,6 @@ def delivery_set_status_and_notify(
 ):
     """marketplace.services.delivery_set_status (same rules as the portal) plus the delivery.updated webhook,
     in one transaction: a refused move sends nothing."""
-    from marketplace.services import delivery_set_status
-
     delivery = delivery_set_status(
         delivery=delivery, status=status, funded_amount=funded_amount, lost_reason=lost_reason
     )

@@ -1,4 +1,5 @@
-"""Celery tasks: webhook attempts, the sweeper that sends due retries, and e-mail notifications."""
+"""Celery tasks: the buyers' notification of deliveries and its sweeper, webhook attempts, the sweeper that
+sends due retries, and e-mail notifications."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from decimal import Decimal
 from celery import shared_task
 from django.utils import timezone
 
-from core.tasking import ReliableTask, enqueue
+from core.tasking import ReliableTask, enqueue, enqueue_batches
+from marketplace.selectors import deliveries_unemailed, deliveries_unnotified
 
-from . import notifications, services
+from . import deliveries, notifications, services
 from .models import WebhookMessage
 from .webhooks import MAX_COUNTDOWN, pools_close, webhook_message_send, webhook_messages_send
 
@@ -86,3 +88,30 @@ def email_low_balance(account_id: int, balance: str) -> int:
 @shared_task(base=ReliableTask)
 def email_return_decided(return_request_id: int) -> int:
     return notifications.return_decided_email(return_request_id=return_request_id)
+
+
+@shared_task(base=ReliableTask)
+def notify_deliveries(delivery_ids: list[int]) -> int:
+    """One task per sale: all of a lead's buyers are told together."""
+    return deliveries.deliveries_notify(delivery_ids=delivery_ids)
+
+
+@shared_task(base=ReliableTask)
+def email_deliveries(delivery_ids: list[int]) -> int:
+    """Routed to the outbound worker (the mail queue): the buyers' new-lead e-mail for a batch of sales."""
+    return deliveries.deliveries_email(delivery_ids=delivery_ids)
+
+
+@shared_task(base=ReliableTask, max_retries=1)
+def sweep_stuck_deliveries(older_than_seconds: int = 60) -> int:
+    """Beat: queue again the notification or e-mail of deliveries whose task was lost (broker down at
+    commit). Tasks are idempotent, so a delivery that was merely slow is not harmed by a second push."""
+    count = 0
+    for stuck, task in (
+        (deliveries_unnotified(older_than_seconds=older_than_seconds), notify_deliveries),
+        (deliveries_unemailed(older_than_seconds=older_than_seconds), email_deliveries),
+    ):
+        count += enqueue_batches(task, list(stuck.values_list("id", flat=True)[:1000]), 50)
+    if count:
+        logger.info("sweeper pushed on %d stuck delivery(ies)", count)
+    return count

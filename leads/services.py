@@ -9,22 +9,22 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from core import staffconfig
 from core.batching import failure_summary, is_transient, one_by_one
 from core.bulk import bulk_set, insert_chain
-from core import staffconfig
 
 from . import geo
 from .choices import LeadStatus
 from .models import ConsentRecord, Consumer, CountyLoanLimit, Lead, StateHousingCost
 from .qualification import Applicant, credit_range_for_score, evaluate
 from .reference import UNIT_FIELDS
-from .signals import lead_waiting
 from .selectors import (
     guidelines_current,
     housing_costs_for_many,
     leads_earlier_contacts,
     loan_limits_for_many,
 )
+from .signals import lead_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,9 @@ def lead_submit(
     if not rejected_reason:
         # Inside a caller's transaction (the partner API) this waits for its commit; otherwise it runs now.
         # The market subscribes (marketplace.apps) and queues qualification.
-        transaction.on_commit(lambda: lead_waiting.send(sender=Lead, lead_id=lead.pk, status=LeadStatus.RECEIVED))
+        transaction.on_commit(
+            lambda: lead_waiting.send(sender=Lead, lead_id=lead.pk, status=LeadStatus.RECEIVED)
+        )
     logger.info("lead %s received (%s)", lead.pk, lead.status)
     return lead
 

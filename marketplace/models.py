@@ -100,7 +100,7 @@ class Delivery(models.Model):
     notified_at = models.DateTimeField(null=True, blank=True)
     # The new-lead e-mail sent (by the outbound worker, so a slow mail server never holds a sale).
     emailed_at = models.DateTimeField(null=True, blank=True)
-    # Set when this delivery's webhooks or e-mail raised on their own (marketplace.notifications): the
+    # Set when this delivery's webhooks or e-mail raised on their own (integrations.deliveries): the
     # error's class and where, never its message. The sweeper leaves it to staff, who replay its FailedTask.
     notify_error = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

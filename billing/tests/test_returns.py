@@ -12,9 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Account, LedgerEntry, ReturnRequest
-from billing.selectors import return_rate_for_month
-from billing.services import return_approve, return_deny, return_request
 from marketplace.models import Delivery, MarketSettings
+from marketplace.returns import return_approve, return_deny, return_rate_for_month, return_request
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import MemberFactory, QualifiedLeadFactory, make_subscription
 

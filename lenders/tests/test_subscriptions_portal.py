@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core import staffconfig
 from lenders.models import Subscription
 from lenders.services import SUBSCRIPTION_FIELDS, subscription_save, subscription_set_active
-from core import staffconfig
 from marketplace.analytics import subscription_forecast
 from marketplace.models import MarketSettings, PriceFloor
 from marketplace.services import lead_distribute, leads_distribute

@@ -252,16 +252,16 @@ def purge_expired_records(w: World):
 
 
 SCENARIOS: dict[str, list[Callable[[World], None]]] = {
-    "leads.tasks.qualify_lead": [qualify_lead],
-    "leads.tasks.sweep_stuck_leads": [sweep_stuck_leads],
+    "marketplace.tasks.qualify_lead": [qualify_lead],
+    "marketplace.tasks.sweep_stuck_leads": [sweep_stuck_leads],
     "marketplace.tasks.distribute_lead": [distribute_lead],
     "marketplace.tasks.distribute_leads": [distribute_leads],
-    "marketplace.tasks.notify_deliveries": [notify_deliveries],
-    "marketplace.tasks.email_deliveries": [email_deliveries],
+    "integrations.tasks.notify_deliveries": [notify_deliveries],
+    "integrations.tasks.email_deliveries": [email_deliveries],
     "marketplace.tasks.retry_unsold_leads": [retry_unsold_leads],
     "marketplace.tasks.ping": [ping],
     "lenders.tasks.send_invitation": [send_invitation],
-    "lenders.tasks.remind_overdue_followups": [remind_overdue_followups],
+    "marketplace.tasks.remind_overdue_followups": [remind_overdue_followups],
     "integrations.tasks.send_webhook": [send_webhook, send_webhook_failing],
     "integrations.tasks.send_webhooks": [send_webhooks, send_webhooks_failing],
     "integrations.tasks.send_due_webhooks": [send_due_webhooks],
