@@ -16,9 +16,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from core.readonly import ReadOnlyAdminMixin
+from lenders import admin as lenders_admin
+from lenders.models import Lender
 
 from .models import Account, LedgerEntry
-from .services import InsufficientFunds, account_adjust, account_credit, account_top_up
+from .services import InsufficientFunds, account_adjust, account_credit, account_open, account_top_up
 
 RECENT_ENTRIES = 50
 
@@ -196,3 +198,15 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="lender", ordering="account__lender__name")
     def lender(self, obj: LedgerEntry) -> str:
         return obj.account.lender.name
+
+
+# The lender's page, with money: every lender buys from an account, so a lender made here gets its (empty)
+# account at once. The lenders app registers the page; billing, above it, adds the account.
+admin.site.unregister(Lender)
+
+
+@admin.register(Lender)
+class LenderAdmin(lenders_admin.LenderAdmin):
+    def save_model(self, request: HttpRequest, obj: Lender, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        account_open(lender=obj)
