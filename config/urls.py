@@ -8,7 +8,7 @@ from . import views
 
 urlpatterns = [
     path("", include("leads.urls")),
-    path("portal/", include("lenders.urls")),
+    path("portal/", include("portal.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     # The API (integrations.api), its OpenAPI schema and Swagger UI (assets from the sidecar, no CDN; the

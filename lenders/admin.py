@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
-
 from .models import Lender, LenderLicense, Membership, Subscription, SubscriptionState, SubscriptionZip
 from .services import SUBSCRIPTION_FIELDS, lender_set_status, subscription_save, subscription_validate
 

@@ -1,19 +1,25 @@
 """Forms of the lender portal. They parse input; the rules live in services (delivery_set_status,
 activity_log, lenders.team)."""
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import SetPasswordForm
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from billing.models import ReturnRequest
+from integrations.models import ApiKey, WebhookEvent
+from integrations.webhooks import UnsafeURL, url_check
 from leads.choices import LoanPurpose
 from leads.geo import US_STATES
+from lenders.models import Membership
 from marketplace.models import Activity, Delivery
 from marketplace.selectors import UNASSIGNED, InboxFilters
 
-from .models import Membership
+from .subscription_form import money_input
 
 
 class InboxFilterForm(forms.Form):
@@ -199,3 +205,105 @@ class AssignmentRuleForm(forms.Form):
     def state_list(self) -> list[str]:
         raw = self.cleaned_data.get("states", "")
         return [s for s in raw.replace(";", ",").replace(" ", ",").split(",") if s]
+
+
+# --- integrations: API keys and webhook endpoints -------------------------------------------------------
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        label="What will use it?", max_length=80, widget=forms.TextInput(attrs={"placeholder": "CRM sync"})
+    )
+    scope = forms.ChoiceField(
+        choices=ApiKey.Scope.choices,
+        initial=ApiKey.Scope.READ,
+        widget=forms.RadioSelect,
+        help_text="Read: list and read deliveries and the ledger. Read and write: also update statuses, log "
+        "activity and request returns.",
+    )
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(
+        label="Endpoint URL",
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://crm.example.com/hooks/leadmarket"}),
+    )
+    description = forms.CharField(max_length=120, required=False)
+    events = forms.MultipleChoiceField(
+        choices=WebhookEvent.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[WebhookEvent.DELIVERY_CREATED],
+    )
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        try:
+            url_check(url)
+        except UnsafeURL as exc:
+            raise ValidationError(exc.messages[0]) from None
+        return url
+
+
+# --- billing, returns, analytics ----------------------------------------------------------------------
+
+
+class LowBalanceThresholdForm(forms.Form):
+    low_balance_threshold = money_input("Warn me when the balance falls below ($)", required=True)
+
+
+class ReturnRequestForm(forms.Form):
+    reason = forms.ChoiceField(
+        label="Why is this lead bad?", choices=ReturnRequest.Reason.choices, widget=forms.RadioSelect
+    )
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required when the reason is “Other”. Say what you found (no consumer data needed).",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cd = super().clean()
+        if cd.get("reason") == ReturnRequest.Reason.OTHER and not (cd.get("note") or "").strip():
+            self.add_error("note", "Say what was wrong with the lead.")
+        return cd
+
+
+class AnalyticsFilterForm(forms.Form):
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    revenue = forms.DecimalField(
+        label="Your revenue per funded loan ($)",
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("1"),
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "1", "min": "1"}),
+    )
+
+    DEFAULT_REVENUE = Decimal("3000.00")
+    MAX_DAYS = 3660
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        today = timezone.localdate()
+        return {"start": today - timedelta(days=29), "end": today, "revenue": cls.DEFAULT_REVENUE}
+
+    def clean(self) -> dict[str, Any]:
+        cd = super().clean()
+        start, end = cd.get("start"), cd.get("end")
+        if isinstance(start, date) and isinstance(end, date):
+            if start > end:
+                self.add_error("end", "The end date is before the start date.")
+            elif (end - start).days > self.MAX_DAYS:
+                self.add_error("start", "Choose a range of at most ten years.")
+        return cd
+
+    def values(self) -> dict[str, Any]:
+        """The cleaned range, or the defaults for whatever is missing or invalid."""
+        values = self.defaults()
+        if self.is_bound and self.is_valid():
+            values.update(self.cleaned_data)
+        return values

@@ -1,4 +1,4 @@
-"""Portal pages for a lender's integrations: API keys and webhook endpoints with their delivery log.
+"""Integrations (owners and managers): the lender's API keys and webhook endpoints with their delivery log.
 
 Owners and managers only. Every object is fetched through the member's lender, so another lender's is a 404.
 A new key or secret is put in the session and shown once on the next page, then forgotten.
@@ -6,8 +6,6 @@ A new key or secret is put in the session and shown once on the next page, then 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -17,25 +15,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from lenders.permissions import member_required
+from integrations import services
+from integrations.models import ApiKey, WebhookAttempt, WebhookEndpoint, WebhookMessage
 
-from . import services
 from .forms import ApiKeyForm, WebhookEndpointForm
-from .models import ApiKey, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from .permissions import manager_required
 
 SHOW_ONCE = "integrations_show_once"
 LOG_SIZE = 50
-
-
-def manager_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @member_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.membership.sees_all_leads:
-            return render(request, "portal/integrations/forbidden.html", _ctx(request), status=403)
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _ctx(request: HttpRequest, **extra: Any) -> dict[str, Any]:

@@ -7,9 +7,8 @@ from django.utils import timezone
 from fpdf import FPDF
 
 from leads.choices import LoanPurpose, Product
+from lenders.models import Lender
 from marketplace.models import Delivery
-
-from .models import Lender
 
 LETTER_VALID_DAYS = 90
 DISCLAIMER = (

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from .models import Membership
+from lenders.models import Membership
 
 
 def membership_for_user(user) -> Membership | None:
@@ -52,7 +52,8 @@ def member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 def manager_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """member_required, and the member must be an owner or a manager: officers get a 403 page.
 
-    The team, invitations and assignment rules are for the people who run the desk."""
+    The team, invitations, assignment rules, subscriptions, billing and integrations are for the people who
+    run the desk. The one decorator for every such page (one 403 page, portal/forbidden.html)."""
 
     @member_required
     @wraps(view)

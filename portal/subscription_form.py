@@ -2,21 +2,17 @@
 lenders.services.subscription_validate and billing.services, whose errors are shown beside the fields."""
 
 import re
-from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
-from billing.models import ReturnRequest
 from leads.choices import LoanPurpose
 from leads.geo import US_STATES
 from leads.qualification import CREDIT_THRESHOLDS
-
-from .models import Lender, Subscription
-from .services import SUBSCRIPTION_FIELDS, subscription_validate
+from lenders.models import Lender, Subscription
+from lenders.services import SUBSCRIPTION_FIELDS, subscription_validate
 
 WEEKDAYS = [(str(i), name) for i, name in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))]
 ZIP_SPLIT = re.compile(r"[\s,;]+")
@@ -47,7 +43,8 @@ def credit_minimum_choices(current: int | None = None) -> list[tuple[int, str]]:
     return choices
 
 
-def _money(label: str, **kw: Any) -> forms.DecimalField:
+def money_input(label: str, **kw: Any) -> forms.DecimalField:
+    """A dollar amount field: two places, never negative, a decimal keypad on phones."""
     return forms.DecimalField(
         label=label,
         max_digits=12,
@@ -121,8 +118,8 @@ class SubscriptionForm(forms.Form):
         initial=620,
         help_text="A lead counts at the lowest score of its range: 680 takes 680–699 and every range above.",
     )
-    min_loan_amount = _money("Minimum loan ($)")
-    max_loan_amount = _money("Maximum loan ($)")
+    min_loan_amount = money_input("Minimum loan ($)")
+    max_loan_amount = money_input("Maximum loan ($)")
     max_ltv = _percent("Maximum LTV (%)")
     max_dti = _percent("Maximum DTI (%)")
     exclusive = forms.TypedChoiceField(
@@ -136,10 +133,12 @@ class SubscriptionForm(forms.Form):
         widget=forms.RadioSelect,
         initial="shared",
     )
-    price = _money("Price per lead ($)", required=True, help_text="Your bid. It cannot be below the floor.")
+    price = money_input(
+        "Price per lead ($)", required=True, help_text="Your bid. It cannot be below the floor."
+    )
     daily_cap = _count("Daily cap (leads)")
     monthly_cap = _count("Monthly cap (leads)")
-    monthly_budget = _money("Monthly budget ($)")
+    monthly_budget = money_input("Monthly budget ($)")
     schedule_days = forms.MultipleChoiceField(
         label="Delivery days",
         choices=WEEKDAYS,
@@ -251,63 +250,3 @@ NEW_SUBSCRIPTION_INITIAL = {
     "exclusive": "shared",
     "schedule_days": [d for d, _ in WEEKDAYS],
 }
-
-
-class LowBalanceThresholdForm(forms.Form):
-    low_balance_threshold = _money("Warn me when the balance falls below ($)", required=True)
-
-
-class ReturnRequestForm(forms.Form):
-    reason = forms.ChoiceField(
-        label="Why is this lead bad?", choices=ReturnRequest.Reason.choices, widget=forms.RadioSelect
-    )
-    note = forms.CharField(
-        label="Note",
-        required=False,
-        max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Required when the reason is “Other”. Say what you found (no consumer data needed).",
-    )
-
-    def clean(self) -> dict[str, Any]:
-        cd = super().clean()
-        if cd.get("reason") == ReturnRequest.Reason.OTHER and not (cd.get("note") or "").strip():
-            self.add_error("note", "Say what was wrong with the lead.")
-        return cd
-
-
-class AnalyticsFilterForm(forms.Form):
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
-    revenue = forms.DecimalField(
-        label="Your revenue per funded loan ($)",
-        max_digits=12,
-        decimal_places=2,
-        min_value=Decimal("1"),
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "1", "min": "1"}),
-    )
-
-    DEFAULT_REVENUE = Decimal("3000.00")
-    MAX_DAYS = 3660
-
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        today = timezone.localdate()
-        return {"start": today - timedelta(days=29), "end": today, "revenue": cls.DEFAULT_REVENUE}
-
-    def clean(self) -> dict[str, Any]:
-        cd = super().clean()
-        start, end = cd.get("start"), cd.get("end")
-        if isinstance(start, date) and isinstance(end, date):
-            if start > end:
-                self.add_error("end", "The end date is before the start date.")
-            elif (end - start).days > self.MAX_DAYS:
-                self.add_error("start", "Choose a range of at most ten years.")
-        return cd
-
-    def values(self) -> dict[str, Any]:
-        """The cleaned range, or the defaults for whatever is missing or invalid."""
-        values = self.defaults()
-        if self.is_bound and self.is_valid():
-            values.update(self.cleaned_data)
-        return values

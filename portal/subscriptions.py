@@ -1,99 +1,33 @@
-"""Portal pages for subscriptions, billing, returns and analytics. Views stay thin: reads go through
-selectors (billing.selectors, marketplace.analytics), writes through services, all scoped to the member's
-lender. Subscriptions and billing are for owners and managers; returns and analytics are for every member,
-officers seeing only the leads assigned to them."""
+"""Subscriptions (owners and managers): the lender's standing orders, with a live forecast of what an order
+would buy, paused and resumed here."""
 
-import csv
-from collections.abc import Callable, Iterable, Iterator
-from decimal import Decimal
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
-from django.utils import timezone
 
-from billing.models import Account, LedgerEntry, ReturnRequest
-from billing.selectors import ledger_for_account, return_rate_for_month, returns_for_member
-from billing.services import (
-    account_set_low_balance_threshold,
-    return_deadline,
-)
-from billing.services import (
-    return_request as return_request_service,
+from lenders.models import Subscription
+from lenders.services import (
+    SUBSCRIPTION_FIELDS,
+    subscription_save,
+    subscription_set_active,
+    subscription_validate,
 )
 from marketplace.analytics import (
-    BREAKDOWNS,
     MIN_LEADS_FOR_WIN_ESTIMATE,
     PRICE_STEP,
-    Row,
-    analytics_report,
     subscription_forecast,
 )
-from marketplace.models import MarketSettings
-from marketplace.selectors import delivery_get_for_member
 
-from .forms_money import (
+from .permissions import manager_required
+from .subscription_form import (
     NEW_SUBSCRIPTION_INITIAL,
     ZIP_SPLIT,
-    AnalyticsFilterForm,
-    LowBalanceThresholdForm,
-    ReturnRequestForm,
     SubscriptionForm,
 )
-from .models import Subscription
-from .permissions import member_required
-from .services import SUBSCRIPTION_FIELDS, subscription_save, subscription_set_active, subscription_validate
-
-LEDGER_PAGE_SIZE = 50
-RETURNS_PAGE_SIZE = 25
-
-
-def manager_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """member_required, and the member must be an owner or a manager: officers get a 403 page."""
-
-    @member_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.membership.sees_all_leads:
-            context = {"membership": request.membership}
-            return render(request, "portal/money/forbidden.html", context, status=403)
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def _csv_safe(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in text cells (CSV injection): a leading = + - @ tab or CR is quoted.
-    Numbers stay numbers, so a negative amount is still a number in the spreadsheet."""
-    if isinstance(value, str) and value and value[0] in "=+-@\t\r":
-        return "'" + value
-    return value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_response(filename: str, header: list[str], rows: Iterable[Iterable[Any]]) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow([_csv_safe(v) for v in row])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-# --- subscriptions ------------------------------------------------------------------------------------
 
 
 @manager_required
@@ -106,7 +40,7 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
     )
     return render(
         request,
-        "portal/money/subscriptions.html",
+        "portal/subscriptions.html",
         {
             "membership": request.membership,
             "nav": "subscriptions",
@@ -207,7 +141,7 @@ def _subscription_form_page(
 ) -> HttpResponse:
     return render(
         request,
-        "portal/money/subscription_form.html",
+        "portal/subscription_form.html",
         {
             "membership": request.membership,
             "nav": "subscriptions",
@@ -268,7 +202,7 @@ def subscription_forecast_partial(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     form = SubscriptionForm(request.POST, lender=request.membership.lender)
-    return render(request, "portal/money/_forecast.html", _forecast(form))
+    return render(request, "portal/_forecast.html", _forecast(form))
 
 
 def _set_active(request: HttpRequest, subscription_id: int, active: bool) -> HttpResponse:
@@ -288,229 +222,3 @@ def subscription_pause(request: HttpRequest, subscription_id: int) -> HttpRespon
 @manager_required
 def subscription_resume(request: HttpRequest, subscription_id: int) -> HttpResponse:
     return _set_active(request, subscription_id, True)
-
-
-# --- billing ------------------------------------------------------------------------------------------
-
-
-def _account(request: HttpRequest) -> Account:
-    account = Account.objects.filter(lender=request.membership.lender).first()
-    if account is None:
-        raise Http404("No account yet.")
-    return account
-
-
-@manager_required
-def billing(request: HttpRequest) -> HttpResponse:
-    account = _account(request)
-    form = LowBalanceThresholdForm(initial={"low_balance_threshold": account.low_balance_threshold})
-    if request.method == "POST":
-        form = LowBalanceThresholdForm(request.POST)
-        if form.is_valid():
-            try:
-                account_set_low_balance_threshold(
-                    account_id=account.pk, threshold=form.cleaned_data["low_balance_threshold"]
-                )
-            except ValidationError as exc:
-                form.add_error("low_balance_threshold", exc.messages)
-            else:
-                messages.success(request, "Low-balance threshold saved.")
-                return redirect("portal:billing")
-    page = Paginator(ledger_for_account(account=account), LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "portal/money/billing.html",
-        {
-            "membership": request.membership,
-            "nav": "billing",
-            "account": account,
-            "page_obj": page,
-            "entries": page.object_list,
-            "threshold_form": form,
-            "low": account.balance < account.low_balance_threshold,
-        },
-        status=400 if form.is_bound and form.errors else 200,
-    )
-
-
-@manager_required
-def billing_csv(request: HttpRequest) -> StreamingHttpResponse:
-    account = _account(request)
-    entries = ledger_for_account(account=account).values_list(
-        "created_at", "kind", "amount", "balance_after", "memo"
-    )
-    kinds = dict(LedgerEntry.Kind.choices)
-    tz = timezone.get_current_timezone()
-
-    def rows() -> Iterator[list[Any]]:
-        for created, kind, amount, balance_after, memo in entries.iterator(chunk_size=2000):
-            yield [
-                created.astimezone(tz).isoformat(timespec="seconds"),
-                kinds.get(kind, kind),
-                amount,
-                balance_after,
-                memo,
-            ]
-
-    today = timezone.localdate().isoformat()
-    return _csv_response(f"ledger-{today}.csv", ["time", "entry", "amount", "balance after", "memo"], rows())
-
-
-# --- returns ------------------------------------------------------------------------------------------
-
-
-@member_required
-def returns(request: HttpRequest) -> HttpResponse:
-    page = Paginator(returns_for_member(membership=request.membership), RETURNS_PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    context: dict[str, Any] = {
-        "membership": request.membership,
-        "nav": "returns",
-        "page_obj": page,
-        "returns": page.object_list,
-    }
-    if request.membership.sees_all_leads:
-        market = MarketSettings.load()
-        context["rate"] = return_rate_for_month(lender_id=request.membership.lender_id, when=timezone.now())
-        context["market"] = market
-    return render(request, "portal/money/returns.html", context)
-
-
-@member_required
-def return_request(request: HttpRequest, delivery_id: int) -> HttpResponse:
-    delivery = delivery_get_for_member(membership=request.membership, delivery_id=delivery_id)
-    if delivery is None:
-        raise Http404("No such lead.")
-    existing = ReturnRequest.objects.filter(delivery=delivery).first()
-    market = MarketSettings.load()
-    deadline = return_deadline(delivery=delivery, window_days=market.return_window_days)
-    form = ReturnRequestForm(request.POST or None)
-    status = 200
-    if request.method == "POST" and existing is None:
-        if form.is_valid():
-            try:
-                return_request_service(
-                    delivery=delivery,
-                    user=request.user,
-                    reason=form.cleaned_data["reason"],
-                    note=form.cleaned_data["note"],
-                )
-            except ValidationError as exc:
-                if hasattr(exc, "error_dict"):
-                    for field, errors in exc.error_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
-                else:
-                    form.add_error(None, exc)
-            else:
-                messages.success(request, "Return requested. Staff decide it, usually within a business day.")
-                return redirect("portal:return_request", delivery_id=delivery.pk)
-        status = 400
-    return render(
-        request,
-        "portal/money/return_request.html",
-        {
-            "membership": request.membership,
-            "nav": "returns",
-            "delivery": delivery,
-            "lead": delivery.lead,
-            "existing": existing,
-            "form": form,
-            "deadline": deadline,
-            "window_open": timezone.now() <= deadline,
-            "market": market,
-        },
-        status=status,
-    )
-
-
-# --- analytics ----------------------------------------------------------------------------------------
-
-
-def _bars(rows: list[Row], attr: str) -> list[dict[str, Any]]:
-    values = [getattr(r, attr) or 0 for r in rows]
-    top = max(values, default=0) or 1
-    return [
-        {"label": r.label, "value": getattr(r, attr), "width": f"{(Decimal(v) * 100 / Decimal(top)):.1f}"}
-        for r, v in zip(rows, values, strict=True)
-    ]
-
-
-def _report(request: HttpRequest) -> tuple[AnalyticsFilterForm, Any]:
-    form = AnalyticsFilterForm(request.GET or None, initial=AnalyticsFilterForm.defaults())
-    v = form.values()
-    report = analytics_report(
-        membership=request.membership, start=v["start"], end=v["end"], revenue_per_funded=v["revenue"]
-    )
-    return form, report
-
-
-@member_required
-def analytics(request: HttpRequest) -> HttpResponse:
-    form, report = _report(request)
-    titles = dict(BREAKDOWNS)
-    sections = [
-        {"key": kind, "title": titles[kind], "rows": rows, "bars": _bars(rows, "application_rate")}
-        for kind, rows in report.breakdowns.items()
-    ]
-    return render(
-        request,
-        "portal/money/analytics.html",
-        {
-            "membership": request.membership,
-            "nav": "analytics",
-            "form": form,
-            "report": report,
-            "total": report.total,
-            "sections": sections,
-            "bucket_bars": _bars(report.buckets, "application_rate"),
-            "query": request.GET.urlencode(),
-        },
-    )
-
-
-@member_required
-def analytics_csv(request: HttpRequest) -> StreamingHttpResponse:
-    _, report = _report(request)
-    titles = dict(BREAKDOWNS)
-    bucket_title = "Response time"
-    header = [
-        "breakdown",
-        "group",
-        "leads",
-        "spend",
-        "cost per lead",
-        "contact rate %",
-        "median first contact (s)",
-        "application rate %",
-        "funded rate %",
-        "cost per funded",
-        "average funded loan",
-        "ROI %",
-        "break-even conversion %",
-    ]
-
-    def line(title: str, r: Row) -> list[Any]:
-        median = "" if r.median_contact_seconds is None else round(r.median_contact_seconds)
-        return [
-            title,
-            r.label,
-            r.leads,
-            r.spend,
-            r.cost_per_lead,
-            r.contact_rate,
-            median,
-            r.application_rate,
-            r.funded_rate,
-            r.cost_per_funded,
-            r.average_funded_amount,
-            r.roi,
-            r.break_even,
-        ]
-
-    rows = [line("Total", report.total)]
-    for kind, group in report.breakdowns.items():
-        rows += [line(titles[kind], r) for r in group]
-    rows += [line(bucket_title, r) for r in report.buckets]
-    rows = [["" if v is None else v for v in r] for r in rows]
-    return _csv_response(f"lead-analytics-{report.start}-to-{report.end}.csv", header, rows)

@@ -11,8 +11,7 @@ from django.utils import timezone
 from marketplace.models import Delivery, FollowUp
 from marketplace.services import delivery_reassign, followup_create, followups_remind_overdue
 from marketplace.tests.factories import MemberFactory, make_subscription
-
-from .test_portal import sell
+from portal.tests.test_portal import sell
 
 pytestmark = pytest.mark.django_db
 

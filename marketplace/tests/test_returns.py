@@ -212,18 +212,18 @@ def test_cap_refusal_is_shown_on_the_form(client, deliveries, owner):
 def test_return_panel_shows_status_and_link(delivery, owner, staff):
     from django.template.loader import render_to_string
 
-    html = render_to_string("portal/money/_return_panel.html", {"delivery": delivery})
+    html = render_to_string("portal/_return_panel.html", {"delivery": delivery})
     assert reverse("portal:return_request", args=[delivery.pk]) in html and "Request a return" in html
     rr = return_request(delivery=delivery, user=owner, reason=R.DUPLICATE)
     return_approve(return_request_id=rr.pk, user=staff)
     fresh = Delivery.objects.select_related("return_request__credit").get(pk=delivery.pk)
-    html = render_to_string("portal/money/_return_panel.html", {"delivery": fresh})
+    html = render_to_string("portal/_return_panel.html", {"delivery": fresh})
     assert "Return approved" in html and "$40.00 was credited" in html
     Delivery.objects.filter(pk=delivery.pk).update(created_at=timezone.now() - timedelta(days=9))
     other = Delivery.objects.exclude(pk=delivery.pk).first()
     Delivery.objects.filter(pk=other.pk).update(created_at=timezone.now() - timedelta(days=9))
     closed = Delivery.objects.get(pk=other.pk)
-    html = render_to_string("portal/money/_return_panel.html", {"delivery": closed})
+    html = render_to_string("portal/_return_panel.html", {"delivery": closed})
     assert "return window closed" in html and "Request a return" not in html
 
 

@@ -3,11 +3,11 @@ and a `login` helper that signs a user in through the real login form.
 
 Use it from any test module (the fixtures are registered per module, so ruff sees no unused import):
 
-    pytest_plugins = ["lenders.tests.browser"]
+    pytest_plugins = ["portal.tests.browser"]
     pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
     def test_something(browser_page, live_server, owner):
-        login(browser_page, live_server, "owner")          # from lenders.tests.browser import login
+        login(browser_page, live_server, "owner")          # from portal.tests.browser import login
         browser_page.goto(f"{live_server.url}/portal/")
 
 Personas made by the fixtures in conftest.py have the password `pass-12345` (UserFactory).

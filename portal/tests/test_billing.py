@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from billing.models import Account, LedgerEntry
 from billing.services import account_adjust, account_top_up
-from lenders.views_money import LEDGER_PAGE_SIZE
+from portal.billing import LEDGER_PAGE_SIZE
 
 pytestmark = pytest.mark.django_db
 

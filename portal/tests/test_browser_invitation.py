@@ -8,9 +8,9 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from lenders.models import Membership
-from lenders.tests.browser import login
+from portal.tests.browser import login
 
-pytest_plugins = ["lenders.tests.browser"]
+pytest_plugins = ["portal.tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NEW_PASSWORD = "harbor-violet-73-quill"

@@ -9,12 +9,12 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from billing.models import ReturnRequest
-from lenders.tests.browser import login
 from marketplace.models import PriceFloor
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
+from portal.tests.browser import login
 
-pytest_plugins = ["lenders.tests.browser"]
+pytest_plugins = ["portal.tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 

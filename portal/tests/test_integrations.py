@@ -5,8 +5,7 @@ from django.urls import reverse
 
 from integrations.models import ApiKey, WebhookEndpoint, WebhookMessage
 from integrations.services import api_key_create, webhook_secret_new
-
-from .conftest import Api
+from integrations.tests.conftest import Api
 
 pytestmark = pytest.mark.django_db
 

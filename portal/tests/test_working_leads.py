@@ -13,8 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
-from lenders.letters import prequalification_letter
-from lenders.views import csv_safe
+from core.csvexport import csv_cell as csv_safe
 from marketplace.models import Activity, Delivery, FollowUp
 from marketplace.services import (
     activity_log,
@@ -23,6 +22,7 @@ from marketplace.services import (
     followups_remind_overdue,
 )
 from marketplace.tests.factories import MemberFactory, make_subscription
+from portal.letters import prequalification_letter
 
 from .test_portal import sell
 
@@ -370,7 +370,9 @@ def test_csv_export_respects_filters_and_defuses_formulas(
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\t=1", "'\t=1"),
         ("Maria", "Maria"),
-        (Decimal("40.00"), "40.00"),
+        # Issue 13.2: numbers stay numbers (one CSV writer), so a negative amount is not made text.
+        (Decimal("40.00"), Decimal("40.00")),
+        (Decimal("-40.00"), Decimal("-40.00")),
         (None, ""),
     ],
 )
