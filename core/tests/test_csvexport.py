@@ -28,6 +28,6 @@ def test_rows_are_read_in_the_time_zone_the_view_ran_in():
     """The rows are produced after the view returned: they still see the view's (the lender's) zone."""
     with timezone.override("America/Chicago"):
         response = csv_response(
-            filename="x.csv", header=["zone"], rows=(str(timezone.get_current_timezone()) for _ in range(1))
+            filename="x.csv", header=["zone"], rows=([str(timezone.get_current_timezone())] for _ in range(1))
         )
     assert _read(response)[1] == ["America/Chicago"]

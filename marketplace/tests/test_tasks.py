@@ -10,16 +10,10 @@ from django.db import connections
 
 from core.models import FailedTask
 from core.tasking import failed_task_replay
+from integrations.tasks import email_deliveries, notify_deliveries
 from leads.models import Lead
 from marketplace.models import Delivery
-from marketplace.tasks import (
-    distribute_lead,
-    email_deliveries,
-    notify_deliveries,
-    qualify_lead,
-    retry_unsold_leads,
-    sweep_stuck_leads,
-)
+from marketplace.tasks import distribute_lead, qualify_lead, retry_unsold_leads, sweep_stuck_leads
 
 from .factories import QualifiedLeadFactory, make_subscription
 

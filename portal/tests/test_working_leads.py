@@ -241,7 +241,7 @@ def test_overdue_reminders_are_emailed_once_per_officer(owner, officer, delivery
     done.done_at = timezone.now()
     done.save()
 
-    from lenders.tasks import remind_overdue_followups
+    from marketplace.tasks import remind_overdue_followups
 
     assert remind_overdue_followups.delay().get() == 2
     assert sorted(m.to[0] for m in mail.outbox) == ["officer@example.com", "owner@example.com"]
