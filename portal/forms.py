@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from billing.models import ReturnRequest
+from core.formfields import BoundedDateField, BoundedDateTimeField, BoundedIntegerField
 from integrations.models import ApiKey, WebhookEvent
 from integrations.webhooks import UnsafeURL, url_check
 from leads.choices import LoanPurpose
@@ -34,12 +35,12 @@ class InboxFilterForm(forms.Form):
         choices=[("", "All purposes"), *LoanPurpose.choices], required=False, label="Purpose"
     )
     state = forms.ChoiceField(choices=[("", "All states"), *((s, s) for s in US_STATES)], required=False)
-    subscription = forms.IntegerField(required=False, min_value=1, widget=forms.Select, label="Subscription")
+    subscription = BoundedIntegerField(required=False, min_value=1, widget=forms.Select, label="Subscription")
     officer = forms.CharField(required=False, max_length=20, widget=forms.Select, label="Officer")
-    delivered_from = forms.DateField(
+    delivered_from = BoundedDateField(
         required=False, label="Delivered from", widget=forms.DateInput(attrs={"type": "date"})
     )
-    delivered_to = forms.DateField(
+    delivered_to = BoundedDateField(
         required=False, label="Delivered to", widget=forms.DateInput(attrs={"type": "date"})
     )
     q = forms.CharField(
@@ -126,7 +127,7 @@ class ActivityForm(forms.Form):
 
 
 class FollowUpForm(forms.Form):
-    due_at = forms.DateTimeField(
+    due_at = BoundedDateTimeField(
         label="Remind me at",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -144,7 +145,8 @@ class ReassignForm(forms.Form):
 
 
 class InvitationForm(forms.Form):
-    email = forms.EmailField(label="E-mail")
+    # Invitation.email's column (an address longer than 254 characters is not deliverable anyway).
+    email = forms.EmailField(label="E-mail", max_length=254)
     role = forms.ChoiceField(label="Role")
 
     def __init__(self, *args, roles=(), **kwargs):
@@ -273,8 +275,8 @@ class ReturnRequestForm(forms.Form):
 
 
 class AnalyticsFilterForm(forms.Form):
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    start = BoundedDateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = BoundedDateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
     revenue = forms.DecimalField(
         label="Your revenue per funded loan ($)",
         max_digits=12,
@@ -300,6 +302,11 @@ class AnalyticsFilterForm(forms.Form):
             elif (end - start).days > self.MAX_DAYS:
                 self.add_error("start", "Choose a range of at most ten years.")
         return cd
+
+    def refused(self) -> bool:
+        """True when a value was given and is not valid (backwards, too long, a date in year 9999); a value
+        left out of the query string just takes its default."""
+        return self.is_bound and any(name not in self.fields or name in self.data for name in self.errors)
 
     def values(self) -> dict[str, Any]:
         """The cleaned range, or the defaults for whatever is missing or invalid."""

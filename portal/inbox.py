@@ -15,6 +15,7 @@ from compliance.models import ContactAccess
 from compliance.services import contact_access_record_many
 from core.clientip import client_ip
 from core.csvexport import csv_response
+from core.formfields import form_problems
 from lenders.models import Membership, Subscription
 from marketplace.models import Delivery
 from marketplace.selectors import (
@@ -89,6 +90,12 @@ def _inbox_rows_context(request: HttpRequest, form: InboxFilterForm) -> dict:
     }
 
 
+def _filters_refused(form: InboxFilterForm) -> bool:
+    """True when filters were given and some do not parse or are out of range (a date in year 9999): the
+    page says why beside the field and answers 400, rather than quietly showing or exporting every lead."""
+    return form.is_bound and not form.is_valid()
+
+
 @member_required
 def inbox(request: HttpRequest) -> HttpResponse:
     form = _filter_form(request, with_choices=True)
@@ -102,7 +109,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         followups=followups_due_for_member(membership=request.membership, until=end_of_day),
         now=timezone.now(),
     )
-    return render(request, "portal/inbox.html", context)
+    return render(request, "portal/inbox.html", context, status=400 if _filters_refused(form) else 200)
 
 
 @member_required
@@ -110,6 +117,8 @@ def inbox_rows(request: HttpRequest) -> HttpResponse:
     """The list alone, for htmx to poll every few seconds. Answers 204 (htmx swaps nothing, so focus and
     scroll stay put) when nothing in the filtered list changed since the version the page holds."""
     form = _filter_form(request, with_choices=False)
+    if _filters_refused(form):
+        return HttpResponse(form_problems(form), status=400, content_type="text/plain; charset=utf-8")
     if request.GET.get("since"):
         _, version = inbox_version(inbox_for_member(membership=request.membership, filters=form.filters()))
         if version == request.GET["since"]:
@@ -180,6 +189,8 @@ def _export_rows(deliveries) -> Iterator[tuple]:
 def inbox_export(request: HttpRequest) -> HttpResponse:
     """The member's leads under the current filters as CSV, streamed: one query however many rows."""
     form = _filter_form(request, with_choices=False)
+    if _filters_refused(form):
+        return HttpResponse(form_problems(form), status=400, content_type="text/plain; charset=utf-8")
     qs = inbox_for_member(membership=request.membership, filters=form.filters())
     contact_access_record_many(
         lead_ids=list(qs.values_list("lead_id", flat=True)),

@@ -214,7 +214,8 @@ def delivery_followup(request: HttpRequest, delivery_id: int) -> HttpResponse:
     if form.is_valid():
         followup_create(delivery=delivery, user=request.user, **form.cleaned_data)
         due = timezone.localtime(form.cleaned_data["due_at"])
-        messages.success(request, f"Follow-up set for {due:%b %-d, %-I:%M %p}.")
+        year = f", {due.year}" if due.year != timezone.localdate().year else ""  # a reminder for next year
+        messages.success(request, f"Follow-up set for {due:%b %-d}{year}, {due:%-I:%M %p}.")
         return redirect("portal:delivery_detail", delivery_id=delivery.pk)
     context = _detail_context(request, delivery, followup_form=form)
     return render(request, "portal/delivery_detail.html", context, status=400)

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from core.formfields import BoundedIntegerField
 from leads.choices import LoanPurpose
 from leads.geo import US_STATES
 from leads.qualification import CREDIT_THRESHOLDS
@@ -56,12 +57,19 @@ def money_input(label: str, **kw: Any) -> forms.DecimalField:
     )
 
 
-def _count(label: str) -> forms.IntegerField:
-    return forms.IntegerField(
+# Business limits on a subscription's caps: far above any lender's appetite, far below the column's limit.
+MAX_DAILY_CAP = 100_000
+MAX_MONTHLY_CAP = 31 * MAX_DAILY_CAP
+MAX_RADIUS_MILES = 500  # subscription_validate's limit, so an absurd radius never reaches the forecast
+
+
+def _count(label: str, *, max_value: int) -> BoundedIntegerField:
+    return BoundedIntegerField(
         label=label,
         min_value=1,
+        max_value=max_value,
         required=False,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1"}),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
 
 
@@ -105,11 +113,12 @@ class SubscriptionForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "pattern": "[0-9]{5}", "autocomplete": "off"}),
     )
-    radius_miles = forms.IntegerField(
+    radius_miles = BoundedIntegerField(
         label="Radius (miles)",
         min_value=1,
+        max_value=MAX_RADIUS_MILES,
         required=False,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1", "max": "500"}),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
     min_credit_score = forms.TypedChoiceField(
         label="Minimum credit score",
@@ -136,8 +145,8 @@ class SubscriptionForm(forms.Form):
     price = money_input(
         "Price per lead ($)", required=True, help_text="Your bid. It cannot be below the floor."
     )
-    daily_cap = _count("Daily cap (leads)")
-    monthly_cap = _count("Monthly cap (leads)")
+    daily_cap = _count("Daily cap (leads)", max_value=MAX_DAILY_CAP)
+    monthly_cap = _count("Monthly cap (leads)", max_value=MAX_MONTHLY_CAP)
     monthly_budget = money_input("Monthly budget ($)")
     schedule_days = forms.MultipleChoiceField(
         label="Delivery days",

@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("marketplace", "0006_delivery_notify_error"),
+        ("marketplace", "0007_followup_due_at_in_range"),
         ("core", "0001_failedtask_from_marketplace"),
     ]
 
