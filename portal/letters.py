@@ -20,7 +20,7 @@ DISCLAIMER = (
 )
 
 
-# DejaVu Sans, vendored with its licence (lenders/fonts/README.md): the PDF's built-in fonts cover Latin-1
+# DejaVu Sans, vendored with its licence (portal/fonts/README.md): the PDF's built-in fonts cover Latin-1
 # only, and a borrower's name must be printed as written ("Zoë Nguyễn-Łukasz"), never with question marks.
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 FONT = "DejaVuSans"
