@@ -1,4 +1,5 @@
-"""The one model of the plumbing: a Celery task set aside after its retries ran out."""
+"""The plumbing's models: a Celery task set aside after its retries ran out, and the outbox of tasks waiting
+for the broker."""
 
 from django.db import models
 from django.utils import timezone
@@ -27,3 +28,20 @@ class FailedTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}{tuple(self.args)} failed"
+
+
+class OutboxTask(models.Model):
+    """A task written in the transaction whose change it announces, deleted once the broker has it: work
+    no sweeper could find again (an e-mail about an event) survives a broker outage. Ids only, as tasks."""
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        # The table keeps the name it had when the model lived in marketplace (moved without a copy).
+        db_table = "marketplace_outboxtask"
+
+    def __str__(self) -> str:
+        return f"{self.task_name}{tuple(self.args)} waiting for the broker"

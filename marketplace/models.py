@@ -35,6 +35,11 @@ class MarketSettings(models.Model):
     retention_days = models.PositiveIntegerField(
         default=90, help_text="Days before PII of rejected, duplicate and unsold leads is erased."
     )
+    webhook_endpoints_per_lender = models.PositiveSmallIntegerField(
+        default=5,
+        help_text="Most webhook endpoints one lender may add. Each endpoint is sent to on its own, so this "
+        "bounds what one lender's endpoints can ask of the outbound worker.",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "market settings"

@@ -18,6 +18,9 @@ from .signals import deliveries_created
 
 logger = logging.getLogger(__name__)
 
+# The beat task that finds again the work of a task whose message was lost (ReliableTask.swept_by).
+SWEPT = "marketplace.tasks.sweep_stuck_leads"
+
 
 # Set while a qualify task is queued and not yet started: the leads received meanwhile wait for that task,
 # which takes the whole backlog, instead of each queueing one of their own.
@@ -37,7 +40,7 @@ def qualify_soon(lead_id: int) -> None:
         enqueue(qualify_lead, lead_id)
 
 
-@shared_task(base=ReliableTask)
+@shared_task(base=ReliableTask, swept_by=SWEPT)
 def qualify_lead(lead_id: int | None = None) -> str | None:
     """Qualify the lead, with the others waiting in `received` (up to PIPELINE_BATCH_SIZE), then, once that
     has committed, sell the qualified ones in the same worker: one broker round trip less on the way to the
@@ -84,12 +87,12 @@ def sweep_stuck_leads(older_than_seconds: int = 60) -> int:
     return count
 
 
-@shared_task(base=ReliableTask)
+@shared_task(base=ReliableTask, swept_by=SWEPT)
 def distribute_lead(lead_id: int) -> int:
     return len(services.lead_distribute(lead_id=lead_id))
 
 
-@shared_task(base=ReliableTask)
+@shared_task(base=ReliableTask, swept_by="marketplace.tasks.retry_unsold_leads")
 def distribute_leads(lead_ids: list[int]) -> int:
     """A batch of leads offered again (the retry sweep): one matching query and one transaction for all."""
     return sum(len(deliveries) for deliveries in services.leads_distribute(lead_ids=lead_ids).values())

@@ -1,4 +1,5 @@
-# FailedTask moved from marketplace to core: state only, the table (marketplace_failedtask) stays as it is.
+# FailedTask and OutboxTask moved from marketplace to core: state only, their tables (marketplace_failedtask,
+# marketplace_outboxtask) stay as they are.
 
 import django.utils.timezone
 from django.db import migrations, models
@@ -8,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("marketplace", "0002_failed_task"),
+        ("marketplace", "0008_outboxtask_webhook_endpoints_per_lender"),
     ]
 
     operations = [
@@ -42,6 +43,16 @@ class Migration(migrations.Migration):
                             )
                         ],
                     },
+                ),
+                migrations.CreateModel(
+                    name="OutboxTask",
+                    fields=[
+                        ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                        ("task_name", models.CharField(max_length=200)),
+                        ("args", models.JSONField(default=list)),
+                        ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                    ],
+                    options={"ordering": ["created_at", "id"], "db_table": "marketplace_outboxtask"},
                 ),
             ],
         ),
