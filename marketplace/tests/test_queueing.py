@@ -13,7 +13,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import LedgerEntry, ReturnRequest
-from billing.services import return_approve, return_deny, return_request
 from config.celery import app as celery_app
 from core import tasking
 from core.models import FailedTask, OutboxTask
@@ -23,6 +22,7 @@ from integrations.services import webhook_secret_new
 from integrations.tasks import email_return_decided, send_due_webhooks
 from integrations.tests.receiver import Receiver
 from marketplace.models import MarketSettings
+from marketplace.returns import return_approve, return_deny, return_request
 
 from .factories import QualifiedLeadFactory, make_subscription
 from .topology import free_port
