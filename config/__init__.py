@@ -1,4 +1,4 @@
-"""Wiring only: settings read from the environment, the root URLs, the Celery app, WSGI/ASGI entry points."""
+"""Wiring only: settings read from the environment, the root URLs, the Celery app, WSGI, /healthz."""
 
 from .celery import app as celery_app
 

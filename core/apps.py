@@ -1,4 +1,4 @@
-"""Plumbing with no domain words (see core/__init__.py); its one model is the set-aside task."""
+"""Plumbing with no domain words (see core/__init__.py); its models are the set-aside task and the outbox."""
 
 from django.apps import AppConfig
 
