@@ -36,7 +36,7 @@ def worker():
             "-m",
             "celery",
             "-A",
-            "marketplace",
+            "config",
             "worker",
             "--pool",
             "solo",

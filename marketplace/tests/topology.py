@@ -142,7 +142,7 @@ class Stack:
             [
                 str(VENV_BIN / "celery"),
                 "-A",
-                "marketplace",
+                "config",
                 "worker",
                 "--queues",
                 queues,
@@ -165,7 +165,7 @@ class Stack:
             [
                 str(VENV_BIN / "celery"),
                 "-A",
-                "marketplace",
+                "config",
                 "beat",
                 "--loglevel",
                 "INFO",
