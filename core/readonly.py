@@ -14,3 +14,11 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
+    """For an inline of evidence on another model's page: shown, never added to, changed or deleted."""
+
+    extra = 0
+    max_num = 0
+    can_delete = False

@@ -3,15 +3,16 @@ lenders, alerts. It subscribes to the events of the apps below it and never is i
 
 from django.apps import AppConfig
 
+from billing.signals import balance_lowered
+from compliance.signals import consumer_erased
+from marketplace.signals import deliveries_created, return_decided
+
 
 class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "integrations"
 
     def ready(self) -> None:
-        from billing.signals import balance_lowered
-        from compliance.signals import consumer_erased
-        from marketplace.signals import deliveries_created, return_decided
 
         from . import (
             receivers,

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from core.readonly import ReadOnlyAdminMixin
+from core.readonly import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 
 from .choices import LeadStatus
 from .models import ConsentRecord, CountyLoanLimit, GuidelineSet, Lead, StateHousingCost
@@ -127,12 +127,6 @@ def distribution_trace_html(trace: list) -> SafeString:
             )
         )
     return format_html_join("", "{}", ((p,) for p in parts))
-
-
-class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
-    extra = 0
-    max_num = 0
-    can_delete = False
 
 
 class ConsentInline(ReadOnlyInlineMixin, admin.StackedInline):

@@ -2,14 +2,14 @@
 
 from django.apps import AppConfig
 
+from core import staffconfig
+
 
 class LeadsConfig(AppConfig):
     name = "leads"
 
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
-
-        from core import staffconfig
 
         from .models import GuidelineSet, StateHousingCost
 

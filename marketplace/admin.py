@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from billing.models import ReturnRequest
 from billing.services import InsufficientFunds
+from core.readonly import ReadOnlyInlineMixin
 from leads import admin as leads_admin
 from leads.models import Lead
 
@@ -20,7 +21,7 @@ from .returns import return_approve, return_deny
 from .services import lead_redistribute
 
 
-class DeliveryInline(leads_admin.ReadOnlyInlineMixin, admin.TabularInline):
+class DeliveryInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = Delivery
     fields = readonly_fields = ("lender", "subscription", "exclusive", "price", "status", "created_at")
     show_change_link = True

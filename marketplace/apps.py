@@ -3,6 +3,10 @@ batch."""
 
 from django.apps import AppConfig
 
+from core import staffconfig
+from leads.signals import lead_waiting
+from lenders.signals import subscription_validating
+
 
 class MarketplaceConfig(AppConfig):
     name = "marketplace"
@@ -10,10 +14,6 @@ class MarketplaceConfig(AppConfig):
 
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
-
-        from core import staffconfig
-        from leads.signals import lead_waiting
-        from lenders.signals import subscription_validating
 
         from . import services
         from .models import MarketSettings, PriceFloor
