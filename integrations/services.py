@@ -1,10 +1,11 @@
 """Actions of the integrations app: keys, partner intake, webhook endpoints and events, notifications.
 
-Keyword-only arguments, one transaction each. Functions other apps call (wired by their owners):
-  webhooks_emit(...), delivery_payload(...)     integrations.deliveries.deliveries_notify (done)
-  webhooks_emit_delivery_updated(delivery=...)   after marketplace.services.delivery_set_status in a view
-  return_decided_notify(return_request=...)      after billing decides a ReturnRequest
-  account_low_balance_check(account_id=..., previous_balance=...)  after any charge or debit
+Keyword-only arguments, one transaction each. No app below calls these: they reach them through the events
+this app subscribes to (integrations.apps, integrations.receivers):
+  webhooks_emit(...), delivery_payload(...)     integrations.deliveries.deliveries_notify (deliveries_created)
+  webhooks_emit_delivery_updated(delivery=...)   after marketplace.services.delivery_set_status (portal, API)
+  return_decided_notify(return_request=...)      return_decided, once marketplace.returns decides a return
+  account_low_balance_check(account_id=..., previous_balance=...)  balance_lowered, after a debit
 """
 
 from __future__ import annotations
