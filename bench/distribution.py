@@ -23,7 +23,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "localhost")
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
 os.environ["CELERY_BROKER_URL"] = "memory://"
 os.environ["LOG_LEVEL"] = "WARNING"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 LEADS_PER_RUN = 60
 BATCH = 50

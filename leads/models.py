@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from compliance.querysets import AppendOnlyQuerySet
+from core.querysets import AppendOnlyQuerySet
 
 from .choices import CreditRange, LeadStatus, LoanPurpose, Occupancy, PropertyType, Timeline
 from .qualification import CREDIT_RANGES

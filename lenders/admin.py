@@ -10,8 +10,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
-from billing.services import account_open
-
 from .models import Lender, LenderLicense, Membership, Subscription, SubscriptionState, SubscriptionZip
 from .services import SUBSCRIPTION_FIELDS, lender_set_status, subscription_save, subscription_validate
 
@@ -63,11 +61,6 @@ class LenderAdmin(admin.ModelAdmin):
         return super().get_queryset(request).prefetch_related("licenses")
 
     @admin.display(description="licensed states")
-    def save_model(self, request: HttpRequest, obj: Lender, form, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        # Every lender buys from an account; a lender made here gets its (empty) account at once.
-        account_open(lender=obj)
-
     def states(self, obj: Lender) -> str:
         return ", ".join(obj.licensed_states) or "—"
 

@@ -9,6 +9,7 @@ from django.db import transaction
 from leads import geo
 
 from .models import Lender, LenderLicense, Subscription, SubscriptionState, SubscriptionZip
+from .signals import subscription_validating
 
 # The most a bid may be: far above any lead's worth, so a typo ($5,000 for $50.00) is refused, and the
 # forecast never answers for prices no one would pay.
@@ -45,9 +46,6 @@ def subscription_validate(
     *, lender: Lender, data: dict[str, Any], states: list[str], zips: list[str]
 ) -> None:
     """Name every problem with the order, field by field, before anything is saved."""
-    from marketplace.models import PriceFloor
-    from marketplace.services import price_floor_for
-
     errors: dict[str, list[str]] = {}
 
     def err(field: str, message: str) -> None:
@@ -90,26 +88,10 @@ def subscription_validate(
     elif price > MAX_PRICE:
         err("price", f"A bid can be at most ${MAX_PRICE:,} a lead.")
     else:
-        floors = list(PriceFloor.objects.all())
-        exclusive = bool(data.get("exclusive"))
-        for purpose in purposes:
-            for state in states or [""]:
-                floor = price_floor_for(floors=floors, purpose=purpose, exclusive=exclusive, state=state)
-                if price < floor:
-                    kind = "exclusive" if exclusive else "shared"
-                    # Name the state only when it has a floor of its own; otherwise it is the general floor.
-                    own = any(
-                        f.state == state and f.purpose == purpose and f.exclusive == exclusive for f in floors
-                    )
-                    where = f" in {state}" if state and own else ""
-                    err(
-                        "price",
-                        f"${price} is below the ${floor} floor for {kind} "
-                        f"{purpose.replace('_', ' ')} leads{where}.",
-                    )
-                    break
-            if "price" in errors:
-                break
+        # The market's rule (a bid never below the staff's floor) is the market's to check.
+        subscription_validating.send(
+            sender=Subscription, lender=lender, data=data, states=states, purposes=purposes, err=err
+        )
     for z in zips:
         if geo.lookup_zip(z) is None:
             err("zip_codes", f"Unknown ZIP code {z}.")

@@ -2,6 +2,7 @@
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
@@ -14,20 +15,57 @@ from django.utils.dateparse import parse_datetime
 
 from billing.models import Account
 from billing.services import accounts_charge
+from core import staffconfig
+from core.batching import failure_summary, is_transient, one_by_one
+from core.bulk import bulk_insert, bulk_set
+from core.tasking import enqueue, enqueue_on_commit
+from leads import services as lead_services
 from leads.choices import LeadStatus, LoanPurpose
 from leads.models import Lead
 from leads.services import lead_hold
-from lenders.models import Lender, Membership, Subscription
+from lenders.models import AssignmentRule, Lender, Membership, Subscription
 
-from . import staffconfig
-from .batching import failure_summary, is_transient, one_by_one
-from .bulk import bulk_insert, bulk_set
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
-from .tasking import enqueue_on_commit
+from .signals import deliveries_created
 
 logger = logging.getLogger(__name__)
 
 SELLABLE = (LeadStatus.QUALIFIED, LeadStatus.UNSOLD)
+
+
+def market_settings_current() -> MarketSettings:
+    """The staff's market settings, read through the short per-process cache (asked for on every batch)."""
+    return staffconfig.cached("market", MarketSettings.load)
+
+
+def price_floors_current() -> list[PriceFloor]:
+    return staffconfig.cached("floors", lambda: list(PriceFloor.objects.all()))
+
+
+def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bool = True) -> list[Lead]:
+    """The first half of the batch: leads.services.leads_qualify, then, unless the caller (the qualify
+    task) sells the batch itself, each qualified lead's sale queued on commit."""
+    from .tasks import distribute_lead  # tasks import this module: the one import inside the app's cycle
+
+    leads = lead_services.leads_qualify(lead_ids=lead_ids, claim=claim)
+    if queue_distribution:
+        for lead in leads:
+            if lead.status == LeadStatus.QUALIFIED:
+                enqueue_on_commit(distribute_lead, lead.pk)
+    return leads
+
+
+def lead_waiting_queue(*, lead_id: int, status: str, **kwargs: object) -> None:
+    """Receiver of leads.signals.lead_waiting (sent on commit): queue a received lead's qualification, or a
+    released qualified lead's sale."""
+    from .tasks import distribute_lead, qualify_soon
+
+    if status == LeadStatus.RECEIVED:
+        qualify_soon(lead_id)
+    else:
+        enqueue(distribute_lead, lead_id)
+
+
 # Price points of bids read per lead; a sale that walks past them all reads that lead's every match.
 MATCH_DEPTH = 25
 
@@ -135,6 +173,32 @@ def price_floor_for(*, floors: list[PriceFloor], purpose: str, exclusive: bool, 
             if not f.state:
                 general = f.price
     return general
+
+
+def subscription_price_check(
+    *, data: dict, states: list[str], purposes: list[str], err: Callable[[str, str], None], **kwargs: object
+) -> None:
+    """Receiver of lenders.signals.subscription_validating: a bid below the staff's floor for any of the
+    order's purposes and states is named on the price field (once)."""
+    price = data["price"]
+    floors = list(PriceFloor.objects.all())
+    exclusive = bool(data.get("exclusive"))
+    for purpose in purposes:
+        for state in states or [""]:
+            floor = price_floor_for(floors=floors, purpose=purpose, exclusive=exclusive, state=state)
+            if price < floor:
+                kind = "exclusive" if exclusive else "shared"
+                # Name the state only when it has a floor of its own; otherwise it is the general floor.
+                own = any(
+                    f.state == state and f.purpose == purpose and f.exclusive == exclusive for f in floors
+                )
+                where = f" in {state}" if state and own else ""
+                err(
+                    "price",
+                    f"${price} is below the ${floor} floor for {kind} "
+                    f"{purpose.replace('_', ' ')} leads{where}.",
+                )
+                return
 
 
 def in_schedule(sub: Subscription, local_now: datetime) -> bool:
@@ -352,8 +416,8 @@ def leads_distribute(*, lead_ids: list[int], queue_notification: bool = True) ->
 def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[int, list[Delivery]]:
     """One transaction of leads_distribute."""
     now = timezone.now()
-    settings_ = staffconfig.market_settings()
-    floors = staffconfig.price_floors()
+    settings_ = market_settings_current()
+    floors = price_floors_current()
     shared_max = settings_.shared_max_buyers
     with transaction.atomic():
         leads = [
@@ -462,9 +526,11 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
             ["status", "sold_at", "retry_until", "distribution_attempts", "distribution_trace", "updated_at"],
         )
         if deliveries and queue_notification:
-            from .tasks import notify_deliveries
-
-            enqueue_on_commit(notify_deliveries, [d.pk for d in deliveries])
+            ids = [d.pk for d in deliveries]
+            # The integrations app subscribes (integrations.apps) and queues the buyers' webhooks and e-mail.
+            transaction.on_commit(
+                lambda: deliveries_created.send(sender=Delivery, delivery_ids=ids, now=False)
+            )
     sold: dict[int, list[Delivery]] = defaultdict(list)
     for d in deliveries:
         sold[d.lead_id].append(d)
@@ -551,8 +617,6 @@ def delivery_assign(*, deliveries: list[Delivery], now: datetime | None = None) 
     sale wrote: the rotation stays fair under concurrency without locking the rule rows themselves.
     Three queries however many buyers: every buyer's rules with their officers, then two bulk updates.
     """
-    from lenders.models import AssignmentRule
-
     if not deliveries:
         return
     now = now or timezone.now()
