@@ -111,7 +111,7 @@ def _build_market(draw_subs: list[dict], draw_leads: list[dict], lapsed: list[li
     return now, subs, made
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     draw_subs=st.lists(subscriptions, min_size=1, max_size=8),
     draw_leads=st.lists(leads, min_size=1, max_size=8),
