@@ -17,7 +17,8 @@ from datetime import datetime, time
 from typing import Any
 
 from django.db import connection
-from django.db.models import Expression, F, Model, Q, Value
+from django.db.models import F, Model, Q, Value
+from django.db.models.expressions import Combinable
 from django.db.models.lookups import GreaterThanOrEqual, In, LessThanOrEqual
 
 
@@ -29,9 +30,9 @@ class Candidate:
     name: str
     sql_type: str
     read: Callable[[Any], Any]
-    expression: Callable[[], Expression]  # built on each use: an expression is not shared between queries
+    expression: Callable[[], Combinable]  # built on each use: an expression is not shared between queries
 
-    def orm(self) -> Expression:
+    def orm(self) -> Combinable:
         return self.expression()
 
 
