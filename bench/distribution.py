@@ -96,7 +96,7 @@ def _build_market(n_subscriptions: int, rng: random.Random) -> None:
                 name=f"sub {i}",
                 exclusive=rng.random() < 0.3,
                 price=Decimal(rng.randint(20, 120)),
-                **{f"purpose_{p}": p in purposes for p in ("purchase", "refinance", "home_equity")},
+                purposes=purposes,
             )
         )
     subs = Subscription.objects.bulk_create(subs, batch_size=2000)

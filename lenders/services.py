@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from leads import geo
+from leads.choices import LoanPurpose
 
 from .models import Lender, LenderLicense, Subscription, SubscriptionState, SubscriptionZip
 from .signals import subscription_validating
@@ -21,9 +22,7 @@ MIN_CREDIT_SCORE, MAX_CREDIT_SCORE = 300, 850
 SUBSCRIPTION_FIELDS = (
     "name",
     "is_active",
-    "purpose_purchase",
-    "purpose_refinance",
-    "purpose_home_equity",
+    "purposes",
     "min_credit_score",
     "min_loan_amount",
     "max_loan_amount",
@@ -62,9 +61,15 @@ def subscription_validate(
             f"You are not licensed in {', '.join(unlicensed)}. Licensed states: "
             f"{', '.join(sorted(licensed)) or 'none on file'}.",
         )
-    purposes = [p for p in ("purchase", "refinance", "home_equity") if data.get(f"purpose_{p}")]
-    if not purposes:
+    purposes = data.get("purposes")
+    if not isinstance(purposes, list | tuple) or not all(isinstance(p, str) for p in purposes):
+        err("purposes", "Give the loan purposes as a list.")
+        purposes = []
+    elif not purposes:
         err("purposes", "Choose at least one loan purpose.")
+    elif unknown := sorted(set(purposes) - set(LoanPurpose.values)):
+        choices = ", ".join(LoanPurpose.values)
+        err("purposes", f"Unknown loan purpose: {', '.join(unknown)}. Choose from {choices}.")
     score = data.get("min_credit_score")
     if (
         isinstance(score, bool)
@@ -139,6 +144,8 @@ def subscription_save(
     subscription_validate(
         lender=lender, data={f: getattr(sub, f) for f in SUBSCRIPTION_FIELDS}, states=states, zips=zips
     )
+    # Kept in the choices' order, each once, so equal orders read (and diff) the same.
+    sub.purposes = [p for p in LoanPurpose.values if p in sub.purposes]
     sub.radius_center_zip = sub.radius_center_zip or ""
     radius = _radius_zips(sub.radius_center_zip, sub.radius_miles) if sub.radius_center_zip else set()
     sub.has_zip_filter = bool(zips or radius)

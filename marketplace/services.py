@@ -19,12 +19,14 @@ from core import staffconfig
 from core.batching import failure_summary, is_transient, one_by_one
 from core.bulk import bulk_insert, bulk_set
 from core.tasking import enqueue, enqueue_on_commit
+from core.terms import values_params
 from leads import services as lead_services
-from leads.choices import LeadStatus, LoanPurpose
+from leads.choices import LeadStatus
 from leads.models import Lead
 from leads.services import lead_hold
 from lenders.models import AssignmentRule, Lender, Membership, Subscription
 
+from .matching import LEAD_VALUES, in_schedule, matching_sql
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
 from .signals import deliveries_created
 
@@ -81,47 +83,6 @@ class Match(NamedTuple):
     matched: int  # how many subscriptions the lead matched in all (rows may stop at MATCH_DEPTH prices)
 
 
-def _choice_column(prefix: str, values: list[str], alias: str) -> str:
-    # CASE over our own choice values (never user input), naming the subscription's boolean column for each.
-    whens = " ".join(f"WHEN '{v}' THEN s.{prefix}_{v}" for v in values)
-    return f"CASE {alias} {whens} ELSE FALSE END"
-
-
-# Only our own constants are formatted in (choice values, and the row placeholders); lead values are params.
-_MATCHING_SQL = f"""
-WITH l (lead_id, state, zip_code, loan, ltv, dti, purpose, credit_score_low) AS (VALUES {{rows}}),
-m AS (
-  SELECT l.lead_id, s.id, s.lender_id, s.exclusive, s.price, lr.last_served_at,
-         RANK() OVER (PARTITION BY l.lead_id ORDER BY s.price DESC) AS price_rank,
-         COUNT(*) OVER (PARTITION BY l.lead_id) AS matched
-  FROM l
-  JOIN lenders_subscriptionstate ss ON ss.state = l.state
-  JOIN lenders_subscription s ON s.id = ss.subscription_id
-  JOIN lenders_lender lr ON lr.id = s.lender_id
-  JOIN billing_account a ON a.lender_id = s.lender_id
-  WHERE s.is_active AND lr.status = %s
-    AND EXISTS (
-      SELECT 1 FROM lenders_lenderlicense li WHERE li.lender_id = s.lender_id AND li.state = l.state)
-    AND (NOT s.has_zip_filter OR EXISTS (
-      SELECT 1 FROM lenders_subscriptionzip z WHERE z.subscription_id = s.id AND z.zip_code = l.zip_code))
-    AND (s.min_loan_amount IS NULL OR s.min_loan_amount <= l.loan)
-    AND (s.max_loan_amount IS NULL OR s.max_loan_amount >= l.loan)
-    AND (s.max_ltv IS NULL OR s.max_ltv >= l.ltv)
-    AND (s.max_dti IS NULL OR s.max_dti >= l.dti)
-    AND {_choice_column("purpose", LoanPurpose.values, "l.purpose")}
-    AND s.min_credit_score <= l.credit_score_low
-    AND s.price <= a.balance + a.credit_limit
-)
-SELECT lead_id, id, lender_id, exclusive, price, last_served_at, matched FROM m
-WHERE price_rank <= %s
-ORDER BY lead_id, price DESC, last_served_at ASC NULLS FIRST, lender_id, id
-"""  # noqa: S608  # nosec B608
-_MATCHING_ROW = (
-    "(CAST(%s AS bigint), CAST(%s AS varchar), CAST(%s AS varchar), CAST(%s AS numeric), "
-    "CAST(%s AS numeric), CAST(%s AS numeric), CAST(%s AS varchar), CAST(%s AS integer))"
-)
-
-
 def subscriptions_matching(*, leads: list[Lead], prices: int | None = None) -> dict[int, list[Match]]:
     """Every live subscription each lead meets the filters of, best bid first (then the lender served
     longest ago), by lead id. One SQL query for the whole batch, driven by the (state, subscription) index.
@@ -135,22 +96,9 @@ def subscriptions_matching(*, leads: list[Lead], prices: int | None = None) -> d
     """
     if not leads:
         return {}
-    params: list = []
-    for lead in leads:
-        params += [
-            lead.pk,
-            lead.state,
-            lead.zip_code,
-            # Loan-amount filters take the loan the consumer qualifies for (the request, or the most a
-            # product lends when that is less); leads qualified before it was stored fall back to the request.
-            lead.requested_loan if lead.qualified_loan is None else lead.qualified_loan,
-            lead.ltv,
-            lead.dti,
-            lead.purpose,
-            # Credit: the exact score when a partner gave one, else the lowest score of the lead's range.
-            lead.credit_score_low,
-        ]
-    sql = _MATCHING_SQL.format(rows=", ".join([_MATCHING_ROW] * len(leads)))
+    # One spec (marketplace.matching) writes this SQL and the forecast's ORM filter; lead values are params.
+    sql = matching_sql(len(leads))
+    params = values_params(LEAD_VALUES, leads)
     matches: dict[int, list[Match]] = {lead.pk: [] for lead in leads}
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, Lender.Status.ACTIVE, prices or 2**31 - 1])
@@ -199,17 +147,6 @@ def subscription_price_check(
                     f"{purpose.replace('_', ' ')} leads{where}.",
                 )
                 return
-
-
-def in_schedule(sub: Subscription, local_now: datetime) -> bool:
-    if str(local_now.weekday()) not in sub.schedule_days:
-        return False
-    start, end, now = sub.schedule_start, sub.schedule_end, local_now.time()
-    if start is None or end is None:
-        return True
-    if start <= end:
-        return start <= now < end
-    return now >= start or now < end  # an overnight window, e.g. 20:00–06:00
 
 
 def _counters_today(sub: Subscription, local_now: datetime) -> tuple[int, int, Decimal]:

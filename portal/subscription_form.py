@@ -203,8 +203,8 @@ class SubscriptionForm(forms.Form):
         for f in SUBSCRIPTION_FIELDS:
             if f in cd:
                 data[f] = cd[f]
-        for p in LoanPurpose.values:
-            data[f"purpose_{p}"] = p in cd.get("purposes", [])
+        # None ticked (or a refused value) means "no purpose", never "leave the purposes as they were".
+        data["purposes"] = list(cd.get("purposes") or [])
         if "schedule_days" in cd:
             data["schedule_days"] = "".join(sorted(cd["schedule_days"]))
         data["radius_center_zip"] = cd.get("radius_center_zip") or ""

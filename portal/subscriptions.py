@@ -92,9 +92,7 @@ def _forecast(form: SubscriptionForm) -> dict[str, Any]:
         v["exclusive"] = v.get("exclusive") == "exclusive"
         v.setdefault("states", form.lender.licensed_states)
         data = {f: v.get(f) for f in SUBSCRIPTION_FIELDS}
-        data.update(
-            {f"purpose_{p}": p in (v.get("purposes") or []) for p in ("purchase", "refinance", "home_equity")}
-        )
+        data["purposes"] = list(v.get("purposes") or [])
         data["schedule_days"] = "".join(v.get("schedule_days") or "0123456")
         try:
             subscription_validate(lender=form.lender, data=data, states=v["states"], zips=v["zip_codes"])
