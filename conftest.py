@@ -12,7 +12,7 @@ os.environ["CELERY_TASK_EAGER_PROPAGATES"] = "1"
 os.environ["CACHE_URL"] = "locmemcache://"  # rate-limit counters per test process, cleared between tests
 os.environ.setdefault("LEAD_FORM_RATE_LIMIT", "1000")
 # Set here rather than in pyproject so that the variables above are in place before Django starts.
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
 import pytest  # noqa: E402
@@ -45,7 +45,7 @@ def redis_available() -> tuple[bool, str]:
 def _fresh_cache():
     from django.core.cache import cache
 
-    from marketplace import staffconfig
+    from core import staffconfig
 
     cache.clear()
     staffconfig.clear()

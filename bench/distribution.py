@@ -23,7 +23,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "localhost")
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
 os.environ["CELERY_BROKER_URL"] = "memory://"
 os.environ["LOG_LEVEL"] = "WARNING"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 LEADS_PER_RUN = 60
 BATCH = 50
@@ -96,7 +96,7 @@ def _build_market(n_subscriptions: int, rng: random.Random) -> None:
                 name=f"sub {i}",
                 exclusive=rng.random() < 0.3,
                 price=Decimal(rng.randint(20, 120)),
-                **{f"purpose_{p}": p in purposes for p in ("purchase", "refinance", "home_equity")},
+                purposes=purposes,
             )
         )
     subs = Subscription.objects.bulk_create(subs, batch_size=2000)

@@ -34,7 +34,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ["WEBHOOK_ALLOW_LOOPBACK"] = "1"  # the bench's receiver listens on 127.0.0.1
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -429,7 +429,7 @@ def main() -> None:
         stack.start_worker(concurrency=args.workers, queues="celery")
         stack.start_worker(concurrency=1, name="outbound", queues="webhooks,mail")
         os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
-        from marketplace.celery import app
+        from config.celery import app
 
         app.conf.task_always_eager = False
         app.conf.broker_url = redis.url

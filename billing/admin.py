@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -15,17 +15,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from compliance.readonly import ReadOnlyAdminMixin
+from core.readonly import ReadOnlyAdminMixin
+from lenders import admin as lenders_admin
+from lenders.models import Lender
 
-from .models import Account, LedgerEntry, ReturnRequest
-from .services import (
-    InsufficientFunds,
-    account_adjust,
-    account_credit,
-    account_top_up,
-    return_approve,
-    return_deny,
-)
+from .models import Account, LedgerEntry
+from .services import InsufficientFunds, account_adjust, account_credit, account_open, account_top_up
 
 RECENT_ENTRIES = 50
 
@@ -205,101 +200,13 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return obj.account.lender.name
 
 
-class ReturnDecisionForm(forms.ModelForm):
-    class Meta:
-        model = ReturnRequest
-        fields = ("decision_note",)
+# The lender's page, with money: every lender buys from an account, so a lender made here gets its (empty)
+# account at once. The lenders app registers the page; billing, above it, adds the account.
+admin.site.unregister(Lender)
 
 
-@admin.register(ReturnRequest)
-class ReturnRequestAdmin(admin.ModelAdmin):
-    """Staff decide returns here: one at a time with the buttons on a return's page, or in bulk with the
-    actions. Both call billing.services, which lock the account and post the credit exactly once."""
-
-    form = ReturnDecisionForm
-    change_form_template = "admin/billing/returnrequest/change_form.html"
-    list_display = ("created_at", "lender", "lead", "price", "reason", "status", "decided_by", "decided_at")
-    list_filter = ("status", "reason", "created_at")
-    search_fields = ("lender__name", "delivery__lead__id", "note")
-    list_select_related = ("lender", "delivery", "decided_by")
-    date_hierarchy = "created_at"
-    actions = ("approve_selected", "deny_selected")
-    fields = (
-        "lender",
-        "delivery",
-        "lead",
-        "price",
-        "delivered_at",
-        "reason",
-        "note",
-        "requested_by",
-        "created_at",
-        "status",
-        "decided_by",
-        "decided_at",
-        "credit",
-        "decision_note",
-    )
-    readonly_fields = tuple(f for f in fields if f != "decision_note")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # lenders ask from the portal
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
-        if obj is not None and obj.status != ReturnRequest.Status.REQUESTED:
-            return self.fields
-        return self.readonly_fields
-
-    @admin.display(description="lead", ordering="delivery__lead_id")
-    def lead(self, obj: ReturnRequest) -> str:
-        return f"#{obj.delivery.lead_id}"
-
-    @admin.display(description="price")
-    def price(self, obj: ReturnRequest) -> Decimal:
-        return obj.delivery.price
-
-    @admin.display(description="delivered")
-    def delivered_at(self, obj: ReturnRequest):
-        return obj.delivery.created_at
-
-    def _decide(self, request: HttpRequest, ids: list[int], decide, verb: str, note: str = "") -> None:
-        done, refused = 0, []
-        for rr_id in ids:  # each in its own transaction: one refusal does not undo the others
-            try:
-                decide(return_request_id=rr_id, user=request.user, note=note)
-            except (ValidationError, InsufficientFunds) as exc:
-                refused.append(f"#{rr_id}: {' '.join(getattr(exc, 'messages', [str(exc)]))}")
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"{verb} {done} return{'s' if done != 1 else ''}.", messages.SUCCESS)
-        for line in refused:
-            self.message_user(request, f"Not {verb.lower()} {line}", messages.WARNING)
-
-    @admin.action(description="Approve selected returns (credit the lead price)")
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet[ReturnRequest]) -> None:
-        self._decide(request, list(queryset.values_list("pk", flat=True)), return_approve, "Approved")
-
-    @admin.action(description="Deny selected returns")
-    def deny_selected(self, request: HttpRequest, queryset: QuerySet[ReturnRequest]) -> None:
-        self._decide(request, list(queryset.values_list("pk", flat=True)), return_deny, "Denied")
-
-    def response_change(self, request: HttpRequest, obj: ReturnRequest) -> HttpResponse:
-        note = request.POST.get("decision_note", "")
-        if "_approve" in request.POST:
-            self._decide(request, [obj.pk], return_approve, "Approved", note)
-            return HttpResponseRedirect(reverse("admin:billing_returnrequest_change", args=[obj.pk]))
-        if "_deny" in request.POST:
-            self._decide(request, [obj.pk], return_deny, "Denied", note)
-            return HttpResponseRedirect(reverse("admin:billing_returnrequest_change", args=[obj.pk]))
-        return super().response_change(request, obj)
-
-    def save_model(self, request: HttpRequest, obj: ReturnRequest, form, change: bool) -> None:
-        # The decision (status, credit) is the services' job; a note typed without deciding is kept as is.
-        if not ({"_approve", "_deny"} & set(request.POST)):
-            ReturnRequest.objects.filter(pk=obj.pk, status=ReturnRequest.Status.REQUESTED).update(
-                decision_note=obj.decision_note
-            )
+@admin.register(Lender)
+class LenderAdmin(lenders_admin.LenderAdmin):
+    def save_model(self, request: HttpRequest, obj: Lender, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        account_open(lender=obj)

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from compliance.querysets import AppendOnlyQuerySet
+from core.querysets import AppendOnlyQuerySet
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 

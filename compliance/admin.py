@@ -1,9 +1,15 @@
-"""Staff read who viewed consumers' contact details and what was erased; neither can be edited."""
+"""Staff read who viewed consumers' contact details and what was erased (neither can be edited), open a
+consumer (the view is logged) and erase one."""
 
 from django.contrib import admin
+from django.http import HttpRequest
+
+from core.clientip import client_ip
+from core.readonly import ReadOnlyAdminMixin
+from leads.models import Consumer, Lead
 
 from .models import ContactAccess, Erasure
-from .readonly import ReadOnlyAdminMixin
+from .services import consumer_erase, contact_access_record_many
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -25,3 +31,41 @@ class ErasureAdmin(ReadOnlyAdmin):
     list_filter = ("reason",)
     list_select_related = ("requested_by",)
     search_fields = ("=consumer_id",)
+
+
+@admin.register(Consumer)
+class ConsumerAdmin(admin.ModelAdmin):
+    # The list shows no contact details: opening a consumer shows them, and that view is logged.
+    list_display = ("id", "first_name", "last_name", "created_at", "erased_at")
+    search_fields = ("=id", "email", "phone", "last_name", "first_name")
+    list_filter = (("erased_at", admin.EmptyFieldListFilter),)
+    readonly_fields = ("created_at", "erased_at")
+    actions = ["erase_consumers"]
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # leads protect their consumer; erasure is a service, not a delete
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        lead_ids = (
+            list(Lead.objects.filter(consumer_id=object_id).values_list("id", flat=True))
+            if (object_id.isdigit())
+            else []
+        )
+        if lead_ids:
+            contact_access_record_many(
+                lead_ids=lead_ids,
+                channel=ContactAccess.Channel.ADMIN,
+                user=request.user,
+                path=request.path,
+                ip_address=client_ip(request),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Erase personal data (consumer's request)")
+    def erase_consumers(self, request: HttpRequest, queryset) -> None:
+        ids = list(queryset.filter(erased_at__isnull=True).values_list("id", flat=True))
+        for consumer_id in ids:
+            consumer_erase(consumer_id=consumer_id, requested_by=request.user, note="admin action")
+        self.message_user(
+            request, f"Erased the personal data of {len(ids)} consumer(s); the erasure is logged."
+        )

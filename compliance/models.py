@@ -24,7 +24,7 @@ class ContactAccess(models.Model):
     lead = models.ForeignKey("leads.Lead", on_delete=models.PROTECT, related_name="+")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     path = models.CharField(max_length=300, blank=True)
-    # Where the request came from (marketplace.clientip: the client, not our proxy); null for older rows.
+    # Where the request came from (core.clientip: the client, not our proxy); null for older rows.
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     at = models.DateTimeField(default=timezone.now, db_index=True)
 

@@ -2,13 +2,12 @@
 
 from celery import shared_task
 
-from marketplace.tasking import ReliableTask
+from core.tasking import ReliableTask
+from marketplace.models import MarketSettings
 
 
 @shared_task(base=ReliableTask, max_retries=1)
 def erase_expired_consumers() -> int:
-    from marketplace.models import MarketSettings
-
     from .services import consumers_erase_expired
 
     return consumers_erase_expired(retention_days=MarketSettings.load().retention_days)

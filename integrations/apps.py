@@ -1,6 +1,11 @@
-"""Machine-to-machine: partner lead intake, the lender API, signed webhooks and e-mail notifications."""
+"""Machine-to-machine and messages out: partner lead intake, the lender API, signed webhooks, e-mail to
+lenders, alerts. It subscribes to the events of the apps below it and never is imported by them."""
 
 from django.apps import AppConfig
+
+from billing.signals import balance_lowered
+from compliance.signals import consumer_erased
+from marketplace.signals import deliveries_created, return_decided
 
 
 class IntegrationsConfig(AppConfig):
@@ -8,10 +13,20 @@ class IntegrationsConfig(AppConfig):
     name = "integrations"
 
     def ready(self) -> None:
-        from compliance.signals import consumer_erased
 
-        from . import schema  # noqa: F401 - registers the OpenAPI security scheme for ApiKeyAuthentication
+        from . import (
+            receivers,
+            schema,  # noqa: F401 - registers the OpenAPI security scheme for ApiKeyAuthentication
+        )
         from .services import consumer_erased_scrub
 
         # An erasure scrubs the contact details this app keeps (stored API answers, webhook payloads).
         consumer_erased.connect(consumer_erased_scrub, dispatch_uid="integrations.consumer_erased_scrub")
+        # A sale is announced to its buyers (webhooks, then e-mail).
+        deliveries_created.connect(
+            receivers.deliveries_created_notify, dispatch_uid="integrations.deliveries"
+        )
+        # A debit that crosses the lender's low-balance line: account.low_balance webhook and e-mail, once.
+        balance_lowered.connect(receivers.balance_lowered_check, dispatch_uid="integrations.low_balance")
+        # A decided return: return.decided webhook and the lender's e-mail.
+        return_decided.connect(receivers.return_decided_notify, dispatch_uid="integrations.return_decided")

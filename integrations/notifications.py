@@ -11,6 +11,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from billing.models import Account, ReturnRequest
 from lenders.models import Membership
 
 from .models import WebhookEndpoint
@@ -75,8 +76,6 @@ def endpoint_disabled_notify(*, endpoint_id: int) -> int:
 
 
 def low_balance_notify(*, account_id: int, balance: Decimal) -> int:
-    from billing.models import Account
-
     account = Account.objects.select_related("lender").filter(pk=account_id).first()
     if account is None:
         return 0
@@ -90,8 +89,6 @@ def low_balance_notify(*, account_id: int, balance: Decimal) -> int:
 
 
 def return_decided_email(*, return_request_id: int) -> int:
-    from billing.models import ReturnRequest
-
     rr = (
         ReturnRequest.objects.select_related("delivery", "delivery__lead", "credit", "requested_by")
         .filter(pk=return_request_id)

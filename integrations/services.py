@@ -1,10 +1,11 @@
 """Actions of the integrations app: keys, partner intake, webhook endpoints and events, notifications.
 
-Keyword-only arguments, one transaction each. Functions other apps call (wired by their owners):
-  webhooks_emit(...), delivery_payload(...)     marketplace.notifications.deliveries_notify (done)
-  webhooks_emit_delivery_updated(delivery=...)   after marketplace.services.delivery_set_status in a view
-  return_decided_notify(return_request=...)      after billing decides a ReturnRequest
-  account_low_balance_check(account_id=..., previous_balance=...)  after any charge or debit
+Keyword-only arguments, one transaction each. No app below calls these: they reach them through the events
+this app subscribes to (integrations.apps, integrations.receivers):
+  webhooks_emit(...), delivery_payload(...)     integrations.deliveries.deliveries_notify (deliveries_created)
+  webhooks_emit_delivery_updated(delivery=...)   after marketplace.services.delivery_set_status (portal, API)
+  return_decided_notify(return_request=...)      return_decided, once marketplace.returns decides a return
+  account_low_balance_check(account_id=..., previous_balance=...)  balance_lowered, after a debit
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from django.db.models import Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
+from billing.models import Account
+from core.bulk import bulk_insert
+from core.tasking import enqueue, enqueue_on_commit
 from leads.models import Lead
 from leads.services import lead_submit
 from lenders.models import Lender
-from marketplace.bulk import bulk_insert
-from marketplace.staffconfig import market_settings
-from marketplace.tasking import enqueue, enqueue_on_commit
+from marketplace.services import delivery_set_status
+from marketplace.services import market_settings_current as market_settings
 
 from .models import (
     ApiKey,
@@ -473,8 +476,6 @@ def account_low_balance_check(
 ) -> bool:
     """account.low_balance webhook and e-mail when a debit takes the balance from at or above the account's
     threshold to below it. Call after any charge with the balance before it; crossing once alerts once."""
-    from billing.models import Account
-
     from .tasks import email_low_balance
 
     account = Account.objects.filter(pk=account_id).first()
@@ -503,8 +504,6 @@ def delivery_set_status_and_notify(
 ):
     """marketplace.services.delivery_set_status (same rules as the portal) plus the delivery.updated webhook,
     in one transaction: a refused move sends nothing."""
-    from marketplace.services import delivery_set_status
-
     delivery = delivery_set_status(
         delivery=delivery, status=status, funded_amount=funded_amount, lost_reason=lost_reason
     )

@@ -1,4 +1,5 @@
-"""Celery tasks: webhook sends per endpoint, the sweeper that queues due ones, and e-mail notifications."""
+"""Celery tasks: the buyers' notification of deliveries and its sweeper, webhook sends per endpoint, the
+sweeper that queues due ones, and e-mail notifications."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from decimal import Decimal
 
 from celery import shared_task
 
-from marketplace.tasking import ReliableTask
+from core.tasking import ReliableTask, enqueue_batches
+from marketplace.selectors import deliveries_unemailed, deliveries_unnotified
 
-from . import notifications, services
+from . import deliveries, notifications, services
 from .services import webhook_endpoints_schedule
 from .webhooks import (
     MAX_COUNTDOWN,
@@ -72,3 +74,33 @@ def email_low_balance(account_id: int, balance: str) -> int:
 @shared_task(base=ReliableTask, outbox=True)
 def email_return_decided(return_request_id: int) -> int:
     return notifications.return_decided_email(return_request_id=return_request_id)
+
+
+SWEPT_DELIVERIES = "integrations.tasks.sweep_stuck_deliveries"
+
+
+@shared_task(base=ReliableTask, swept_by=SWEPT_DELIVERIES)
+def notify_deliveries(delivery_ids: list[int]) -> int:
+    """One task per sale: all of a lead's buyers are told together."""
+    return deliveries.deliveries_notify(delivery_ids=delivery_ids)
+
+
+@shared_task(base=ReliableTask, swept_by=SWEPT_DELIVERIES)
+def email_deliveries(delivery_ids: list[int]) -> int:
+    """Routed to the outbound worker (the mail queue): the buyers' new-lead e-mail for a batch of sales."""
+    return deliveries.deliveries_email(delivery_ids=delivery_ids)
+
+
+@shared_task(base=ReliableTask, max_retries=1)
+def sweep_stuck_deliveries(older_than_seconds: int = 60) -> int:
+    """Beat: queue again the notification or e-mail of deliveries whose task was lost (broker down at
+    commit). Tasks are idempotent, so a delivery that was merely slow is not harmed by a second push."""
+    count = 0
+    for stuck, task in (
+        (deliveries_unnotified(older_than_seconds=older_than_seconds), notify_deliveries),
+        (deliveries_unemailed(older_than_seconds=older_than_seconds), email_deliveries),
+    ):
+        count += enqueue_batches(task, list(stuck.values_list("id", flat=True)[:1000]), 50)
+    if count:
+        logger.info("sweeper pushed on %d stuck delivery(ies)", count)
+    return count

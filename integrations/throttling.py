@@ -1,6 +1,6 @@
 """Rate limits per API key, counted in the cache (Redis when configured, so every web process shares them).
 
-The count is one atomic increment per request (marketplace.ratelimit: INCR on a counter per fixed window).
+The count is one atomic increment per request (core.ratelimit: INCR on a counter per fixed window).
 DRF's SimpleRateThrottle reads the key's request history, appends and writes it back, so concurrent
 requests overwrite each other's entries and a busy key passed its limit more than twice over (issue 11.4).
 """
@@ -8,7 +8,7 @@ requests overwrite each other's entries and a busy key passed its limit more tha
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
-from marketplace import ratelimit
+from core import ratelimit
 
 from .models import ApiKey
 

@@ -1,6 +1,6 @@
-"""Staff admin for consumers, leads, consent and guidelines. Leads and consent are evidence: read-only here;
-their state changes through services (the Redistribute action calls marketplace.services, Release
-leads.services)."""
+"""Staff admin for leads, consent and guidelines. Leads and consent are evidence: read-only here; their state
+changes through services (Release: leads.services). The market adds a lead's sales to this page
+(marketplace.admin) and compliance the consumer's page (compliance.admin)."""
 
 import json
 from typing import Any
@@ -12,13 +12,10 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from compliance.readonly import ReadOnlyAdminMixin
-from marketplace.clientip import client_ip
-from marketplace.models import Delivery
-from marketplace.services import lead_redistribute
+from core.readonly import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 
 from .choices import LeadStatus
-from .models import ConsentRecord, Consumer, CountyLoanLimit, GuidelineSet, Lead, StateHousingCost
+from .models import ConsentRecord, CountyLoanLimit, GuidelineSet, Lead, StateHousingCost
 from .services import lead_release
 
 
@@ -132,21 +129,6 @@ def distribution_trace_html(trace: list) -> SafeString:
     return format_html_join("", "{}", ((p,) for p in parts))
 
 
-class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-
-class DeliveryInline(ReadOnlyInlineMixin, admin.TabularInline):
-    model = Delivery
-    fields = readonly_fields = ("lender", "subscription", "exclusive", "price", "status", "created_at")
-    show_change_link = True
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("lender", "subscription", "subscription__lender")
-
-
 class ConsentInline(ReadOnlyInlineMixin, admin.StackedInline):
     model = ConsentRecord
     fields = readonly_fields = ("text", "text_sha256", "created_at", "ip_address", "user_agent", "page_url")
@@ -171,8 +153,8 @@ class LeadAdmin(admin.ModelAdmin):
     list_select_related = ("consumer",)
     raw_id_fields = ("consumer",)
     date_hierarchy = "created_at"
-    inlines = (ConsentInline, DeliveryInline)
-    actions = ("redistribute", "release")
+    inlines: tuple = (ConsentInline,)
+    actions: tuple = ("release",)
     fieldsets = (
         (None, {"fields": ("public_id", "consumer", "status", "status_reason", "created_at", "updated_at")}),
         (
@@ -238,21 +220,6 @@ class LeadAdmin(admin.ModelAdmin):
     def distribution_trace_table(self, obj: Lead) -> SafeString:
         return distribution_trace_html(obj.distribution_trace)
 
-    @admin.action(description="Redistribute (qualified or unsold leads)", permissions=["change"])
-    def redistribute(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
-        queued, refused = [], []
-        for lead_id in queryset.values_list("id", flat=True):
-            (queued if lead_redistribute(lead_id=lead_id) else refused).append(lead_id)
-        if queued:
-            self.message_user(request, f"{len(queued)} lead(s) queued for distribution.", messages.SUCCESS)
-        if refused:
-            ids = ", ".join(f"#{i}" for i in refused)
-            self.message_user(
-                request,
-                f"Not queued (only qualified or unsold leads can be redistributed): {ids}.",
-                messages.WARNING,
-            )
-
     @admin.action(description="Release held leads (once the cause is fixed)", permissions=["change"])
     def release(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
         released: dict[str, int] = {}
@@ -295,49 +262,6 @@ class ConsentRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="SHA-256")
     def short_hash(self, obj: ConsentRecord) -> str:
         return obj.text_sha256[:12] + "…"
-
-
-@admin.register(Consumer)
-class ConsumerAdmin(admin.ModelAdmin):
-    # The list shows no contact details: opening a consumer shows them, and that view is logged.
-    list_display = ("id", "first_name", "last_name", "created_at", "erased_at")
-    search_fields = ("=id", "email", "phone", "last_name", "first_name")
-    list_filter = (("erased_at", admin.EmptyFieldListFilter),)
-    readonly_fields = ("created_at", "erased_at")
-    actions = ["erase_consumers"]
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False  # leads protect their consumer; erasure is a service, not a delete
-
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
-        from compliance.models import ContactAccess
-        from compliance.services import contact_access_record_many
-
-        lead_ids = (
-            list(Lead.objects.filter(consumer_id=object_id).values_list("id", flat=True))
-            if (object_id.isdigit())
-            else []
-        )
-        if lead_ids:
-            contact_access_record_many(
-                lead_ids=lead_ids,
-                channel=ContactAccess.Channel.ADMIN,
-                user=request.user,
-                path=request.path,
-                ip_address=client_ip(request),
-            )
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    @admin.action(description="Erase personal data (consumer's request)")
-    def erase_consumers(self, request: HttpRequest, queryset) -> None:
-        from compliance.services import consumer_erase
-
-        ids = list(queryset.filter(erased_at__isnull=True).values_list("id", flat=True))
-        for consumer_id in ids:
-            consumer_erase(consumer_id=consumer_id, requested_by=request.user, note="admin action")
-        self.message_user(
-            request, f"Erased the personal data of {len(ids)} consumer(s); the erasure is logged."
-        )
 
 
 class PrettyJSONField(forms.JSONField):

@@ -6,11 +6,11 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Upper
+from django.db.models import Case, Q, Value, When
+from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone
 
-from compliance.querysets import AppendOnlyQuerySet
+from core.querysets import AppendOnlyQuerySet
 
 from .choices import CreditRange, LeadStatus, LoanPurpose, Occupancy, PropertyType, Timeline
 from .qualification import CREDIT_RANGES
@@ -43,15 +43,19 @@ class Consumer(models.Model):
         return f"({p[:3]}) {p[3:6]}-{p[6:]}" if len(p) == 10 else p
 
 
+def credit_score_low_expression() -> Coalesce:
+    """Lead.credit_score_low in SQL: the exact score when given, else the lowest score of the range, from
+    the credit-range table itself (a new range needs no edit here)."""
+    lowest = [When(credit_range=key, then=Value(r.min_score)) for key, r in CREDIT_RANGES.items()]
+    return Coalesce(
+        "credit_score", Case(*lowest, output_field=models.IntegerField()), output_field=models.IntegerField()
+    )
+
+
 class LeadQuerySet(models.QuerySet):
     def stuck(self, *, older_than):
         """Leads whose next task never ran (e.g. the broker was down at commit time)."""
         return self.filter(status__in=[LeadStatus.RECEIVED, LeadStatus.QUALIFIED], updated_at__lt=older_than)
-
-    def credit_at_least(self, score: int) -> "LeadQuerySet":
-        """Leads whose lowest possible score (Lead.credit_score_low) reaches `score`, as a sale matches."""
-        ranges = [key for key, r in CREDIT_RANGES.items() if r.min_score >= score]
-        return self.filter(Q(credit_score__gte=score) | Q(credit_score__isnull=True, credit_range__in=ranges))
 
 
 class Lead(models.Model):
@@ -185,7 +189,7 @@ class ConsentRecord(models.Model):
         super().save(*args, **kwargs)
 
     def prepare_insert(self) -> None:
-        """What every write of a consent does first, through save() or a bulk insert (marketplace.bulk
+        """What every write of a consent does first, through save() or a bulk insert (core.bulk
         calls it): refuse to change a stored record, and seal the text."""
         if self.pk is not None:
             raise ValidationError("A consent record cannot be changed once written.")

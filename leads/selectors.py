@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 
+from core import staffconfig
+
 from . import geo
 from .choices import LeadStatus
 from .models import CountyLoanLimit, GuidelineSet, Lead, StateHousingCost
@@ -18,8 +20,6 @@ from .reference import UNIT_FIELDS
 def guidelines_current() -> Guidelines:
     """The newest active guideline set; the built-in defaults when staff have saved none.
     Read through a short per-process cache: it is asked for on every lead."""
-    from marketplace import staffconfig
-
     return staffconfig.cached("guidelines", _guidelines_from_db)
 
 
@@ -91,8 +91,6 @@ def housing_costs_for_many(*, states: set[str], guidelines: Guidelines) -> dict[
     """Each state's property-tax and insurance rates from the staff-edited table (shipped data), or the
     guideline set's national figures for a state or territory it lacks. The table (51 rows) is read through
     the same short per-process cache as the guidelines: it is asked for on every batch."""
-    from marketplace import staffconfig
-
     table = staffconfig.cached("housing_costs", _housing_costs_from_db)
     national = HousingCosts(guidelines.property_tax_rate, guidelines.insurance_rate, "national")
     return {state: table.get(state, national) for state in states}

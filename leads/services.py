@@ -9,9 +9,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from marketplace.batching import failure_summary, is_transient, one_by_one
-from marketplace.bulk import bulk_set, insert_chain
-from marketplace.tasking import enqueue_on_commit
+from core import staffconfig
+from core.batching import failure_summary, is_transient, one_by_one
+from core.bulk import bulk_set, insert_chain
 
 from . import geo
 from .choices import LeadStatus
@@ -24,6 +24,7 @@ from .selectors import (
     leads_earlier_contacts,
     loan_limits_for_many,
 )
+from .signals import lead_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +98,11 @@ def lead_submit(
     # It skips save() but not the consent's own rules: ConsentRecord.prepare_insert() seals the text.
     insert_chain([consumer, lead, consent], links=["consumer", "lead"])
     if not rejected_reason:
-        from .tasks import qualify_soon
-
         # Inside a caller's transaction (the partner API) this waits for its commit; otherwise it runs now.
-        transaction.on_commit(lambda: qualify_soon(lead.pk))
+        # The market subscribes (marketplace.apps) and queues qualification.
+        transaction.on_commit(
+            lambda: lead_waiting.send(sender=Lead, lead_id=lead.pk, status=LeadStatus.RECEIVED)
+        )
     logger.info("lead %s received (%s)", lead.pk, lead.status)
     return lead
 
@@ -147,14 +149,14 @@ QUALIFICATION_FIELDS = (
 )
 
 
-def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bool = True) -> list[Lead]:
+def leads_qualify(*, lead_ids: list[int], claim: int = 0) -> list[Lead]:
     """Dedupe and run the engine on a batch of received leads, in one transaction; returns the leads it
     took: qualified, marked duplicate / not qualified, or held.
 
     Idempotent: a lead already past `received`, or locked by another worker that is qualifying it, is left
     alone. `claim` takes up to that many more leads waiting in `received` (oldest first, skipping locked
     ones), so under load one task clears the queue's backlog instead of paying a round trip per lead.
-    A qualified lead's sale is queued on commit, unless the caller (the qualify task) sells the batch itself.
+    Selling the qualified ones is the caller's (the market's batch, marketplace.services.leads_qualify).
 
     A batch isolates its leads: should the batch raise (one lead's inputs break the engine, or a value the
     database refuses), it is rolled back and its leads are qualified one by one; a lead that raises alone is
@@ -163,9 +165,7 @@ def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bo
     """
     taken: list[int] = []
     try:
-        return _leads_qualify(
-            lead_ids=lead_ids, claim=claim, queue_distribution=queue_distribution, taken=taken
-        )
+        return _leads_qualify(lead_ids=lead_ids, claim=claim, taken=taken)
     except Exception as exc:
         if is_transient(exc) or not taken:
             raise
@@ -182,7 +182,7 @@ def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bo
 
     done = one_by_one(
         taken,
-        run=lambda pk: _leads_qualify(lead_ids=[pk], queue_distribution=queue_distribution),
+        run=lambda pk: _leads_qualify(lead_ids=[pk]),
         set_aside=hold,
     )
     # The held leads count as taken: a full batch still tells the task that more may be waiting.
@@ -190,14 +190,10 @@ def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bo
     return sorted(leads, key=lambda lead: lead.pk)
 
 
-def _leads_qualify(
-    *, lead_ids: list[int], claim: int = 0, queue_distribution: bool, taken: list[int] | None = None
-) -> list[Lead]:
+def _leads_qualify(*, lead_ids: list[int], claim: int = 0, taken: list[int] | None = None) -> list[Lead]:
     """One transaction of leads_qualify; `taken` receives the ids it locked, for the one-by-one retry."""
-    from marketplace import staffconfig
-
     now = timezone.now()
-    window = staffconfig.market_settings().duplicate_window_days
+    window = staffconfig.value("duplicate_window_days")
     guidelines = guidelines_current()
     waiting = Lead.objects.select_for_update(skip_locked=True, of=("self",)).filter(
         status=LeadStatus.RECEIVED
@@ -268,12 +264,6 @@ def _leads_qualify(
             lead.status = LeadStatus.QUALIFIED if result.qualified else LeadStatus.NOT_QUALIFIED
             logger.info("lead %s %s", lead.pk, lead.status)
         bulk_set(leads, QUALIFICATION_FIELDS)
-        if queue_distribution:
-            from marketplace.tasks import distribute_lead
-
-            for lead in leads:
-                if lead.status == LeadStatus.QUALIFIED:
-                    enqueue_on_commit(distribute_lead, lead.pk)
     return leads
 
 
@@ -297,20 +287,14 @@ def lead_hold(*, lead_id: int, reason: str) -> bool:
 def lead_release(*, lead_id: int) -> str | None:
     """Staff: send a held lead back where it was (to qualification when it never qualified, else to sale)
     and queue that work on commit. Returns its new status, or None when the lead was not held."""
-    from marketplace.tasks import distribute_lead
-
-    from .tasks import qualify_soon
-
     with transaction.atomic():
         lead = Lead.objects.select_for_update().filter(pk=lead_id, status=LeadStatus.HELD).first()
         if lead is None:
             return None
         status = LeadStatus.RECEIVED if lead.qualified_at is None else LeadStatus.QUALIFIED
         Lead.objects.filter(pk=lead_id).update(status=status, status_reason="", updated_at=timezone.now())
-        if status == LeadStatus.RECEIVED:
-            transaction.on_commit(lambda: qualify_soon(lead_id))
-        else:
-            enqueue_on_commit(distribute_lead, lead_id)
+        # The market subscribes (marketplace.apps): qualification for a received lead, else its sale.
+        transaction.on_commit(lambda: lead_waiting.send(sender=Lead, lead_id=lead_id, status=status))
     logger.info("lead %s released from hold to %s", lead_id, status)
     return status
 

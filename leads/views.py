@@ -15,8 +15,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from marketplace import ratelimit
-from marketplace.clientip import client_ip
+from core import ratelimit, staffconfig
+from core.clientip import client_ip
 
 from .choices import LeadStatus
 from .consent import CONSENT_TEXT
@@ -293,8 +293,5 @@ def _refinance_sentences(lead: Lead, best: dict[str, Any]) -> list[str]:
 
 
 def _duplicate_window_days() -> int:
-    # The market owns the window (staff can change it); imported here as leads.services does, to keep
-    # leads importable without marketplace at module load.
-    from marketplace.models import MarketSettings
-
-    return MarketSettings.load().duplicate_window_days
+    # The market owns the window (staff change it in its settings) and provides it (marketplace.apps).
+    return staffconfig.value("duplicate_window_days")

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
-from billing.services import account_open
+from leads.choices import LoanPurpose
 
 from .models import Lender, LenderLicense, Membership, Subscription, SubscriptionState, SubscriptionZip
 from .services import SUBSCRIPTION_FIELDS, lender_set_status, subscription_save, subscription_validate
@@ -63,11 +63,6 @@ class LenderAdmin(admin.ModelAdmin):
         return super().get_queryset(request).prefetch_related("licenses")
 
     @admin.display(description="licensed states")
-    def save_model(self, request: HttpRequest, obj: Lender, form, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        # Every lender buys from an account; a lender made here gets its (empty) account at once.
-        account_open(lender=obj)
-
     def states(self, obj: Lender) -> str:
         return ", ".join(obj.licensed_states) or "—"
 
@@ -107,6 +102,9 @@ class SubscriptionAdminForm(forms.ModelForm):
     """States and ZIPs are rows of their own; staff type them, and the form checks the whole order with
     the same subscription_validate the portal uses before anything is saved."""
 
+    purposes = forms.MultipleChoiceField(
+        label="Loan purposes", choices=LoanPurpose.choices, widget=forms.CheckboxSelectMultiple
+    )
     states = forms.CharField(help_text="Two-letter codes, separated by commas, e.g. TX, CA.")
     zip_codes = forms.CharField(
         required=False,
@@ -160,6 +158,23 @@ class SubscriptionAdminForm(forms.ModelForm):
         return {f: self.cleaned_data[f] for f in SUBSCRIPTION_FIELDS if f in self.cleaned_data}
 
 
+class PurposeFilter(admin.SimpleListFilter):
+    """Subscriptions taking one loan purpose (the purposes are a JSON list: one choice per LoanPurpose)."""
+
+    title = "loan purpose"
+    parameter_name = "purpose"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return list(LoanPurpose.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() not in LoanPurpose.values:
+            return queryset
+        # The quoted value inside the list's JSON text: works on SQLite too (no JSON `contains` there), and
+        # the quotes keep one value from matching inside another.
+        return queryset.filter(purposes__icontains=f'"{self.value()}"')
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     form = SubscriptionAdminForm
@@ -179,9 +194,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "is_active",
         "exclusive",
         "lender__status",
-        "purpose_purchase",
-        "purpose_refinance",
-        "purpose_home_equity",
+        PurposeFilter,
     )
     search_fields = ("name", "lender__name")
     list_select_related = ("lender",)
@@ -193,7 +206,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
             "Leads wanted",
             {
                 "fields": (
-                    ("purpose_purchase", "purpose_refinance", "purpose_home_equity"),
+                    "purposes",
                     "min_credit_score",
                     ("min_loan_amount", "max_loan_amount"),
                     ("max_ltv", "max_dti"),

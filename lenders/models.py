@@ -6,7 +6,14 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from leads.choices import LoanPurpose
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+def all_loan_purposes() -> list[str]:
+    """A new subscription takes every purpose until the lender says otherwise."""
+    return list(LoanPurpose.values)
 
 
 class Lender(models.Model):
@@ -82,10 +89,9 @@ class Subscription(models.Model):
     name = models.CharField(max_length=120)
     is_active = models.BooleanField("active", default=True)
 
-    # Filters. Purposes and the credit minimum are columns so matching stays a plain indexed SQL predicate.
-    purpose_purchase = models.BooleanField("purchase", default=True)
-    purpose_refinance = models.BooleanField("refinance", default=True)
-    purpose_home_equity = models.BooleanField("home equity", default=True)
+    # Filters, each declared once for the sale's SQL and the forecast's ORM in marketplace.matching.
+    # The loan purposes taken (LoanPurpose values): a list, so a new purpose needs no column or migration.
+    purposes = models.JSONField("loan purposes", default=all_loan_purposes)
     # A lead matches when its lowest possible score (Lead.credit_score_low) reaches this: 620 takes the
     # 620-639 range and every range above it.
     min_credit_score = models.PositiveSmallIntegerField(
@@ -149,10 +155,6 @@ class Subscription(models.Model):
     @property
     def states(self) -> list[str]:
         return sorted(s.state for s in self.state_rows.all())
-
-    @property
-    def purposes(self) -> list[str]:
-        return [p for p in ("purchase", "refinance", "home_equity") if getattr(self, f"purpose_{p}")]
 
 
 class SubscriptionState(models.Model):

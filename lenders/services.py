@@ -7,8 +7,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from leads import geo
+from leads.choices import LoanPurpose
 
 from .models import Lender, LenderLicense, Subscription, SubscriptionState, SubscriptionZip
+from .signals import subscription_validating
 
 # The most a bid may be: far above any lead's worth, so a typo ($5,000 for $50.00) is refused, and the
 # forecast never answers for prices no one would pay.
@@ -20,9 +22,7 @@ MIN_CREDIT_SCORE, MAX_CREDIT_SCORE = 300, 850
 SUBSCRIPTION_FIELDS = (
     "name",
     "is_active",
-    "purpose_purchase",
-    "purpose_refinance",
-    "purpose_home_equity",
+    "purposes",
     "min_credit_score",
     "min_loan_amount",
     "max_loan_amount",
@@ -45,9 +45,6 @@ def subscription_validate(
     *, lender: Lender, data: dict[str, Any], states: list[str], zips: list[str]
 ) -> None:
     """Name every problem with the order, field by field, before anything is saved."""
-    from marketplace.models import PriceFloor
-    from marketplace.services import price_floor_for
-
     errors: dict[str, list[str]] = {}
 
     def err(field: str, message: str) -> None:
@@ -64,9 +61,15 @@ def subscription_validate(
             f"You are not licensed in {', '.join(unlicensed)}. Licensed states: "
             f"{', '.join(sorted(licensed)) or 'none on file'}.",
         )
-    purposes = [p for p in ("purchase", "refinance", "home_equity") if data.get(f"purpose_{p}")]
-    if not purposes:
+    purposes = data.get("purposes")
+    if not isinstance(purposes, list | tuple) or not all(isinstance(p, str) for p in purposes):
+        err("purposes", "Give the loan purposes as a list.")
+        purposes = []
+    elif not purposes:
         err("purposes", "Choose at least one loan purpose.")
+    elif unknown := sorted(set(purposes) - set(LoanPurpose.values)):
+        choices = ", ".join(LoanPurpose.values)
+        err("purposes", f"Unknown loan purpose: {', '.join(unknown)}. Choose from {choices}.")
     score = data.get("min_credit_score")
     if (
         isinstance(score, bool)
@@ -90,26 +93,10 @@ def subscription_validate(
     elif price > MAX_PRICE:
         err("price", f"A bid can be at most ${MAX_PRICE:,} a lead.")
     else:
-        floors = list(PriceFloor.objects.all())
-        exclusive = bool(data.get("exclusive"))
-        for purpose in purposes:
-            for state in states or [""]:
-                floor = price_floor_for(floors=floors, purpose=purpose, exclusive=exclusive, state=state)
-                if price < floor:
-                    kind = "exclusive" if exclusive else "shared"
-                    # Name the state only when it has a floor of its own; otherwise it is the general floor.
-                    own = any(
-                        f.state == state and f.purpose == purpose and f.exclusive == exclusive for f in floors
-                    )
-                    where = f" in {state}" if state and own else ""
-                    err(
-                        "price",
-                        f"${price} is below the ${floor} floor for {kind} "
-                        f"{purpose.replace('_', ' ')} leads{where}.",
-                    )
-                    break
-            if "price" in errors:
-                break
+        # The market's rule (a bid never below the staff's floor) is the market's to check.
+        subscription_validating.send(
+            sender=Subscription, lender=lender, data=data, states=states, purposes=purposes, err=err
+        )
     for z in zips:
         if geo.lookup_zip(z) is None:
             err("zip_codes", f"Unknown ZIP code {z}.")
@@ -157,6 +144,8 @@ def subscription_save(
     subscription_validate(
         lender=lender, data={f: getattr(sub, f) for f in SUBSCRIPTION_FIELDS}, states=states, zips=zips
     )
+    # Kept in the choices' order, each once, so equal orders read (and diff) the same.
+    sub.purposes = [p for p in LoanPurpose.values if p in sub.purposes]
     sub.radius_center_zip = sub.radius_center_zip or ""
     radius = _radius_zips(sub.radius_center_zip, sub.radius_miles) if sub.radius_center_zip else set()
     sub.has_zip_filter = bool(zips or radius)

@@ -17,8 +17,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from core.tasking import enqueue_on_commit
 from leads.choices import LoanPurpose
-from marketplace.tasking import enqueue_on_commit
 
 from .models import AssignmentRule, Invitation, Lender, Membership
 

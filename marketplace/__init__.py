@@ -1,5 +1,2 @@
-"""Project wiring and the market itself: price floors, distribution, Delivery."""
-
-from .celery import app as celery_app
-
-__all__ = ("celery_app",)
+"""The market: price floors, matching and allocation, Delivery and its pipeline, returns, the qualify -> sell
+batch."""

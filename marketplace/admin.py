@@ -1,12 +1,59 @@
-"""Staff admin for the market: deliveries, price floors, the market settings singleton, and the tasks set
-aside after their retries (replayed from here) or waiting in the outbox for the broker."""
+"""Staff admin for the market: deliveries, price floors, the market settings singleton, returns, and the
+lead admin with its sales (the lead's deliveries, the Redistribute action)."""
 
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
-from .models import Delivery, FailedTask, MarketSettings, OutboxTask, PriceFloor
-from .tasking import failed_tasks_replay
+from billing.models import ReturnRequest
+from billing.services import InsufficientFunds
+from core.readonly import ReadOnlyInlineMixin
+from leads import admin as leads_admin
+from leads.models import Lead
+
+from .models import Delivery, MarketSettings, PriceFloor
+from .returns import return_approve, return_deny
+from .services import lead_redistribute
+
+
+class DeliveryInline(ReadOnlyInlineMixin, admin.TabularInline):
+    model = Delivery
+    fields = readonly_fields = ("lender", "subscription", "exclusive", "price", "status", "created_at")
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("lender", "subscription", "subscription__lender")
+
+
+# The lead's page with its sales: the leads app registers the lead's own fields and evidence; the market,
+# above it, adds what it sold and the action that sells again.
+admin.site.unregister(Lead)
+
+
+@admin.register(Lead)
+class LeadAdmin(leads_admin.LeadAdmin):
+    inlines = (*leads_admin.LeadAdmin.inlines, DeliveryInline)
+    actions = ("redistribute", *leads_admin.LeadAdmin.actions)
+
+    @admin.action(description="Redistribute (qualified or unsold leads)", permissions=["change"])
+    def redistribute(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        queued, refused = [], []
+        for lead_id in queryset.values_list("id", flat=True):
+            (queued if lead_redistribute(lead_id=lead_id) else refused).append(lead_id)
+        if queued:
+            self.message_user(request, f"{len(queued)} lead(s) queued for distribution.", messages.SUCCESS)
+        if refused:
+            ids = ", ".join(f"#{i}" for i in refused)
+            self.message_user(
+                request,
+                f"Not queued (only qualified or unsold leads can be redistributed): {ids}.",
+                messages.WARNING,
+            )
 
 
 class NotificationSetAsideFilter(admin.SimpleListFilter):
@@ -78,70 +125,101 @@ class MarketSettingsAdmin(admin.ModelAdmin):
         return False
 
 
-class ReplayedFilter(admin.SimpleListFilter):
-    title = "replayed"
-    parameter_name = "replayed"
-
-    def lookups(self, request, model_admin):
-        return (("no", "Not yet"), ("yes", "Replayed"))
-
-    def queryset(self, request, queryset):
-        if self.value() in ("yes", "no"):
-            return queryset.filter(replayed_at__isnull=self.value() == "no")
-        return queryset
+class ReturnDecisionForm(forms.ModelForm):
+    class Meta:
+        model = ReturnRequest
+        fields = ("decision_note",)
 
 
-@admin.register(FailedTask)
-class FailedTaskAdmin(admin.ModelAdmin):
-    """Tasks whose retries ran out. Fix the cause (the exception says what failed), then replay: the task runs
-    again with its arguments (ids only). Tasks are idempotent, so replaying work already done does nothing."""
+@admin.register(ReturnRequest)
+class ReturnRequestAdmin(admin.ModelAdmin):
+    """Staff decide returns here: one at a time with the buttons on a return's page, or in bulk with the
+    actions. Both call marketplace.returns, which lock the account and post the credit exactly once."""
 
-    list_display = ("failed_at", "task_name", "args", "exception", "retries", "replayed_at")
-    list_filter = (ReplayedFilter, "task_name", "failed_at")
-    search_fields = ("task_name", "=task_id", "exception")
-    date_hierarchy = "failed_at"
-    actions = ("replay",)
-    readonly_fields = (
-        "task_name",
-        "task_id",
-        "args",
-        "kwargs",
-        "exception",
-        "retries",
-        "failed_at",
-        "replayed_at",
+    form = ReturnDecisionForm
+    change_form_template = "admin/billing/returnrequest/change_form.html"
+    list_display = ("created_at", "lender", "lead", "price", "reason", "status", "decided_by", "decided_at")
+    list_filter = ("status", "reason", "created_at")
+    search_fields = ("lender__name", "delivery__lead__id", "note")
+    list_select_related = ("lender", "delivery", "decided_by")
+    date_hierarchy = "created_at"
+    actions = ("approve_selected", "deny_selected")
+    fields = (
+        "lender",
+        "delivery",
+        "lead",
+        "price",
+        "delivered_at",
+        "reason",
+        "note",
+        "requested_by",
+        "created_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "credit",
+        "decision_note",
     )
+    readonly_fields = tuple(f for f in fields if f != "decision_note")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # written by ReliableTask.on_failure
+        return False  # lenders ask from the portal
 
-    @admin.action(description="Replay selected tasks", permissions=["change"])
-    def replay(self, request: HttpRequest, queryset: QuerySet[FailedTask]) -> None:
-        queued, refused = failed_tasks_replay(failed_task_ids=list(queryset.values_list("pk", flat=True)))
-        if queued:
-            self.message_user(
-                request, f"Replayed {queued} task{'s' if queued != 1 else ''}.", messages.SUCCESS
-            )
-        if refused:
-            self.message_user(
-                request,
-                f"{refused} task{'s' if refused != 1 else ''} could not be queued: the broker is not "
-                "answering. Nothing was marked; replay them again once it is back.",
-                messages.WARNING,
-            )
-
-
-@admin.register(OutboxTask)
-class OutboxTaskAdmin(admin.ModelAdmin):
-    """Tasks written with their change and not yet taken by the broker; sweep_outbox publishes them. A row
-    that stays here says the broker (or beat) is down."""
-
-    list_display = ("created_at", "task_name", "args")
-    list_filter = ("task_name",)
-    readonly_fields = ("task_name", "args", "created_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
+        if obj is not None and obj.status != ReturnRequest.Status.REQUESTED:
+            return self.fields
+        return self.readonly_fields
+
+    @admin.display(description="lead", ordering="delivery__lead_id")
+    def lead(self, obj: ReturnRequest) -> str:
+        return f"#{obj.delivery.lead_id}"
+
+    @admin.display(description="price")
+    def price(self, obj: ReturnRequest) -> Decimal:
+        return obj.delivery.price
+
+    @admin.display(description="delivered")
+    def delivered_at(self, obj: ReturnRequest):
+        return obj.delivery.created_at
+
+    def _decide(self, request: HttpRequest, ids: list[int], decide, verb: str, note: str = "") -> None:
+        done, refused = 0, []
+        for rr_id in ids:  # each in its own transaction: one refusal does not undo the others
+            try:
+                decide(return_request_id=rr_id, user=request.user, note=note)
+            except (ValidationError, InsufficientFunds) as exc:
+                refused.append(f"#{rr_id}: {' '.join(getattr(exc, 'messages', [str(exc)]))}")
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{verb} {done} return{'s' if done != 1 else ''}.", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, f"Not {verb.lower()} {line}", messages.WARNING)
+
+    @admin.action(description="Approve selected returns (credit the lead price)")
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[ReturnRequest]) -> None:
+        self._decide(request, list(queryset.values_list("pk", flat=True)), return_approve, "Approved")
+
+    @admin.action(description="Deny selected returns")
+    def deny_selected(self, request: HttpRequest, queryset: QuerySet[ReturnRequest]) -> None:
+        self._decide(request, list(queryset.values_list("pk", flat=True)), return_deny, "Denied")
+
+    def response_change(self, request: HttpRequest, obj: ReturnRequest) -> HttpResponse:
+        note = request.POST.get("decision_note", "")
+        if "_approve" in request.POST:
+            self._decide(request, [obj.pk], return_approve, "Approved", note)
+            return HttpResponseRedirect(reverse("admin:billing_returnrequest_change", args=[obj.pk]))
+        if "_deny" in request.POST:
+            self._decide(request, [obj.pk], return_deny, "Denied", note)
+            return HttpResponseRedirect(reverse("admin:billing_returnrequest_change", args=[obj.pk]))
+        return super().response_change(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: ReturnRequest, form, change: bool) -> None:
+        # The decision (status, credit) is the services' job; a note typed without deciding is kept as is.
+        if not ({"_approve", "_deny"} & set(request.POST)):
+            ReturnRequest.objects.filter(pk=obj.pk, status=ReturnRequest.Status.REQUESTED).update(
+                decision_note=obj.decision_note
+            )

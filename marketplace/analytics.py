@@ -27,6 +27,7 @@ from django.db.models import (
     Min,
     OuterRef,
     Q,
+    QuerySet,
     Subquery,
     Sum,
     Value,
@@ -40,6 +41,7 @@ from leads.choices import LeadStatus, LoanPurpose
 from leads.models import Lead
 from lenders.models import LenderLicense, Membership
 
+from .matching import SCHEDULE, leads_meeting
 from .models import Delivery, MarketSettings
 from .selectors import deliveries_for_member
 
@@ -108,6 +110,15 @@ def _step(value) -> Floor:
     return Floor(value / Value(PRICE_STEP), output_field=DecimalField())
 
 
+def leads_forecast_base(*, now: datetime) -> QuerySet[Lead]:
+    """The leads a forecast counts from: qualified in the last FORECAST_DAYS days, whatever became of them."""
+    return Lead.objects.filter(
+        status__in=[LeadStatus.QUALIFIED, LeadStatus.SOLD, LeadStatus.UNSOLD],
+        qualified_at__gte=now - timedelta(days=FORECAST_DAYS),
+        qualified_at__lte=now,
+    )
+
+
 def subscription_forecast(
     *,
     lender_id: int,
@@ -149,39 +160,28 @@ def subscription_forecast(
     can the account afford". Two queries (the market settings row and the count).
     """
     now = now or timezone.now()
-    # The lender's licensed states among those asked, as a subquery of the count (no query of its own).
-    licensed = LenderLicense.objects.filter(
-        lender_id=lender_id, state__in=sorted({s.upper() for s in states})
-    )
-    qs = Lead.objects.credit_at_least(min_credit_score).filter(
-        status__in=[LeadStatus.QUALIFIED, LeadStatus.SOLD, LeadStatus.UNSOLD],
-        qualified_at__gte=now - timedelta(days=FORECAST_DAYS),
-        qualified_at__lte=now,
-        purpose__in=purposes,
-        state__in=licensed.values("state"),
-    )
     zip_filter = set(zips or [])
     if radius_center_zip and radius_miles:
         zip_filter |= set(geo.zips_within(radius_center_zip, radius_miles))
-    if zips or (radius_center_zip and radius_miles):
-        qs = qs.filter(zip_code__in=sorted(zip_filter))
-    # Loan-amount filters take the qualified loan, as the sale does (marketplace.services).
-    if min_loan_amount is not None:
-        qs = qs.filter(qualified_loan__gte=min_loan_amount)
-    if max_loan_amount is not None:
-        qs = qs.filter(qualified_loan__lte=max_loan_amount)
-    if max_ltv is not None:
-        qs = qs.filter(ltv__lte=max_ltv)
-    if max_dti is not None:
-        qs = qs.filter(dti__lte=max_dti)
-    days = sorted({int(d) for d in schedule_days if d in "0123456"})
-    if len(days) < 7:
-        qs = qs.filter(qualified_at__iso_week_day__in=[d + 1 for d in days])
-    if schedule_start is not None and schedule_end is not None and schedule_start != schedule_end:
-        if schedule_start < schedule_end:
-            qs = qs.filter(qualified_at__time__gte=schedule_start, qualified_at__time__lt=schedule_end)
-        else:  # an overnight window, e.g. 20:00–06:00
-            qs = qs.filter(Q(qualified_at__time__gte=schedule_start) | Q(qualified_at__time__lt=schedule_end))
+    # The same terms the sale matches on (marketplace.matching), as an ORM filter over past leads; the
+    # lender's licences are a subquery of the count (no query of their own).
+    terms = {
+        "states": sorted({s.upper() for s in states}),
+        "licensed_states": LenderLicense.objects.filter(lender_id=lender_id).values("state"),
+        "zips": sorted(zip_filter),
+        "purposes": purposes,
+        "min_credit_score": min_credit_score,
+        "min_loan_amount": min_loan_amount,
+        "max_loan_amount": max_loan_amount,
+        "max_ltv": max_ltv,
+        "max_dti": max_dti,
+    }
+    schedule = {
+        "schedule_days": schedule_days,
+        "schedule_start": schedule_start,
+        "schedule_end": schedule_end,
+    }
+    qs = leads_forecast_base(now=now).filter(leads_meeting(terms), SCHEDULE.q(schedule))
 
     if price is None or price <= 0:
         return Forecast(matched=qs.count())

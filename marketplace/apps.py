@@ -1,4 +1,11 @@
+"""The market: price floors, matching and allocation, Delivery and its pipeline, returns, the qualify -> sell
+batch."""
+
 from django.apps import AppConfig
+
+from core import staffconfig
+from leads.signals import lead_waiting
+from lenders.signals import subscription_validating
 
 
 class MarketplaceConfig(AppConfig):
@@ -8,15 +15,23 @@ class MarketplaceConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from leads.models import GuidelineSet, StateHousingCost
-
-        from . import staffconfig
+        from . import services
         from .models import MarketSettings, PriceFloor
 
-        for model in (MarketSettings, PriceFloor, GuidelineSet, StateHousingCost):
+        for model in (MarketSettings, PriceFloor):
             post_save.connect(
                 staffconfig.clear, sender=model, dispatch_uid=f"staffconfig-{model.__name__}-save"
             )
             post_delete.connect(
                 staffconfig.clear, sender=model, dispatch_uid=f"staffconfig-{model.__name__}-del"
             )
+        # Lead intake dedupes within the window staff set in the market's settings.
+        staffconfig.provide(
+            "duplicate_window_days", lambda: services.market_settings_current().duplicate_window_days
+        )
+        # A lead waiting (received, or released from hold) is the market's to qualify and sell.
+        lead_waiting.connect(services.lead_waiting_queue, dispatch_uid="marketplace.lead_waiting_queue")
+        # A subscription's bid is never below the staff's floor: the market's rule, checked with the others.
+        subscription_validating.connect(
+            services.subscription_price_check, dispatch_uid="marketplace.subscription_price_check"
+        )

@@ -106,7 +106,7 @@ class Delivery(models.Model):
     notified_at = models.DateTimeField(null=True, blank=True)
     # The new-lead e-mail sent (by the outbound worker, so a slow mail server never holds a sale).
     emailed_at = models.DateTimeField(null=True, blank=True)
-    # Set when this delivery's webhooks or e-mail raised on their own (marketplace.notifications): the
+    # Set when this delivery's webhooks or e-mail raised on their own (integrations.deliveries): the
     # error's class and where, never its message. The sweeper leaves it to staff, who replay its FailedTask.
     notify_error = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -140,44 +140,6 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"Delivery #{self.pk}: lead #{self.lead_id} to {self.lender_id}"
-
-
-class FailedTask(models.Model):
-    """A task set aside after its retries ran out. Staff read it in admin and replay it once fixed.
-
-    Arguments are ids only (tasks never carry personal data), so keeping them here is safe.
-    """
-
-    task_name = models.CharField(max_length=200)
-    task_id = models.CharField(max_length=64, unique=True)
-    args = models.JSONField(default=list)
-    kwargs = models.JSONField(default=dict)
-    exception = models.CharField(max_length=500)
-    retries = models.PositiveIntegerField(default=0)
-    failed_at = models.DateTimeField(default=timezone.now)
-    replayed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-failed_at"]
-        indexes = [models.Index(fields=["replayed_at", "failed_at"])]
-
-    def __str__(self) -> str:
-        return f"{self.task_name}{tuple(self.args)} failed"
-
-
-class OutboxTask(models.Model):
-    """A task written in the transaction whose change it announces, deleted once the broker has it: work
-    no sweeper could find again (an e-mail about an event) survives a broker outage. Ids only, as tasks."""
-
-    task_name = models.CharField(max_length=200)
-    args = models.JSONField(default=list)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["created_at", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.task_name}{tuple(self.args)} waiting for the broker"
 
 
 class Activity(models.Model):
@@ -242,7 +204,7 @@ class FollowUp(models.Model):
             ),
         ]
         constraints = [
-            # The last guard behind the form's bounds (marketplace.formfields): a time PostgreSQL stores but
+            # The last guard behind the form's bounds (core.formfields): a time PostgreSQL stores but
             # Python cannot read back (after year 9999 in UTC) would break the lead page for everyone.
             models.CheckConstraint(
                 condition=Q(due_at__gte=FOLLOWUP_EARLIEST, due_at__lt=FOLLOWUP_LATEST),

@@ -2,6 +2,7 @@
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
@@ -14,20 +15,59 @@ from django.utils.dateparse import parse_datetime
 
 from billing.models import Account
 from billing.services import accounts_charge
-from leads.choices import LeadStatus, LoanPurpose
+from core import staffconfig
+from core.batching import failure_summary, is_transient, one_by_one
+from core.bulk import bulk_insert, bulk_set
+from core.tasking import enqueue, enqueue_on_commit
+from core.terms import values_params
+from leads import services as lead_services
+from leads.choices import LeadStatus
 from leads.models import Lead
 from leads.services import lead_hold
-from lenders.models import Lender, Membership, Subscription
+from lenders.models import AssignmentRule, Lender, Membership, Subscription
 
-from . import staffconfig
-from .batching import failure_summary, is_transient, one_by_one
-from .bulk import bulk_insert, bulk_set
+from .matching import LEAD_VALUES, in_schedule, matching_sql
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
-from .tasking import enqueue_on_commit
+from .signals import deliveries_created
 
 logger = logging.getLogger(__name__)
 
 SELLABLE = (LeadStatus.QUALIFIED, LeadStatus.UNSOLD)
+
+
+def market_settings_current() -> MarketSettings:
+    """The staff's market settings, read through the short per-process cache (asked for on every batch)."""
+    return staffconfig.cached("market", MarketSettings.load)
+
+
+def price_floors_current() -> list[PriceFloor]:
+    return staffconfig.cached("floors", lambda: list(PriceFloor.objects.all()))
+
+
+def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bool = True) -> list[Lead]:
+    """The first half of the batch: leads.services.leads_qualify, then, unless the caller (the qualify
+    task) sells the batch itself, each qualified lead's sale queued on commit."""
+    from .tasks import distribute_lead  # tasks import this module: the one import inside the app's cycle
+
+    leads = lead_services.leads_qualify(lead_ids=lead_ids, claim=claim)
+    if queue_distribution:
+        for lead in leads:
+            if lead.status == LeadStatus.QUALIFIED:
+                enqueue_on_commit(distribute_lead, lead.pk)
+    return leads
+
+
+def lead_waiting_queue(*, lead_id: int, status: str, **kwargs: object) -> None:
+    """Receiver of leads.signals.lead_waiting (sent on commit): queue a received lead's qualification, or a
+    released qualified lead's sale."""
+    from .tasks import distribute_lead, qualify_soon
+
+    if status == LeadStatus.RECEIVED:
+        qualify_soon(lead_id)
+    else:
+        enqueue(distribute_lead, lead_id)
+
+
 # Price points of bids read per lead; a sale that walks past them all reads that lead's every match.
 MATCH_DEPTH = 25
 
@@ -43,47 +83,6 @@ class Match(NamedTuple):
     matched: int  # how many subscriptions the lead matched in all (rows may stop at MATCH_DEPTH prices)
 
 
-def _choice_column(prefix: str, values: list[str], alias: str) -> str:
-    # CASE over our own choice values (never user input), naming the subscription's boolean column for each.
-    whens = " ".join(f"WHEN '{v}' THEN s.{prefix}_{v}" for v in values)
-    return f"CASE {alias} {whens} ELSE FALSE END"
-
-
-# Only our own constants are formatted in (choice values, and the row placeholders); lead values are params.
-_MATCHING_SQL = f"""
-WITH l (lead_id, state, zip_code, loan, ltv, dti, purpose, credit_score_low) AS (VALUES {{rows}}),
-m AS (
-  SELECT l.lead_id, s.id, s.lender_id, s.exclusive, s.price, lr.last_served_at,
-         RANK() OVER (PARTITION BY l.lead_id ORDER BY s.price DESC) AS price_rank,
-         COUNT(*) OVER (PARTITION BY l.lead_id) AS matched
-  FROM l
-  JOIN lenders_subscriptionstate ss ON ss.state = l.state
-  JOIN lenders_subscription s ON s.id = ss.subscription_id
-  JOIN lenders_lender lr ON lr.id = s.lender_id
-  JOIN billing_account a ON a.lender_id = s.lender_id
-  WHERE s.is_active AND lr.status = %s
-    AND EXISTS (
-      SELECT 1 FROM lenders_lenderlicense li WHERE li.lender_id = s.lender_id AND li.state = l.state)
-    AND (NOT s.has_zip_filter OR EXISTS (
-      SELECT 1 FROM lenders_subscriptionzip z WHERE z.subscription_id = s.id AND z.zip_code = l.zip_code))
-    AND (s.min_loan_amount IS NULL OR s.min_loan_amount <= l.loan)
-    AND (s.max_loan_amount IS NULL OR s.max_loan_amount >= l.loan)
-    AND (s.max_ltv IS NULL OR s.max_ltv >= l.ltv)
-    AND (s.max_dti IS NULL OR s.max_dti >= l.dti)
-    AND {_choice_column("purpose", LoanPurpose.values, "l.purpose")}
-    AND s.min_credit_score <= l.credit_score_low
-    AND s.price <= a.balance + a.credit_limit
-)
-SELECT lead_id, id, lender_id, exclusive, price, last_served_at, matched FROM m
-WHERE price_rank <= %s
-ORDER BY lead_id, price DESC, last_served_at ASC NULLS FIRST, lender_id, id
-"""  # noqa: S608  # nosec B608
-_MATCHING_ROW = (
-    "(CAST(%s AS bigint), CAST(%s AS varchar), CAST(%s AS varchar), CAST(%s AS numeric), "
-    "CAST(%s AS numeric), CAST(%s AS numeric), CAST(%s AS varchar), CAST(%s AS integer))"
-)
-
-
 def subscriptions_matching(*, leads: list[Lead], prices: int | None = None) -> dict[int, list[Match]]:
     """Every live subscription each lead meets the filters of, best bid first (then the lender served
     longest ago), by lead id. One SQL query for the whole batch, driven by the (state, subscription) index.
@@ -97,22 +96,9 @@ def subscriptions_matching(*, leads: list[Lead], prices: int | None = None) -> d
     """
     if not leads:
         return {}
-    params: list = []
-    for lead in leads:
-        params += [
-            lead.pk,
-            lead.state,
-            lead.zip_code,
-            # Loan-amount filters take the loan the consumer qualifies for (the request, or the most a
-            # product lends when that is less); leads qualified before it was stored fall back to the request.
-            lead.requested_loan if lead.qualified_loan is None else lead.qualified_loan,
-            lead.ltv,
-            lead.dti,
-            lead.purpose,
-            # Credit: the exact score when a partner gave one, else the lowest score of the lead's range.
-            lead.credit_score_low,
-        ]
-    sql = _MATCHING_SQL.format(rows=", ".join([_MATCHING_ROW] * len(leads)))
+    # One spec (marketplace.matching) writes this SQL and the forecast's ORM filter; lead values are params.
+    sql = matching_sql(len(leads))
+    params = values_params(LEAD_VALUES, leads)
     matches: dict[int, list[Match]] = {lead.pk: [] for lead in leads}
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, Lender.Status.ACTIVE, prices or 2**31 - 1])
@@ -137,15 +123,30 @@ def price_floor_for(*, floors: list[PriceFloor], purpose: str, exclusive: bool, 
     return general
 
 
-def in_schedule(sub: Subscription, local_now: datetime) -> bool:
-    if str(local_now.weekday()) not in sub.schedule_days:
-        return False
-    start, end, now = sub.schedule_start, sub.schedule_end, local_now.time()
-    if start is None or end is None:
-        return True
-    if start <= end:
-        return start <= now < end
-    return now >= start or now < end  # an overnight window, e.g. 20:00–06:00
+def subscription_price_check(
+    *, data: dict, states: list[str], purposes: list[str], err: Callable[[str, str], None], **kwargs: object
+) -> None:
+    """Receiver of lenders.signals.subscription_validating: a bid below the staff's floor for any of the
+    order's purposes and states is named on the price field (once)."""
+    price = data["price"]
+    floors = list(PriceFloor.objects.all())
+    exclusive = bool(data.get("exclusive"))
+    for purpose in purposes:
+        for state in states or [""]:
+            floor = price_floor_for(floors=floors, purpose=purpose, exclusive=exclusive, state=state)
+            if price < floor:
+                kind = "exclusive" if exclusive else "shared"
+                # Name the state only when it has a floor of its own; otherwise it is the general floor.
+                own = any(
+                    f.state == state and f.purpose == purpose and f.exclusive == exclusive for f in floors
+                )
+                where = f" in {state}" if state and own else ""
+                err(
+                    "price",
+                    f"${price} is below the ${floor} floor for {kind} "
+                    f"{purpose.replace('_', ' ')} leads{where}.",
+                )
+                return
 
 
 def _counters_today(sub: Subscription, local_now: datetime) -> tuple[int, int, Decimal]:
@@ -352,8 +353,8 @@ def leads_distribute(*, lead_ids: list[int], queue_notification: bool = True) ->
 def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[int, list[Delivery]]:
     """One transaction of leads_distribute."""
     now = timezone.now()
-    settings_ = staffconfig.market_settings()
-    floors = staffconfig.price_floors()
+    settings_ = market_settings_current()
+    floors = price_floors_current()
     shared_max = settings_.shared_max_buyers
     with transaction.atomic():
         leads = [
@@ -462,9 +463,11 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
             ["status", "sold_at", "retry_until", "distribution_attempts", "distribution_trace", "updated_at"],
         )
         if deliveries and queue_notification:
-            from .tasks import notify_deliveries
-
-            enqueue_on_commit(notify_deliveries, [d.pk for d in deliveries])
+            ids = [d.pk for d in deliveries]
+            # The integrations app subscribes (integrations.apps) and queues the buyers' webhooks and e-mail.
+            transaction.on_commit(
+                lambda: deliveries_created.send(sender=Delivery, delivery_ids=ids, now=False)
+            )
     sold: dict[int, list[Delivery]] = defaultdict(list)
     for d in deliveries:
         sold[d.lead_id].append(d)
@@ -551,8 +554,6 @@ def delivery_assign(*, deliveries: list[Delivery], now: datetime | None = None) 
     sale wrote: the rotation stays fair under concurrency without locking the rule rows themselves.
     Three queries however many buyers: every buyer's rules with their officers, then two bulk updates.
     """
-    from lenders.models import AssignmentRule
-
     if not deliveries:
         return
     now = now or timezone.now()

@@ -1,21 +1,90 @@
-"""Celery tasks of the market. Thin: ids in, a service call, early return when already done."""
+"""Celery tasks of the market: the qualify -> sell batch, offers of unsold leads, the sweeper of leads whose
+task was lost, follow-up reminders. Thin: ids in, a service call, early return when already done."""
 
 import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
+from core.tasking import ReliableTask, enqueue, enqueue_batches
 from leads.choices import LeadStatus
 from leads.models import Lead
+from leads.selectors import leads_stuck
 
-from . import notifications, services
-from .tasking import ReliableTask, enqueue_batches, outbox_flush
+from . import services
+from .signals import deliveries_created
 
 logger = logging.getLogger(__name__)
 
+# The beat task that finds again the work of a task whose message was lost (ReliableTask.swept_by).
+SWEPT = "marketplace.tasks.sweep_stuck_leads"
 
-SWEPT = "leads.tasks.sweep_stuck_leads"
+
+# Set while a qualify task is queued and not yet started: the leads received meanwhile wait for that task,
+# which takes the whole backlog, instead of each queueing one of their own.
+QUEUED_FLAG = "leads:qualify-queued"
+QUEUED_FLAG_SECONDS = 5  # a task lost with its broker costs the next lead only this long
+
+
+def qualify_soon(lead_id: int) -> None:
+    """Queue qualification for a lead just received, unless a qualify task is already queued: under load
+    that turns a task per lead into a task per batch. The queued task clears the flag before it looks at the
+    backlog, so a lead committed after that look always queues a task of its own."""
+    try:
+        first = cache.add(QUEUED_FLAG, lead_id, timeout=QUEUED_FLAG_SECONDS)
+    except Exception:  # noqa: BLE001 - the cache is down: queue anyway, as if no task were waiting
+        first = True
+    if first:
+        enqueue(qualify_lead, lead_id)
+
+
+@shared_task(base=ReliableTask, swept_by=SWEPT)
+def qualify_lead(lead_id: int | None = None) -> str | None:
+    """Qualify the lead, with the others waiting in `received` (up to PIPELINE_BATCH_SIZE), then, once that
+    has committed, sell the qualified ones in the same worker: one broker round trip less on the way to the
+    lender, and its buyers are told from this worker too (the deliveries_created event, sent with now=True).
+    Should the worker die in between, the leads wait in `qualified` (or the deliveries unnotified) and the
+    sweepers push them on. A full batch queues the next task for the rest. Returns the lead's status."""
+    try:
+        cache.delete(QUEUED_FLAG)
+    except Exception:  # noqa: BLE001 - without the cache every lead queues its own task: slower, still right
+        logger.warning("could not clear the qualify-queued flag")
+    size = settings.PIPELINE_BATCH_SIZE
+    leads = services.leads_qualify(
+        lead_ids=[lead_id] if lead_id else [], claim=size - 1 if lead_id else size, queue_distribution=False
+    )
+    qualified = [lead.pk for lead in leads if lead.status == LeadStatus.QUALIFIED]
+    sold = {}
+    if qualified:
+        sold = services.leads_distribute(lead_ids=qualified, queue_notification=False)
+    if len(leads) >= size:  # more may be waiting: let another worker start on them while this one notifies
+        enqueue(qualify_lead)
+    if sold:
+        # Committed already (leads_distribute is its own transaction): the integrations app tells the buyers.
+        deliveries_created.send(
+            sender=Lead, delivery_ids=[d.pk for deliveries in sold.values() for d in deliveries], now=True
+        )
+    if lead_id is None:
+        return None
+    return Lead.objects.filter(pk=lead_id).values_list("status", flat=True).first()
+
+
+@shared_task(base=ReliableTask, max_retries=1)
+def sweep_stuck_leads(older_than_seconds: int = 60) -> int:
+    """Beat: a lead left in `received` or `qualified` lost its task (broker down at commit); queue it again.
+    (The deliveries whose notification was lost are the integrations app's sweeper's.)
+    Tasks are idempotent, so a lead that was merely slow is not harmed by a second push."""
+    count = 0
+    for lead_id, status in leads_stuck(older_than_seconds=older_than_seconds).values_list("id", "status")[
+        :1000
+    ]:
+        enqueue(qualify_lead if status == LeadStatus.RECEIVED else distribute_lead, lead_id)
+        count += 1
+    if count:
+        logger.info("sweeper pushed on %d stuck lead(s)", count)
+    return count
 
 
 @shared_task(base=ReliableTask, swept_by=SWEPT)
@@ -27,18 +96,6 @@ def distribute_lead(lead_id: int) -> int:
 def distribute_leads(lead_ids: list[int]) -> int:
     """A batch of leads offered again (the retry sweep): one matching query and one transaction for all."""
     return sum(len(deliveries) for deliveries in services.leads_distribute(lead_ids=lead_ids).values())
-
-
-@shared_task(base=ReliableTask, swept_by=SWEPT)
-def notify_deliveries(delivery_ids: list[int]) -> int:
-    """One task per sale: all of a lead's buyers are told together."""
-    return notifications.deliveries_notify(delivery_ids=delivery_ids)
-
-
-@shared_task(base=ReliableTask, swept_by=SWEPT)
-def email_deliveries(delivery_ids: list[int]) -> int:
-    """Routed to the outbound worker (the mail queue): the buyers' new-lead e-mail for a batch of sales."""
-    return notifications.deliveries_email(delivery_ids=delivery_ids)
 
 
 @shared_task(base=ReliableTask, max_retries=1)
@@ -54,9 +111,9 @@ def retry_unsold_leads() -> int:
 
 
 @shared_task(base=ReliableTask, max_retries=1)
-def sweep_outbox(older_than_seconds: int = 60) -> int:
-    """Beat: publish the outbox tasks (e-mails about events) whose own publish the broker refused."""
-    return outbox_flush(older_than_seconds=older_than_seconds)
+def remind_overdue_followups() -> int:
+    """Beat: e-mail each member about their overdue follow-ups, each item once."""
+    return services.followups_remind_overdue()
 
 
 @shared_task(acks_late=False, time_limit=5, soft_time_limit=4, ignore_result=False)

@@ -1,10 +1,9 @@
-"""Template helpers for money pages: dollar amounts, and the window a delivered lead can be returned in."""
+"""Template helpers for money pages: dollar amounts."""
 
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import template
-from django.utils import timezone
 
 register = template.Library()
 
@@ -22,15 +21,3 @@ def money(value: Any, signed: bool = False) -> str:
     if d < 0:
         return "−" + text
     return ("+" + text) if signed and d > 0 else text
-
-
-@register.simple_tag
-def return_window(delivery: Any) -> dict[str, Any]:
-    """{% return_window delivery as window %}: window.deadline, window.open and window.days (one query)."""
-    from marketplace.models import MarketSettings
-
-    from ..services import return_deadline
-
-    days = MarketSettings.load().return_window_days
-    deadline = return_deadline(delivery=delivery, window_days=days)
-    return {"deadline": deadline, "open": timezone.now() <= deadline, "days": days}

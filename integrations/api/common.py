@@ -18,9 +18,10 @@ from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from core.problems import PROBLEM_TYPES, TYPE_PATH, problem, problem_type_uri
+from core.renderers import PROBLEM_CONTENT_TYPE, ProblemJSONRenderer
+
 from ..auth import ApiKeyAuthentication
-from ..problems import PROBLEM_TYPES, TYPE_PATH, problem, problem_type_uri
-from ..renderers import PROBLEM_CONTENT_TYPE, ProblemJSONRenderer
 from ..throttling import ApiKeyRateThrottle
 
 # No request body of ours nests deeper than 3 (a lead, its consent); this leaves room and stays far from the

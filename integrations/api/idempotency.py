@@ -12,9 +12,10 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from core.problems import IdempotencyMismatch
+
 from .. import services
 from ..models import IdempotencyRecord
-from ..problems import IdempotencyMismatch
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",

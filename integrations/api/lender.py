@@ -26,14 +26,15 @@ from billing.models import Account, LedgerEntry, ReturnRequest
 from billing.selectors import ledger_for_account
 from compliance.models import ContactAccess
 from compliance.services import contact_access_record
+from core.clientip import client_ip
+from core.problems import Conflict
 from leads.choices import LoanPurpose
-from marketplace.clientip import client_ip
 from marketplace.models import Activity, Delivery
-from marketplace.services import delivery_next_statuses
+from marketplace.returns import return_request
+from marketplace.services import activity_log, delivery_next_statuses
 
 from .. import services
 from ..auth import IsLender
-from ..problems import Conflict
 from .common import (
     ERROR_HEADERS,
     ApiView,
@@ -378,8 +379,6 @@ class ActivityApi(ApiView):
         return idempotent(request, lambda: self._log(request, delivery), lead_id=delivery.lead_id)
 
     def _log(self, request, delivery: Delivery) -> Response:
-        from marketplace.services import activity_log
-
         data = self.ActivityInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -429,8 +428,6 @@ class ReturnApi(ApiView):
         return idempotent(request, lambda: self._ask(request, delivery), lead_id=delivery.lead_id)
 
     def _ask(self, request, delivery: Delivery) -> Response:
-        from billing.services import return_request
-
         data = self.ReturnInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:

@@ -12,7 +12,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from django.utils.html import escape
 
-from integrations.problems import PROBLEM_TYPES
+from core.problems import PROBLEM_TYPES
 
 from .conftest import LEAD
 from .test_intake import assert_problem

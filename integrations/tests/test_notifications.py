@@ -7,11 +7,11 @@ from django.core import mail
 from django.utils.html import escape
 
 from billing.models import Account
-from billing.services import return_approve, return_request
 from integrations.models import WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
 from leads.models import Lead
 from marketplace.models import MarketSettings
+from marketplace.returns import return_approve, return_request
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
 
@@ -127,7 +127,7 @@ def test_notifying_a_batch_costs_the_same_queries_for_two_leads_or_eight(owner, 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from marketplace.notifications import deliveries_email, deliveries_notify
+    from integrations.deliveries import deliveries_email, deliveries_notify
     from marketplace.services import leads_distribute
 
     make_subscription(buying_lender, price="40.00")

@@ -96,7 +96,7 @@ def test_the_delivery_created_payload_carries_the_qualification_of_issue_12(
 
     from leads.tests.test_pipeline import submit
 
-    make_subscription(buying_lender, exclusive=True, price="90.00", purpose_refinance=True)
+    make_subscription(buying_lender, exclusive=True, price="90.00", purposes=["refinance"])
     with django_capture_on_commit_callbacks(execute=True):
         submit(
             purpose="refinance",

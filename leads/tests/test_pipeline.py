@@ -10,12 +10,13 @@ from django.core.management import call_command
 from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from core.bulk import insert_chain
 from leads.models import ConsentRecord, Consumer, CountyLoanLimit, Lead
 from leads.selectors import loan_limits_for, loan_limits_for_many
-from leads.services import CONSUMER_FIELDS, LEAD_FIELDS, lead_submit, leads_qualify
-from leads.tasks import sweep_stuck_leads
-from marketplace.bulk import insert_chain
+from leads.services import CONSUMER_FIELDS, LEAD_FIELDS, lead_submit
 from marketplace.models import Delivery
+from marketplace.services import leads_qualify
+from marketplace.tasks import sweep_stuck_leads
 from marketplace.tests.factories import make_subscription
 
 pytestmark = pytest.mark.django_db
@@ -220,7 +221,8 @@ def test_sweeper_pushes_on_leads_whose_task_never_ran(buying_lender, django_capt
 def test_sweeper_sends_the_email_whose_task_was_lost(
     buying_lender, owner, django_capture_on_commit_callbacks
 ):
-    from marketplace.notifications import deliveries_notify
+    from integrations.deliveries import deliveries_notify
+    from integrations.tasks import sweep_stuck_deliveries
 
     make_subscription(buying_lender, price="40.00")
     with django_capture_on_commit_callbacks(execute=True):
@@ -233,10 +235,10 @@ def test_sweeper_sends_the_email_whose_task_was_lost(
     Delivery.objects.filter(pk=delivery.pk).update(created_at=delivery.created_at.replace(year=2020))
     assert mail.outbox == []
     with django_capture_on_commit_callbacks(execute=True):
-        assert sweep_stuck_leads() == 1
+        assert sweep_stuck_deliveries() == 1
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [owner.email]
     assert Delivery.objects.get(pk=delivery.pk).emailed_at is not None
-    assert sweep_stuck_leads() == 0
+    assert sweep_stuck_deliveries() == 0
 
 
 def test_a_fresh_database_has_fhfa_county_limits_without_an_import():
@@ -291,7 +293,7 @@ def test_one_qualify_task_clears_the_backlog_and_the_later_tasks_do_nothing(
 ):
     """Under load a task takes every lead waiting in `received` and sells them in one batch; a duplicate
     inside the batch is caught against the lead before it, whatever the e-mail's case."""
-    from leads.tasks import qualify_lead
+    from marketplace.tasks import qualify_lead
 
     make_subscription(buying_lender, exclusive=True, price="90.00")
     make_subscription(rival_lender, exclusive=True, price="80.00")
@@ -327,7 +329,7 @@ def test_leads_received_while_a_qualify_task_waits_queue_no_task_of_their_own(
 ):
     """Under load: a task per batch, not per lead. The waiting task takes every lead received before it
     starts; a lead received after that queues the next task."""
-    from leads import tasks
+    from marketplace import tasks
 
     queued: list[tuple] = []
     monkeypatch.setattr(tasks, "enqueue", lambda task, *args: queued.append((task.name, args)))
@@ -336,14 +338,14 @@ def test_leads_received_while_a_qualify_task_waits_queue_no_task_of_their_own(
         leads = [submit(email=f"buyer{i}@example.com", phone=f"512555{i:04d}") for i in range(3)]
     for commit in commits:  # three leads commit while the first one's task waits in the broker
         commit()
-    assert queued == [("leads.tasks.qualify_lead", (leads[0].pk,))]
+    assert queued == [("marketplace.tasks.qualify_lead", (leads[0].pk,))]
 
     assert tasks.qualify_lead(leads[0].pk) == "sold"  # it takes all three
     assert [Lead.objects.get(pk=lead.pk).status for lead in leads] == ["sold", "sold", "sold"]
 
     with django_capture_on_commit_callbacks(execute=True):  # received after the task looked: its own task
         late = submit(email="late@example.com", phone="5125559999")
-    assert queued[1:] == [("leads.tasks.qualify_lead", (late.pk,))]
+    assert queued[1:] == [("marketplace.tasks.qualify_lead", (late.pk,))]
     tasks.qualify_lead(late.pk)
     assert Lead.objects.filter(status="sold").count() == 4
 
@@ -351,7 +353,7 @@ def test_leads_received_while_a_qualify_task_waits_queue_no_task_of_their_own(
 def test_a_full_batch_queues_the_next_task_for_the_rest(
     settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from leads import tasks
+    from marketplace import tasks
 
     queued: list[tuple] = []
     monkeypatch.setattr(tasks, "enqueue", lambda task, *args: queued.append((task.name, args)))
@@ -362,10 +364,10 @@ def test_a_full_batch_queues_the_next_task_for_the_rest(
     tasks.qualify_lead(leads[4].pk)  # its own lead first, then the oldest waiting
     statuses = dict(Lead.objects.values_list("pk", "status"))
     assert [statuses[lead.pk] == "received" for lead in leads] == [False, False, True, True, False]
-    assert queued == [("leads.tasks.qualify_lead", ())]
+    assert queued == [("marketplace.tasks.qualify_lead", ())]
 
     assert tasks.qualify_lead() is None  # the next task takes the rest, and, short of a full batch, stops
-    assert queued == [("leads.tasks.qualify_lead", ())]
+    assert queued == [("marketplace.tasks.qualify_lead", ())]
     assert not Lead.objects.filter(status="received").exists()
 
 

@@ -28,8 +28,7 @@ from leads.qualification import (
 )
 from leads.qualification.guidelines import BASELINE_CONFORMING_LIMITS
 from leads.selectors import housing_costs_for_many, loan_limits_for
-from leads.services import leads_qualify
-from marketplace.services import lead_distribute
+from marketplace.services import lead_distribute, leads_qualify
 from marketplace.tests.factories import FORM_DATA, LenderFactory, MemberFactory, make_subscription
 
 from .test_pipeline import submit

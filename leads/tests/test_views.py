@@ -411,8 +411,8 @@ def test_unknown_public_id_is_404(client):
 def qualified_page(client, **data):
     from decimal import Decimal
 
-    from leads.services import leads_qualify
     from leads.tests.test_pipeline import submit
+    from marketplace.services import leads_qualify
 
     lead = submit(**{k: Decimal(v) if isinstance(v, str) and v[:1].isdigit() else v for k, v in data.items()})
     leads_qualify(lead_ids=[lead.pk])

@@ -236,7 +236,7 @@ def test_subscription_admin_validates_like_the_portal(staff_client, buying_lende
         "name": "Texas purchase",
         "is_active": "on",
         "price": "40.00",
-        "purpose_purchase": "on",
+        "purposes": ["purchase"],
         "min_credit_score": "670",
         "schedule_days": "0123456",
         "states": "TX, NY",

@@ -52,7 +52,7 @@ def book(buying_lender, officer):
     """Ten $30 purchase leads in TX: contacted at 2 min, 10 min, 1 h and 3 h, six never; one application,
     one funded ($250,000). Plus two $50 refinance leads in CA, one funded ($400,000), on another
     subscription."""
-    tx = make_subscription(buying_lender, name="TX purchase", states=["TX"], price="30.00", purposes=None)
+    tx = make_subscription(buying_lender, name="TX purchase", states=["TX"], price="30.00")
     leads = sell(buying_lender, 10)
     work(leads[0], contact_after=timedelta(minutes=2), status="funded", funded="250000", to=officer)
     work(leads[1], contact_after=timedelta(minutes=10), status="application", to=officer)

@@ -16,21 +16,22 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Account, LedgerEntry
+from core.models import FailedTask
+from core.tasking import failed_task_replay
+from integrations import deliveries as notifications
+from integrations.deliveries import deliveries_email, deliveries_notify
 from integrations.models import ApiKey, LeadSource, WebhookEndpoint, WebhookMessage
 from integrations.services import api_key_create, webhook_secret_new
 from integrations.tests.conftest import LEAD, Api
 from leads import services as lead_services
-from leads import tasks as lead_tasks
 from leads.models import Lead
 from leads.selectors import leads_stuck
-from leads.services import lead_release, leads_qualify
+from leads.services import lead_release
 from leads.tests.test_pipeline import submit
-from marketplace import notifications
-from marketplace.models import Delivery, FailedTask
-from marketplace.notifications import deliveries_email, deliveries_notify
+from marketplace import tasks as lead_tasks
+from marketplace.models import Delivery
 from marketplace.selectors import deliveries_unemailed, deliveries_unnotified
-from marketplace.services import leads_distribute
-from marketplace.tasking import failed_task_replay
+from marketplace.services import leads_distribute, leads_qualify
 
 from .factories import QualifiedLeadFactory, make_subscription
 
@@ -129,7 +130,7 @@ def test_a_full_batch_with_a_held_lead_still_hands_the_rest_on(
 
     lead_tasks.qualify_lead()
 
-    assert queued == [("leads.tasks.qualify_lead", ())]
+    assert queued == [("marketplace.tasks.qualify_lead", ())]
     statuses = dict(Lead.objects.values_list("pk", "status"))
     assert [statuses[good[0].pk], statuses[good[1].pk], statuses[poisoned.pk], statuses[good[2].pk]] == [
         "sold",
@@ -299,7 +300,7 @@ def test_one_delivery_whose_webhook_raises_does_not_stop_the_others(
     assert poisoned.notify_error.endswith("while notifying")
     assert f"delivery {poisoned.pk} notification set aside: KeyError" in caplog.text
     failed = FailedTask.objects.get()
-    assert (failed.task_name, failed.args) == ("marketplace.tasks.notify_deliveries", [[poisoned.pk]])
+    assert (failed.task_name, failed.args) == ("integrations.tasks.notify_deliveries", [[poisoned.pk]])
     assert not deliveries_unnotified(older_than_seconds=-60).filter(pk=poisoned.pk).exists()
     client.force_login(staff)
     listed = client.get(reverse("admin:marketplace_delivery_changelist"), {"notification": "set_aside"})

@@ -6,11 +6,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from core.bulk import bulk_insert, bulk_set
 from integrations.models import WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
 from leads.models import Lead
 from lenders.models import Subscription
-from marketplace.bulk import bulk_insert, bulk_set
 
 from .factories import LenderFactory, QualifiedLeadFactory, make_subscription
 

@@ -5,10 +5,10 @@ import pytest
 from django.test import Client, RequestFactory, override_settings
 
 from compliance.models import ContactAccess
+from core.clientip import client_ip
 from integrations.models import ApiKey
 from integrations.services import api_key_create
 from leads.models import ConsentRecord
-from marketplace.clientip import client_ip
 from marketplace.services import lead_distribute
 
 from .factories import FORM_DATA, QualifiedLeadFactory, make_subscription

@@ -94,7 +94,7 @@ def test_equal_bids_go_to_the_lender_served_least_recently(buying_lender, rival_
 
 
 def test_filters_are_matched_in_sql(buying_lender):
-    make_subscription(buying_lender, name="refi only", purpose_purchase=False)
+    make_subscription(buying_lender, name="refi only", purposes=["refinance", "home_equity"])
     make_subscription(buying_lender, name="California", states=["CA"])
     make_subscription(buying_lender, name="740 and up", min_credit_score=740)
     make_subscription(buying_lender, name="big loans", min_loan_amount=Decimal("500000"))

@@ -10,14 +10,14 @@ from standardwebhooks import Webhook
 from integrations.models import WebhookEndpoint
 from integrations.services import webhook_secret_new
 from integrations.tests.receiver import Receiver
-from lenders.tests.browser import login
 from marketplace.models import Delivery
+from portal.tests.browser import login
 
 from .factories import LenderFactory, MemberFactory, make_subscription
 from .test_faults import private_redis  # noqa: F401 - fixture
 from .topology import Stack, database_url_for_tests, wait_until
 
-pytest_plugins = ["lenders.tests.browser"]
+pytest_plugins = ["portal.tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 

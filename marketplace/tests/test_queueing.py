@@ -13,15 +13,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import LedgerEntry, ReturnRequest
-from billing.services import return_approve, return_deny, return_request
+from config.celery import app as celery_app
+from core import tasking
+from core.models import FailedTask, OutboxTask
+from core.tasks import sweep_outbox
 from integrations.models import WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
 from integrations.tasks import email_return_decided, send_due_webhooks
 from integrations.tests.receiver import Receiver
-from marketplace import tasking
-from marketplace.celery import app as celery_app
-from marketplace.models import FailedTask, MarketSettings, OutboxTask
-from marketplace.tasks import sweep_outbox
+from marketplace.models import MarketSettings
+from marketplace.returns import return_approve, return_deny, return_request
 
 from .factories import QualifiedLeadFactory, make_subscription
 from .topology import free_port
@@ -144,7 +145,7 @@ def test_a_rolled_back_change_leaves_no_outbox_row(returns, staff, broker_down):
 def test_staff_see_what_waits_in_the_outbox(client, staff, returns, broker_down):
     return_approve(return_request_id=returns[0].pk, user=staff)
     client.force_login(staff)
-    page = client.get(reverse("admin:marketplace_outboxtask_changelist"))
+    page = client.get(reverse("admin:core_outboxtask_changelist"))
     assert page.status_code == 200 and "integrations.tasks.email_return_decided" in page.content.decode()
 
 
@@ -185,8 +186,8 @@ def failed(task_name: str, args: list, **extra) -> FailedTask:
 def test_staff_find_set_aside_tasks_in_admin_with_a_fixed_query_count(client, staff):
     """Issue 11.7: the README said staff replay failed tasks from admin, and FailedTask had no admin page."""
     client.force_login(staff)
-    url = reverse("admin:marketplace_failedtask_changelist")
-    failed("marketplace.tasks.notify_deliveries", [[1, 2]])
+    url = reverse("admin:core_failedtask_changelist")
+    failed("integrations.tasks.notify_deliveries", [[1, 2]])
 
     def queries(path: str) -> int:
         with CaptureQueriesContext(connection) as ctx:
@@ -202,10 +203,12 @@ def test_staff_find_set_aside_tasks_in_admin_with_a_fixed_query_count(client, st
     def listed(query: str) -> set[str]:
         return {t.task_name for t in client.get(url + query).context["cl"].result_list}
 
-    assert listed("?replayed=no") == {"marketplace.tasks.notify_deliveries"}
+    assert listed("?replayed=no") == {"integrations.tasks.notify_deliveries"}
     assert listed("?replayed=yes") == {"integrations.tasks.email_return_decided"}
     assert listed("?q=email_return") == {"integrations.tasks.email_return_decided"}
-    assert listed("?task_name=marketplace.tasks.notify_deliveries") == {"marketplace.tasks.notify_deliveries"}
+    assert listed("?task_name=integrations.tasks.notify_deliveries") == {
+        "integrations.tasks.notify_deliveries"
+    }
 
 
 def test_staff_replay_a_set_aside_task_from_admin(client, staff, returns, receiver):
@@ -215,7 +218,7 @@ def test_staff_replay_a_set_aside_task_from_admin(client, staff, returns, receiv
     assert not mail.outbox
     task = failed("integrations.tasks.email_return_decided", [rr.pk])
     client.force_login(staff)
-    url = reverse("admin:marketplace_failedtask_changelist")
+    url = reverse("admin:core_failedtask_changelist")
 
     response = client.post(url, {"action": "replay", "_selected_action": [task.pk]}, follow=True)
 
@@ -226,9 +229,9 @@ def test_staff_replay_a_set_aside_task_from_admin(client, staff, returns, receiv
 
 
 def test_a_replay_with_the_broker_down_says_so_and_marks_nothing(client, staff, broker_down):
-    task = failed("marketplace.tasks.notify_deliveries", [[1]])
+    task = failed("integrations.tasks.notify_deliveries", [[1]])
     client.force_login(staff)
-    url = reverse("admin:marketplace_failedtask_changelist")
+    url = reverse("admin:core_failedtask_changelist")
 
     response = client.post(url, {"action": "replay", "_selected_action": [task.pk]}, follow=True)
 

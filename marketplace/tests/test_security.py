@@ -195,7 +195,7 @@ def test_healthz_reports_database_and_broker(client, db, monkeypatch):
     one, so stopping it disturbs nothing else on the machine."""
     if not shutil.which("redis-server"):
         pytest.fail("redis-server is required") if os.environ.get("CI") else pytest.skip("no redis-server")
-    from marketplace.celery import app as celery_app
+    from config.celery import app as celery_app
 
     redis = PrivateRedis()
     redis.start()

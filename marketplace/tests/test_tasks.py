@@ -8,11 +8,12 @@ from django.conf import settings
 from django.core import mail
 from django.db import connections
 
+from core.models import FailedTask
+from core.tasking import failed_task_replay
+from integrations.tasks import email_deliveries, notify_deliveries
 from leads.models import Lead
-from leads.tasks import qualify_lead, sweep_stuck_leads
-from marketplace.models import Delivery, FailedTask
-from marketplace.tasking import failed_task_replay
-from marketplace.tasks import distribute_lead, email_deliveries, notify_deliveries, retry_unsold_leads
+from marketplace.models import Delivery
+from marketplace.tasks import distribute_lead, qualify_lead, retry_unsold_leads, sweep_stuck_leads
 
 from .factories import QualifiedLeadFactory, make_subscription
 
@@ -95,7 +96,7 @@ def test_distribute_lead_concurrently_is_once(buying_lender, rival_lender):
 @pytest.fixture
 def worker_like_errors():
     """Errors stay in the task, as on a worker, instead of propagating to the caller."""
-    from marketplace.celery import app
+    from config.celery import app
 
     app.conf.task_eager_propagates = False
     yield
@@ -125,13 +126,14 @@ def test_visibility_timeout_outlasts_every_task_and_countdown():
     the longest task and any countdown/ETA, or a task would run twice while the first is still going."""
     from celery import current_app
 
-    import leads.tasks
+    import integrations.tasks
     import marketplace.tasks
-    from marketplace.tasking import ReliableTask
+    from core.tasking import ReliableTask
 
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
-    tasks = [t for name, t in current_app.tasks.items() if name.startswith(("leads.", "marketplace."))]
-    assert tasks and leads.tasks and marketplace.tasks
+    prefixes = ("lenders.", "marketplace.", "integrations.", "compliance.")
+    tasks = [t for name, t in current_app.tasks.items() if name.startswith(prefixes)]
+    assert tasks and integrations.tasks and marketplace.tasks
     for task in tasks:
         limit = task.time_limit or settings.CELERY_TASK_TIME_LIMIT
         assert limit < visibility, task.name
@@ -145,14 +147,14 @@ def test_when_the_inline_notification_fails_the_notification_task_takes_over(
 ):
     """The qualify task tells the buyers itself; if that fails (say the database connection drops) the sale
     stands, and the notification goes to its own task, which retries."""
+    from integrations import deliveries as notifications
     from leads.tests.test_pipeline import submit
-    from marketplace import notifications, tasking
 
     make_subscription(buying_lender, price="40.00")
     with django_capture_on_commit_callbacks(execute=False):
         lead = submit()
     queued: list[tuple] = []
-    monkeypatch.setattr(tasking, "enqueue", lambda task, *args: queued.append((task.name, args)))
+    monkeypatch.setattr(notifications, "enqueue", lambda task, *args: queued.append((task.name, args)))
     monkeypatch.setattr(
         notifications, "deliveries_notify", mock.Mock(side_effect=ConnectionRefusedError("connection lost"))
     )
@@ -161,7 +163,7 @@ def test_when_the_inline_notification_fails_the_notification_task_takes_over(
 
     delivery = Delivery.objects.get(lead=lead)
     assert delivery.notified_at is None and mail.outbox == []
-    assert queued == [("marketplace.tasks.notify_deliveries", ([delivery.pk],))]
+    assert queued == [("integrations.tasks.notify_deliveries", ([delivery.pk],))]
     monkeypatch.undo()  # the real notification, queueing for real: the e-mail task it queues runs
     with django_capture_on_commit_callbacks(execute=True):
         assert notify_deliveries([delivery.pk]) == 1

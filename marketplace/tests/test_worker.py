@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from config.celery import app as celery_app
 from leads.models import Lead
-from marketplace.celery import app as celery_app
 from marketplace.models import Delivery
 
 from .factories import FORM_DATA, make_subscription
@@ -27,7 +27,7 @@ def worker():
         **os.environ,
         "DATABASE_URL": database_url_for_tests(),
         "CELERY_TASK_ALWAYS_EAGER": "0",
-        "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
     }
     celery_app.control.purge()
     proc = subprocess.Popen(
@@ -36,7 +36,7 @@ def worker():
             "-m",
             "celery",
             "-A",
-            "marketplace",
+            "config",
             "worker",
             "--pool",
             "solo",

@@ -94,7 +94,7 @@ class Stack:
             "SECURE_PROXY": "0",
             "WHITENOISE_USE_FINDERS": "1",
             "SITE_URL": f"http://127.0.0.1:{self.port}",
-            "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
             "LOG_LEVEL": "INFO",
             **(extra_env or {}),
         }
@@ -117,7 +117,7 @@ class Stack:
             "web",
             [
                 str(VENV_BIN / "gunicorn"),
-                "marketplace.wsgi",
+                "config.wsgi",
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
@@ -142,7 +142,7 @@ class Stack:
             [
                 str(VENV_BIN / "celery"),
                 "-A",
-                "marketplace",
+                "config",
                 "worker",
                 "--queues",
                 queues,
@@ -165,7 +165,7 @@ class Stack:
             [
                 str(VENV_BIN / "celery"),
                 "-A",
-                "marketplace",
+                "config",
                 "beat",
                 "--loglevel",
                 "INFO",

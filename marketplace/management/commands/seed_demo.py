@@ -50,8 +50,7 @@ LENDERS = [
                     "name": "Texas buyers, exclusive",
                     "exclusive": True,
                     "price": Decimal("65.00"),
-                    "purpose_refinance": False,
-                    "purpose_home_equity": False,
+                    "purposes": ["purchase"],
                     "daily_cap": 40,
                 },
                 ["TX"],
@@ -60,8 +59,7 @@ LENDERS = [
                 {
                     "name": "Refinance, shared",
                     "price": Decimal("30.00"),
-                    "purpose_purchase": False,
-                    "purpose_home_equity": False,
+                    "purposes": ["refinance"],
                     "min_credit_score": 300,
                 },
                 ["TX", "OK"],
@@ -83,7 +81,7 @@ LENDERS = [
                     "exclusive": True,
                     "price": Decimal("95.00"),
                     "min_loan_amount": Decimal("800000"),
-                    "purpose_home_equity": False,
+                    "purposes": ["purchase", "refinance"],
                 },
                 ["CA"],
             ),
@@ -91,8 +89,7 @@ LENDERS = [
                 {
                     "name": "Texas purchase, shared",
                     "price": Decimal("25.00"),
-                    "purpose_refinance": False,
-                    "purpose_home_equity": False,
+                    "purposes": ["purchase"],
                 },
                 ["TX"],
             ),
@@ -107,7 +104,11 @@ LENDERS = [
         "balance": "5000.00",
         "subscriptions": [
             (
-                {"name": "East and Texas, shared", "price": Decimal("28.00"), "purpose_home_equity": False},
+                {
+                    "name": "East and Texas, shared",
+                    "price": Decimal("28.00"),
+                    "purposes": ["purchase", "refinance"],
+                },
                 ["NY", "NJ", "FL", "TX"],
             ),
             (
@@ -115,8 +116,7 @@ LENDERS = [
                     "name": "Home equity NY/NJ, exclusive",
                     "exclusive": True,
                     "price": Decimal("55.00"),
-                    "purpose_purchase": False,
-                    "purpose_refinance": False,
+                    "purposes": ["home_equity"],
                 },
                 ["NY", "NJ"],
             ),

@@ -1,0 +1,34 @@
+"""This app's receivers of the domain events of the apps below it (connected in integrations.apps)."""
+
+from decimal import Decimal
+from typing import Any
+
+from core.tasking import enqueue
+
+from . import services
+from .deliveries import deliveries_notify_now
+
+
+def deliveries_created_notify(*, delivery_ids: list[int], now: bool, **kwargs: Any) -> None:
+    """marketplace.signals.deliveries_created (sent on commit): tell the buyers, from this worker when the
+    sale's worker asks (`now`), else in the notification task."""
+    from .tasks import notify_deliveries  # the tasks module imports the services this module imports
+
+    if now:
+        deliveries_notify_now(delivery_ids=delivery_ids)
+    else:
+        enqueue(notify_deliveries, delivery_ids)
+
+
+def balance_lowered_check(
+    *, account_id: int, previous_balance: Decimal, balance: Decimal, **kwargs: Any
+) -> None:
+    """billing.signals.balance_lowered (inside the posting transaction)."""
+    services.account_low_balance_check(
+        account_id=account_id, previous_balance=previous_balance, balance=balance
+    )
+
+
+def return_decided_notify(*, return_request: Any, **kwargs: Any) -> None:
+    """marketplace.signals.return_decided (inside the deciding transaction)."""
+    services.return_decided_notify(return_request=return_request)

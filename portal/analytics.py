@@ -1,0 +1,118 @@
+"""Analytics: what the member's leads cost and earned, by breakdown and by response time (page and CSV)."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from core.csvexport import csv_response
+from core.formfields import form_problems
+from marketplace.analytics import (
+    BREAKDOWNS,
+    Row,
+    analytics_report,
+)
+
+from .forms import AnalyticsFilterForm
+from .permissions import member_required
+
+
+def _bars(rows: list[Row], attr: str) -> list[dict[str, Any]]:
+    values = [getattr(r, attr) or 0 for r in rows]
+    top = max(values, default=0) or 1
+    return [
+        {"label": r.label, "value": getattr(r, attr), "width": f"{(Decimal(v) * 100 / Decimal(top)):.1f}"}
+        for r, v in zip(rows, values, strict=True)
+    ]
+
+
+def _range_form(request: HttpRequest) -> AnalyticsFilterForm:
+    return AnalyticsFilterForm(request.GET or None, initial=AnalyticsFilterForm.defaults())
+
+
+def _report(request: HttpRequest, form: AnalyticsFilterForm) -> Any:
+    v = form.values()
+    return analytics_report(
+        membership=request.membership, start=v["start"], end=v["end"], revenue_per_funded=v["revenue"]
+    )
+
+
+@member_required
+def analytics(request: HttpRequest) -> HttpResponse:
+    form = _range_form(request)
+    report = _report(request, form)
+    titles = dict(BREAKDOWNS)
+    sections = [
+        {"key": kind, "title": titles[kind], "rows": rows, "bars": _bars(rows, "application_rate")}
+        for kind, rows in report.breakdowns.items()
+    ]
+    return render(
+        request,
+        "portal/analytics.html",
+        {
+            "membership": request.membership,
+            "nav": "analytics",
+            "form": form,
+            "report": report,
+            "total": report.total,
+            "sections": sections,
+            "bucket_bars": _bars(report.buckets, "application_rate"),
+            "query": request.GET.urlencode(),
+        },
+        # A range given but refused: the default range is shown with the reason beside the field, and the
+        # 400 keeps anything from taking it for the answer.
+        status=400 if form.refused() else 200,
+    )
+
+
+@member_required
+def analytics_csv(request: HttpRequest) -> HttpResponse:
+    form = _range_form(request)
+    if form.refused():
+        # A file of another range than asked would be worse than none.
+        return HttpResponse(form_problems(form), status=400, content_type="text/plain; charset=utf-8")
+    report = _report(request, form)
+    titles = dict(BREAKDOWNS)
+    bucket_title = "Response time"
+    header = [
+        "breakdown",
+        "group",
+        "leads",
+        "spend",
+        "cost per lead",
+        "contact rate %",
+        "median first contact (s)",
+        "application rate %",
+        "funded rate %",
+        "cost per funded",
+        "average funded loan",
+        "ROI %",
+        "break-even conversion %",
+    ]
+
+    def line(title: str, r: Row) -> list[Any]:
+        median = "" if r.median_contact_seconds is None else round(r.median_contact_seconds)
+        return [
+            title,
+            r.label,
+            r.leads,
+            r.spend,
+            r.cost_per_lead,
+            r.contact_rate,
+            median,
+            r.application_rate,
+            r.funded_rate,
+            r.cost_per_funded,
+            r.average_funded_amount,
+            r.roi,
+            r.break_even,
+        ]
+
+    rows = [line("Total", report.total)]
+    for kind, group in report.breakdowns.items():
+        rows += [line(titles[kind], r) for r in group]
+    rows += [line(bucket_title, r) for r in report.buckets]
+    rows = [["" if v is None else v for v in r] for r in rows]
+    filename = f"lead-analytics-{report.start}-to-{report.end}.csv"
+    return csv_response(filename=filename, header=header, rows=rows)

@@ -1,0 +1,316 @@
+"""Forms of the lender portal. They parse input; the rules live in services (delivery_set_status,
+activity_log, lenders.team)."""
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import SetPasswordForm
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from billing.models import ReturnRequest
+from core.formfields import BoundedDateField, BoundedDateTimeField, BoundedIntegerField
+from integrations.models import ApiKey, WebhookEvent
+from integrations.webhooks import UnsafeURL, url_check
+from leads.choices import LoanPurpose
+from leads.geo import US_STATES
+from lenders.models import Membership
+from marketplace.models import Activity, Delivery
+from marketplace.selectors import UNASSIGNED, InboxFilters
+
+from .subscription_form import money_input
+
+
+class InboxFilterForm(forms.Form):
+    """The inbox's filters. Subscription and officer are plain integers here (their choices are filled in
+    by the page) so validating a live refresh costs no query; the scoped queryset makes a foreign id
+    simply match nothing."""
+
+    status = forms.ChoiceField(
+        choices=[("", "All statuses"), *Delivery.Status.choices], required=False, label="Status"
+    )
+    purpose = forms.ChoiceField(
+        choices=[("", "All purposes"), *LoanPurpose.choices], required=False, label="Purpose"
+    )
+    state = forms.ChoiceField(choices=[("", "All states"), *((s, s) for s in US_STATES)], required=False)
+    subscription = BoundedIntegerField(required=False, min_value=1, widget=forms.Select, label="Subscription")
+    officer = forms.CharField(required=False, max_length=20, widget=forms.Select, label="Officer")
+    delivered_from = BoundedDateField(
+        required=False, label="Delivered from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    delivered_to = BoundedDateField(
+        required=False, label="Delivered to", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    q = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, e-mail or phone"}),
+    )
+
+    def __init__(self, *args, subscriptions=(), officers=(), show_officer: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["subscription"].widget.choices = [("", "All subscriptions"), *subscriptions]
+        if show_officer:
+            self.fields["officer"].widget.choices = [("", "Everyone"), (UNASSIGNED, "Unassigned"), *officers]
+        else:
+            del self.fields["officer"]
+
+    def clean_officer(self) -> str:
+        value = self.cleaned_data.get("officer", "")
+        if value and value != UNASSIGNED and not value.isdigit():
+            raise forms.ValidationError("Choose an officer from the list.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("delivered_from"), data.get("delivered_to")
+        if start and end and start > end:
+            self.add_error("delivered_to", "The end date is before the start date.")
+        return data
+
+    def filters(self) -> InboxFilters:
+        """The filters as the selector takes them; dates are whole days in the lender's time zone (the
+        portal's views run inside timezone.override of the lender's zone)."""
+        if not self.is_valid():
+            return InboxFilters()
+        d = self.cleaned_data
+        tz = timezone.get_current_timezone()
+
+        def day_start(day) -> datetime:
+            return timezone.make_aware(datetime.combine(day, time.min), tz)
+
+        officer = d.get("officer") or None
+        return InboxFilters(
+            status=d["status"],
+            q=d["q"].strip(),
+            purpose=d["purpose"],
+            state=d["state"],
+            subscription_id=d["subscription"],
+            assigned_to=officer if officer in (None, UNASSIGNED) else int(officer),
+            delivered_from=day_start(d["delivered_from"]) if d["delivered_from"] else None,
+            delivered_before=day_start(d["delivered_to"] + timedelta(days=1)) if d["delivered_to"] else None,
+        )
+
+
+class DeliveryStatusForm(forms.Form):
+    """One pipeline move. The status field accepts any pipeline status on purpose: whether a move is legal
+    is decided by delivery_set_status under a row lock, not by a choice list rendered seconds earlier."""
+
+    status = forms.ChoiceField(choices=Delivery.Status.choices, widget=forms.HiddenInput)
+    funded_amount = forms.DecimalField(
+        label="Funded loan amount ($)",
+        required=False,
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0.01"}),
+    )
+    lost_reason = forms.CharField(
+        label="Why was it lost?",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. chose another lender"}),
+    )
+
+
+class ActivityForm(forms.Form):
+    kind = forms.ChoiceField(choices=Activity.Kind.choices, label="What did you do?", initial="call")
+    outcome = forms.ChoiceField(
+        choices=[("", "— (for notes)"), *Activity.Outcome.choices], required=False, label="Outcome"
+    )
+    note = forms.CharField(
+        required=False, max_length=2000, label="Note", widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class FollowUpForm(forms.Form):
+    due_at = BoundedDateTimeField(
+        label="Remind me at",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Your lender's local time.",
+    )
+    note = forms.CharField(required=False, max_length=200, label="About")
+
+
+class ReassignForm(forms.Form):
+    assignee = forms.ChoiceField(label="Assigned to", required=False)
+
+    def __init__(self, *args, members=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].choices = [("", "Unassigned (owners and managers)"), *members]
+
+
+class InvitationForm(forms.Form):
+    # Invitation.email's column (an address longer than 254 characters is not deliverable anyway).
+    email = forms.EmailField(label="E-mail", max_length=254)
+    role = forms.ChoiceField(label="Role")
+
+    def __init__(self, *args, roles=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        labels = dict(Membership.Role.choices)
+        self.fields["role"].choices = [(r, labels[r]) for r in roles]
+        self.fields["role"].initial = Membership.Role.OFFICER
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role")
+
+    def __init__(self, *args, roles=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        labels = dict(Membership.Role.choices)
+        self.fields["role"].choices = [(r, labels[r]) for r in roles]
+
+
+class AcceptInvitationForm(SetPasswordForm):
+    """Name and password for a new member; the password goes through AUTH_PASSWORD_VALIDATORS."""
+
+    first_name = forms.CharField(max_length=150, label="First name")
+    last_name = forms.CharField(max_length=150, label="Last name")
+    field_order = ["first_name", "last_name", "new_password1", "new_password2"]
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.fields["new_password1"].widget.attrs["autocomplete"] = "new-password"
+
+    def clean(self):
+        # Let the similarity validator compare the password with the name being typed.
+        self.user.first_name = self.cleaned_data.get("first_name", "")
+        self.user.last_name = self.cleaned_data.get("last_name", "")
+        return super().clean()
+
+
+class AssignmentRuleForm(forms.Form):
+    membership = forms.ChoiceField(label="Officer")
+    states = forms.CharField(
+        required=False,
+        max_length=200,
+        label="States",
+        help_text="Two-letter codes separated by commas, e.g. TX, CA. Leave empty for every state.",
+    )
+    purposes = forms.MultipleChoiceField(
+        choices=LoanPurpose.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Loan purposes",
+        help_text="None ticked: every purpose.",
+    )
+    is_active = forms.BooleanField(required=False, initial=True, label="In the rotation")
+
+    def __init__(self, *args, members=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["membership"].choices = list(members)
+
+    def state_list(self) -> list[str]:
+        raw = self.cleaned_data.get("states", "")
+        return [s for s in raw.replace(";", ",").replace(" ", ",").split(",") if s]
+
+
+# --- integrations: API keys and webhook endpoints -------------------------------------------------------
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        label="What will use it?", max_length=80, widget=forms.TextInput(attrs={"placeholder": "CRM sync"})
+    )
+    scope = forms.ChoiceField(
+        choices=ApiKey.Scope.choices,
+        initial=ApiKey.Scope.READ,
+        widget=forms.RadioSelect,
+        help_text="Read: list and read deliveries and the ledger. Read and write: also update statuses, log "
+        "activity and request returns.",
+    )
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(
+        label="Endpoint URL",
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://crm.example.com/hooks/leadmarket"}),
+    )
+    description = forms.CharField(max_length=120, required=False)
+    events = forms.MultipleChoiceField(
+        choices=WebhookEvent.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[WebhookEvent.DELIVERY_CREATED],
+    )
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        try:
+            url_check(url)
+        except UnsafeURL as exc:
+            raise ValidationError(exc.messages[0]) from None
+        return url
+
+
+# --- billing, returns, analytics ----------------------------------------------------------------------
+
+
+class LowBalanceThresholdForm(forms.Form):
+    low_balance_threshold = money_input("Warn me when the balance falls below ($)", required=True)
+
+
+class ReturnRequestForm(forms.Form):
+    reason = forms.ChoiceField(
+        label="Why is this lead bad?", choices=ReturnRequest.Reason.choices, widget=forms.RadioSelect
+    )
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required when the reason is “Other”. Say what you found (no consumer data needed).",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cd = super().clean()
+        if cd.get("reason") == ReturnRequest.Reason.OTHER and not (cd.get("note") or "").strip():
+            self.add_error("note", "Say what was wrong with the lead.")
+        return cd
+
+
+class AnalyticsFilterForm(forms.Form):
+    start = BoundedDateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = BoundedDateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    revenue = forms.DecimalField(
+        label="Your revenue per funded loan ($)",
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("1"),
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "1", "min": "1"}),
+    )
+
+    DEFAULT_REVENUE = Decimal("3000.00")
+    MAX_DAYS = 3660
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        today = timezone.localdate()
+        return {"start": today - timedelta(days=29), "end": today, "revenue": cls.DEFAULT_REVENUE}
+
+    def clean(self) -> dict[str, Any]:
+        cd = super().clean()
+        start, end = cd.get("start"), cd.get("end")
+        if isinstance(start, date) and isinstance(end, date):
+            if start > end:
+                self.add_error("end", "The end date is before the start date.")
+            elif (end - start).days > self.MAX_DAYS:
+                self.add_error("start", "Choose a range of at most ten years.")
+        return cd
+
+    def refused(self) -> bool:
+        """True when a value was given and is not valid (backwards, too long, a date in year 9999); a value
+        left out of the query string just takes its default."""
+        return self.is_bound and any(name not in self.fields or name in self.data for name in self.errors)
+
+    def values(self) -> dict[str, Any]:
+        """The cleaned range, or the defaults for whatever is missing or invalid."""
+        values = self.defaults()
+        if self.is_bound and self.is_valid():
+            values.update(self.cleaned_data)
+        return values
