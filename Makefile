@@ -64,6 +64,7 @@ up: $(VENV)/.runtime
 	$(VENV)/bin/honcho start -f Procfile
 
 bench: $(VENV)/.dev
+	$(PY) bench/engine.py
 	$(PY) bench/distribution.py
 	$(PY) bench/e2e.py
 

@@ -2,6 +2,7 @@
 through lenders.services so the admin applies the same rules (floors, licences, ranges) as the portal."""
 
 import re
+from zoneinfo import available_timezones
 
 from django import forms
 from django.contrib import admin, messages
@@ -31,8 +32,23 @@ class MembershipInline(admin.TabularInline):
         return super().get_queryset(request).select_related("user")
 
 
+class LenderAdminForm(forms.ModelForm):
+    class Meta:
+        model = Lender
+        fields = "__all__"  # noqa: DJ007 - the admin's own fields and read-only fields decide what shows
+
+    def clean_time_zone(self) -> str:
+        # Sales read the lender's day and schedule in this zone: a mistyped one would make every lead that
+        # reaches the lender's subscriptions fail to sell, so it is refused here, beside the field.
+        zone = self.cleaned_data["time_zone"].strip()
+        if zone not in available_timezones():
+            raise ValidationError("Enter a time zone such as America/Chicago (an IANA name).")
+        return zone
+
+
 @admin.register(Lender)
 class LenderAdmin(admin.ModelAdmin):
+    form = LenderAdminForm
     list_display = ("name", "status", "nmls_id", "states", "balance", "time_zone", "last_served_at")
     list_filter = ("status",)
     search_fields = ("name", "=nmls_id")

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from leads.choices import LoanPurpose
 from leads.geo import US_STATES
+from marketplace.formfields import BoundedDateField, BoundedDateTimeField, BoundedIntegerField
 from marketplace.models import Activity, Delivery
 from marketplace.selectors import UNASSIGNED, InboxFilters
 
@@ -28,12 +29,12 @@ class InboxFilterForm(forms.Form):
         choices=[("", "All purposes"), *LoanPurpose.choices], required=False, label="Purpose"
     )
     state = forms.ChoiceField(choices=[("", "All states"), *((s, s) for s in US_STATES)], required=False)
-    subscription = forms.IntegerField(required=False, min_value=1, widget=forms.Select, label="Subscription")
+    subscription = BoundedIntegerField(required=False, min_value=1, widget=forms.Select, label="Subscription")
     officer = forms.CharField(required=False, max_length=20, widget=forms.Select, label="Officer")
-    delivered_from = forms.DateField(
+    delivered_from = BoundedDateField(
         required=False, label="Delivered from", widget=forms.DateInput(attrs={"type": "date"})
     )
-    delivered_to = forms.DateField(
+    delivered_to = BoundedDateField(
         required=False, label="Delivered to", widget=forms.DateInput(attrs={"type": "date"})
     )
     q = forms.CharField(
@@ -120,7 +121,7 @@ class ActivityForm(forms.Form):
 
 
 class FollowUpForm(forms.Form):
-    due_at = forms.DateTimeField(
+    due_at = BoundedDateTimeField(
         label="Remind me at",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -138,7 +139,8 @@ class ReassignForm(forms.Form):
 
 
 class InvitationForm(forms.Form):
-    email = forms.EmailField(label="E-mail")
+    # Invitation.email's column (an address longer than 254 characters is not deliverable anyway).
+    email = forms.EmailField(label="E-mail", max_length=254)
     role = forms.ChoiceField(label="Role")
 
     def __init__(self, *args, roles=(), **kwargs):

@@ -14,6 +14,7 @@ from billing.models import ReturnRequest
 from leads.choices import LoanPurpose
 from leads.geo import US_STATES
 from leads.qualification import CREDIT_THRESHOLDS
+from marketplace.formfields import BoundedDateField, BoundedIntegerField
 
 from .models import Lender, Subscription
 from .services import SUBSCRIPTION_FIELDS, subscription_validate
@@ -59,12 +60,19 @@ def _money(label: str, **kw: Any) -> forms.DecimalField:
     )
 
 
-def _count(label: str) -> forms.IntegerField:
-    return forms.IntegerField(
+# Business limits on a subscription's caps: far above any lender's appetite, far below the column's limit.
+MAX_DAILY_CAP = 100_000
+MAX_MONTHLY_CAP = 31 * MAX_DAILY_CAP
+MAX_RADIUS_MILES = 500  # subscription_validate's limit, so an absurd radius never reaches the forecast
+
+
+def _count(label: str, *, max_value: int) -> BoundedIntegerField:
+    return BoundedIntegerField(
         label=label,
         min_value=1,
+        max_value=max_value,
         required=False,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1"}),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
 
 
@@ -108,11 +116,12 @@ class SubscriptionForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "pattern": "[0-9]{5}", "autocomplete": "off"}),
     )
-    radius_miles = forms.IntegerField(
+    radius_miles = BoundedIntegerField(
         label="Radius (miles)",
         min_value=1,
+        max_value=MAX_RADIUS_MILES,
         required=False,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1", "max": "500"}),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
     min_credit_score = forms.TypedChoiceField(
         label="Minimum credit score",
@@ -137,8 +146,8 @@ class SubscriptionForm(forms.Form):
         initial="shared",
     )
     price = _money("Price per lead ($)", required=True, help_text="Your bid. It cannot be below the floor.")
-    daily_cap = _count("Daily cap (leads)")
-    monthly_cap = _count("Monthly cap (leads)")
+    daily_cap = _count("Daily cap (leads)", max_value=MAX_DAILY_CAP)
+    monthly_cap = _count("Monthly cap (leads)", max_value=MAX_MONTHLY_CAP)
     monthly_budget = _money("Monthly budget ($)")
     schedule_days = forms.MultipleChoiceField(
         label="Delivery days",
@@ -277,8 +286,8 @@ class ReturnRequestForm(forms.Form):
 
 
 class AnalyticsFilterForm(forms.Form):
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    start = BoundedDateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = BoundedDateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
     revenue = forms.DecimalField(
         label="Your revenue per funded loan ($)",
         max_digits=12,
@@ -304,6 +313,11 @@ class AnalyticsFilterForm(forms.Form):
             elif (end - start).days > self.MAX_DAYS:
                 self.add_error("start", "Choose a range of at most ten years.")
         return cd
+
+    def refused(self) -> bool:
+        """True when a value was given and is not valid (backwards, too long, a date in year 9999); a value
+        left out of the query string just takes its default."""
+        return self.is_bound and any(name not in self.fields or name in self.data for name in self.errors)
 
     def values(self) -> dict[str, Any]:
         """The cleaned range, or the defaults for whatever is missing or invalid."""

@@ -28,6 +28,7 @@ from compliance.services import contact_access_record, contact_access_record_man
 from integrations.services import delivery_set_status_and_notify
 from leads.choices import LoanPurpose, Product
 from marketplace.clientip import client_ip
+from marketplace.formfields import form_problems
 from marketplace.models import Delivery
 from marketplace.selectors import (
     activities_for_delivery,
@@ -141,6 +142,12 @@ def _inbox_rows_context(request: HttpRequest, form: InboxFilterForm) -> dict:
     }
 
 
+def _filters_refused(form: InboxFilterForm) -> bool:
+    """True when filters were given and some do not parse or are out of range (a date in year 9999): the
+    page says why beside the field and answers 400, rather than quietly showing or exporting every lead."""
+    return form.is_bound and not form.is_valid()
+
+
 @member_required
 def inbox(request: HttpRequest) -> HttpResponse:
     form = _filter_form(request, with_choices=True)
@@ -154,7 +161,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         followups=followups_due_for_member(membership=request.membership, until=end_of_day),
         now=timezone.now(),
     )
-    return render(request, "portal/inbox.html", context)
+    return render(request, "portal/inbox.html", context, status=400 if _filters_refused(form) else 200)
 
 
 @member_required
@@ -162,6 +169,8 @@ def inbox_rows(request: HttpRequest) -> HttpResponse:
     """The list alone, for htmx to poll every few seconds. Answers 204 (htmx swaps nothing, so focus and
     scroll stay put) when nothing in the filtered list changed since the version the page holds."""
     form = _filter_form(request, with_choices=False)
+    if _filters_refused(form):
+        return HttpResponse(form_problems(form), status=400, content_type="text/plain; charset=utf-8")
     if request.GET.get("since"):
         _, version = inbox_version(inbox_for_member(membership=request.membership, filters=form.filters()))
         if version == request.GET["since"]:
@@ -251,6 +260,8 @@ def _export_rows(deliveries) -> Iterator[list[str]]:
 def inbox_export(request: HttpRequest) -> HttpResponse:
     """The member's leads under the current filters as CSV, streamed: one query however many rows."""
     form = _filter_form(request, with_choices=False)
+    if _filters_refused(form):
+        return HttpResponse(form_problems(form), status=400, content_type="text/plain; charset=utf-8")
     qs = inbox_for_member(membership=request.membership, filters=form.filters())
     contact_access_record_many(
         lead_ids=list(qs.values_list("lead_id", flat=True)),
@@ -461,7 +472,8 @@ def delivery_followup(request: HttpRequest, delivery_id: int) -> HttpResponse:
     if form.is_valid():
         followup_create(delivery=delivery, user=request.user, **form.cleaned_data)
         due = timezone.localtime(form.cleaned_data["due_at"])
-        messages.success(request, f"Follow-up set for {due:%b %-d, %-I:%M %p}.")
+        year = f", {due.year}" if due.year != timezone.localdate().year else ""  # a reminder for next year
+        messages.success(request, f"Follow-up set for {due:%b %-d}{year}, {due:%-I:%M %p}.")
         return redirect("portal:delivery_detail", delivery_id=delivery.pk)
     context = _detail_context(request, delivery, followup_form=form)
     return render(request, "portal/delivery_detail.html", context, status=400)

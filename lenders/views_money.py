@@ -34,6 +34,7 @@ from marketplace.analytics import (
     analytics_report,
     subscription_forecast,
 )
+from marketplace.formfields import form_problems
 from marketplace.models import MarketSettings
 from marketplace.selectors import delivery_get_for_member
 
@@ -436,18 +437,21 @@ def _bars(rows: list[Row], attr: str) -> list[dict[str, Any]]:
     ]
 
 
-def _report(request: HttpRequest) -> tuple[AnalyticsFilterForm, Any]:
-    form = AnalyticsFilterForm(request.GET or None, initial=AnalyticsFilterForm.defaults())
+def _range_form(request: HttpRequest) -> AnalyticsFilterForm:
+    return AnalyticsFilterForm(request.GET or None, initial=AnalyticsFilterForm.defaults())
+
+
+def _report(request: HttpRequest, form: AnalyticsFilterForm) -> Any:
     v = form.values()
-    report = analytics_report(
+    return analytics_report(
         membership=request.membership, start=v["start"], end=v["end"], revenue_per_funded=v["revenue"]
     )
-    return form, report
 
 
 @member_required
 def analytics(request: HttpRequest) -> HttpResponse:
-    form, report = _report(request)
+    form = _range_form(request)
+    report = _report(request, form)
     titles = dict(BREAKDOWNS)
     sections = [
         {"key": kind, "title": titles[kind], "rows": rows, "bars": _bars(rows, "application_rate")}
@@ -466,12 +470,19 @@ def analytics(request: HttpRequest) -> HttpResponse:
             "bucket_bars": _bars(report.buckets, "application_rate"),
             "query": request.GET.urlencode(),
         },
+        # A range given but refused: the default range is shown with the reason beside the field, and the
+        # 400 keeps anything from taking it for the answer.
+        status=400 if form.refused() else 200,
     )
 
 
 @member_required
-def analytics_csv(request: HttpRequest) -> StreamingHttpResponse:
-    _, report = _report(request)
+def analytics_csv(request: HttpRequest) -> HttpResponse:
+    form = _range_form(request)
+    if form.refused():
+        # A file of another range than asked would be worse than none.
+        return HttpResponse(form_problems(form), status=400, content_type="text/plain; charset=utf-8")
+    report = _report(request, form)
     titles = dict(BREAKDOWNS)
     bucket_title = "Response time"
     header = [

@@ -1,5 +1,6 @@
 """The market: price floors, market settings, and Delivery (one lead sold to one lender)."""
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -194,6 +195,10 @@ class Activity(models.Model):
         return f"{self.get_kind_display()} on delivery #{self.delivery_id}"
 
 
+FOLLOWUP_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+FOLLOWUP_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 class FollowUp(models.Model):
     """A reminder to get back to a lead. Shown on the inbox when due; e-mailed once when overdue."""
 
@@ -214,6 +219,14 @@ class FollowUp(models.Model):
                 fields=["due_at"],
                 condition=Q(done_at__isnull=True, reminded_at__isnull=True),
                 name="followup_to_remind",
+            ),
+        ]
+        constraints = [
+            # The last guard behind the form's bounds (marketplace.formfields): a time PostgreSQL stores but
+            # Python cannot read back (after year 9999 in UTC) would break the lead page for everyone.
+            models.CheckConstraint(
+                condition=Q(due_at__gte=FOLLOWUP_EARLIEST, due_at__lt=FOLLOWUP_LATEST),
+                name="followup_due_at_in_range",
             ),
         ]
 

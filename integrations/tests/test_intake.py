@@ -104,7 +104,7 @@ def test_the_qualification_says_what_they_qualify_for_against_the_request(
         "158408.58",
     )
     assert q["minimum_loan"] == "50000.00" and q["best_product"] == "conventional"
-    assert q["guidelines_version"] == "2026.2" and q["dti"] == "50.00"
+    assert q["guidelines_version"] == "2026.3" and q["dti"] == "50.00"
     conv = next(p for p in q["max_per_product"] if p["product"] == "conventional")
     assert conv["eligible"] is True and conv["fits_request"] is False and conv["loan"] == "158408.58"
     assert conv["binding_constraint"] == "dti" and conv["obstacle"].startswith("Debt-to-income")

@@ -485,8 +485,10 @@ D = Decimal
 # 2026.2 (issue 12): the most each product lends instead of a refusal, a staff-set minimum loan to qualify,
 # rate-and-term refinances capped at the payoff plus closing costs, VA residual income. Stored by the data
 # migration leads/migrations/*_guidelines_2026_2 as the active set; leads qualified before keep "2026.1".
+# 2026.3 (issue 12.5): credit judged by the lowest score of eleven ranges, or an exact score; stored by
+# leads/migrations/*_guidelines_2026_3.
 DEFAULT_GUIDELINES = Guidelines(
-    version="2026.2",
+    version="2026.3",
     products={
         # Fannie Mae Selling Guide: min representative score 620 (B3-5.1-01); DU max DTI 50% (B3-6-02), no
         # front-end ratio; Eligibility Matrix: purchase 97% (at least one first-time buyer, B5-6-01/97% LTV

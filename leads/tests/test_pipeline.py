@@ -363,22 +363,23 @@ def test_a_ratio_of_millions_is_stored_and_the_batch_goes_on(overrides):
     assert "more than any loan allows" in reasons or "We need your income" in reasons
 
 
-def test_guidelines_2026_2_are_the_active_set_and_old_leads_keep_their_version():
-    """Issue 12: the default guideline set changes its name; a data migration adds it as the active set (its
-    frozen rules equal the code's defaults), and a lead qualified under 2026.1 keeps that version string."""
+def test_guidelines_2026_3_are_the_active_set_and_old_leads_keep_their_version():
+    """Issue 12: the default guideline set changes its name (2026.2 for the maximum loan, 2026.3 for credit
+    ranges); a data migration adds it as the active set (its frozen rules equal the code's defaults), and a
+    lead qualified under an older set keeps that version string."""
     from leads.models import GuidelineSet
     from leads.qualification import DEFAULT_GUIDELINES, Guidelines
     from leads.selectors import _guidelines_from_db
 
-    row = GuidelineSet.objects.get(version="2026.2")
-    assert row.is_active and DEFAULT_GUIDELINES.version == "2026.2"
+    row = GuidelineSet.objects.get(version="2026.3")
+    assert row.is_active and DEFAULT_GUIDELINES.version == "2026.3"
     assert Guidelines.from_dict({**row.rules, "version": row.version}) == DEFAULT_GUIDELINES
     assert _guidelines_from_db() == DEFAULT_GUIDELINES
     # PostgreSQL's jsonb does not keep key order; the products come back in the canonical one.
     assert list(_guidelines_from_db().products) == list(DEFAULT_GUIDELINES.products)
     old = submit()
-    Lead.objects.filter(pk=old.pk).update(status="qualified", guideline_version="2026.1")
+    Lead.objects.filter(pk=old.pk).update(status="qualified", guideline_version="2026.2")
     fresh = submit(email="new@example.com", phone="2145550100")
     leads_qualify(lead_ids=[fresh.pk])
-    assert Lead.objects.get(pk=old.pk).guideline_version == "2026.1"
-    assert Lead.objects.get(pk=fresh.pk).guideline_version == "2026.2"
+    assert Lead.objects.get(pk=old.pk).guideline_version == "2026.2"
+    assert Lead.objects.get(pk=fresh.pk).guideline_version == "2026.3"

@@ -160,7 +160,7 @@ def test_comfortable_buyer_qualifies_for_conventional_and_fha():
     assert q.estimate == max(r.max_loan for r in q.results if r.fits_request)
     assert q.ltv == D("90.00")
     assert q.reasons == []
-    assert q.guidelines_version == "2026.2"
+    assert q.guidelines_version == "2026.3"
 
 
 def test_conventional_first_time_buyer_up_to_97_percent():
@@ -530,7 +530,7 @@ def test_applicant_validation():
 def test_guidelines_round_trip_through_json():
     data = json.loads(json.dumps(G.to_dict()))
     assert Guidelines.from_dict(data) == G
-    assert data["version"] == "2026.2"
+    assert data["version"] == "2026.3"
     assert data["products"]["fha"]["max_front_end_dti"] == "31"
 
 
