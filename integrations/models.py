@@ -177,6 +177,12 @@ class WebhookEndpoint(models.Model):
         default=0, help_text="Failed attempts since the last success."
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Scheduling: one send task per endpoint, and one endpoint of a lender sending at a time, so a lender's
+    # dead endpoints hold one outbound process at most (integrations.webhooks, "Scheduling").
+    # Set when a send task for this endpoint is queued (to run at this time); a task is not queued again.
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The lease of the task sending to this endpoint now; another endpoint of the lender waits for it.
+    sending_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = WebhookEndpointQuerySet.as_manager()
 

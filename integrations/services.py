@@ -30,7 +30,10 @@ from django.utils import timezone
 
 from leads.models import Lead
 from leads.services import lead_submit
+from lenders.models import Lender
 from marketplace.bulk import bulk_insert
+from marketplace.staffconfig import market_settings
+from marketplace.tasking import enqueue, enqueue_on_commit
 
 from .models import (
     ApiKey,
@@ -220,16 +223,27 @@ def webhook_secret_new() -> str:
 
 
 def webhook_endpoint_create(*, lender, url: str, events: list[str], description: str = "") -> WebhookEndpoint:
+    """A new endpoint, within the staff-set cap per lender (market settings): ValidationError beyond it."""
     from .webhooks import url_check
 
-    url_check(url)
-    return WebhookEndpoint.objects.create(
-        lender=lender,
-        url=url,
-        events=sorted(set(events)),
-        description=description[:120],
-        secret=webhook_secret_new(),
-    )
+    url_check(url)  # DNS: before the transaction, so no lock waits on it
+    with transaction.atomic():
+        # The lender's row lock makes the count and the insert one step: two requests cannot both pass.
+        Lender.objects.select_for_update().filter(pk=lender.pk).exists()
+        cap = market_settings().webhook_endpoints_per_lender
+        if WebhookEndpoint.objects.for_lender(lender).count() >= cap:
+            raise ValidationError(
+                f"You have {cap} webhook endpoint{'s' if cap != 1 else ''}, the most a lender may have. "
+                "Change the URL or events of one you have, or ask us to raise the limit.",
+                code="endpoint_cap",
+            )
+        return WebhookEndpoint.objects.create(
+            lender=lender,
+            url=url,
+            events=sorted(set(events)),
+            description=description[:120],
+            secret=webhook_secret_new(),
+        )
 
 
 def webhook_endpoint_update(
@@ -276,7 +290,7 @@ def webhook_endpoint_disable(*, endpoint_id: int, reason: str, notify: bool = Fa
         if notify:
             from .tasks import email_endpoint_disabled
 
-            transaction.on_commit(lambda: email_endpoint_disabled.delay(endpoint_id))
+            enqueue_on_commit(email_endpoint_disabled, endpoint_id)
     return bool(updated)
 
 
@@ -298,9 +312,8 @@ def webhook_message_resend(*, message: WebhookMessage) -> WebhookMessage:
     )
     if not resent:
         raise ValidationError(PAYLOAD_CLEARED)
-    from .tasks import send_webhook
-
-    transaction.on_commit(lambda: send_webhook.delay(message.pk))
+    endpoint_id = message.endpoint_id
+    transaction.on_commit(lambda: webhook_endpoints_schedule(endpoint_ids=[endpoint_id]))
     message.refresh_from_db()
     return message
 
@@ -367,25 +380,45 @@ def webhook_messages_build(
 
 
 def webhooks_send_on_commit(messages: list[WebhookMessage]) -> None:
-    """Once the rows are committed, queue their first attempts: one task per endpoint, which sends that
-    endpoint's messages in order over one connection (a batch of leads sold at once is many messages)."""
-    by_endpoint: dict[int, list[int]] = defaultdict(list)
-    for m in messages:
-        by_endpoint[m.endpoint_id].append(m.pk)
-    if not by_endpoint:
-        return
-    from marketplace.tasking import enqueue
+    """Once the rows are committed, queue their first attempts: a task per endpoint that has none queued,
+    which sends that endpoint's due messages in order over one connection (a batch of leads sold at once is
+    many messages)."""
+    endpoint_ids = sorted({m.endpoint_id for m in messages})
+    if endpoint_ids:
+        transaction.on_commit(lambda: webhook_endpoints_schedule(endpoint_ids=endpoint_ids))
 
-    from .tasks import send_webhook, send_webhooks
 
-    def send() -> None:
-        for ids in by_endpoint.values():
-            if len(ids) == 1:
-                enqueue(send_webhook, ids[0])
-            else:
-                enqueue(send_webhooks, ids)
+def webhook_endpoints_schedule(*, endpoint_ids: list[int], countdown: float | None = None) -> int:
+    """Queue a send task for each endpoint that has none queued (integrations.webhooks, "Scheduling").
+    The mark comes first, under row locks, so two schedulers queue one task; a send the broker refuses is
+    unmarked for the sweeper. Never raises for a broker outage. Returns how many tasks were queued.
 
-    transaction.on_commit(send)
+    Publishes at once, through tasking.enqueue (whose answer unmarks a refused send): call it after the
+    messages are committed, from an on_commit hook (webhooks_send_on_commit) or a task."""
+    from .tasks import send_endpoint_webhooks
+    from .webhooks import QUEUED_STALE
+
+    if not endpoint_ids:
+        return 0
+    now = timezone.now()
+    runs_at = now + timedelta(seconds=countdown or 0)
+    with transaction.atomic():
+        # Locks wait (briefly: no lock on an endpoint is held across a send), then the row is checked again:
+        # of two schedulers the second finds the mark and queues nothing; neither skips an endpoint that a
+        # transaction merely touched (a failure count, a secret rotation).
+        free = list(
+            WebhookEndpoint.objects.select_for_update()
+            .filter(pk__in=endpoint_ids)
+            .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - QUEUED_STALE))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if free:
+            WebhookEndpoint.objects.filter(pk__in=free).update(queued_at=runs_at)
+    lost = [pk for pk in free if not enqueue(send_endpoint_webhooks, pk, countdown=countdown)]
+    if lost:
+        WebhookEndpoint.objects.filter(pk__in=lost, queued_at=runs_at).update(queued_at=None)
+    return len(free) - len(lost)
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -437,8 +470,7 @@ def return_decided_notify(*, return_request) -> int:
         event_type=WebhookEvent.RETURN_DECIDED,
         data=return_payload(return_request),
     )
-    rr_id = return_request.pk
-    transaction.on_commit(lambda: email_return_decided.delay(rr_id))
+    enqueue_on_commit(email_return_decided, return_request.pk)
     return count
 
 
@@ -467,7 +499,7 @@ def account_low_balance_check(
             "available": _money(balance + account.credit_limit),
         },
     )
-    transaction.on_commit(lambda: email_low_balance.delay(account_id, str(balance)))
+    enqueue_on_commit(email_low_balance, account_id, str(balance))
     return True
 
 

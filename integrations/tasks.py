@@ -1,4 +1,4 @@
-"""Celery tasks: webhook attempts, the sweeper that sends due retries, and e-mail notifications."""
+"""Celery tasks: webhook sends per endpoint, the sweeper that queues due ones, and e-mail notifications."""
 
 from __future__ import annotations
 
@@ -7,64 +7,50 @@ import time
 from decimal import Decimal
 
 from celery import shared_task
-from django.utils import timezone
 
-from marketplace.tasking import ReliableTask, enqueue
+from marketplace.tasking import ReliableTask
 
 from . import notifications, services
-from .models import WebhookMessage
-from .webhooks import MAX_COUNTDOWN, pools_close, webhook_message_send, webhook_messages_send
+from .services import webhook_endpoints_schedule
+from .webhooks import (
+    MAX_COUNTDOWN,
+    webhook_endpoint_send_due,
+    webhook_endpoints_due,
+    webhook_lender_next_endpoint,
+)
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(base=ReliableTask, time_limit=30, soft_time_limit=25)
-def send_webhook(message_id: int) -> bool:
-    """One attempt. A short wait is a broker countdown; a long one waits in the database for the sweeper."""
-    wait = webhook_message_send(message_id=message_id)
-    if wait is not None and wait <= MAX_COUNTDOWN:
-        send_webhook.apply_async((message_id,), countdown=wait.total_seconds())
-    return wait is None
-
-
-# A batch stops for this long at most, then hands what is left to a task each: a slow receiver must not
-# hold the worker, nor the batch run into the task's time limit.
+# A task sends for this long at most, then hands on through the back of the queue: a slow receiver must not
+# hold the worker, nor the task run into its time limit.
 BATCH_SECONDS = 10
 
 
-@shared_task(base=ReliableTask, time_limit=60, soft_time_limit=50)
-def send_webhooks(message_ids: list[int]) -> int:
-    """First attempts at one endpoint's new messages, in order, over one connection, recorded together.
-    After a failed attempt, or BATCH_SECONDS, the rest go to send_webhook one each, as retries do.
-    Idempotent: a message already delivered, or being sent by another task, is skipped. Returns how many
-    it left to others."""
-    pools: dict = {}
-    try:
-        left, failed = webhook_messages_send(
-            message_ids=message_ids, pools=pools, until=time.monotonic() + BATCH_SECONDS
-        )
-    finally:
-        pools_close(pools)
-    if failed is not None and failed[1] is not None and failed[1] <= MAX_COUNTDOWN:
-        send_webhook.apply_async((failed[0],), countdown=failed[1].total_seconds())
-    for message_id in left:
-        enqueue(send_webhook, message_id)
-    return len(left)
+@shared_task(
+    base=ReliableTask, time_limit=60, soft_time_limit=50, swept_by="integrations.tasks.send_due_webhooks"
+)
+def send_endpoint_webhooks(endpoint_id: int) -> int:
+    """One endpoint's due messages, in order, over one connection (integrations.webhooks, "Scheduling"),
+    then hand on to the lender's next due endpoint (this one again if it has more). A short retry wait is a
+    countdown; a long one waits in the database for the sweeper. Idempotent: a message already delivered,
+    or being sent by another task, is skipped. Returns the attempts made."""
+    run = webhook_endpoint_send_due(endpoint_id=endpoint_id, until=time.monotonic() + BATCH_SECONDS)
+    if run.lender_id is None:
+        return 0
+    if run.retry is not None and run.retry <= MAX_COUNTDOWN:
+        webhook_endpoints_schedule(endpoint_ids=[endpoint_id], countdown=run.retry.total_seconds())
+    following = webhook_lender_next_endpoint(lender_id=run.lender_id)
+    if following is not None:
+        webhook_endpoints_schedule(endpoint_ids=[following])
+    return run.sent
 
 
 @shared_task(base=ReliableTask, max_retries=1)
 def send_due_webhooks(limit: int = 500) -> int:
-    """Beat: queue every message whose next attempt is due (retries, and sends lost with a broker outage)."""
-    ids = list(
-        WebhookMessage.objects.filter(
-            status=WebhookMessage.Status.PENDING, next_attempt_at__lte=timezone.now()
-        )
-        .order_by("next_attempt_at")
-        .values_list("id", flat=True)[:limit]
-    )
-    for message_id in ids:
-        send_webhook.delay(message_id)
-    return len(ids)
+    """Beat: queue a send for each endpoint with a due message (retries, and sends lost with a broker
+    outage) that has none queued: what waits in the broker is never queued twice."""
+    return webhook_endpoints_schedule(endpoint_ids=webhook_endpoints_due(limit=limit))
 
 
 @shared_task(base=ReliableTask, max_retries=1)
@@ -73,16 +59,16 @@ def purge_expired_records() -> tuple[int, int]:
     return services.records_expired_purge()
 
 
-@shared_task(base=ReliableTask)
+@shared_task(base=ReliableTask, outbox=True)
 def email_endpoint_disabled(endpoint_id: int) -> int:
     return notifications.endpoint_disabled_notify(endpoint_id=endpoint_id)
 
 
-@shared_task(base=ReliableTask)
+@shared_task(base=ReliableTask, outbox=True)
 def email_low_balance(account_id: int, balance: str) -> int:
     return notifications.low_balance_notify(account_id=account_id, balance=Decimal(balance))
 
 
-@shared_task(base=ReliableTask)
+@shared_task(base=ReliableTask, outbox=True)
 def email_return_decided(return_request_id: int) -> int:
     return notifications.return_decided_email(return_request_id=return_request_id)

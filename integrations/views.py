@@ -99,7 +99,7 @@ def webhooks(request: HttpRequest) -> HttpResponse:
         try:
             endpoint = services.webhook_endpoint_create(lender=request.membership.lender, **form.cleaned_data)
         except ValidationError as exc:
-            form.add_error("url", exc.messages[0])
+            form.add_error(None if exc.code == "endpoint_cap" else "url", exc.messages[0])
         else:
             _show_once(request, secret=endpoint.secret)
             return redirect("portal:webhook_detail", endpoint.pk)

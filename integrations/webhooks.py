@@ -24,7 +24,7 @@ import urllib3
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from .models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -49,6 +49,13 @@ MAX_ATTEMPTS = len(SCHEDULE) + 1
 MAX_COUNTDOWN = timedelta(minutes=5)
 LEASE = timedelta(minutes=2)  # a claimed attempt is not claimed again for this long (covers the timeout)
 TIMEOUT = urllib3.Timeout(connect=5.0, read=10.0)  # at most 15 s in all
+# An endpoint that keeps failing gets less of the outbound worker's time per attempt until it answers again.
+FAILING_AFTER = 3  # failed attempts in a row
+FAILING_TIMEOUT = urllib3.Timeout(connect=2.0, read=3.0)
+# A send task holds its lender's sending lease this long at most (its time limit is 60 s).
+SENDING_LEASE = timedelta(seconds=90)
+# A queued mark older than this (past its countdown) is taken for a task the broker lost.
+QUEUED_STALE = timedelta(minutes=10)
 MAX_RETRY_AFTER = timedelta(hours=24)
 EXCERPT_BYTES = 1024
 USER_AGENT = "LeadMarket-Webhooks/1.0"
@@ -163,8 +170,9 @@ def http_post(
     body: bytes,
     headers: dict[str, str],
     pools: dict[tuple, urllib3.HTTPConnectionPool] | None = None,
+    timeout: urllib3.Timeout = TIMEOUT,
 ) -> SendResult:
-    """POST to the checked address of `url`, no redirects, no proxies, the timeouts above.
+    """POST to the checked address of `url`, no redirects, no proxies, within `timeout`.
 
     With `pools` (a dict the caller owns, and closes with pools_close), the connection to the same checked
     address is kept for the next message: one TCP and TLS handshake for a batch, not one per message."""
@@ -199,6 +207,7 @@ def http_post(
             path,
             body=body,
             redirect=False,
+            timeout=timeout,
             preload_content=False,
             assert_same_host=False,
             headers={
@@ -238,16 +247,6 @@ def pools_close(pools: dict[tuple, urllib3.HTTPConnectionPool]) -> None:
 # --- one attempt -----------------------------------------------------------------------------------------
 
 
-def _claim(message_id: int) -> bool:
-    """Take the next attempt of a due message; a concurrent task or sweeper for the same one gets False."""
-    now = timezone.now()
-    return bool(
-        WebhookMessage.objects.filter(
-            pk=message_id, status=WebhookMessage.Status.PENDING, next_attempt_at__lte=now
-        ).update(next_attempt_at=now + LEASE)
-    )
-
-
 def _wait_after(attempt: int, result: SendResult) -> timedelta:
     base = SCHEDULE[min(attempt, len(SCHEDULE)) - 1]
     wait = base * random.uniform(0.8, 1.2)  # jitter: receivers coming back are not hit all at once
@@ -258,6 +257,12 @@ def _wait_after(attempt: int, result: SendResult) -> timedelta:
 
 def _ok(result: SendResult) -> bool:
     return result.status_code is not None and 200 <= result.status_code < 300
+
+
+def endpoint_down(result: SendResult) -> bool:
+    """A failure that says the endpoint, not the message, is in trouble: no answer (timeout, refused), or
+    an answer asking us to wait. Its other messages then wait too; after any other failure they go on."""
+    return result.status_code is None or result.status_code in (429, 502, 503, 504)
 
 
 def _attempt(
@@ -272,7 +277,9 @@ def _attempt(
         timestamp=int(now.timestamp()),
         body=body,
     )
-    return now, http_post(message.endpoint.url, body=body, headers=headers, pools=pools)
+    endpoint = message.endpoint
+    timeout = FAILING_TIMEOUT if endpoint.failure_count >= FAILING_AFTER else TIMEOUT
+    return now, http_post(endpoint.url, body=body, headers=headers, pools=pools, timeout=timeout)
 
 
 def _attempt_row(message: WebhookMessage, attempted_at: datetime, result: SendResult) -> WebhookAttempt:
@@ -294,29 +301,17 @@ def _fail_inactive(message_ids: list[int]) -> None:
     )
 
 
-def webhook_message_send(
-    *, message_id: int, pools: dict[tuple, urllib3.HTTPConnectionPool] | None = None
-) -> timedelta | None:
-    """Make one attempt at a due message and log it. Returns the wait before the next attempt, if any."""
-    if not _claim(message_id):
-        return None
-    message = WebhookMessage.objects.select_related("endpoint").get(pk=message_id)
-    if not message.endpoint.is_active:
-        _fail_inactive([message.pk])
-        return None
-    attempted_at, result = _attempt(message, pools)
-    return _record(message, attempted_at, result)
-
-
 def webhook_messages_send(
     *, message_ids: list[int], pools: dict[tuple, urllib3.HTTPConnectionPool], until: float
-) -> tuple[list[int], tuple[int, timedelta | None] | None]:
-    """First attempts at one endpoint's new messages, in order: claimed together, sent one by one over the
+) -> tuple[list[int], tuple[int, timedelta | None, bool] | None]:
+    """Attempts at one endpoint's due messages, in order: claimed together, sent one by one over the
     pooled connection, and the deliveries recorded together (four queries for the batch, not four per
     message). Stops at the first failed attempt, which is recorded as any attempt is, or once
     time.monotonic() passes `until`.
 
-    Returns the ids not tried (released, due now, for a task each) and the failed (id, wait before retry).
+    Returns the ids not tried and the failed (id, wait before retry, endpoint_down). When the endpoint is
+    down the ones not tried wait with the failed one (the endpoint backs off as a whole, in order);
+    otherwise, and after `until`, they are due now.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -329,14 +324,14 @@ def webhook_messages_send(
         WebhookMessage.objects.filter(pk__in=[m.pk for m in messages]).update(next_attempt_at=now + LEASE)
     delivered: list[tuple[WebhookMessage, datetime, SendResult]] = []
     left: list[WebhookMessage] = []
-    failed: tuple[int, timedelta | None] | None = None
+    failed: tuple[int, timedelta | None, bool] | None = None
     for i, message in enumerate(messages):
         if not message.endpoint.is_active or time.monotonic() > until:
             left = messages[i:]
             break
         attempted_at, result = _attempt(message, pools)
         if not _ok(result):
-            failed = (message.pk, _record(message, attempted_at, result))
+            failed = (message.pk, _record(message, attempted_at, result), endpoint_down(result))
             left = messages[i + 1 :]
             break
         delivered.append((message, attempted_at, result))
@@ -359,10 +354,119 @@ def webhook_messages_send(
                 "webhook %s attempt %d: %s", message.event_id, message.attempt_count + 1, result.status_code
             )
     if left:
+        wait = failed[1] if failed is not None and failed[2] else None
         WebhookMessage.objects.filter(
             pk__in=[m.pk for m in left], status=WebhookMessage.Status.PENDING
-        ).update(next_attempt_at=now)
+        ).update(next_attempt_at=now if wait is None else timezone.now() + wait)
     return [m.pk for m in left], failed
+
+
+# --- scheduling ------------------------------------------------------------------------------------------
+#
+# Sends are scheduled per endpoint, never per message: a task sends one endpoint's due messages in order.
+# Queueing marks the endpoint (`queued_at`), so an endpoint has one task in the broker however many
+# messages wait and however often the sweeper looks. A task then takes its lender's sending lease: while
+# one of a lender's endpoints is being sent to, a task for another of its endpoints ends at once, and the
+# sender hands on to the lender's next due endpoint when it is done, through the back of the queue. So one
+# lender holds one outbound process at most, however many of its endpoints hang, and other lenders' tasks
+# are taken between its turns.
+
+
+@dataclass
+class EndpointRun:
+    sent: int = 0  # attempts made
+    lender_id: int | None = None  # None: the task did not send (lender busy, endpoint gone or disabled)
+    retry: timedelta | None = None  # the wait of an endpoint that is down, to queue as a countdown if short
+
+
+def _lease(endpoint: WebhookEndpoint) -> bool:
+    """Take the lender's sending lease for `endpoint`; False while a task holds one for any of its endpoints
+    (this one included: a message committed while its endpoint is being sent to queues a second task)."""
+    now = timezone.now()
+    with transaction.atomic():
+        # The lender's endpoints, locked in id order (as every taker locks them): two takers never both win.
+        leases = (
+            WebhookEndpoint.objects.select_for_update()
+            .filter(lender_id=endpoint.lender_id)
+            .order_by("pk")
+            .values_list("sending_until", flat=True)
+        )
+        if any(until and until > now for until in leases):
+            return False
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(sending_until=now + SENDING_LEASE)
+    return True
+
+
+def _due_ids(endpoint_id: int, limit: int = 100) -> list[int]:
+    return list(
+        WebhookMessage.objects.filter(
+            endpoint_id=endpoint_id, status=WebhookMessage.Status.PENDING, next_attempt_at__lte=timezone.now()
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def webhook_endpoint_send_due(*, endpoint_id: int, until: float) -> EndpointRun:
+    """Send the endpoint's due messages, in order, over one connection, until they are done, the endpoint
+    is down (the rest back off with the failed one) or time.monotonic() passes `until`. A message that fails
+    on its own waits for its retry (the sweeper's) and the rest go on. One endpoint of a lender at a time."""
+    # The task has started: a message committed from now on queues a task of its own (which waits for
+    # this one's lease, or finds its message sent), so none is left without one.
+    WebhookEndpoint.objects.filter(pk=endpoint_id).update(queued_at=None)
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).only("pk", "lender_id", "is_active").first()
+    if endpoint is None:
+        return EndpointRun()
+    if not endpoint.is_active:
+        _fail_inactive(_due_ids(endpoint_id, limit=10_000))
+        return EndpointRun()
+    if not _lease(endpoint):
+        return EndpointRun()
+    run = EndpointRun(lender_id=endpoint.lender_id)
+    pools: dict[tuple, urllib3.HTTPConnectionPool] = {}
+    try:
+        previous: list[int] = []
+        while (ids := _due_ids(endpoint_id)) and ids != previous:  # the same ids again: claimed elsewhere
+            previous = ids
+            left, failed = webhook_messages_send(message_ids=ids, pools=pools, until=until)
+            run.sent += len(ids) - len(left)
+            if failed is not None and failed[2]:
+                run.retry = failed[1]
+                break
+            if (left and failed is None) or time.monotonic() > until:
+                break
+    finally:
+        pools_close(pools)
+        WebhookEndpoint.objects.filter(pk=endpoint_id).update(sending_until=None)
+    return run
+
+
+def webhook_lender_next_endpoint(*, lender_id: int) -> int | None:
+    """The lender's endpoint whose due message has waited longest: the next to send to."""
+    return (
+        WebhookMessage.objects.filter(
+            endpoint__lender_id=lender_id,
+            status=WebhookMessage.Status.PENDING,
+            next_attempt_at__lte=timezone.now(),
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("endpoint_id", flat=True)
+        .first()
+    )
+
+
+def webhook_endpoints_due(*, limit: int = 500) -> list[int]:
+    """Endpoints with a due message and no send task queued (or one queued so long ago it was lost)."""
+    now = timezone.now()
+    due = WebhookMessage.objects.filter(
+        endpoint_id=OuterRef("pk"), status=WebhookMessage.Status.PENDING, next_attempt_at__lte=now
+    )
+    return list(
+        WebhookEndpoint.objects.filter(Exists(due))
+        .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - QUEUED_STALE))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 def _record(message: WebhookMessage, now: datetime, result: SendResult) -> timedelta | None:

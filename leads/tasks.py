@@ -34,7 +34,7 @@ def qualify_soon(lead_id: int) -> None:
         enqueue(qualify_lead, lead_id)
 
 
-@shared_task(base=ReliableTask)
+@shared_task(base=ReliableTask, swept_by="leads.tasks.sweep_stuck_leads")
 def qualify_lead(lead_id: int | None = None) -> str | None:
     """Qualify the lead, with the others waiting in `received` (up to PIPELINE_BATCH_SIZE), then, once that
     has committed, sell the qualified ones in the same worker: one broker round trip less on the way to the

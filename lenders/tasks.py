@@ -5,7 +5,7 @@ from celery import shared_task
 from marketplace.tasking import ReliableTask
 
 
-@shared_task(base=ReliableTask)
+@shared_task(base=ReliableTask, outbox=True)
 def send_invitation(invitation_id: int) -> bool:
     from .team import invitation_send
 

@@ -34,6 +34,11 @@ class MarketSettings(models.Model):
     retention_days = models.PositiveIntegerField(
         default=90, help_text="Days before PII of rejected, duplicate and unsold leads is erased."
     )
+    webhook_endpoints_per_lender = models.PositiveSmallIntegerField(
+        default=5,
+        help_text="Most webhook endpoints one lender may add. Each endpoint is sent to on its own, so this "
+        "bounds what one lender's endpoints can ask of the outbound worker.",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "market settings"
@@ -157,6 +162,21 @@ class FailedTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}{tuple(self.args)} failed"
+
+
+class OutboxTask(models.Model):
+    """A task written in the transaction whose change it announces, deleted once the broker has it: work
+    no sweeper could find again (an e-mail about an event) survives a broker outage. Ids only, as tasks."""
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}{tuple(self.args)} waiting for the broker"
 
 
 class Activity(models.Model):

@@ -184,8 +184,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Work that waits on someone else's server (a lender's endpoint, the mail server) has queues of its own,
 # consumed by the outbound worker: however slow they are, the sales workers never wait on them.
 CELERY_TASK_ROUTES = {
-    "integrations.tasks.send_webhook": {"queue": "webhooks"},
-    "integrations.tasks.send_webhooks": {"queue": "webhooks"},
+    "integrations.tasks.send_endpoint_webhooks": {"queue": "webhooks"},
     "marketplace.tasks.email_deliveries": {"queue": "mail"},
     "integrations.tasks.email_endpoint_disabled": {"queue": "mail"},
     "integrations.tasks.email_low_balance": {"queue": "mail"},
@@ -210,7 +209,16 @@ CELERY_BEAT_SCHEDULE = {
     "remind-overdue-followups": {"task": "lenders.tasks.remind_overdue_followups", "schedule": 300.0},
     # Webhook retries wait in the database (next_attempt_at), not in the broker: hours-long countdowns
     # would outlive the visibility timeout and be redelivered early.
-    "send-due-webhooks": {"task": "integrations.tasks.send_due_webhooks", "schedule": 30.0},
+    "send-due-webhooks": {
+        "task": "integrations.tasks.send_due_webhooks",
+        "schedule": env.float("WEBHOOK_SWEEPER_INTERVAL_SECONDS", default=30.0),
+    },
+    # Publishes outbox tasks (e-mails about events) that the broker refused at commit.
+    "sweep-outbox": {
+        "task": "marketplace.tasks.sweep_outbox",
+        "schedule": env.float("SWEEPER_INTERVAL_SECONDS", default=60.0),
+        "kwargs": {"older_than_seconds": env.int("SWEEPER_MIN_AGE_SECONDS", default=60)},
+    },
     # Expired Idempotency-Key answers and old webhook payloads (both may hold contact details).
     "purge-expired-records": {"task": "integrations.tasks.purge_expired_records", "schedule": 3600.0},
 }

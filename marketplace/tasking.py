@@ -1,16 +1,35 @@
-"""The base class of every Celery task here: bounded retries with backoff, then set aside for staff."""
+"""How work is queued, and the base class of every Celery task here: one enqueue that never fails a request,
+an outbox for work no sweeper can find again, bounded retries with backoff, then set aside for staff."""
+
+from __future__ import annotations
 
 import logging
+import time
+from datetime import timedelta
 
 from celery import Task
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 logger = logging.getLogger(__name__)
+
+# After the broker refuses a message, this process stops trying for a while: every kind of work is found
+# again by a sweeper or kept in the outbox, so a staff action deciding 50 returns while the broker is down
+# waits once for the connection to fail, not 50 times.
+BROKER_BACKOFF_SECONDS = 5.0
+_broker_down_until = 0.0
 
 
 class ReliableTask(Task):
     """Idempotent work: acknowledge late (a killed worker's task is redelivered), retry transient errors
     with exponential backoff and jitter, and after the last retry record a FailedTask that admin can
-    replay."""
+    replay.
+
+    A task whose lost message no sweeper would notice (an e-mail about an event: nothing in the database
+    says it is still owed) sets `outbox = True`: enqueue_on_commit then writes an OutboxTask row in the
+    caller's transaction, deleted once the broker has the message, and sweep_outbox publishes what is left.
+    Every other task names, in `swept_by`, the beat task that finds its work again (or is a beat task)."""
 
     acks_late = True
     reject_on_worker_lost = True
@@ -21,6 +40,8 @@ class ReliableTask(Task):
     retry_jitter = True
     time_limit = 60
     soft_time_limit = 50
+    outbox = False
+    swept_by = ""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         from .models import FailedTask
@@ -49,33 +70,37 @@ class ReliableTask(Task):
             logger.exception("could not record failed task %s", task_id)
 
 
-def failed_task_replay(*, failed_task_id: int) -> str:
-    """Send a set-aside task again with its original arguments; returns the new task id."""
-    from django.utils import timezone
-
-    from .celery import app
-    from .models import FailedTask
-
-    ft = FailedTask.objects.get(pk=failed_task_id)
-    result = app.tasks[ft.task_name].apply_async(args=ft.args, kwargs=ft.kwargs)
-    FailedTask.objects.filter(pk=ft.pk).update(replayed_at=timezone.now())
-    return result.id
+def _broker_errors(task: Task) -> tuple[type[BaseException], ...]:
+    # kombu wraps most connection failures in OperationalError; the transport's own (redis-py's) can surface
+    # too. A TypeError (wrong arguments) is a bug and still raises.
+    return (OperationalError, OSError, *task.app.connection_for_write().connection_errors)
 
 
-def enqueue(task: Task, *args) -> None:
-    """Queue a task now, without blocking on or failing for a broker outage.
-
-    Called from transaction.on_commit hooks: the row is already committed, so a lost message costs only
-    time — the sweeper (leads.tasks.sweep_stuck_leads) finds the work and queues it again.
-    """
-    from kombu.exceptions import OperationalError
-
+def _publish(task: Task, args: tuple, kwargs: dict | None = None, countdown: float | None = None) -> bool:
+    """Hand one message to the broker now; False (logged, never raised) if the broker cannot take it."""
+    global _broker_down_until
+    if time.monotonic() < _broker_down_until:
+        logger.warning("broker marked down: %s%s left for its sweeper", task.name, args)
+        return False
     try:
-        task.apply_async(args=args, retry=False)
-    except (OperationalError, ConnectionError, OSError) as exc:
-        logger.warning(
-            "could not queue %s%s (%s); the sweeper will retry", task.name, args, type(exc).__name__
-        )
+        task.apply_async(args=args, kwargs=kwargs, countdown=countdown, retry=False)
+    except Exception as exc:
+        if not isinstance(exc, _broker_errors(task)):
+            raise
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+        logger.warning("could not queue %s%s (%s); its sweeper will", task.name, args, type(exc).__name__)
+        return False
+    return True
+
+
+def enqueue(task: Task, *args, countdown: float | None = None) -> bool:
+    """Queue a task now, without blocking on or failing for a broker outage; True if the broker took it.
+
+    For workers and beat, outside any transaction (a task handing work on). Everything that changes rows
+    first uses enqueue_on_commit. A lost message costs only time: the task's sweeper (ReliableTask.swept_by)
+    finds the work and queues it again.
+    """
+    return _publish(task, args, countdown=countdown)
 
 
 def enqueue_batches(task: Task, ids: list[int], size: int) -> int:
@@ -86,6 +111,77 @@ def enqueue_batches(task: Task, ids: list[int], size: int) -> int:
 
 
 def enqueue_on_commit(task: Task, *args) -> None:
-    from django.db import transaction
+    """The one way to queue work caused by a change: once the caller's transaction commits (at once outside
+    one), never raising for a broker outage, so a request or a staff action always completes.
 
-    transaction.on_commit(lambda: enqueue(task, *args))
+    An `outbox` task is durable: its OutboxTask row joins the caller's transaction (rolled back with it) and
+    is deleted only once the broker has the message; sweep_outbox publishes any row left behind."""
+    if not getattr(task, "outbox", False):
+        transaction.on_commit(lambda: _publish(task, args))
+        return
+    from .models import OutboxTask
+
+    row = OutboxTask.objects.create(task_name=task.name, args=list(args))
+
+    def publish() -> None:
+        if _publish(task, args):
+            # Should this delete fail, the sweeper sends the message again: outbox tasks are idempotent.
+            OutboxTask.objects.filter(pk=row.pk).delete()
+
+    transaction.on_commit(publish)
+
+
+def outbox_flush(*, older_than_seconds: int = 60, limit: int = 500) -> int:
+    """Publish outbox rows whose own on-commit publish failed (or whose process died first); returns how
+    many the broker took. Rows younger than `older_than_seconds` are left to their publisher."""
+    from .celery import app
+    from .models import OutboxTask
+
+    sent = 0
+    with transaction.atomic():
+        # Locked and skipped: two sweepers (or a slow one and the next) never publish the same row twice.
+        rows = list(
+            OutboxTask.objects.select_for_update(skip_locked=True)
+            .filter(created_at__lt=timezone.now() - timedelta(seconds=older_than_seconds))
+            .order_by("pk")[:limit]
+        )
+        done = []
+        for row in rows:
+            task = app.tasks.get(row.task_name)
+            if task is None:  # renamed or removed since: keep the row for staff, log the name only
+                logger.error("outbox row %s names no task %s", row.pk, row.task_name)
+                continue
+            if not _publish(task, tuple(row.args)):
+                break  # the broker is still down: the rest wait for the next sweep
+            done.append(row.pk)
+        OutboxTask.objects.filter(pk__in=done).delete()
+        sent = len(done)
+    if sent:
+        logger.info("outbox: published %d task(s)", sent)
+    return sent
+
+
+def failed_task_replay(*, failed_task_id: int) -> bool:
+    """Send a set-aside task again with its original arguments, through the one enqueue (an outbox task
+    keeps its row until the broker has it). True once queued, or kept in the outbox; False if the broker
+    refused it, and then nothing is marked: staff can replay it again. Tasks are idempotent, so two staff
+    replaying the same task at once do no harm."""
+    from .celery import app
+    from .models import FailedTask
+
+    ft = FailedTask.objects.get(pk=failed_task_id)
+    task = app.tasks[ft.task_name]
+    if getattr(task, "outbox", False):
+        enqueue_on_commit(task, *ft.args)  # outside a transaction: the row is written, then published
+        queued = True
+    else:
+        queued = _publish(task, tuple(ft.args), kwargs=ft.kwargs or None)
+    if queued:
+        FailedTask.objects.filter(pk=ft.pk).update(replayed_at=timezone.now())
+    return queued
+
+
+def failed_tasks_replay(*, failed_task_ids: list[int]) -> tuple[int, int]:
+    """failed_task_replay for each (staff's admin action); returns (queued, refused by the broker)."""
+    queued = sum(failed_task_replay(failed_task_id=pk) for pk in failed_task_ids)
+    return queued, len(failed_task_ids) - queued

@@ -91,7 +91,9 @@ def test_the_log_shows_attempts_and_can_resend(
     owner_client, buying_lender, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr("integrations.tasks.send_webhook.delay", sent.append)
+    monkeypatch.setattr(
+        "integrations.tasks.send_endpoint_webhooks.apply_async", lambda args, **kw: sent.append(args)
+    )
     endpoint = WebhookEndpoint.objects.create(
         lender=buying_lender,
         url="https://crm.example/h",
@@ -114,4 +116,4 @@ def test_the_log_shows_attempts_and_can_resend(
     with django_capture_on_commit_callbacks(execute=True):
         owner_client.post(reverse("portal:webhook_resend", args=[endpoint.pk, message.pk]))
     message.refresh_from_db()
-    assert message.status == "pending" and message.attempt_count == 0 and sent == [message.pk]
+    assert message.status == "pending" and message.attempt_count == 0 and sent == [(endpoint.pk,)]

@@ -86,7 +86,7 @@ def test_a_cleared_message_cannot_be_resent_and_the_portal_says_so(
     endpoint, owner, client, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr("integrations.tasks.send_webhook.delay", sent.append)
+    monkeypatch.setattr("integrations.tasks.send_endpoint_webhooks.delay", sent.append)
     cleared = message(endpoint, "succeeded", finished_days_ago=4)
     purge_expired_records()
     client.force_login(owner)
@@ -112,7 +112,7 @@ def test_erasure_clears_the_consumers_messages_and_a_pending_one_is_never_sent(
 ):
     """A message about an erased consumer kept their contact for days of retries (and Resend)."""
     sent = []
-    monkeypatch.setattr("integrations.tasks.send_webhook.delay", sent.append)
+    monkeypatch.setattr("integrations.tasks.send_endpoint_webhooks.delay", sent.append)
     lead_id = str(delivery.lead.public_id)
     pending = message(endpoint, "pending", lead_id=lead_id)
     delivered = message(endpoint, "succeeded", finished_days_ago=0, lead_id=lead_id)

@@ -14,7 +14,7 @@ from standardwebhooks import Webhook
 from integrations import webhooks as wh
 from integrations.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_endpoint_rotate_secret, webhook_secret_new, webhooks_emit
-from integrations.tasks import send_due_webhooks, send_webhook
+from integrations.tasks import send_due_webhooks, send_endpoint_webhooks
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
 
@@ -195,14 +195,14 @@ def test_after_the_last_scheduled_attempt_the_endpoint_is_disabled(
     owner, endpoint, receiver, django_capture_on_commit_callbacks
 ):
     receiver.reply(500)
-    with mock.patch.object(send_webhook, "apply_async"):
+    with mock.patch.object(send_endpoint_webhooks, "apply_async"):
         message = emit(endpoint, django_capture_on_commit_callbacks)
     WebhookMessage.objects.filter(pk=message.pk).update(attempt_count=wh.MAX_ATTEMPTS - 1)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=wh.MAX_ATTEMPTS - 1)
     make_due(message)
 
     with django_capture_on_commit_callbacks(execute=True):
-        send_webhook(message.pk)
+        send_endpoint_webhooks(endpoint.pk)
 
     message.refresh_from_db()
     endpoint.refresh_from_db()
@@ -210,7 +210,9 @@ def test_after_the_last_scheduled_attempt_the_endpoint_is_disabled(
     assert not endpoint.is_active and len(mail.outbox) == 1
 
 
-def test_the_schedule_spans_about_three_days_and_no_countdown_outlives_the_visibility_timeout(settings):
+def test_the_schedule_spans_about_three_days_and_no_countdown_outlives_the_visibility_timeout(
+    settings, endpoint
+):
     total = sum(wh.SCHEDULE, timedelta())
     assert timedelta(days=3) < total < timedelta(days=3, hours=12)
     visibility = timedelta(seconds=settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"])
@@ -219,12 +221,13 @@ def test_the_schedule_spans_about_three_days_and_no_countdown_outlives_the_visib
         wait = wh._wait_after(attempt, wh.SendResult(500, 1))
         base = wh.SCHEDULE[attempt - 1]
         assert base * 0.8 <= wait <= base * 1.2
+        run = wh.EndpointRun(sent=1, lender_id=endpoint.lender_id, retry=wait)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(queued_at=None)
         with (
-            mock.patch.object(wh, "webhook_message_send", return_value=wait),
-            mock.patch("integrations.tasks.webhook_message_send", return_value=wait),
-            mock.patch.object(send_webhook, "apply_async") as apply_async,
+            mock.patch("integrations.tasks.webhook_endpoint_send_due", return_value=run),
+            mock.patch.object(send_endpoint_webhooks, "apply_async") as apply_async,
         ):
-            send_webhook(1)
+            send_endpoint_webhooks(endpoint.pk)
         countdowns += [c.kwargs["countdown"] for c in apply_async.call_args_list]
     assert countdowns and max(countdowns) <= visibility.total_seconds()
     assert wh.TIMEOUT.connect_timeout + wh.TIMEOUT.read_timeout <= 15
@@ -332,10 +335,12 @@ def test_a_batch_of_sales_is_one_task_per_endpoint_and_every_message_verifies(
     from integrations import tasks
     from marketplace.services import leads_distribute
 
-    batches: list[list[int]] = []
-    real = tasks.send_webhooks.apply_async
+    queued: list[tuple] = []
+    real = tasks.send_endpoint_webhooks.apply_async
     monkeypatch.setattr(
-        tasks.send_webhooks, "apply_async", lambda args, **kw: batches.append(args[0]) or real(args, **kw)
+        tasks.send_endpoint_webhooks,
+        "apply_async",
+        lambda args, **kw: queued.append(args) or real(args, **kw),
     )
     make_subscription(buying_lender, price="40.00")
     leads = [QualifiedLeadFactory(consumer__email=f"c{i}@example.com") for i in range(4)]
@@ -343,7 +348,7 @@ def test_a_batch_of_sales_is_one_task_per_endpoint_and_every_message_verifies(
     with django_capture_on_commit_callbacks(execute=True):
         sold = leads_distribute(lead_ids=[lead.pk for lead in leads])
 
-    assert len(batches) == 1 and len(batches[0]) == 4
+    assert queued == [(endpoint.pk,)]
     assert len(receiver.requests) == 4
     for headers, body, _ in receiver.requests:
         verify(endpoint, headers, body)
@@ -352,34 +357,47 @@ def test_a_batch_of_sales_is_one_task_per_endpoint_and_every_message_verifies(
     assert WebhookMessage.objects.filter(status="succeeded").count() == 4
 
 
-def test_a_batch_stops_at_a_failure_which_retries_and_hands_on_the_rest(
+def test_a_failure_backs_the_endpoint_off_with_the_rest_waiting_in_order(
     endpoint, receiver, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from integrations import tasks
-
-    with mock.patch.object(send_webhook, "apply_async"):  # the emits' own sends: not yet
+    """Issue 11.6: after a failed attempt the endpoint's other messages are not each tried (and each timed
+    out) at once: they wait with the failed one, which is retried first, by one countdown task."""
+    with mock.patch.object(send_endpoint_webhooks, "apply_async"):  # the emits' own sends: not yet
         messages = [emit(endpoint, django_capture_on_commit_callbacks, data={"n": i}) for i in range(4)]
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(queued_at=None)
     receiver.reply(200)
     receiver.reply(503, {"Retry-After": "30"})  # the second fails; 30 s is a broker countdown
-    countdowns: list[tuple] = []
+    queued: list[tuple] = []
     monkeypatch.setattr(
-        send_webhook, "apply_async", lambda args, countdown=None, **kw: countdowns.append((args, countdown))
+        send_endpoint_webhooks,
+        "apply_async",
+        lambda args, countdown=None, **kw: queued.append((args, countdown)),
     )
-    handed: list[int] = []
-    monkeypatch.setattr(tasks, "enqueue", lambda task, *args: handed.append(args[0]))
 
-    assert tasks.send_webhooks([m.pk for m in messages]) == 2
+    assert send_endpoint_webhooks(endpoint.pk) == 2
 
     for m in messages:
         m.refresh_from_db()
     assert [m.status for m in messages] == ["succeeded", "pending", "pending", "pending"]
     assert [m.attempt_count for m in messages] == [1, 1, 0, 0]
     assert messages[0].finished_at is not None and messages[0].next_attempt_at is None
-    assert messages[1].next_attempt_at >= timezone.now() + timedelta(seconds=29)  # waits for Retry-After
+    assert all(m.next_attempt_at >= timezone.now() + timedelta(seconds=29) for m in messages[1:])
     assert [a.succeeded for a in WebhookAttempt.objects.order_by("attempted_at")] == [True, False]
-    assert WebhookAttempt.objects.get(message=messages[0]).status_code == 200
-    assert countdowns and countdowns[0][0] == (messages[1].pk,) and countdowns[0][1] >= 30
-    assert handed == [messages[2].pk, messages[3].pk]  # released, due now, each to its own task
-    assert all(m.next_attempt_at <= timezone.now() for m in messages[2:])
+    assert len(queued) == 1 and queued[0][0] == (endpoint.pk,) and queued[0][1] >= 30
     endpoint.refresh_from_db()
-    assert endpoint.failure_count == 1
+    assert endpoint.failure_count == 1 and endpoint.queued_at > timezone.now() + timedelta(seconds=29)
+
+    send_due_webhooks()  # nothing due, and the endpoint's task is queued: the sweeper queues nothing
+    assert len(queued) == 1
+
+    WebhookMessage.objects.filter(pk__in=[m.pk for m in messages[1:]]).update(next_attempt_at=timezone.now())
+    send_due_webhooks()  # due now, but the countdown task is still queued: not queued twice
+    assert len(queued) == 1
+    assert send_endpoint_webhooks(endpoint.pk) == 3  # the countdown task: the rest, in order
+    assert [json_n(b) for _, b, _ in receiver.requests] == [0, 1, 1, 2, 3]
+
+
+def json_n(body: bytes) -> int:
+    import json
+
+    return json.loads(body)["data"]["n"]

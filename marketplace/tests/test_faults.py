@@ -226,3 +226,62 @@ def test_a_slow_mail_server_never_delays_a_sale(stack, private_redis):
         )
         sent = b"".join(smtp.messages)
         assert owner.email.encode() in sent and sent.count(b"Subject: ") == len(smtp.messages) >= 1
+
+
+def test_one_lenders_dead_endpoints_do_not_delay_anothers_webhooks(stack, private_redis):
+    """Issue 11.6: 40 endpoints of one lender that time out, then 4 leads sold to it and to another lender,
+    delayed the other lender's delivery.created by 3 minutes, and the sweeper re-queued what was already
+    waiting (1,340 tasks). Now the healthy lender's webhooks arrive within seconds, the dead endpoints hold
+    one outbound process at most, and the broker holds at most one task per endpoint however often the
+    sweeper runs."""
+    import redis
+
+    from integrations.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+    from integrations.services import webhook_secret_new
+    from integrations.tests.receiver import Receiver
+
+    with Receiver() as dead, Receiver() as healthy:
+        dead.delay = 60.0  # accepts the connection, never answers in time: every attempt times out
+        a = LenderFactory(states=["TX"], balance="10000")
+        b = LenderFactory(states=["TX"], balance="10000")
+        make_subscription(a, price="50.00")  # the better bid: A's deliveries and webhooks come first
+        make_subscription(b, price="40.00")
+        for i in range(40):  # staff raised A's cap (or it predates one): 40 endpoints, all dead
+            WebhookEndpoint.objects.create(
+                lender=a, url=f"{dead.url}?n={i}", secret=webhook_secret_new(), events=["delivery.created"]
+            )
+        b_endpoint = WebhookEndpoint.objects.create(
+            lender=b, url=healthy.url, secret=webhook_secret_new(), events=["delivery.created"]
+        )
+        leads = [QualifiedLeadFactory(consumer__email=f"fair{i}@example.com").pk for i in range(4)]
+        stack.env.update(WEBHOOK_ALLOW_LOOPBACK="1", WEBHOOK_SWEEPER_INTERVAL_SECONDS="1")
+        stack.start_worker(concurrency=1, queues="celery")
+        stack.start_worker(concurrency=2, name="outbound", queues="webhooks,mail")  # as the Procfile runs it
+        stack.start_beat()
+
+        sender = Celery(broker=private_redis.url, set_as_current=False)
+        for lead_id in leads:
+            sender.send_task("marketplace.tasks.distribute_lead", args=[lead_id])
+        broker = redis.Redis.from_url(private_redis.url)
+        queued: list[int] = []
+        b_messages = WebhookMessage.objects.filter(endpoint=b_endpoint, status="succeeded")
+        arrived = wait_until(lambda: queued.append(broker.llen("webhooks")) or b_messages.count() == 4, 30)
+        assert arrived, stack.log("outbound")[-3000:]
+        assert len(healthy.requests) == 4
+        assert Delivery.objects.filter(lender=a).count() == Delivery.objects.filter(lender=b).count() == 4
+        delays = [(m.finished_at - m.created_at).total_seconds() for m in b_messages]
+        assert max(delays) < 5, f"B's webhooks waited on A's dead endpoints: {delays}"
+
+        # A's 40 endpoints are tried one at a time (never holding both outbound processes): each attempt is
+        # logged with its start and how long it waited. Meanwhile beat sweeps every second, and nothing
+        # already queued is queued again.
+        a_attempts = WebhookAttempt.objects.filter(message__endpoint__lender=a)
+        assert wait_until(lambda: queued.append(broker.llen("webhooks")) or a_attempts.count() >= 2, 40)
+        spans = sorted(
+            (t.attempted_at.timestamp(), t.attempted_at.timestamp() + t.latency_ms / 1000) for t in a_attempts
+        )
+        assert not a_attempts.filter(succeeded=True).exists()
+        assert all(b[0] >= a[1] - 0.05 for a, b in zip(spans, spans[1:], strict=False)), spans
+        assert max(queued) <= 41, f"tasks waiting in the webhooks queue: {max(queued)}"
+        a_messages = WebhookMessage.objects.filter(endpoint__lender=a)
+        assert a_messages.count() == 160 and not a_messages.exclude(status="pending").exists()  # none lost

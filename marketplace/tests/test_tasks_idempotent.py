@@ -156,16 +156,25 @@ def remind_overdue_followups(w: World):
     w.did_work = lambda: len(mail.outbox) == 1
 
 
-def send_webhook(w: World):
-    message = _due_message(w)
-    w.args = (message.pk,)
-    w.did_work = lambda: message.attempts.filter(succeeded=True).count() == 1
+def _due_messages(w: World, count: int) -> list[WebhookMessage]:
+    endpoint = _endpoint(w)
+    first = WebhookMessage.objects.count()
+    return [
+        WebhookMessage.objects.create(
+            endpoint=endpoint,
+            event_id=f"msg_idempotent_{first + i}",
+            event_type="delivery.updated",
+            payload={"type": "delivery.updated", "data": {"id": 1}},
+            next_attempt_at=timezone.now(),
+        )
+        for i in range(count)
+    ]
 
 
-def send_webhooks(w: World):
-    """A batch for one endpoint: each message delivered once, in order."""
-    messages = [_due_message(w) for _ in range(3)]
-    w.args = ([m.pk for m in messages],)
+def send_endpoint_webhooks(w: World):
+    """One endpoint's due messages: each delivered once, in order."""
+    messages = _due_messages(w, 3)
+    w.args = (messages[0].endpoint_id,)
     w.did_work = lambda: (
         [m.attempts.filter(succeeded=True).count() for m in messages] == [1, 1, 1]
         and [json.loads(body)["data"] for _, body, _ in w.receiver.requests] == [{"id": 1}] * 3
@@ -173,23 +182,16 @@ def send_webhooks(w: World):
     )
 
 
-def send_webhooks_failing(w: World):
-    """The receiver fails the first: it waits for its retry, and the rest go out one task each."""
-    w.receiver.replies.extend([(500, {}, b"down")])
-    messages = [_due_message(w) for _ in range(3)]
-    w.args = ([m.pk for m in messages],)
+def send_endpoint_webhooks_failing(w: World):
+    """The endpoint is down (503): the first attempt fails, and it and the rest wait for its retry, not for
+    a second run."""
+    w.receiver.replies.extend([(503, {}, b"down")] * 5)
+    messages = _due_messages(w, 3)
+    w.args = (messages[0].endpoint_id,)
     w.did_work = lambda: (
-        [m.attempts.filter(succeeded=True).count() for m in messages] == [0, 1, 1]
-        and (messages[0].attempts.count() == 1)
+        [m.attempts.count() for m in messages] == [1, 0, 0]
+        and not messages[0].attempts.filter(succeeded=True).exists()
     )
-
-
-def send_webhook_failing(w: World):
-    """The receiver is down: one failed attempt, and the retry waits for its time, not for a second run."""
-    w.receiver.replies.extend([(500, {}, b"down")] * 5)
-    message = _due_message(w)
-    w.args = (message.pk,)
-    w.did_work = lambda: message.attempts.filter(succeeded=False).count() == 1
 
 
 def message_attempts() -> int:
@@ -224,6 +226,19 @@ def email_return_decided(w: World):
     )
     w.args = (rr.pk,)
     w.did_work = lambda: len(mail.outbox) == 1
+
+
+def sweep_outbox(w: World):
+    """An e-mail task the broker refused at commit, left in the outbox: published once."""
+    from marketplace.models import OutboxTask
+
+    endpoint = _endpoint(w, active=False)
+    OutboxTask.objects.create(
+        task_name="integrations.tasks.email_endpoint_disabled",
+        args=[endpoint.pk],
+        created_at=timezone.now() - timedelta(minutes=5),
+    )
+    w.did_work = lambda: len(mail.outbox) == 1 and not OutboxTask.objects.exists()
 
 
 def erase_expired_consumers(w: World):
@@ -262,8 +277,8 @@ SCENARIOS: dict[str, list[Callable[[World], None]]] = {
     "marketplace.tasks.ping": [ping],
     "lenders.tasks.send_invitation": [send_invitation],
     "lenders.tasks.remind_overdue_followups": [remind_overdue_followups],
-    "integrations.tasks.send_webhook": [send_webhook, send_webhook_failing],
-    "integrations.tasks.send_webhooks": [send_webhooks, send_webhooks_failing],
+    "integrations.tasks.send_endpoint_webhooks": [send_endpoint_webhooks, send_endpoint_webhooks_failing],
+    "marketplace.tasks.sweep_outbox": [sweep_outbox],
     "integrations.tasks.send_due_webhooks": [send_due_webhooks],
     "integrations.tasks.email_endpoint_disabled": [email_endpoint_disabled],
     "integrations.tasks.email_low_balance": [email_low_balance],
