@@ -46,6 +46,7 @@ test-all: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	DEBUG=1 $(VENV)/bin/mypy  # the apps, with django-stubs and djangorestframework-stubs (pyproject.toml)
 
 # Security lint: any finding of high severity fails (CI runs this).
 security: $(VENV)/.dev

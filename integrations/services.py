@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -132,6 +132,7 @@ def consumer_erased_scrub(*, lead_ids: list[int], **_: Any) -> None:
     IdempotencyRecord.objects.filter(lead_id__in=lead_ids).delete()
     public_ids = [str(u) for u in Lead.objects.filter(pk__in=lead_ids).values_list("public_id", flat=True)]
     # Every event about a lead carries its id as data.lead_id (indexed on PostgreSQL: webhook_message_lead).
+    about: QuerySet[WebhookMessage]
     if connection.vendor == "postgresql":
         about = WebhookMessage.objects.alias(lead_ref=KT("payload__data__lead_id")).filter(
             lead_ref__in=public_ids
