@@ -276,7 +276,7 @@ def test_one_delivery_whose_webhook_raises_does_not_stop_the_others(
     """Issue 11.1: the notification batch isolates its deliveries: the one whose webhook payload raises is set
     aside (named on the delivery and as a FailedTask staff can replay, and left alone by the sweeper), and the
     others' webhooks are queued. Replayed once the cause is fixed, it is notified."""
-    # No network.
+    # No network: the webhook sends are not queued.
     monkeypatch.setattr("integrations.tasks.send_endpoint_webhooks.apply_async", lambda *a, **k: None)
     deliveries = _sold(3)
     poisoned = deliveries[1]
