@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 LOAN_LIMITS_FILE ?= leads/data/fhfa-conforming-loan-limits-2026.psv
 export LOAN_LIMITS_FILE
 
-.PHONY: run test up bench lint security format migrate seed clean
+.PHONY: run test test-all up bench lint security format migrate seed clean
 
 $(VENV)/.runtime: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (set PYTHON=python3.11)")'
@@ -31,13 +31,23 @@ run: $(VENV)/.runtime
 	@echo ""
 	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 
+# pytest-xdist, one process per core (each gets its own test database from pytest-django); the topology
+# tests share one process (loadgroup), so two stacks of real processes never compete. `make test` leaves out
+# the tests marked slow (real processes, browsers, fuzzing); `make test-all` (CI) runs everything.
+# PYTEST_XDIST= runs in one process.
+PYTEST_XDIST ?= -n auto --dist loadgroup
+
 test: $(VENV)/.dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_XDIST) -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(VENV)/.dev
+	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	DEBUG=1 $(VENV)/bin/mypy  # the apps, with django-stubs and djangorestframework-stubs (pyproject.toml)
 
 # Security lint: any finding of high severity fails (CI runs this).
 security: $(VENV)/.dev

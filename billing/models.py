@@ -8,19 +8,16 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.fields import money_field
 from core.querysets import AppendOnlyQuerySet
-
-MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 class Account(models.Model):
     lender = models.OneToOneField("lenders.Lender", on_delete=models.PROTECT, related_name="account")
     # Changed only by billing.services, with the row locked, together with a LedgerEntry.
-    balance = models.DecimalField(**MONEY, default=Decimal("0.00"), editable=False)
-    credit_limit = models.DecimalField(
-        **MONEY, default=Decimal("0.00"), help_text="How far below zero the balance may go."
-    )
-    low_balance_threshold = models.DecimalField(**MONEY, default=Decimal("200.00"))
+    balance = money_field(default=Decimal("0.00"), editable=False)
+    credit_limit = money_field(default=Decimal("0.00"), help_text="How far below zero the balance may go.")
+    low_balance_threshold = money_field(default=Decimal("200.00"))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -51,8 +48,8 @@ class LedgerEntry(models.Model):
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    amount = models.DecimalField(**MONEY, help_text="Signed: charges are negative.")
-    balance_after = models.DecimalField(**MONEY)
+    amount = money_field(help_text="Signed: charges are negative.")
+    balance_after = money_field()
     memo = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -95,6 +95,6 @@ def form_problems(form: forms.BaseForm) -> str:
     """A form's errors as one line ("Delivered to: Choose a date no later than Dec 31, 2031."), for answers
     that are not a page: a CSV export or an htmx partial refused for its query string."""
     return " ".join(
-        f"{form.fields[name].label if name in form.fields else 'Form'}: {' '.join(errors)}"
+        f"{form.fields[name].label if name in form.fields else 'Form'}: {' '.join(str(e) for e in errors)}"
         for name, errors in form.errors.items()
     )

@@ -168,11 +168,14 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
             detail = " ".join(non_field)
     else:
         detail = str(getattr(exc, "detail", "")) or TITLES.get(response.status_code, "Error")
-        code = getattr(getattr(exc, "detail", None), "code", None) or getattr(exc, "default_code", "error")
+        code = str(
+            getattr(getattr(exc, "detail", None), "code", None) or getattr(exc, "default_code", "error")
+        )
         errors = None
     if isinstance(exc, exceptions.Throttled):
         # DRF sets Retry-After only when the throttle reports a wait, and truncates it (0.4 s -> "0").
-        wait = RETRY_AFTER_FALLBACK if exc.wait is None else max(1, math.ceil(exc.wait))
+        wait_s = getattr(exc, "wait", None)  # set by Throttled.__init__; absent from DRF's stubs
+        wait = RETRY_AFTER_FALLBACK if wait_s is None else max(1, math.ceil(wait_s))
         response["Retry-After"] = str(wait)
     response.data = problem(response.status_code, detail=detail, code=str(code), errors=errors)
     response.content_type = PROBLEM_CONTENT_TYPE

@@ -20,5 +20,5 @@ class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
     """For an inline of evidence on another model's page: shown, never added to, changed or deleted."""
 
     extra = 0
-    max_num = 0
+    max_num: int | None = 0
     can_delete = False

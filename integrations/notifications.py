@@ -97,8 +97,9 @@ def return_decided_email(*, return_request_id: int) -> int:
     if rr is None or rr.status == ReturnRequest.Status.REQUESTED:
         return 0
     to = owner_emails(rr.lender_id)
-    if rr.requested_by_id and rr.requested_by.email and rr.requested_by.email not in to:
-        to.append(rr.requested_by.email)
+    requester = rr.requested_by if rr.requested_by_id else None
+    if requester and requester.email and requester.email not in to:
+        to.append(requester.email)
     return send(
         template="return_decided",
         subject=f"Return {rr.get_status_display().lower()}: lead #{rr.delivery.lead_id}",

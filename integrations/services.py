@@ -24,8 +24,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -134,10 +134,17 @@ def consumer_erased_scrub(*, lead_ids: list[int], **_: Any) -> None:
         return
     IdempotencyRecord.objects.filter(lead_id__in=lead_ids).delete()
     public_ids = [str(u) for u in Lead.objects.filter(pk__in=lead_ids).values_list("public_id", flat=True)]
-    # Every event about a lead carries its id as data.lead_id (indexed: webhook_message_lead).
-    about = WebhookMessage.objects.alias(lead_ref=KT("payload__data__lead_id")).filter(
-        lead_ref__in=public_ids
-    )
+    # Every event about a lead carries its id as data.lead_id (indexed on PostgreSQL: webhook_message_lead).
+    about: QuerySet[WebhookMessage]
+    if connection.vendor == "postgresql":
+        about = WebhookMessage.objects.alias(lead_ref=KT("payload__data__lead_id")).filter(
+            lead_ref__in=public_ids
+        )
+    else:
+        # SQLite (`make run`): Django passes each value of a key-text `__in` through JSON_EXTRACT, which
+        # fails on a bare UUID ("malformed JSON") and took erasure down; the JSON key lookup compares
+        # JSON-encoded values instead. PostgreSQL keeps the text form, which its index serves.
+        about = WebhookMessage.objects.filter(payload__data__lead_id__in=public_ids)
     webhook_messages_clear(message_ids=list(about.values_list("pk", flat=True)))
 
 

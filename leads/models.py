@@ -10,12 +10,11 @@ from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone
 
+from core.fields import money_field
 from core.querysets import AppendOnlyQuerySet
 
 from .choices import CreditRange, LeadStatus, LoanPurpose, Occupancy, PropertyType, Timeline
 from .qualification import CREDIT_RANGES
-
-MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 class Consumer(models.Model):
@@ -74,20 +73,20 @@ class Lead(models.Model):
     # Living units (1-4): loan limits and LTV caps for 2-4 units differ from one unit's.
     units = models.PositiveSmallIntegerField(default=1)
     occupancy = models.CharField(max_length=16, choices=Occupancy.choices)
-    property_value = models.DecimalField(**MONEY)
-    purchase_price = models.DecimalField(**MONEY, null=True, blank=True)
-    down_payment = models.DecimalField(**MONEY, null=True, blank=True)
-    mortgage_balance = models.DecimalField(**MONEY, null=True, blank=True)
-    cash_out = models.DecimalField(**MONEY, default=0)
-    desired_loan_amount = models.DecimalField(**MONEY)
+    property_value = money_field()
+    purchase_price = money_field(null=True, blank=True)
+    down_payment = money_field(null=True, blank=True)
+    mortgage_balance = money_field(null=True, blank=True)
+    cash_out = money_field(default=0)
+    desired_loan_amount = money_field()
     # The consumer's credit range; a partner may give the exact score instead, and the range is derived
     # from it (leads.services.lead_submit). Matching and the engine judge by credit_score_low.
     credit_range = models.CharField(max_length=16, choices=CreditRange.choices)
     credit_score = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(300), MaxValueValidator(850)]
     )
-    annual_income = models.DecimalField(**MONEY)
-    monthly_debts = models.DecimalField(**MONEY)
+    annual_income = money_field()
+    monthly_debts = money_field()
     military_service = models.BooleanField(default=False)
     first_time_buyer = models.BooleanField(default=False)
     timeline = models.CharField(max_length=16, choices=Timeline.choices)
@@ -95,15 +94,15 @@ class Lead(models.Model):
     # Qualification, written once by leads_qualify. The JSON keeps every product's result and reasons.
     guideline_version = models.CharField(max_length=40, blank=True)
     # The county's limits for this property's number of units, and where each came from.
-    loan_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    loan_limit = money_field(null=True, blank=True)
     loan_limit_source = models.CharField(max_length=120, blank=True)
-    fha_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    fha_limit = money_field(null=True, blank=True)
     fha_limit_source = models.CharField(max_length=160, blank=True)
-    requested_loan = models.DecimalField(**MONEY, null=True, blank=True)
+    requested_loan = money_field(null=True, blank=True)
     # The most an offering product lends ("you may qualify for up to"), and what the best one lends toward
     # the request (the request, or the estimate when that is less): lenders' loan filters match on the latter.
-    estimate = models.DecimalField(**MONEY, null=True, blank=True)
-    qualified_loan = models.DecimalField(**MONEY, null=True, blank=True)
+    estimate = money_field(null=True, blank=True)
+    qualified_loan = money_field(null=True, blank=True)
     # At the qualified loan (at the request when not qualified). The engine caps ratios at 999.99
     # (leads.qualification.engine.RATIO_CAP), so any inputs fit these columns.
     ltv = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
@@ -237,15 +236,15 @@ class CountyLoanLimit(models.Model):
     county_name = models.CharField(
         max_length=100, blank=True, help_text='As people write it: "Travis County"'
     )
-    one_unit_limit = models.DecimalField(**MONEY)
-    two_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
-    three_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
-    four_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    one_unit_limit = money_field()
+    two_unit_limit = money_field(null=True, blank=True)
+    three_unit_limit = money_field(null=True, blank=True)
+    four_unit_limit = money_field(null=True, blank=True)
     year = models.PositiveSmallIntegerField()
-    fha_one_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
-    fha_two_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
-    fha_three_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
-    fha_four_unit_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    fha_one_unit_limit = money_field(null=True, blank=True)
+    fha_two_unit_limit = money_field(null=True, blank=True)
+    fha_three_unit_limit = money_field(null=True, blank=True)
+    fha_four_unit_limit = money_field(null=True, blank=True)
     fha_year = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
@@ -267,8 +266,8 @@ class StateHousingCost(models.Model):
     insurance_rate = models.DecimalField(
         max_digits=5, decimal_places=3, help_text="Homeowners insurance, % of value a year"
     )
-    average_premium = models.DecimalField(
-        **MONEY, null=True, blank=True, help_text="The state's average annual premium the rate came from"
+    average_premium = money_field(
+        null=True, blank=True, help_text="The state's average annual premium the rate came from"
     )
     source = models.CharField(max_length=200, blank=True)
 

@@ -6,9 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.fields import money_field
 from leads.choices import LoanPurpose
-
-MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 def all_loan_purposes() -> list[str]:
@@ -99,8 +98,8 @@ class Subscription(models.Model):
         default=620,
         validators=[MinValueValidator(300), MaxValueValidator(850)],
     )
-    min_loan_amount = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(0)])
-    max_loan_amount = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(0)])
+    min_loan_amount = money_field(null=True, blank=True, validators=[MinValueValidator(0)])
+    max_loan_amount = money_field(null=True, blank=True, validators=[MinValueValidator(0)])
     max_ltv = models.DecimalField("maximum LTV %", max_digits=5, decimal_places=2, null=True, blank=True)
     max_dti = models.DecimalField("maximum DTI %", max_digits=5, decimal_places=2, null=True, blank=True)
     # Geography: the states are SubscriptionState rows; ZIPs (listed, or expanded from a radius) are
@@ -111,10 +110,10 @@ class Subscription(models.Model):
 
     # Terms.
     exclusive = models.BooleanField(default=False, help_text="Exclusive: this lender is the only buyer.")
-    price = models.DecimalField(**MONEY, validators=[MinValueValidator(0)], help_text="The bid per lead.")
+    price = money_field(validators=[MinValueValidator(0)], help_text="The bid per lead.")
     daily_cap = models.PositiveIntegerField(null=True, blank=True)
     monthly_cap = models.PositiveIntegerField(null=True, blank=True)
-    monthly_budget = models.DecimalField(**MONEY, null=True, blank=True)
+    monthly_budget = money_field(null=True, blank=True)
     # Delivery schedule in the lender's time zone: weekday digits (Monday=0) and an hour window.
     schedule_days = models.CharField(max_length=7, default="0123456")
     schedule_start = models.TimeField(null=True, blank=True)
@@ -125,7 +124,7 @@ class Subscription(models.Model):
     day_count = models.PositiveIntegerField(default=0, editable=False)
     month_key = models.DateField(null=True, blank=True, editable=False)
     month_count = models.PositiveIntegerField(default=0, editable=False)
-    month_spend = models.DecimalField(**MONEY, default=0, editable=False)
+    month_spend = money_field(default=0, editable=False)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -37,12 +37,14 @@ admin.site.unregister(Lead)
 
 @admin.register(Lead)
 class LeadAdmin(leads_admin.LeadAdmin):
-    inlines = (*leads_admin.LeadAdmin.inlines, DeliveryInline)
+    # django-stubs declares `inlines` on the instance; extending the parent's tuple here is Django's own way.
+    inlines = (*leads_admin.LeadAdmin.inlines, DeliveryInline)  # type: ignore[misc]
     actions = ("redistribute", *leads_admin.LeadAdmin.actions)
 
     @admin.action(description="Redistribute (qualified or unsold leads)", permissions=["change"])
     def redistribute(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
-        queued, refused = [], []
+        queued: list[int] = []
+        refused: list[int] = []
         for lead_id in queryset.values_list("id", flat=True):
             (queued if lead_redistribute(lead_id=lead_id) else refused).append(lead_id)
         if queued:

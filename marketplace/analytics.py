@@ -11,6 +11,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.db import connection
 from django.db.models import (
@@ -82,7 +83,7 @@ class Forecast:
     @property
     def share(self) -> tuple[int, int] | None:
         """The share of matched leads the bid would have won, widened to whole tens: (40, 60) is 40–60%."""
-        if not self.judged or self.won_high is None:
+        if not self.judged or self.won_low is None or self.won_high is None:
             return None
         unit = self.matched * SHARE_STEP
         low = self.won_low * 100 // unit * SHARE_STEP  # rounded down to a ten
@@ -452,7 +453,7 @@ def analytics_report(
         )
 
     bucket_rows = base.annotate(bucket=_bucket_case()).values("bucket").annotate(**_metrics(False))
-    by_bucket = {r["bucket"]: r for r in bucket_rows.order_by("bucket")}
+    by_bucket: dict[Any, Any] = {r["bucket"]: r for r in bucket_rows.order_by("bucket")}
     empty = {"leads": 0, "spend": ZERO, "contacted": 0, "applications": 0, "funded": 0, "funded_amount": ZERO}
     report.buckets = [row(key, label, by_bucket.get(key, empty)) for key, label, _ in BUCKETS]
 

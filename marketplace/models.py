@@ -8,9 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.fields import money_field
 from leads.choices import LoanPurpose
-
-MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 class MarketSettings(models.Model):
@@ -57,7 +56,7 @@ class PriceFloor(models.Model):
     purpose = models.CharField(max_length=16, choices=LoanPurpose.choices)
     exclusive = models.BooleanField()
     state = models.CharField(max_length=2, blank=True, help_text="Blank: every state without its own floor.")
-    price = models.DecimalField(**MONEY)
+    price = money_field()
 
     class Meta:
         ordering = ["purpose", "exclusive", "state"]
@@ -91,13 +90,13 @@ class Delivery(models.Model):
         "lenders.Subscription", on_delete=models.PROTECT, related_name="deliveries"
     )
     exclusive = models.BooleanField()
-    price = models.DecimalField(**MONEY)
+    price = money_field()
     # Exactly one charge per delivery: the OneToOne makes a second charge impossible.
     charge = models.OneToOneField("billing.LedgerEntry", on_delete=models.PROTECT, related_name="delivery")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
     status_changed_at = models.DateTimeField(default=timezone.now)
     first_contact_at = models.DateTimeField(null=True, blank=True)
-    funded_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    funded_amount = money_field(null=True, blank=True)
     lost_reason = models.CharField(max_length=200, blank=True)
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -545,7 +545,9 @@ class LeadCreateApi(ApiView):
         data = serializer.validated_data
         form = LeadForm(data=_form_data(data))
         if not form.is_valid():
-            raise ValidationError({name: list(messages) for name, messages in form.errors.items()})
+            raise ValidationError(
+                {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+            )
         try:
             lead = services.lead_submit_from_partner(
                 api_key=request.auth,

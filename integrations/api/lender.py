@@ -63,12 +63,13 @@ class Cursor(CursorPagination):
             cursor = super().decode_cursor(request)
             if cursor is None or cursor.position is None:
                 return cursor
-            position = parse_datetime(cursor.position)
+            position = parse_datetime(str(cursor.position))
             if position is None:
                 raise ValueError(cursor.position)
             if timezone.is_naive(position):
                 position = timezone.make_aware(position, UTC)
-            return cursor._replace(position=position.astimezone(UTC).isoformat())
+            # DRF's stubs say int; the position is the ordering field's value as text (a time here).
+            return cursor._replace(position=position.astimezone(UTC).isoformat())  # type: ignore[arg-type]
         except (NotFound, ValueError, OverflowError):
             raise ValidationError(
                 {"cursor": ["This is not a cursor from `next` or `previous`; start again without one."]}

@@ -51,6 +51,8 @@ def keys(partner, buying_lender, delivery, settings):
     }
 
 
+# A fuzzing run of a minute or more: left out of `make test`, run by `make test-all` and CI.
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 def test_api_conforms_to_its_schema(keys, mode, wsgi_app):
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app)

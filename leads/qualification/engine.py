@@ -222,6 +222,7 @@ def evaluate(
     ]
     results = [r for r, _ in evaluated]
     offering = [i for i, r in enumerate(results) if r.eligible]
+    index: int | None
     if offering:
         # The most toward the request, then the most at all; ties go to the product listed first.
         index = max(offering, key=lambda i: (results[i].loan, results[i].max_loan, -i))

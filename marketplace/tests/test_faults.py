@@ -27,7 +27,13 @@ from marketplace.models import Delivery
 from .factories import FORM_DATA, LenderFactory, QualifiedLeadFactory, make_subscription
 from .topology import PrivateRedis, Stack, database_url_for_tests, wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+# Real processes: slow (left out of `make test`), and one topology at a time (one xdist worker runs them all).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("topology"),
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+]
 
 
 @pytest.fixture

@@ -18,7 +18,13 @@ from .test_faults import private_redis  # noqa: F401 - fixture
 from .topology import Stack, database_url_for_tests, wait_until
 
 pytest_plugins = ["portal.tests.browser"]
-pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+# slow comes with browser (conftest.py); one topology at a time, as in test_faults.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.xdist_group("topology"),
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+]
 
 
 @pytest.fixture

@@ -15,7 +15,15 @@ from marketplace.models import Delivery
 from .factories import FORM_DATA, make_subscription
 from .topology import database_url_for_tests
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+# A real worker: slow, and in the topology group, so that the one test consuming from REDIS_URL's queues
+# never runs beside another that uses them (one xdist worker runs the group in turn).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("topology"),
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 
