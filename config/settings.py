@@ -304,8 +304,6 @@ elif REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "marketplace.cache.RedisCache"  # Django's, with cheaper calls per lead
 
 # --- Logging: no personal data; ids only -------------------------------------------------------------
 LOGGING = {

@@ -3,7 +3,8 @@
 - insert_chain: a consumer, its lead and its consent in one statement instead of three in a transaction.
 - bulk_insert: rows carrying JSON, which bulk_create's UNNEST arrays make Python quote character by character.
 Each sends its rows as one JSON parameter (see _json), and falls back to the ORM on other databases (SQLite in
-development)."""
+development). The inserts skip save() but not a model's own rules: an object whose model defines
+`prepare_insert()` (checks and derived fields, which its save() calls too) has it called first."""
 
 import datetime
 import functools
@@ -46,16 +47,17 @@ def insert_chain(objs: Sequence[models.Model], links: Sequence[str]) -> None:
     (links[i] on objs[i + 1]), and set their primary keys. On PostgreSQL this is one statement of chained
     `INSERT … RETURNING` CTEs: a single round trip, atomic by itself, where three ORM creates in a transaction
     cost five round trips and most of a request's time. Each row travels as one JSON parameter (see
-    _chain_sql). Like bulk_create, no save() and no signals: set derived fields yourself. Elsewhere (SQLite
-    in development) the objects are saved one by one."""
+    _chain_sql). Like bulk_create, no save() and no signals, but each model's `prepare_insert()` runs (see
+    above). Elsewhere (SQLite in development) the objects are saved one by one, through save()."""
     connection = connections[router.db_for_write(type(objs[0]))]
     if connection.vendor != "postgresql":
         with transaction.atomic(using=connection.alias):
             for i, obj in enumerate(objs):
                 if i:
                     setattr(obj, links[i - 1], objs[i - 1])
-                models.Model.save_base(obj, force_insert=True, using=connection.alias)
+                obj.save(force_insert=True, using=connection.alias)
         return
+    _prepare(objs)
     sql, plan = _chain_sql(tuple(type(obj) for obj in objs), tuple(links), connection.ops.quote_name)
     params = [_json(_new_row(obj, fields)) for obj, fields in zip(objs, plan, strict=True)]
     with connection.cursor() as cursor:
@@ -128,6 +130,7 @@ def bulk_insert(objs: Sequence[models.Model]) -> list[models.Model]:
         return []
     model = type(objs[0])
     connection = connections[router.db_for_write(model)]
+    _prepare(objs)
     if connection.vendor != "postgresql":
         return model._base_manager.bulk_create(objs)
     meta = model._meta
@@ -150,6 +153,15 @@ def bulk_insert(objs: Sequence[models.Model]) -> list[models.Model]:
         pks = [pk for (pk,) in cursor.fetchall()]
     _saved(objs, pks, connection.alias)
     return list(objs)
+
+
+def _prepare(objs: Sequence[models.Model]) -> None:
+    """Apply each model's own rules for a new row, where it has some (ConsentRecord: refuse a stored record,
+    seal the text), as its save() would before an INSERT."""
+    for obj in objs:
+        prepare = getattr(obj, "prepare_insert", None)
+        if prepare is not None:
+            prepare()
 
 
 def _new_row(obj: models.Model, fields: list) -> dict:

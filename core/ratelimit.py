@@ -16,13 +16,12 @@ def hit(*, scope: str, key: str, limit: int, window_seconds: int) -> int | None:
     window = int(now // window_seconds)
     cache_key = f"rl:{scope}:{key}:{window}"
     try:
-        if hasattr(cache, "count"):  # marketplace.cache.RedisCache: one round trip
-            count = cache.count(cache_key, timeout=window_seconds + 5)
-        else:
-            try:  # count first: within a window the key exists, so the usual request costs one call
-                count = cache.incr(cache_key)
-            except ValueError:  # the window's first request (or, if add loses a race, the second)
-                count = 1 if cache.add(cache_key, 1, timeout=window_seconds + 5) else cache.incr(cache_key)
+        # Django's public cache API, atomic on Redis (INCR; add is SET NX) and in LocMemCache (a lock). Count
+        # first: within a window the key exists, so the usual request costs one call.
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # the window's first request (or, if add loses a race, the second)
+            count = 1 if cache.add(cache_key, 1, timeout=window_seconds + 5) else cache.incr(cache_key)
     except Exception as exc:  # noqa: BLE001 - a cache outage must not turn away consumers: fail open
         logger.warning("rate limit %s unavailable (%s); allowing the request", scope, type(exc).__name__)
         return None

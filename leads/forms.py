@@ -515,16 +515,3 @@ class LeadForm(forms.Form):
             self.add_error(field, f"The line must be less than the home's value ({money(value)}).")
             return
         data.update(purchase_price=None, down_payment=None, cash_out=ZERO, first_time_buyer=False)
-
-
-class _SharedFields(dict):
-    """Fields every instance shares, where Django deep-copies them per form: for this form's twenty-odd
-    fields and widgets that copy cost as much as validating the request. Sharing is safe because nothing
-    changes a field or widget after the class is built (Django 5.2 puts aria attributes on a fresh dict at
-    render time); code that needs a per-request change must copy that field first."""
-
-    def __deepcopy__(self, memo: dict) -> dict:
-        return dict(self)
-
-
-LeadForm.base_fields = _SharedFields(LeadForm.base_fields)

@@ -184,10 +184,15 @@ class ConsentRecord(models.Model):
         return f"Consent for lead #{self.lead_id}"
 
     def save(self, *args, **kwargs):
+        self.prepare_insert()
+        super().save(*args, **kwargs)
+
+    def prepare_insert(self) -> None:
+        """What every write of a consent does first, through save() or a bulk insert (core.bulk
+        calls it): refuse to change a stored record, and seal the text."""
         if self.pk is not None:
             raise ValidationError("A consent record cannot be changed once written.")
         self.seal()
-        super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise ValidationError("A consent record cannot be deleted.")

@@ -93,9 +93,9 @@ def lead_submit(
         user_agent=user_agent[:500],
         page_url=page_url[:500],
     )
-    consent.seal()
     # One statement, atomic by itself: the consumer, the lead and its consent are stored together or not at
-    # all, in one round trip (this is most of an intake request's work).
+    # all, in one round trip (three ORM saves in a transaction cost five, and about 1 ms more CPU each lead).
+    # It skips save() but not the consent's own rules: ConsentRecord.prepare_insert() seals the text.
     insert_chain([consumer, lead, consent], links=["consumer", "lead"])
     if not rejected_reason:
         # Inside a caller's transaction (the partner API) this waits for its commit; otherwise it runs now.

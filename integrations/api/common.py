@@ -12,9 +12,8 @@ from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema_field
-from rest_framework import relations, serializers
+from rest_framework import serializers
 from rest_framework.exceptions import ParseError
-from rest_framework.fields import SkipField
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
@@ -28,50 +27,6 @@ from ..throttling import ApiKeyRateThrottle
 # No request body of ours nests deeper than 3 (a lead, its consent); this leaves room and stays far from the
 # interpreter's recursion limit, which json.loads and json.dumps (the idempotency fingerprint) both hit.
 MAX_JSON_DEPTH = 32
-
-
-class PlainOutput:
-    """Put first in an output serializer's bases where it runs hot (a webhook batch, a page of deliveries).
-
-    The representation is DRF's own: the same declared fields, in order, with their sources and formats. Only
-    the walk is plainer: getattr (or [] on a dict) along each field's source, where DRF's general
-    get_attribute checks every step for Mappings and callables; that cost several times the formatting. A
-    step the plain walk cannot take (a missing relation, a callable, a None part-way) goes to DRF's
-    get_attribute, which answers as it always does (None, a default, SkipField or its error). Related
-    fields always go to DRF: their pk-only optimisation saves a query. A test compares both walks."""
-
-    def to_representation(self, instance):
-        plan = self.__dict__.get("_plain_plan")
-        if plan is None:
-            plan = self._plain_plan = [
-                (
-                    field.field_name,
-                    None
-                    if isinstance(field, relations.RelatedField | relations.ManyRelatedField)
-                    else tuple(field.source_attrs),
-                    field,
-                )
-                for field in self._readable_fields
-            ]
-        out = {}
-        for name, attrs, field in plan:
-            try:
-                if attrs is None:
-                    raise LookupError
-                value = instance
-                for attr in attrs:
-                    value = value[attr] if type(value) is dict else getattr(value, attr)
-                    if callable(value):
-                        raise LookupError
-            except Exception:  # noqa: BLE001 - DRF's walk decides what this means, as it always has
-                try:
-                    value = field.get_attribute(instance)
-                except SkipField:
-                    continue
-                if isinstance(value, relations.PKOnlyObject) and value.pk is None:
-                    value = None
-            out[name] = None if value is None else field.to_representation(value)
-        return out
 
 
 # A positive amount of dollars with at most two decimal places, as a string; the schema's pattern is the rule.

@@ -29,7 +29,7 @@ from leads.services import LeadInputError
 
 from .. import services
 from ..auth import IsPartner
-from .common import ERROR_HEADERS, PROBLEM_EXAMPLE, ApiView, PlainOutput, ok, problems, replayed_header
+from .common import ERROR_HEADERS, PROBLEM_EXAMPLE, ApiView, ok, problems, replayed_header
 from .idempotency import IDEMPOTENCY_HEADER, idempotent
 
 CONSENT_FUTURE_SLACK = timedelta(minutes=5)  # partners' clocks drift; a consent from tomorrow is not evidence
@@ -246,7 +246,7 @@ def _amount(help_text: str, **kwargs: Any) -> serializers.DecimalField:
     )
 
 
-class ProductOutput(PlainOutput, serializers.Serializer):
+class ProductOutput(serializers.Serializer):
     product = serializers.ChoiceField(choices=Product.choices)
     eligible = serializers.BooleanField(
         help_text="The product offers the consumer a loan: the whole request, or at least `minimum_loan` "
@@ -278,7 +278,7 @@ class ProductOutput(PlainOutput, serializers.Serializer):
     )
 
 
-class GapStepOutput(PlainOutput, serializers.Serializer):
+class GapStepOutput(serializers.Serializer):
     kind = serializers.ChoiceField(
         choices=[
             (k, k) for k in ("down_payment", "debts", "income", "cash_out", "no_cash_out", "balance", "line")
@@ -292,7 +292,7 @@ class GapStepOutput(PlainOutput, serializers.Serializer):
     text = serializers.CharField(help_text="The step as the consumer reads it.")
 
 
-class PurchaseOutput(PlainOutput, serializers.Serializer):
+class PurchaseOutput(serializers.Serializer):
     price = _amount("The purchase price.")
     down_payment = _amount("The down payment the consumer described.")
     loan = _amount("The loan that makes: the price less the down payment (or the loan asked).")
@@ -305,7 +305,7 @@ class PurchaseOutput(PlainOutput, serializers.Serializer):
     product = serializers.ChoiceField(choices=Product.choices)
 
 
-class LoanLimitsOutput(PlainOutput, serializers.Serializer):
+class LoanLimitsOutput(serializers.Serializer):
     units = serializers.IntegerField(help_text="The property's living units (1-4) the limits are for.")
     conforming_limit = _amount(
         "The county's conforming limit (FHFA) for this many units: conventional and VA loans.",
@@ -322,7 +322,7 @@ class LoanLimitsOutput(PlainOutput, serializers.Serializer):
     )
 
 
-class QualificationOutput(PlainOutput, serializers.Serializer):
+class QualificationOutput(serializers.Serializer):
     qualified = serializers.BooleanField(
         help_text="Some product lends the whole request, or at least `minimum_loan` toward it."
     )

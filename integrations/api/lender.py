@@ -38,7 +38,6 @@ from ..auth import IsLender
 from .common import (
     ERROR_HEADERS,
     ApiView,
-    PlainOutput,
     PositiveAmountField,
     RequiredWhen,
     ok,
@@ -129,7 +128,7 @@ def _django_errors(exc: DjangoValidationError) -> ValidationError | Conflict:
 
 # Output amounts that are never negative say min_value=0, so the schema's pattern has no minus sign
 # (integrations.schema.NonNegativeDecimalExtension).
-class DeliveryListOutput(PlainOutput, serializers.ModelSerializer):
+class DeliveryListOutput(serializers.ModelSerializer):
     lead_id = serializers.UUIDField(source="lead.public_id")
     purpose = serializers.ChoiceField(choices=LoanPurpose.choices, source="lead.purpose")
     city = serializers.CharField(source="lead.city")
@@ -154,14 +153,14 @@ class DeliveryListOutput(PlainOutput, serializers.ModelSerializer):
         extra_kwargs = {"price": {"min_value": 0}}
 
 
-class ContactOutput(PlainOutput, serializers.Serializer):
+class ContactOutput(serializers.Serializer):
     first_name = serializers.CharField()
     last_name = serializers.CharField()
     email = serializers.CharField()
     phone = serializers.CharField()
 
 
-class ConsentOutput(PlainOutput, serializers.Serializer):
+class ConsentOutput(serializers.Serializer):
     text = serializers.CharField()
     text_sha256 = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -170,7 +169,7 @@ class ConsentOutput(PlainOutput, serializers.Serializer):
     page_url = serializers.CharField(allow_blank=True)
 
 
-class LoanOutput(PlainOutput, serializers.Serializer):
+class LoanOutput(serializers.Serializer):
     purpose = serializers.CharField()
     property_type = serializers.CharField()
     units = serializers.IntegerField()

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
+from redis import Redis
 
 from integrations.models import ApiKey
 from integrations.services import api_key_create
@@ -23,13 +24,13 @@ def redis_counters(settings, request):
     prefix = f"test-{os.getpid()}-{request.node.originalname}"
     settings.CACHES = {
         "default": {
-            "BACKEND": "marketplace.cache.RedisCache",
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ.get("REDIS_URL", ""),
             "KEY_PREFIX": prefix,
         }
     }
     yield cache
-    client = cache._cache.get_client(write=True)
+    client = Redis.from_url(os.environ["REDIS_URL"])
     for key in client.scan_iter(f"{prefix}:*"):
         client.delete(key)
 

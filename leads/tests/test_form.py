@@ -321,3 +321,18 @@ def test_empty_form_does_not_crash():
     form = LeadForm({})
     assert not form.is_valid()
     assert form.honeypot_tripped is False
+
+
+def test_a_change_to_one_visitors_form_never_reaches_the_next():
+    """Issue 13.5: `_SharedFields` gave every LeadForm the class's own field and widget objects (to save
+    Django's per-form deep copy), so a change made to one request's form, such as focusing a field or
+    relaxing one, showed in every later visitor's form, on every thread. Each form has its own fields."""
+    first = LeadForm()
+    first.fields["email"].widget.attrs["autofocus"] = True
+    first.fields["phone"].required = False
+    first.fields["zip_code"].error_messages["required"] = "A message for one visitor only."
+
+    second = LeadForm({**FORM_DATA, "phone": "", "zip_code": ""})
+    assert "autofocus" not in str(second["email"])
+    assert not second.is_valid()
+    assert second.errors["phone"] and second.errors["zip_code"] != ["A message for one visitor only."]

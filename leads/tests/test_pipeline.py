@@ -5,13 +5,15 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from core.bulk import insert_chain
 from leads.models import ConsentRecord, Consumer, CountyLoanLimit, Lead
 from leads.selectors import loan_limits_for, loan_limits_for_many
-from leads.services import lead_submit
+from leads.services import CONSUMER_FIELDS, LEAD_FIELDS, lead_submit
 from marketplace.models import Delivery
 from marketplace.services import leads_qualify
 from marketplace.tasks import sweep_stuck_leads
@@ -120,6 +122,38 @@ def test_every_column_reads_back_as_it_was_written(overrides):
             written, read = getattr(obj, field.attname), getattr(stored, field.attname)
             assert written == read, f"{type(obj).__name__}.{field.name}: wrote {written!r}, read {read!r}"
     assert lead.created_at.microsecond == type(lead).objects.get(pk=lead.pk).created_at.microsecond
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "other"])
+def test_intakes_one_statement_keeps_the_consents_own_rules(vendor, monkeypatch):
+    """Issue 13.5: insert_chain (intake's one-statement insert) wrote past ConsentRecord.save(), so a consent
+    was sealed only because lead_submit remembered to, and a stored one could be written again (a second
+    row, refused only by the unique lead). It calls the model's own prepare_insert() now, the checks
+    save() makes; the embedded (SQLite) path saves through save()."""
+    if vendor == "other":
+        if connection.vendor != "postgresql":
+            pytest.skip("already the fallback path")
+        monkeypatch.setattr(connection, "vendor", "sqlite")
+    elif connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+
+    def lead() -> Lead:
+        return Lead(
+            city="Austin",
+            state="TX",
+            county="Travis County",
+            **{f: DATA[f] for f in LEAD_FIELDS if DATA.get(f) is not None},
+        )
+
+    consent = ConsentRecord(text="I agree to be contacted.", user_agent="pytest")  # not sealed by hand
+    insert_chain(
+        [Consumer(**{f: DATA[f] for f in CONSUMER_FIELDS}), lead(), consent], links=["consumer", "lead"]
+    )
+    stored = ConsentRecord.objects.get(pk=consent.pk)
+    assert stored.lead.consumer.email == DATA["email"]
+    assert stored.text_sha256 == hashlib.sha256(b"I agree to be contacted.").hexdigest()
+    with pytest.raises(ValidationError, match="cannot be changed"):
+        insert_chain([Consumer(email="x@example.com"), lead(), stored], links=["consumer", "lead"])
 
 
 def test_consent_record_cannot_be_changed_or_deleted():

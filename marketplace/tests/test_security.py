@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml  # PyYAML, which drf-spectacular installs
 from django.test import override_settings
+from redis import Redis
 
 from .factories import FORM_DATA
 from .topology import PrivateRedis
@@ -137,21 +138,21 @@ def test_a_correct_login_resets_the_failure_count(client, owner):
 
 @pytest.fixture(params=["locmem", pytest.param("redis", marks=pytest.mark.redis)])
 def counters(request, settings):
-    """The rate-limit counters in each cache the product runs on: per process, and shared in Redis (with
-    its own one-round-trip count). The Redis keys get a prefix of their own and are removed after."""
+    """The rate-limit counters in each cache the product runs on: per process, and shared in Redis. The
+    Redis keys get a prefix of their own and are removed after."""
     if request.param == "redis":
         from django.core.cache import cache
 
         prefix = f"test-{os.getpid()}-{request.node.originalname}"  # no glob characters
         settings.CACHES = {
             "default": {
-                "BACKEND": "marketplace.cache.RedisCache",
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
                 "LOCATION": os.environ.get("REDIS_URL", ""),
                 "KEY_PREFIX": prefix,
             }
         }
         yield cache
-        client = cache._cache.get_client(write=True)
+        client = Redis.from_url(os.environ["REDIS_URL"])
         for key in client.scan_iter(f"{prefix}:*"):
             client.delete(key)
     else:
@@ -169,9 +170,23 @@ def test_the_public_form_is_rate_limited_per_ip_with_a_readable_message(client, 
     other_ip = client.post("/", {**FORM_DATA, "email": "x@example.com"}, REMOTE_ADDR="198.51.100.7")
     assert other_ip.status_code == 303
     if counters is not None:  # Redis forgets a window's counter soon after the window ends
-        client_ = counters._cache.get_client()
+        client_ = Redis.from_url(os.environ["REDIS_URL"])
         keys = list(client_.scan_iter(f"{counters.key_prefix}:*rl:lead_form:*"))
         assert len(keys) == 2 and all(0 < client_.ttl(key) <= 605 for key in keys)
+
+
+@pytest.mark.redis
+def test_the_shared_cache_is_djangos_own_redis_backend():
+    """Issue 13.5: with Redis, the cache was marketplace.cache.RedisCache, a subclass of Django's private
+    RedisCacheClient (one client per process, a pipelined count), so a Django upgrade that changed that
+    class would break the rate limit of every form and API request. It is Django's own RedisCache now, and
+    the rate limit counts through its public incr() and add()."""
+    show = (
+        "from django.core.cache import caches; t = type(caches['default']); print(t.__module__, t.__name__)"
+    )
+    env = {"DEBUG": "1", "REDIS_URL": os.environ["REDIS_URL"], "CACHE_URL": ""}
+    result = manage("shell", "--no-imports", "-c", show, env_overrides=env)
+    assert result.stdout.split() == ["django.core.cache.backends.redis", "RedisCache"], result.stderr
 
 
 def test_healthz_reports_database_and_broker(client, db, monkeypatch):
