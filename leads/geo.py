@@ -168,7 +168,7 @@ def county_key(state: str, county: str) -> str:
     return _NON_LETTERS.sub("", folded.upper())
 
 
-# Counties that zipcodes names differently from FHFA, matched on purpose (as FHFA names them; leads/data/README.md).
+# Counties that zipcodes names differently from FHFA, matched on purpose (see leads/data/README.md).
 # Key: (state, county_key(zipcodes name)). Value: the FHFA CountyName keys the county spans.
 # When a county spans several FHFA areas, callers must use the LOWEST of their limits: we cannot tell from
 # the county alone which area a ZIP lies in, and a limit too low only sends a borrower to a jumbo or a
