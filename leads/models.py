@@ -58,7 +58,7 @@ class LeadQuerySet(models.QuerySet):
 
 
 class Lead(models.Model):
-    # Status moves are owned by leads.services / marketplace.services; see LEGAL_MOVES there.
+    # Status moves are declared in leads.choices.LEAD_MOVES and made by leads.services.lead_set_status.
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="leads")
     status = models.CharField(max_length=16, choices=LeadStatus.choices, default=LeadStatus.RECEIVED)

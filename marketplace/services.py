@@ -21,9 +21,9 @@ from core.bulk import bulk_insert, bulk_set
 from core.tasking import enqueue, enqueue_on_commit
 from core.terms import values_params
 from leads import services as lead_services
-from leads.choices import LeadStatus
+from leads.choices import LeadStatus, lead_statuses_to
 from leads.models import Lead
-from leads.services import lead_hold
+from leads.services import lead_hold, lead_set_status
 from lenders.models import AssignmentRule, Lender, Membership, Subscription
 
 from .matching import LEAD_VALUES, in_schedule, matching_sql
@@ -32,7 +32,7 @@ from .signals import deliveries_created
 
 logger = logging.getLogger(__name__)
 
-SELLABLE = (LeadStatus.QUALIFIED, LeadStatus.UNSOLD)
+SELLABLE = tuple(sorted(lead_statuses_to(LeadStatus.SOLD)))  # qualified and unsold
 
 
 def market_settings_current() -> MarketSettings:
@@ -414,10 +414,11 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
                     "considered": considered,
                 },
             ][-20:]  # unsold leads retry for a day; keep the trace bounded
+            # The lead's row is locked: the move is checked here and written with the batch (bulk_set below).
             if winners:
-                lead.status = LeadStatus.SOLD
+                lead_set_status(lead=lead, to=LeadStatus.SOLD, save=False)
             else:
-                lead.status = LeadStatus.UNSOLD
+                lead_set_status(lead=lead, to=LeadStatus.UNSOLD, save=False)
                 lead.retry_until = lead.retry_until or now + timedelta(hours=settings_.unsold_retry_hours)
             logger.info("lead %s %s to %d buyer(s)", lead.pk, mode, len(winners))
 
