@@ -60,6 +60,7 @@ def _message(deliveries: list[Delivery], to: list[str]) -> EmailMultiAlternative
             "rows": [
                 {
                     "kind": "Exclusive" if d.exclusive else "Shared",
+                    "reference": d.lead.reference,
                     "what": f"{d.lead.get_purpose_display()} in {d.lead.city}, {d.lead.state}",
                     "loan": _loan(d.lead),
                     "price": f"${d.price}",
@@ -222,6 +223,7 @@ def _deliveries_email(delivery_ids: list[int]) -> int:
                 "exclusive",
                 "price",
                 "emailed_at",
+                "lead__public_id",  # the lead's reference
                 "lead__purpose",
                 "lead__city",
                 "lead__state",

@@ -456,6 +456,7 @@ def return_payload(return_request) -> dict[str, Any]:
         "id": return_request.pk,
         "delivery_id": return_request.delivery_id,
         "lead_id": str(return_request.delivery.lead.public_id),
+        "lead_reference": return_request.delivery.lead.reference,
         "reason": return_request.reason,
         "status": return_request.status,
         "decided_at": return_request.decided_at.isoformat() if return_request.decided_at else None,

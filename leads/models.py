@@ -148,7 +148,15 @@ class Lead(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Lead #{self.pk} ({self.get_purpose_display()}, {self.state})"
+        return f"Lead {self.reference} ({self.get_purpose_display()}, {self.state})"
+
+    @property
+    def reference(self) -> str:
+        """The one reference a lender sees for this lead: on its portal page, the ledger memo, e-mails, the
+        letter, the CSV export and the API (lead_reference). The start of its public id (the API's lead_id
+        begins with it), never the row id, which would tell buyers how many leads the marketplace takes.
+        Staff find a lead by it in admin (search)."""
+        return self.public_id.hex[:8]
 
     @property
     def credit_score_low(self) -> int:

@@ -431,7 +431,7 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
         if sales:
             charges = accounts_charge(
                 charges=[
-                    (market.accounts[sub.lender_id], sub.price, f"Lead #{lead.pk} ({mode})")
+                    (market.accounts[sub.lender_id], sub.price, f"Lead {lead.reference} ({mode})")
                     for lead, mode, sub in sales
                 ]
             )
@@ -458,7 +458,7 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
                 ["last_served_at"],
             )
             # Give each new lead its loan officer before anyone is told about it (notify reads assigned_to).
-            delivery_assign(deliveries=deliveries, now=now)
+            deliveries_assign_round_robin(deliveries=deliveries, now=now)
         bulk_set(
             leads,
             ["status", "sold_at", "retry_until", "distribution_attempts", "distribution_trace", "updated_at"],
@@ -546,7 +546,7 @@ def delivery_set_status(
 # --- Assignment: which loan officer works a new lead ---------------------------------------------------
 
 
-def delivery_assign(*, deliveries: list[Delivery], now: datetime | None = None) -> None:
+def deliveries_assign_round_robin(*, deliveries: list[Delivery], now: datetime | None = None) -> None:
     """Give each new delivery a loan officer by its lender's round-robin rules; leave it unassigned (so
     owners and managers see it and are e-mailed) when no active officer's rule fits the lead.
 

@@ -22,7 +22,7 @@ from integrations.services import webhook_secret_new
 from integrations.tasks import email_return_decided, send_due_webhooks
 from integrations.tests.receiver import Receiver
 from marketplace.models import MarketSettings
-from marketplace.returns import return_approve, return_deny, return_request
+from marketplace.returns import return_approve, return_deny, return_request_create
 
 from .factories import QualifiedLeadFactory, make_subscription
 from .topology import free_port
@@ -76,7 +76,7 @@ def returns(buying_lender, owner, receiver):
         lender=buying_lender, url=receiver.url, secret=webhook_secret_new(), events=["return.decided"]
     )
     mail.outbox.clear()
-    return [return_request(delivery=d, user=owner, reason="duplicate") for d in deliveries]
+    return [return_request_create(delivery=d, user=owner, reason="duplicate") for d in deliveries]
 
 
 def decided_events(receiver) -> int:
@@ -103,7 +103,7 @@ def test_return_approve_completes_with_the_broker_down_and_its_work_follows_late
     broker_back()
     assert sweep_outbox(older_than_seconds=0) == 1
     assert send_due_webhooks() == 1
-    assert [m.subject for m in mail.outbox] == [f"Return approved: lead #{rr.delivery.lead_id}"]
+    assert [m.subject for m in mail.outbox] == [f"Return approved: lead {rr.delivery.lead.reference}"]
     assert decided_events(receiver) == 1 and not OutboxTask.objects.exists()
 
 
@@ -223,7 +223,7 @@ def test_staff_replay_a_set_aside_task_from_admin(client, staff, returns, receiv
     response = client.post(url, {"action": "replay", "_selected_action": [task.pk]}, follow=True)
 
     assert "Replayed 1 task." in response.content.decode()
-    assert [m.subject for m in mail.outbox] == [f"Return denied: lead #{rr.delivery.lead_id}"]
+    assert [m.subject for m in mail.outbox] == [f"Return denied: lead {rr.delivery.lead.reference}"]
     task.refresh_from_db()
     assert task.replayed_at is not None
 

@@ -332,7 +332,7 @@ def test_letter_download(owner_client, delivery):
     r = owner_client.get(url("delivery_letter", delivery.pk))
     assert r.status_code == 200 and r["Content-Type"] == "application/pdf"
     assert r.content.startswith(b"%PDF")
-    assert f'filename="prequalification-{delivery.lead_id}.pdf"' in r["Content-Disposition"]
+    assert f'filename="prequalification-{delivery.lead.reference}.pdf"' in r["Content-Disposition"]
 
 
 def _csv(response) -> list[list[str]]:
