@@ -47,25 +47,25 @@ def price_floors_current() -> list[PriceFloor]:
 def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bool = True) -> list[Lead]:
     """The first half of the batch: leads.services.leads_qualify, then, unless the caller (the qualify
     task) sells the batch itself, each qualified lead's sale queued on commit."""
-    from .tasks import distribute_lead  # tasks import this module: the one import inside the app's cycle
+    from . import tasks  # tasks import this module: the one import inside the app's cycle
 
     leads = lead_services.leads_qualify(lead_ids=lead_ids, claim=claim)
     if queue_distribution:
         for lead in leads:
             if lead.status == LeadStatus.QUALIFIED:
-                enqueue_on_commit(distribute_lead, lead.pk)
+                enqueue_on_commit(tasks.lead_distribute, lead.pk)
     return leads
 
 
 def lead_waiting_queue(*, lead_id: int, status: str, **kwargs: object) -> None:
     """Receiver of leads.signals.lead_waiting (sent on commit): queue a received lead's qualification, or a
     released qualified lead's sale."""
-    from .tasks import distribute_lead, qualify_soon
+    from . import tasks
 
     if status == LeadStatus.RECEIVED:
-        qualify_soon(lead_id)
+        tasks.qualify_soon(lead_id)
     else:
-        enqueue(distribute_lead, lead_id)
+        enqueue(tasks.lead_distribute, lead_id)
 
 
 # Price points of bids read per lead; a sale that walks past them all reads that lead's every match.
@@ -487,14 +487,14 @@ def _counted(sub: Subscription, now: datetime) -> Subscription:
 
 def lead_redistribute(*, lead_id: int) -> bool:
     """Staff: give an unsold (or stuck qualified) lead a fresh retry window and queue its sale."""
-    from .tasks import distribute_lead
+    from . import tasks
 
     market = MarketSettings.load()
     updated = Lead.objects.filter(pk=lead_id, status__in=SELLABLE).update(
         retry_until=timezone.now() + timedelta(hours=market.unsold_retry_hours)
     )
     if updated:
-        enqueue_on_commit(distribute_lead, lead_id)
+        enqueue_on_commit(tasks.lead_distribute, lead_id)
     return bool(updated)
 
 

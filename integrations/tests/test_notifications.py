@@ -32,7 +32,7 @@ def test_a_sale_under_the_threshold_alerts_once_by_webhook_and_email(
     owner, buying_lender, endpoint, django_capture_on_commit_callbacks, monkeypatch
 ):
     monkeypatch.setattr(
-        "integrations.tasks.send_endpoint_webhooks.apply_async", lambda *a, **k: None
+        "integrations.tasks.webhook_endpoint_send_due.apply_async", lambda *a, **k: None
     )  # no network here
     Account.objects.filter(lender=buying_lender).update(low_balance_threshold=Decimal("950.00"))
     make_subscription(buying_lender, price="40.00")
@@ -60,7 +60,7 @@ def test_a_sale_under_the_threshold_alerts_once_by_webhook_and_email(
 def test_a_decided_return_is_a_webhook_and_an_email(
     owner, staff, buying_lender, endpoint, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr("integrations.tasks.send_endpoint_webhooks.apply_async", lambda *a, **k: None)
+    monkeypatch.setattr("integrations.tasks.webhook_endpoint_send_due.apply_async", lambda *a, **k: None)
     MarketSettings.objects.update_or_create(pk=1, defaults={"return_rate_cap": 100})
     make_subscription(buying_lender, exclusive=True, price="90.00")
     delivery = lead_distribute(lead_id=QualifiedLeadFactory().pk)[0]
