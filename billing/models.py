@@ -84,8 +84,9 @@ class LedgerEntry(models.Model):
 class ReturnRequest(models.Model):
     """A lender's claim that a delivered lead was bad. One per delivery: a denied return is final.
 
-    Written and decided only through billing.services (return_request / return_approve / return_deny), which
-    lock the lender's account so the month's return rate is counted and the credit posted exactly once.
+    Written and decided only through marketplace.returns (return_request_create / return_approve /
+    return_deny), which lock the lender's account so the month's return rate is counted and the credit
+    posted exactly once.
     """
 
     class Reason(models.TextChoices):

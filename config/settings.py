@@ -187,49 +187,49 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Work that waits on someone else's server (a lender's endpoint, the mail server) has queues of its own,
 # consumed by the outbound worker: however slow they are, the sales workers never wait on them.
 CELERY_TASK_ROUTES = {
-    "integrations.tasks.send_endpoint_webhooks": {"queue": "webhooks"},
-    "integrations.tasks.email_deliveries": {"queue": "mail"},
-    "integrations.tasks.email_endpoint_disabled": {"queue": "mail"},
-    "integrations.tasks.email_low_balance": {"queue": "mail"},
-    "integrations.tasks.email_return_decided": {"queue": "mail"},
-    "lenders.tasks.send_invitation": {"queue": "mail"},
-    "marketplace.tasks.remind_overdue_followups": {"queue": "mail"},
+    "integrations.tasks.webhook_endpoint_send_due": {"queue": "webhooks"},
+    "integrations.tasks.deliveries_email": {"queue": "mail"},
+    "integrations.tasks.endpoint_disabled_notify": {"queue": "mail"},
+    "integrations.tasks.low_balance_notify": {"queue": "mail"},
+    "integrations.tasks.return_decided_email": {"queue": "mail"},
+    "lenders.tasks.invitation_send": {"queue": "mail"},
+    "marketplace.tasks.followups_remind_overdue": {"queue": "mail"},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
-    "retry-unsold-leads": {"task": "marketplace.tasks.retry_unsold_leads", "schedule": 300.0},
+    "retry-unsold-leads": {"task": "marketplace.tasks.leads_unsold_retry", "schedule": 300.0},
     # Pushes on leads whose task was lost (broker down at commit): how often, and how old a lead must be.
     "sweep-stuck-leads": {
-        "task": "marketplace.tasks.sweep_stuck_leads",
+        "task": "marketplace.tasks.leads_stuck_sweep",
         "schedule": env.float("SWEEPER_INTERVAL_SECONDS", default=60.0),
         "kwargs": {"older_than_seconds": env.int("SWEEPER_MIN_AGE_SECONDS", default=60)},
     },
     # The same for deliveries whose notification or e-mail task was lost.
     "sweep-stuck-deliveries": {
-        "task": "integrations.tasks.sweep_stuck_deliveries",
+        "task": "integrations.tasks.deliveries_stuck_sweep",
         "schedule": env.float("SWEEPER_INTERVAL_SECONDS", default=60.0),
         "kwargs": {"older_than_seconds": env.int("SWEEPER_MIN_AGE_SECONDS", default=60)},
     },
-    "erase-expired-consumers": {"task": "compliance.tasks.erase_expired_consumers", "schedule": 3600.0},
+    "erase-expired-consumers": {"task": "compliance.tasks.consumers_erase_expired", "schedule": 3600.0},
     # Officers hear about an overdue follow-up within five minutes, once (FollowUp.reminded_at).
-    "remind-overdue-followups": {"task": "marketplace.tasks.remind_overdue_followups", "schedule": 300.0},
+    "remind-overdue-followups": {"task": "marketplace.tasks.followups_remind_overdue", "schedule": 300.0},
     # Webhook retries wait in the database (next_attempt_at), not in the broker: hours-long countdowns
     # would outlive the visibility timeout and be redelivered early.
     "send-due-webhooks": {
-        "task": "integrations.tasks.send_due_webhooks",
+        "task": "integrations.tasks.webhook_endpoints_schedule_due",
         "schedule": env.float("WEBHOOK_SWEEPER_INTERVAL_SECONDS", default=30.0),
     },
     # Publishes outbox tasks (e-mails about events) that the broker refused at commit.
     "sweep-outbox": {
-        "task": "core.tasks.sweep_outbox",
+        "task": "core.tasks.outbox_flush",
         "schedule": env.float("SWEEPER_INTERVAL_SECONDS", default=60.0),
         "kwargs": {"older_than_seconds": env.int("SWEEPER_MIN_AGE_SECONDS", default=60)},
     },
     # Expired Idempotency-Key answers and old webhook payloads (both may hold contact details).
-    "purge-expired-records": {"task": "integrations.tasks.purge_expired_records", "schedule": 3600.0},
+    "purge-expired-records": {"task": "integrations.tasks.records_expired_purge", "schedule": 3600.0},
 }
 
 # --- E-mail -------------------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ SPECTACULAR_SETTINGS = {
 }
 # Webhooks never reach private or loopback addresses; development and tests may allow loopback only.
 WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=False)
-# Copies of contact details are kept no longer than they are used (integrations.tasks.purge_expired_records):
+# Copies of contact details are kept no longer than they are used (integrations.tasks.records_expired_purge):
 # an Idempotency-Key's stored answer replays for this long; a delivered webhook's payload stays (to resend)
 # for this many days, a failed one's longer, so a lender back from an outage can still resend it.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=72)

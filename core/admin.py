@@ -64,7 +64,7 @@ class FailedTaskAdmin(admin.ModelAdmin):
 
 @admin.register(OutboxTask)
 class OutboxTaskAdmin(admin.ModelAdmin):
-    """Tasks written with their change and not yet taken by the broker; sweep_outbox publishes them. A row
+    """Tasks written with their change and not yet taken by the broker; outbox_flush publishes them. A row
     that stays here says the broker (or beat) is down."""
 
     list_display = ("created_at", "task_name", "args")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
-from celery import Task
+from celery import Task, shared_task
 from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
@@ -28,7 +30,7 @@ class ReliableTask(Task):
 
     A task whose lost message no sweeper would notice (an e-mail about an event: nothing in the database
     says it is still owed) sets `outbox = True`: enqueue_on_commit then writes an OutboxTask row in the
-    caller's transaction, deleted once the broker has the message, and sweep_outbox publishes what is left.
+    caller's transaction, deleted once the broker has the message, and outbox_flush publishes what is left.
     Every other task names, in `swept_by`, the beat task that finds its work again (or is a beat task)."""
 
     acks_late = True
@@ -115,7 +117,7 @@ def enqueue_on_commit(task: Task, *args) -> None:
     one), never raising for a broker outage, so a request or a staff action always completes.
 
     An `outbox` task is durable: its OutboxTask row joins the caller's transaction (rolled back with it) and
-    is deleted only once the broker has the message; sweep_outbox publishes any row left behind."""
+    is deleted only once the broker has the message; outbox_flush publishes any row left behind."""
     if not getattr(task, "outbox", False):
         transaction.on_commit(lambda: _publish(task, args))
         return
@@ -187,3 +189,24 @@ def failed_tasks_replay(*, failed_task_ids: list[int]) -> tuple[int, int]:
     """failed_task_replay for each (staff's admin action); returns (queued, refused by the broker)."""
     queued = sum(failed_task_replay(failed_task_id=pk) for pk in failed_task_ids)
     return queued, len(failed_task_ids) - queued
+
+
+def renamed_task(old_name: str, **options: Any) -> Callable[[Callable[..., Any]], Task]:
+    """shared_task that also registers the task under the name it had before a rename, for one release:
+    messages already queued in Redis under the old name (and set-aside FailedTask rows or outbox rows naming
+    it) still run, with the same options. Our own code only ever queues the new name."""
+
+    def decorate(fun: Callable[..., Any]) -> Task:
+        task = shared_task(**options)(fun)
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            return task(*args, **kwargs)
+
+        forward.__name__ = forward.__qualname__ = old_name.rsplit(".", 1)[-1]
+        name = options.get("name") or f"{fun.__module__}.{fun.__name__}"
+        forward.__doc__ = f"The old name of {name}, kept for one release."
+        # Work lost under the old name is found again as the new task's is (a beat job finds its own).
+        shared_task(name=old_name, **{"swept_by": name, **options})(forward)
+        return task
+
+    return decorate

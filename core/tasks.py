@@ -1,11 +1,12 @@
 """Celery tasks of the plumbing: the sweeper of the outbox."""
 
-from celery import shared_task
+from . import tasking
+from .tasking import ReliableTask, renamed_task
 
-from .tasking import ReliableTask, outbox_flush
 
-
-@shared_task(base=ReliableTask, max_retries=1)
-def sweep_outbox(older_than_seconds: int = 60) -> int:
+# renamed_task: the quoted name is the task's name before issue 13.6, kept registered for one release so that
+# tasks already queued in Redis (or set aside, to replay) under it still run; drop it in the release after.
+@renamed_task("core.tasks.sweep_outbox", base=ReliableTask, max_retries=1)  # old name
+def outbox_flush(older_than_seconds: int = 60) -> int:
     """Beat: publish the outbox tasks (e-mails about events) whose own publish the broker refused."""
-    return outbox_flush(older_than_seconds=older_than_seconds)
+    return tasking.outbox_flush(older_than_seconds=older_than_seconds)

@@ -60,6 +60,7 @@ def _message(deliveries: list[Delivery], to: list[str]) -> EmailMultiAlternative
             "rows": [
                 {
                     "kind": "Exclusive" if d.exclusive else "Shared",
+                    "reference": d.lead.reference,
                     "what": f"{d.lead.get_purpose_display()} in {d.lead.city}, {d.lead.state}",
                     "loan": _loan(d.lead),
                     "price": f"${d.price}",
@@ -133,7 +134,7 @@ def deliveries_notify(*, delivery_ids: list[int]) -> int:
     worker, as webhooks are: a slow mail server never holds a sales worker.
     """
     return _isolated(
-        _deliveries_notify, delivery_ids, task_name="integrations.tasks.notify_deliveries", stage="notifying"
+        _deliveries_notify, delivery_ids, task_name="integrations.tasks.deliveries_notify", stage="notifying"
     )
 
 
@@ -190,9 +191,9 @@ def _deliveries_notify(delivery_ids: list[int]) -> int:
         notified = [d.pk for d in deliveries]
         # A delivery set aside earlier and replayed by staff is clear again (same statement).
         Delivery.objects.filter(pk__in=notified).update(notified_at=timezone.now(), notify_error="")
-        from .tasks import email_deliveries
+        from . import tasks
 
-        enqueue_on_commit(email_deliveries, notified)
+        enqueue_on_commit(tasks.deliveries_email, notified)
     logger.info("notified %d delivery(ies), %d webhook(s)", len(deliveries), len(hooks))
     return len(deliveries)
 
@@ -207,7 +208,7 @@ def deliveries_email(*, delivery_ids: list[int]) -> int:
     any other is isolated to the delivery that raises.
     """
     return _isolated(
-        _deliveries_email, delivery_ids, task_name="integrations.tasks.email_deliveries", stage="e-mailing"
+        _deliveries_email, delivery_ids, task_name="integrations.tasks.deliveries_email", stage="e-mailing"
     )
 
 
@@ -222,6 +223,7 @@ def _deliveries_email(delivery_ids: list[int]) -> int:
                 "exclusive",
                 "price",
                 "emailed_at",
+                "lead__public_id",  # the lead's reference
                 "lead__purpose",
                 "lead__city",
                 "lead__state",
@@ -267,7 +269,7 @@ def deliveries_notify_now(*, delivery_ids: list[int]) -> None:
     """Notify from the worker that just sold the leads: one broker hop, and a queue's wait, less between the
     sale and the lender's webhook and e-mail. Any failure queues the notification task instead, which retries;
     the sweeper remains the backstop should this worker die first."""
-    from .tasks import notify_deliveries
+    from . import tasks
 
     try:
         deliveries_notify(delivery_ids=delivery_ids)
@@ -275,7 +277,7 @@ def deliveries_notify_now(*, delivery_ids: list[int]) -> None:
         logger.warning(
             "notifying %d delivery(ies) inline failed (%s); queued", len(delivery_ids), type(exc).__name__
         )
-        enqueue(notify_deliveries, delivery_ids)
+        enqueue(tasks.deliveries_notify, delivery_ids)
 
 
 def _loan(lead) -> str:

@@ -116,7 +116,7 @@ class IdempotencyRecord(models.Model):
 
     A key is scoped by holder, method and path, as Stripe scopes them: the same key sent to another URL is
     another request, never a replay of this one. Records expire (IDEMPOTENCY_KEY_TTL_HOURS, purged by
-    integrations.tasks.purge_expired_records) and those about an erased consumer's lead are deleted with
+    integrations.tasks.records_expired_purge) and those about an erased consumer's lead are deleted with
     the erasure, since an answer may carry the consumer's contact details.
     """
 

@@ -102,7 +102,7 @@ def return_decided_email(*, return_request_id: int) -> int:
         to.append(requester.email)
     return send(
         template="return_decided",
-        subject=f"Return {rr.get_status_display().lower()}: lead #{rr.delivery.lead_id}",
+        subject=f"Return {rr.get_status_display().lower()}: lead {rr.delivery.lead.reference}",
         to=to,
         context={
             "rr": rr,

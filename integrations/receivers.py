@@ -12,12 +12,12 @@ from .deliveries import deliveries_notify_now
 def deliveries_created_notify(*, delivery_ids: list[int], now: bool, **kwargs: Any) -> None:
     """marketplace.signals.deliveries_created (sent on commit): tell the buyers, from this worker when the
     sale's worker asks (`now`), else in the notification task."""
-    from .tasks import notify_deliveries  # the tasks module imports the services this module imports
+    from .tasks import deliveries_notify  # the tasks module imports the services this module imports
 
     if now:
         deliveries_notify_now(delivery_ids=delivery_ids)
     else:
-        enqueue(notify_deliveries, delivery_ids)
+        enqueue(deliveries_notify, delivery_ids)
 
 
 def balance_lowered_check(

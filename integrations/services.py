@@ -104,7 +104,7 @@ def request_fingerprint(data: Any) -> str:
 
 
 def idempotency_cutoff() -> datetime:
-    """Records older than this have expired: never replayed, and purged by purge_expired_records."""
+    """Records older than this have expired: never replayed, and purged by records_expired_purge."""
     return timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
 
 
@@ -121,7 +121,7 @@ def idempotency_find(*, holder: str, method: str, path: str, key: str) -> Idempo
 # --- Erasure and retention of the contact details kept here --------------------------------------------
 # Stored API answers and webhook payloads are copies of a consumer's contact details. They go when the
 # consumer is erased (compliance.signals.consumer_erased, connected in IntegrationsConfig.ready) and once
-# they are no longer needed (purge_expired_records, hourly).
+# they are no longer needed (records_expired_purge, hourly).
 
 CLEAR_BATCH = 1000
 
@@ -292,9 +292,9 @@ def webhook_endpoint_disable(*, endpoint_id: int, reason: str, notify: bool = Fa
     if updated:
         logger.info("webhook endpoint %s disabled: %s", endpoint_id, reason)
         if notify:
-            from .tasks import email_endpoint_disabled
+            from .tasks import endpoint_disabled_notify
 
-            enqueue_on_commit(email_endpoint_disabled, endpoint_id)
+            enqueue_on_commit(endpoint_disabled_notify, endpoint_id)
     return bool(updated)
 
 
@@ -399,7 +399,7 @@ def webhook_endpoints_schedule(*, endpoint_ids: list[int], countdown: float | No
 
     Publishes at once, through tasking.enqueue (whose answer unmarks a refused send): call it after the
     messages are committed, from an on_commit hook (webhooks_send_on_commit) or a task."""
-    from .tasks import send_endpoint_webhooks
+    from .tasks import webhook_endpoint_send_due
     from .webhooks import QUEUED_STALE
 
     if not endpoint_ids:
@@ -419,7 +419,7 @@ def webhook_endpoints_schedule(*, endpoint_ids: list[int], countdown: float | No
         )
         if free:
             WebhookEndpoint.objects.filter(pk__in=free).update(queued_at=runs_at)
-    lost = [pk for pk in free if not enqueue(send_endpoint_webhooks, pk, countdown=countdown)]
+    lost = [pk for pk in free if not enqueue(webhook_endpoint_send_due, pk, countdown=countdown)]
     if lost:
         WebhookEndpoint.objects.filter(pk__in=lost, queued_at=runs_at).update(queued_at=None)
     return len(free) - len(lost)
@@ -456,6 +456,7 @@ def return_payload(return_request) -> dict[str, Any]:
         "id": return_request.pk,
         "delivery_id": return_request.delivery_id,
         "lead_id": str(return_request.delivery.lead.public_id),
+        "lead_reference": return_request.delivery.lead.reference,
         "reason": return_request.reason,
         "status": return_request.status,
         "decided_at": return_request.decided_at.isoformat() if return_request.decided_at else None,
@@ -467,14 +468,14 @@ def return_payload(return_request) -> dict[str, Any]:
 def return_decided_notify(*, return_request) -> int:
     """return.decided webhook and e-mail to the lender: call once a ReturnRequest is approved or denied,
     inside the deciding transaction (both are queued on commit)."""
-    from .tasks import email_return_decided
+    from .tasks import return_decided_email
 
     count = webhooks_emit(
         lender_id=return_request.lender_id,
         event_type=WebhookEvent.RETURN_DECIDED,
         data=return_payload(return_request),
     )
-    enqueue_on_commit(email_return_decided, return_request.pk)
+    enqueue_on_commit(return_decided_email, return_request.pk)
     return count
 
 
@@ -483,7 +484,7 @@ def account_low_balance_check(
 ) -> bool:
     """account.low_balance webhook and e-mail when a debit takes the balance from at or above the account's
     threshold to below it. Call after any charge with the balance before it; crossing once alerts once."""
-    from .tasks import email_low_balance
+    from .tasks import low_balance_notify
 
     account = Account.objects.filter(pk=account_id).first()
     if account is None:
@@ -501,7 +502,7 @@ def account_low_balance_check(
             "available": _money(balance + account.credit_limit),
         },
     )
-    enqueue_on_commit(email_low_balance, account_id, str(balance))
+    enqueue_on_commit(low_balance_notify, account_id, str(balance))
     return True
 
 

@@ -149,7 +149,8 @@ class LeadAdmin(admin.ModelAdmin):
     )
     # "Held for review" among the statuses: leads whose processing raised, waiting for staff to release them.
     list_filter = ("status", "purpose", "state", "credit_range")
-    search_fields = ("=id", "consumer__email", "consumer__phone", "consumer__last_name")
+    # "^public_id": a lead's reference (Lead.reference) is the start of its public id.
+    search_fields = ("=id", "^public_id", "consumer__email", "consumer__phone", "consumer__last_name")
     list_select_related = ("consumer",)
     raw_id_fields = ("consumer",)
     date_hierarchy = "created_at"

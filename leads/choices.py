@@ -57,6 +57,30 @@ class LeadStatus(models.TextChoices):
     UNSOLD = "unsold", "Unsold"
 
 
+_L = LeadStatus
+# Every legal move of a lead's status, from -> to; leads.services.lead_set_status / leads_set_status refuse
+# the rest. A lead starts as received (or rejected, a tripped honeypot) and ends in a status with no moves.
+LEAD_INITIAL: frozenset[str] = frozenset({_L.RECEIVED, _L.REJECTED})
+LEAD_MOVES: dict[str, frozenset[str]] = {
+    _L.RECEIVED: frozenset({_L.QUALIFIED, _L.NOT_QUALIFIED, _L.DUPLICATE, _L.HELD}),
+    _L.QUALIFIED: frozenset({_L.SOLD, _L.UNSOLD, _L.HELD}),
+    # Unsold leads are offered again while their retry window is open; an attempt that finds no buyer
+    # again leaves them unsold (with one more attempt in their trace).
+    _L.UNSOLD: frozenset({_L.SOLD, _L.UNSOLD, _L.HELD}),
+    # Staff release a held lead to where it was: qualification when it never qualified, else the sale.
+    _L.HELD: frozenset({_L.RECEIVED, _L.QUALIFIED}),
+    _L.NOT_QUALIFIED: frozenset(),
+    _L.DUPLICATE: frozenset(),
+    _L.REJECTED: frozenset(),
+    _L.SOLD: frozenset(),
+}
+
+
+def lead_statuses_to(to: str) -> frozenset[str]:
+    """The statuses a lead may move to `to` from (e.g. to sold: the sellable ones)."""
+    return frozenset(s for s, moves in LEAD_MOVES.items() if to in moves)
+
+
 class Product(models.TextChoices):
     CONVENTIONAL = "conventional", "Conventional"
     FHA = "fha", "FHA"

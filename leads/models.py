@@ -58,7 +58,7 @@ class LeadQuerySet(models.QuerySet):
 
 
 class Lead(models.Model):
-    # Status moves are owned by leads.services / marketplace.services; see LEGAL_MOVES there.
+    # Status moves are declared in leads.choices.LEAD_MOVES and made by leads.services.lead_set_status.
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="leads")
     status = models.CharField(max_length=16, choices=LeadStatus.choices, default=LeadStatus.RECEIVED)
@@ -148,7 +148,15 @@ class Lead(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Lead #{self.pk} ({self.get_purpose_display()}, {self.state})"
+        return f"Lead {self.reference} ({self.get_purpose_display()}, {self.state})"
+
+    @property
+    def reference(self) -> str:
+        """The one reference a lender sees for this lead: on its portal page, the ledger memo, e-mails, the
+        letter, the CSV export and the API (lead_reference). The start of its public id (the API's lead_id
+        begins with it), never the row id, which would tell buyers how many leads the marketplace takes.
+        Staff find a lead by it in admin (search)."""
+        return self.public_id.hex[:8]
 
     @property
     def credit_score_low(self) -> int:

@@ -2,11 +2,13 @@
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from core import staffconfig
@@ -14,7 +16,7 @@ from core.batching import failure_summary, is_transient, one_by_one
 from core.bulk import bulk_set, insert_chain
 
 from . import geo
-from .choices import LeadStatus
+from .choices import LEAD_MOVES, LeadStatus, lead_statuses_to
 from .models import ConsentRecord, Consumer, CountyLoanLimit, Lead, StateHousingCost
 from .qualification import Applicant, credit_range_for_score, evaluate
 from .reference import UNIT_FIELDS
@@ -56,6 +58,82 @@ class LeadInputError(ValueError):
         self.errors = errors
 
 
+# --- status moves: every write of Lead.status goes through these ----------------------------------------
+
+
+class IllegalLeadMove(ValidationError):
+    """A move LEAD_MOVES does not allow: a bug in the caller, or a lead another worker moved meanwhile."""
+
+
+def _label(status: str) -> str:
+    return LeadStatus(status).label if status in LeadStatus.values else repr(status)
+
+
+def lead_move_check(*, from_: str, to: str) -> None:
+    """Raise IllegalLeadMove unless LEAD_MOVES allows a lead in `from_` to move to `to`."""
+    if to not in LEAD_MOVES.get(from_, ()):
+        raise IllegalLeadMove(f"A lead cannot move from {_label(from_)} to {_label(to)}.")
+
+
+def lead_set_status(*, lead: Lead, to: str, reason: str | None = None, save: bool = True) -> bool:
+    """Move one lead to `to`, refusing a move LEAD_MOVES does not allow; `reason` replaces status_reason.
+
+    With `save` the row is written by a conditional UPDATE (it moves only if it is still in the status
+    `lead` says), and the result says whether it moved. Without it the move is checked and made on `lead`
+    only, for a batch that holds its leads' rows locked and writes them in one statement (bulk_set) with the
+    rest of its work, so the hot path pays no query per lead."""
+    lead_move_check(from_=lead.status, to=to)
+    if save:
+        now = timezone.now()
+        changes: dict[str, Any] = {"status": to, "updated_at": now}
+        if reason is not None:
+            changes["status_reason"] = reason[:200]
+        if not Lead.objects.filter(pk=lead.pk, status=lead.status).update(**changes):
+            return False
+        lead.updated_at = now
+    lead.status = to
+    if reason is not None:
+        lead.status_reason = reason[:200]
+    return True
+
+
+def leads_set_status(
+    *, lead_ids: list[int], to: str, from_: Iterable[str] | None = None, reason: str | None = None
+) -> list[int]:
+    """Move the leads among `lead_ids` that are in one of the statuses `from_` (by default every status
+    LEAD_MOVES lets move to `to`) to `to`, in one conditional UPDATE; returns the ids it moved, in id order.
+    A lead in another status is left alone (another worker took it meanwhile). Refuses, before writing
+    anything, a `from_` status that may not move to `to`."""
+    sources = sorted(lead_statuses_to(to) if from_ is None else set(from_))
+    for source in sources:
+        lead_move_check(from_=source, to=to)
+    if not lead_ids or not sources:
+        return []
+    connection = connections[router.db_for_write(Lead)]
+    qn = connection.ops.quote_name
+    assign = [f"{qn('status')} = %s", f"{qn('updated_at')} = %s"]
+    params: list[Any] = [to, Lead._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)]
+    if reason is not None:
+        assign.append(f"{qn('status_reason')} = %s")
+        params.append(reason[:200])
+    # One statement that checks and moves (PostgreSQL and SQLite 3.35+ both return the rows it changed);
+    # only our own quoted names are formatted in, every value is a parameter.
+    pk_column, status_column = Lead._meta.pk.column, Lead._meta.get_field("status").column
+    assert pk_column and status_column  # concrete fields: always a column (the stubs allow None)
+    template = "UPDATE {table} SET {assign} WHERE {pk} IN ({ids}) AND {status} IN ({sources}) RETURNING {pk}"
+    sql = template.format(
+        table=qn(Lead._meta.db_table),
+        assign=", ".join(assign),
+        pk=qn(pk_column),
+        ids=", ".join(["%s"] * len(lead_ids)),
+        status=qn(status_column),
+        sources=", ".join(["%s"] * len(sources)),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *lead_ids, *sources])
+        return sorted(row[0] for row in cursor.fetchall())
+
+
 def lead_submit(
     *,
     data: dict[str, Any],
@@ -82,6 +160,7 @@ def lead_submit(
         city=info.city,
         state=info.state,
         county=info.county,
+        # A lead's first status (choices.LEAD_INITIAL); every later one is a move (lead_set_status).
         status=LeadStatus.REJECTED if rejected_reason else LeadStatus.RECEIVED,
         status_reason=rejected_reason,
         credit_score=data.get("credit_score"),  # partners only (the form asks for a range)
@@ -238,8 +317,12 @@ def _leads_qualify(*, lead_ids: list[int], claim: int = 0, taken: list[int] | No
             )
             if first is not None:
                 duplicates.add(lead.pk)
-                lead.status = LeadStatus.DUPLICATE
-                lead.status_reason = f"Same e-mail or phone as lead #{first} within {window} days"
+                lead_set_status(
+                    lead=lead,
+                    to=LeadStatus.DUPLICATE,
+                    reason=f"Same e-mail or phone as lead #{first} within {window} days",
+                    save=False,  # the row is locked; bulk_set below writes the batch
+                )
                 logger.info("lead %s duplicate of %s", lead.pk, first)
                 continue
 
@@ -261,14 +344,18 @@ def _leads_qualify(*, lead_ids: list[int], claim: int = 0, taken: list[int] | No
             lead.products = list(result.products)
             lead.qualification = result.to_dict()
             lead.qualified_at = now
-            lead.status = LeadStatus.QUALIFIED if result.qualified else LeadStatus.NOT_QUALIFIED
+            lead_set_status(
+                lead=lead,
+                to=LeadStatus.QUALIFIED if result.qualified else LeadStatus.NOT_QUALIFIED,
+                save=False,
+            )
             logger.info("lead %s %s", lead.pk, lead.status)
         bulk_set(leads, QUALIFICATION_FIELDS)
     return leads
 
 
 # Where a held lead was: still to qualify, or qualified and waiting for a buyer.
-HOLDABLE = (LeadStatus.RECEIVED, LeadStatus.QUALIFIED, LeadStatus.UNSOLD)
+HOLDABLE = tuple(sorted(lead_statuses_to(LeadStatus.HELD)))
 
 
 def lead_hold(*, lead_id: int, reason: str) -> bool:
@@ -276,8 +363,8 @@ def lead_hold(*, lead_id: int, reason: str) -> bool:
     the batches it was in nor is pushed on forever by the sweeper. `reason` names the error's class and where
     it was raised, never its message (which may quote the consumer's data). Only a lead still waiting is
     held: one another worker finished meanwhile keeps its result. Returns whether the lead was held."""
-    held = Lead.objects.filter(pk=lead_id, status__in=HOLDABLE).update(
-        status=LeadStatus.HELD, status_reason=f"Held for review: {reason}"[:200], updated_at=timezone.now()
+    held = leads_set_status(
+        lead_ids=[lead_id], to=LeadStatus.HELD, from_=HOLDABLE, reason=f"Held for review: {reason}"
     )
     if held:
         logger.error("lead %s held for review: %s", lead_id, reason)
@@ -292,7 +379,7 @@ def lead_release(*, lead_id: int) -> str | None:
         if lead is None:
             return None
         status = LeadStatus.RECEIVED if lead.qualified_at is None else LeadStatus.QUALIFIED
-        Lead.objects.filter(pk=lead_id).update(status=status, status_reason="", updated_at=timezone.now())
+        lead_set_status(lead=lead, to=status, reason="")
         # The market subscribes (marketplace.apps): qualification for a received lead, else its sale.
         transaction.on_commit(lambda: lead_waiting.send(sender=Lead, lead_id=lead_id, status=status))
     logger.info("lead %s released from hold to %s", lead_id, status)

@@ -188,8 +188,9 @@ class SubscriptionZip(models.Model):
 
 class AssignmentRule(models.Model):
     """One officer's place in the lender's round-robin of new leads, optionally limited to some states and
-    loan purposes (empty lists mean all). delivery_assign picks, among the active rules that fit a lead and
-    whose officer is active, the one served longest ago (`last_seq`), so the rotation is fair."""
+    loan purposes (empty lists mean all). marketplace.services.deliveries_assign_round_robin picks, among
+    the active rules that fit a lead and whose officer is active, the one served longest ago (`last_seq`),
+    so the rotation is fair."""
 
     lender = models.ForeignKey(Lender, on_delete=models.CASCADE, related_name="assignment_rules")
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="assignment_rules")
@@ -198,7 +199,8 @@ class AssignmentRule(models.Model):
     is_active = models.BooleanField("active", default=True)
     position = models.PositiveIntegerField(default=0)
     # A per-lender sequence rather than a timestamp: two sales a moment apart cannot tie or arrive out of
-    # order, because the lender's account row is locked for the whole sale (see delivery_assign).
+    # order, because the lender's account row is locked for the whole sale
+    # (see deliveries_assign_round_robin).
     last_seq = models.PositiveBigIntegerField(default=0, editable=False)
     assigned_count = models.PositiveIntegerField(default=0, editable=False)
     last_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -71,9 +71,9 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> Invitation
     invitation = Invitation.objects.create(
         lender=actor.lender, email=email, role=role, invited_by=actor.user, expires_at=now + INVITATION_TTL
     )
-    from .tasks import send_invitation
+    from . import tasks
 
-    enqueue_on_commit(send_invitation, invitation.pk)
+    enqueue_on_commit(tasks.invitation_send, invitation.pk)
     return invitation
 
 
@@ -127,9 +127,9 @@ def invitation_resend(*, actor: Membership, invitation: Invitation) -> Invitatio
         Invitation.objects.filter(pk=invitation.pk).update(
             sent_at=None, token_hash="", expires_at=timezone.now() + INVITATION_TTL
         )
-        from .tasks import send_invitation
+        from . import tasks
 
-        enqueue_on_commit(send_invitation, invitation.pk)
+        enqueue_on_commit(tasks.invitation_send, invitation.pk)
     return invitation
 
 

@@ -99,7 +99,7 @@ def _cap_message(*, stats, cap: Decimal, would_be: int) -> str:
 
 
 @transaction.atomic
-def return_request(
+def return_request_create(
     *, delivery, user, reason: str, note: str = "", now: datetime | None = None
 ) -> ReturnRequest:
     """A lender asks for its money back on a bad lead. Refused, with the reason, outside the window, for a
@@ -143,7 +143,12 @@ def _decide(return_request_id: int) -> tuple[Account, ReturnRequest]:
     """Lock the lender's account, then the return (always in this order), and refuse a decided return."""
     lender_id = ReturnRequest.objects.values_list("lender_id", flat=True).get(pk=return_request_id)
     account = _lock_lender_account(lender_id)
-    rr = ReturnRequest.objects.select_for_update().select_related("delivery").get(pk=return_request_id)
+    # The lead is read for its reference (the memo), not locked: the return and its delivery are.
+    rr = (
+        ReturnRequest.objects.select_for_update(of=("self", "delivery"))
+        .select_related("delivery__lead")
+        .get(pk=return_request_id)
+    )
     if rr.status != ReturnRequest.Status.REQUESTED:
         raise ValidationError(f"This return was already {rr.get_status_display().lower()}.")
     return account, rr
@@ -162,7 +167,7 @@ def return_approve(*, return_request_id: int, user, note: str = "") -> ReturnReq
         account=account,
         kind=LedgerEntry.Kind.CREDIT,
         amount=rr.delivery.price,
-        memo=f"Return of lead #{rr.delivery.lead_id} approved",
+        memo=f"Return of lead {rr.delivery.lead.reference} approved",
         user=user,
     )
     rr.status, rr.decided_by, rr.decided_at = ReturnRequest.Status.APPROVED, user, timezone.now()

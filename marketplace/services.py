@@ -21,9 +21,9 @@ from core.bulk import bulk_insert, bulk_set
 from core.tasking import enqueue, enqueue_on_commit
 from core.terms import values_params
 from leads import services as lead_services
-from leads.choices import LeadStatus
+from leads.choices import LeadStatus, lead_statuses_to
 from leads.models import Lead
-from leads.services import lead_hold
+from leads.services import lead_hold, lead_set_status
 from lenders.models import AssignmentRule, Lender, Membership, Subscription
 
 from .matching import LEAD_VALUES, in_schedule, matching_sql
@@ -32,7 +32,7 @@ from .signals import deliveries_created
 
 logger = logging.getLogger(__name__)
 
-SELLABLE = (LeadStatus.QUALIFIED, LeadStatus.UNSOLD)
+SELLABLE = tuple(sorted(lead_statuses_to(LeadStatus.SOLD)))  # qualified and unsold
 
 
 def market_settings_current() -> MarketSettings:
@@ -47,25 +47,25 @@ def price_floors_current() -> list[PriceFloor]:
 def leads_qualify(*, lead_ids: list[int], claim: int = 0, queue_distribution: bool = True) -> list[Lead]:
     """The first half of the batch: leads.services.leads_qualify, then, unless the caller (the qualify
     task) sells the batch itself, each qualified lead's sale queued on commit."""
-    from .tasks import distribute_lead  # tasks import this module: the one import inside the app's cycle
+    from . import tasks  # tasks import this module: the one import inside the app's cycle
 
     leads = lead_services.leads_qualify(lead_ids=lead_ids, claim=claim)
     if queue_distribution:
         for lead in leads:
             if lead.status == LeadStatus.QUALIFIED:
-                enqueue_on_commit(distribute_lead, lead.pk)
+                enqueue_on_commit(tasks.lead_distribute, lead.pk)
     return leads
 
 
 def lead_waiting_queue(*, lead_id: int, status: str, **kwargs: object) -> None:
     """Receiver of leads.signals.lead_waiting (sent on commit): queue a received lead's qualification, or a
     released qualified lead's sale."""
-    from .tasks import distribute_lead, qualify_soon
+    from . import tasks
 
     if status == LeadStatus.RECEIVED:
-        qualify_soon(lead_id)
+        tasks.qualify_soon(lead_id)
     else:
-        enqueue(distribute_lead, lead_id)
+        enqueue(tasks.lead_distribute, lead_id)
 
 
 # Price points of bids read per lead; a sale that walks past them all reads that lead's every match.
@@ -414,10 +414,11 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
                     "considered": considered,
                 },
             ][-20:]  # unsold leads retry for a day; keep the trace bounded
+            # The lead's row is locked: the move is checked here and written with the batch (bulk_set below).
             if winners:
-                lead.status = LeadStatus.SOLD
+                lead_set_status(lead=lead, to=LeadStatus.SOLD, save=False)
             else:
-                lead.status = LeadStatus.UNSOLD
+                lead_set_status(lead=lead, to=LeadStatus.UNSOLD, save=False)
                 lead.retry_until = lead.retry_until or now + timedelta(hours=settings_.unsold_retry_hours)
             logger.info("lead %s %s to %d buyer(s)", lead.pk, mode, len(winners))
 
@@ -430,7 +431,7 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
         if sales:
             charges = accounts_charge(
                 charges=[
-                    (market.accounts[sub.lender_id], sub.price, f"Lead #{lead.pk} ({mode})")
+                    (market.accounts[sub.lender_id], sub.price, f"Lead {lead.reference} ({mode})")
                     for lead, mode, sub in sales
                 ]
             )
@@ -457,7 +458,7 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
                 ["last_served_at"],
             )
             # Give each new lead its loan officer before anyone is told about it (notify reads assigned_to).
-            delivery_assign(deliveries=deliveries, now=now)
+            deliveries_assign_round_robin(deliveries=deliveries, now=now)
         bulk_set(
             leads,
             ["status", "sold_at", "retry_until", "distribution_attempts", "distribution_trace", "updated_at"],
@@ -486,14 +487,14 @@ def _counted(sub: Subscription, now: datetime) -> Subscription:
 
 def lead_redistribute(*, lead_id: int) -> bool:
     """Staff: give an unsold (or stuck qualified) lead a fresh retry window and queue its sale."""
-    from .tasks import distribute_lead
+    from . import tasks
 
     market = MarketSettings.load()
     updated = Lead.objects.filter(pk=lead_id, status__in=SELLABLE).update(
         retry_until=timezone.now() + timedelta(hours=market.unsold_retry_hours)
     )
     if updated:
-        enqueue_on_commit(distribute_lead, lead_id)
+        enqueue_on_commit(tasks.lead_distribute, lead_id)
     return bool(updated)
 
 
@@ -545,7 +546,7 @@ def delivery_set_status(
 # --- Assignment: which loan officer works a new lead ---------------------------------------------------
 
 
-def delivery_assign(*, deliveries: list[Delivery], now: datetime | None = None) -> None:
+def deliveries_assign_round_robin(*, deliveries: list[Delivery], now: datetime | None = None) -> None:
     """Give each new delivery a loan officer by its lender's round-robin rules; leave it unassigned (so
     owners and managers see it and are e-mailed) when no active officer's rule fits the lead.
 

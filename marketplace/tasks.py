@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from core.tasking import ReliableTask, enqueue, enqueue_batches
+from core.tasking import ReliableTask, enqueue, enqueue_batches, renamed_task
 from leads.choices import LeadStatus
 from leads.models import Lead
 from leads.selectors import leads_stuck
@@ -19,7 +19,7 @@ from .signals import deliveries_created
 logger = logging.getLogger(__name__)
 
 # The beat task that finds again the work of a task whose message was lost (ReliableTask.swept_by).
-SWEPT = "marketplace.tasks.sweep_stuck_leads"
+SWEPT = "marketplace.tasks.leads_stuck_sweep"
 
 
 # Set while a qualify task is queued and not yet started: the leads received meanwhile wait for that task,
@@ -37,11 +37,13 @@ def qualify_soon(lead_id: int) -> None:
     except Exception:  # noqa: BLE001 - the cache is down: queue anyway, as if no task were waiting
         first = True
     if first:
-        enqueue(qualify_lead, lead_id)
+        enqueue(leads_qualify_and_sell, lead_id)
 
 
-@shared_task(base=ReliableTask, swept_by=SWEPT)
-def qualify_lead(lead_id: int | None = None) -> str | None:
+# renamed_task: the quoted name is the task's name before issue 13.6, kept registered for one release so that
+# tasks already queued in Redis (or set aside, to replay) under it still run; drop it in the release after.
+@renamed_task("marketplace.tasks.qualify_lead", base=ReliableTask, swept_by=SWEPT)  # old name
+def leads_qualify_and_sell(lead_id: int | None = None) -> str | None:
     """Qualify the lead, with the others waiting in `received` (up to PIPELINE_BATCH_SIZE), then, once that
     has committed, sell the qualified ones in the same worker: one broker round trip less on the way to the
     lender, and its buyers are told from this worker too (the deliveries_created event, sent with now=True).
@@ -60,7 +62,7 @@ def qualify_lead(lead_id: int | None = None) -> str | None:
     if qualified:
         sold = services.leads_distribute(lead_ids=qualified, queue_notification=False)
     if len(leads) >= size:  # more may be waiting: let another worker start on them while this one notifies
-        enqueue(qualify_lead)
+        enqueue(leads_qualify_and_sell)
     if sold:
         # Committed already (leads_distribute is its own transaction): the integrations app tells the buyers.
         deliveries_created.send(
@@ -71,8 +73,8 @@ def qualify_lead(lead_id: int | None = None) -> str | None:
     return Lead.objects.filter(pk=lead_id).values_list("status", flat=True).first()
 
 
-@shared_task(base=ReliableTask, max_retries=1)
-def sweep_stuck_leads(older_than_seconds: int = 60) -> int:
+@renamed_task("marketplace.tasks.sweep_stuck_leads", base=ReliableTask, max_retries=1)  # old name
+def leads_stuck_sweep(older_than_seconds: int = 60) -> int:
     """Beat: a lead left in `received` or `qualified` lost its task (broker down at commit); queue it again.
     (The deliveries whose notification was lost are the integrations app's sweeper's.)
     Tasks are idempotent, so a lead that was merely slow is not harmed by a second push."""
@@ -80,26 +82,28 @@ def sweep_stuck_leads(older_than_seconds: int = 60) -> int:
     for lead_id, status in leads_stuck(older_than_seconds=older_than_seconds).values_list("id", "status")[
         :1000
     ]:
-        enqueue(qualify_lead if status == LeadStatus.RECEIVED else distribute_lead, lead_id)
+        enqueue(leads_qualify_and_sell if status == LeadStatus.RECEIVED else lead_distribute, lead_id)
         count += 1
     if count:
         logger.info("sweeper pushed on %d stuck lead(s)", count)
     return count
 
 
-@shared_task(base=ReliableTask, swept_by=SWEPT)
-def distribute_lead(lead_id: int) -> int:
+@renamed_task("marketplace.tasks.distribute_lead", base=ReliableTask, swept_by=SWEPT)  # old name
+def lead_distribute(lead_id: int) -> int:
     return len(services.lead_distribute(lead_id=lead_id))
 
 
-@shared_task(base=ReliableTask, swept_by="marketplace.tasks.retry_unsold_leads")
-def distribute_leads(lead_ids: list[int]) -> int:
+@renamed_task(
+    "marketplace.tasks.distribute_leads", base=ReliableTask, swept_by="marketplace.tasks.leads_unsold_retry"
+)  # old name
+def leads_distribute(lead_ids: list[int]) -> int:
     """A batch of leads offered again (the retry sweep): one matching query and one transaction for all."""
     return sum(len(deliveries) for deliveries in services.leads_distribute(lead_ids=lead_ids).values())
 
 
-@shared_task(base=ReliableTask, max_retries=1)
-def retry_unsold_leads() -> int:
+@renamed_task("marketplace.tasks.retry_unsold_leads", base=ReliableTask, max_retries=1)  # old name
+def leads_unsold_retry() -> int:
     """Beat: offer unsold leads again while their retry window is open (caps reset, budgets refill), in
     batches of PIPELINE_BATCH_SIZE, a task each."""
     ids = list(
@@ -107,11 +111,11 @@ def retry_unsold_leads() -> int:
         .order_by("id")
         .values_list("id", flat=True)[:1000]
     )
-    return enqueue_batches(distribute_leads, ids, settings.PIPELINE_BATCH_SIZE)
+    return enqueue_batches(leads_distribute, ids, settings.PIPELINE_BATCH_SIZE)
 
 
-@shared_task(base=ReliableTask, max_retries=1)
-def remind_overdue_followups() -> int:
+@renamed_task("marketplace.tasks.remind_overdue_followups", base=ReliableTask, max_retries=1)  # old name
+def followups_remind_overdue() -> int:
     """Beat: e-mail each member about their overdue follow-ups, each item once."""
     return services.followups_remind_overdue()
 

@@ -161,7 +161,7 @@ def _export_rows(deliveries) -> Iterator[tuple]:
         yield (
             timezone.localtime(d.created_at).strftime(fmt),
             d.pk,
-            lead.pk,
+            lead.reference,
             d.get_status_display(),
             consumer.first_name,
             consumer.last_name,

@@ -271,6 +271,6 @@ def delivery_letter(request: HttpRequest, delivery_id: int) -> HttpResponse:
     _record_contact_view(request, delivery, ContactAccess.Channel.LETTER)
     pdf = prequalification_letter(delivery=delivery, lender=request.membership.lender)
     response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="prequalification-{delivery.lead_id}.pdf"'
+    response["Content-Disposition"] = f'attachment; filename="prequalification-{delivery.lead.reference}.pdf"'
     response["Cache-Control"] = "no-store"
     return response

@@ -71,7 +71,7 @@ def prequalification_letter(
     )
     line(amount, size=20, style="B", height=10, gap=2)
     line(f"Loan programs: {products}", gap=8)
-    line(f"Lead reference: #{lead.pk}", size=9, gap=8)
+    line(f"Lead reference: {lead.reference}", size=9, gap=8)
     line("Sincerely,", gap=1)
     line(lender.name, style="B", gap=10)
     line("Important", size=9, style="B", height=5)

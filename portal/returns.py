@@ -12,8 +12,12 @@ from django.utils import timezone
 
 from billing.models import ReturnRequest
 from marketplace.models import MarketSettings
-from marketplace.returns import return_deadline, return_rate_for_month, returns_for_member
-from marketplace.returns import return_request as return_request_service
+from marketplace.returns import (
+    return_deadline,
+    return_rate_for_month,
+    return_request_create,
+    returns_for_member,
+)
 from marketplace.selectors import delivery_get_for_member
 
 from .forms import ReturnRequestForm
@@ -53,7 +57,7 @@ def return_request(request: HttpRequest, delivery_id: int) -> HttpResponse:
     if request.method == "POST" and existing is None:
         if form.is_valid():
             try:
-                return_request_service(
+                return_request_create(
                     delivery=delivery,
                     user=request.user,
                     reason=form.cleaned_data["reason"],

@@ -30,7 +30,7 @@ from core.clientip import client_ip
 from core.problems import Conflict
 from leads.choices import LoanPurpose
 from marketplace.models import Activity, Delivery
-from marketplace.returns import return_request
+from marketplace.returns import return_request_create
 from marketplace.services import activity_log, delivery_next_statuses
 
 from .. import services
@@ -130,6 +130,8 @@ def _django_errors(exc: DjangoValidationError) -> ValidationError | Conflict:
 # (integrations.schema.NonNegativeDecimalExtension).
 class DeliveryListOutput(serializers.ModelSerializer):
     lead_id = serializers.UUIDField(source="lead.public_id")
+    # The short reference the portal, ledger memos and e-mails show for the lead (the start of lead_id).
+    lead_reference = serializers.CharField(source="lead.reference")
     purpose = serializers.ChoiceField(choices=LoanPurpose.choices, source="lead.purpose")
     city = serializers.CharField(source="lead.city")
     state = serializers.CharField(source="lead.state")
@@ -140,6 +142,7 @@ class DeliveryListOutput(serializers.ModelSerializer):
         fields = [
             "id",
             "lead_id",
+            "lead_reference",
             "created_at",
             "status",
             "status_changed_at",
@@ -432,7 +435,7 @@ class ReturnApi(ApiView):
         data = self.ReturnInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            rr = return_request(delivery=delivery, user=None, **data.validated_data)
+            rr = return_request_create(delivery=delivery, user=None, **data.validated_data)
         except DjangoValidationError as exc:
             raise _django_errors(exc) from None
         return Response(self.ReturnOutput(rr).data, status=status.HTTP_201_CREATED)

@@ -11,7 +11,7 @@ from integrations.models import WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
 from leads.models import Lead
 from marketplace.models import MarketSettings
-from marketplace.returns import return_approve, return_request
+from marketplace.returns import return_approve, return_request_create
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
 
@@ -32,7 +32,7 @@ def test_a_sale_under_the_threshold_alerts_once_by_webhook_and_email(
     owner, buying_lender, endpoint, django_capture_on_commit_callbacks, monkeypatch
 ):
     monkeypatch.setattr(
-        "integrations.tasks.send_endpoint_webhooks.apply_async", lambda *a, **k: None
+        "integrations.tasks.webhook_endpoint_send_due.apply_async", lambda *a, **k: None
     )  # no network here
     Account.objects.filter(lender=buying_lender).update(low_balance_threshold=Decimal("950.00"))
     make_subscription(buying_lender, price="40.00")
@@ -60,11 +60,11 @@ def test_a_sale_under_the_threshold_alerts_once_by_webhook_and_email(
 def test_a_decided_return_is_a_webhook_and_an_email(
     owner, staff, buying_lender, endpoint, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr("integrations.tasks.send_endpoint_webhooks.apply_async", lambda *a, **k: None)
+    monkeypatch.setattr("integrations.tasks.webhook_endpoint_send_due.apply_async", lambda *a, **k: None)
     MarketSettings.objects.update_or_create(pk=1, defaults={"return_rate_cap": 100})
     make_subscription(buying_lender, exclusive=True, price="90.00")
     delivery = lead_distribute(lead_id=QualifiedLeadFactory().pk)[0]
-    rr = return_request(delivery=delivery, user=owner, reason="bad_contact")
+    rr = return_request_create(delivery=delivery, user=owner, reason="bad_contact")
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -114,8 +114,11 @@ def test_a_batch_sold_at_once_is_one_email_per_recipient(
         assert f"/portal/leads/{delivery.pk}/" in email.body and f"/portal/leads/{delivery.pk}/" in html
         what = f"{lead.get_purpose_display()} in {lead.city}, {lead.state}"
         loan = f"estimated loan ${lead.requested_loan:,.0f}"
-        assert f"Shared: {what}; {loan}; price $40.00" in email.body
-        assert f"<strong>{escape(what)}</strong></a>\n  (shared): {loan}, price $40.00" in html
+        assert f"Lead {lead.reference}, shared: {what}; {loan}; price $40.00" in email.body
+        assert (
+            f"Lead {lead.reference}: <strong>{escape(what)}</strong></a>\n  (shared): {loan}, price $40.00"
+            in html
+        )
     # Plain text is not HTML: an apostrophe stays an apostrophe there, and is escaped only in the HTML part.
     assert "O'Donnell, TX" in email.body and "O&#x27;Donnell, TX" in html
     assert not any(

@@ -12,7 +12,7 @@ from django.utils import timezone
 from compliance.services import consumer_erase
 from integrations.models import IdempotencyRecord, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_message_resend, webhook_secret_new
-from integrations.tasks import purge_expired_records, send_due_webhooks
+from integrations.tasks import records_expired_purge, webhook_endpoints_schedule_due
 
 pytestmark = pytest.mark.django_db
 
@@ -68,8 +68,8 @@ def test_retention_clears_old_payloads_and_deletes_expired_answers(endpoint):
         **answer, key="b", path="/p/", created_at=timezone.now() - timedelta(hours=71)
     )
 
-    assert tuple(purge_expired_records.delay().get()) == (1, 2)
-    assert tuple(purge_expired_records.delay().get()) == (0, 0)  # idempotent
+    assert tuple(records_expired_purge.delay().get()) == (1, 2)
+    assert tuple(records_expired_purge.delay().get()) == (0, 0)  # idempotent
 
     cleared = set(WebhookMessage.objects.filter(payload__isnull=True).values_list("pk", flat=True))
     assert cleared == {old_delivered.pk, failed_old.pk}
@@ -86,9 +86,9 @@ def test_a_cleared_message_cannot_be_resent_and_the_portal_says_so(
     endpoint, owner, client, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr("integrations.tasks.send_endpoint_webhooks.delay", sent.append)
+    monkeypatch.setattr("integrations.tasks.webhook_endpoint_send_due.delay", sent.append)
     cleared = message(endpoint, "succeeded", finished_days_ago=4)
-    purge_expired_records()
+    records_expired_purge()
     client.force_login(owner)
 
     page = client.get(reverse("portal:webhook_detail", args=[endpoint.pk])).content.decode()
@@ -112,7 +112,7 @@ def test_erasure_clears_the_consumers_messages_and_a_pending_one_is_never_sent(
 ):
     """A message about an erased consumer kept their contact for days of retries (and Resend)."""
     sent = []
-    monkeypatch.setattr("integrations.tasks.send_endpoint_webhooks.delay", sent.append)
+    monkeypatch.setattr("integrations.tasks.webhook_endpoint_send_due.delay", sent.append)
     lead_id = str(delivery.lead.public_id)
     pending = message(endpoint, "pending", lead_id=lead_id)
     delivered = message(endpoint, "succeeded", finished_days_ago=0, lead_id=lead_id)
@@ -124,6 +124,6 @@ def test_erasure_clears_the_consumers_messages_and_a_pending_one_is_never_sent(
     assert pending.payload is None and pending.status == "failed" and pending.next_attempt_at is None
     assert WebhookMessage.objects.get(pk=delivered.pk).payload is None
     assert WebhookMessage.objects.get(pk=someone_else.pk).payload is not None
-    assert send_due_webhooks() == 0 and sent == []
+    assert webhook_endpoints_schedule_due() == 0 and sent == []
     with pytest.raises(ValidationError):
         webhook_message_resend(message=pending)

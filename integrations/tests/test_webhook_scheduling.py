@@ -12,7 +12,7 @@ from django.utils import timezone
 from integrations import webhooks as wh
 from integrations.models import WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_endpoint_create, webhook_secret_new, webhooks_emit
-from integrations.tasks import send_due_webhooks, send_endpoint_webhooks
+from integrations.tasks import webhook_endpoint_send_due, webhook_endpoints_schedule_due
 from marketplace.models import MarketSettings
 
 from .receiver import Receiver
@@ -36,7 +36,7 @@ def queued(monkeypatch) -> list[tuple]:
     """The send tasks handed to the broker (endpoint id, countdown), not run."""
     sent: list[tuple] = []
     monkeypatch.setattr(
-        send_endpoint_webhooks,
+        webhook_endpoint_send_due,
         "apply_async",
         lambda args, countdown=None, **kw: sent.append((args[0], countdown)),
     )
@@ -64,13 +64,13 @@ def due(endpoint: WebhookEndpoint, n: int = 1) -> list[WebhookMessage]:
 
 
 def test_the_sweeper_never_queues_again_what_is_already_queued(buying_lender, receiver, queued):
-    """Issue 11.6: send_due_webhooks queued a task per due message on every run, on top of those waiting in
-    the broker (1,340 tasks). Now an endpoint with a task queued gets no other, however many messages wait
-    and however often the sweeper runs."""
+    """Issue 11.6: webhook_endpoints_schedule_due queued a task per due message on every run, on top of those
+    waiting in the broker (1,340 tasks). Now an endpoint with a task queued gets no other, however many
+    messages wait and however often the sweeper runs."""
     endpoint = endpoint_for(buying_lender, receiver.url)
     due(endpoint, 3)
     for _ in range(5):
-        send_due_webhooks()
+        webhook_endpoints_schedule_due()
     assert queued == [(endpoint.pk, None)]
 
 
@@ -80,7 +80,7 @@ def test_a_queued_mark_the_broker_lost_is_queued_again_by_the_sweeper(buying_len
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         queued_at=timezone.now() - wh.QUEUED_STALE - timedelta(seconds=1)
     )
-    send_due_webhooks()
+    webhook_endpoints_schedule_due()
     assert queued == [(endpoint.pk, None)]
 
 
@@ -102,13 +102,13 @@ def test_one_endpoint_of_a_lender_sends_at_a_time_and_hands_on_to_the_next(buyin
     due(second, 2)
     WebhookEndpoint.objects.filter(pk=first.pk).update(sending_until=timezone.now() + timedelta(seconds=30))
 
-    assert send_endpoint_webhooks(second.pk) == 0
+    assert webhook_endpoint_send_due(second.pk) == 0
     assert receiver.requests == [] and queued == []
 
     WebhookEndpoint.objects.filter(pk=first.pk).update(sending_until=None)
-    assert send_endpoint_webhooks(first.pk) == 2
+    assert webhook_endpoint_send_due(first.pk) == 2
     assert queued == [(second.pk, None)]  # handed on, through the back of the queue
-    assert send_endpoint_webhooks(second.pk) == 2
+    assert webhook_endpoint_send_due(second.pk) == 2
     assert (
         len(receiver.requests) == 4
         and WebhookEndpoint.objects.filter(sending_until__isnull=False).count() == 0
@@ -120,7 +120,7 @@ def test_another_lender_is_not_held_by_a_busy_one(buying_lender, rival_lender, r
     WebhookEndpoint.objects.filter(pk=busy.pk).update(sending_until=timezone.now() + timedelta(seconds=30))
     other = endpoint_for(rival_lender, receiver.url + "2")
     due(other)
-    assert send_endpoint_webhooks(other.pk) == 1
+    assert webhook_endpoint_send_due(other.pk) == 1
 
 
 def test_a_message_refused_on_its_own_does_not_hold_the_ones_after_it(buying_lender, receiver, queued):
@@ -130,7 +130,7 @@ def test_a_message_refused_on_its_own_does_not_hold_the_ones_after_it(buying_len
     endpoint = endpoint_for(buying_lender, receiver.url)
     messages = due(endpoint, 3)
 
-    assert send_endpoint_webhooks(endpoint.pk) == 3
+    assert webhook_endpoint_send_due(endpoint.pk) == 3
 
     statuses = [WebhookMessage.objects.get(pk=m.pk).status for m in messages]
     assert statuses == ["pending", "succeeded", "succeeded"]
@@ -146,7 +146,7 @@ def test_an_endpoint_that_keeps_failing_gets_a_short_timeout(buying_lender, rece
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=3)
     (message,) = due(endpoint)
 
-    send_endpoint_webhooks(endpoint.pk)
+    webhook_endpoint_send_due(endpoint.pk)
 
     attempt = message.attempts.get()
     assert attempt.error == "Timed out" and attempt.latency_ms < 5000

@@ -14,7 +14,12 @@ from standardwebhooks import Webhook
 from integrations import webhooks as wh
 from integrations.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_endpoint_rotate_secret, webhook_secret_new, webhooks_emit
-from integrations.tasks import send_due_webhooks, send_endpoint_webhooks
+from integrations.tasks import (
+    webhook_endpoint_send_due as webhook_endpoint_send_due_task,
+)
+from integrations.tasks import (
+    webhook_endpoints_schedule_due,
+)
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
 
@@ -147,11 +152,11 @@ def test_a_failure_is_retried_with_the_same_id_after_the_schedule(
     assert message.status == "pending" and message.attempt_count == 1
     wait = message.next_attempt_at - timezone.now()
     assert timedelta(seconds=3) < wait < timedelta(seconds=7)  # 5 s with jitter
-    send_due_webhooks()  # not due yet: nothing is sent
+    webhook_endpoints_schedule_due()  # not due yet: nothing is sent
     assert len(receiver.requests) == 1
 
     make_due(message)
-    send_due_webhooks()
+    webhook_endpoints_schedule_due()
 
     assert len(receiver.requests) == 2
     (h1, b1, _), (h2, b2, _) = receiver.requests
@@ -195,14 +200,14 @@ def test_after_the_last_scheduled_attempt_the_endpoint_is_disabled(
     owner, endpoint, receiver, django_capture_on_commit_callbacks
 ):
     receiver.reply(500)
-    with mock.patch.object(send_endpoint_webhooks, "apply_async"):
+    with mock.patch.object(webhook_endpoint_send_due_task, "apply_async"):
         message = emit(endpoint, django_capture_on_commit_callbacks)
     WebhookMessage.objects.filter(pk=message.pk).update(attempt_count=wh.MAX_ATTEMPTS - 1)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=wh.MAX_ATTEMPTS - 1)
     make_due(message)
 
     with django_capture_on_commit_callbacks(execute=True):
-        send_endpoint_webhooks(endpoint.pk)
+        webhook_endpoint_send_due_task(endpoint.pk)
 
     message.refresh_from_db()
     endpoint.refresh_from_db()
@@ -224,10 +229,10 @@ def test_the_schedule_spans_about_three_days_and_no_countdown_outlives_the_visib
         run = wh.EndpointRun(sent=1, lender_id=endpoint.lender_id, retry=wait)
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(queued_at=None)
         with (
-            mock.patch("integrations.tasks.webhook_endpoint_send_due", return_value=run),
-            mock.patch.object(send_endpoint_webhooks, "apply_async") as apply_async,
+            mock.patch("integrations.webhooks.webhook_endpoint_send_due", return_value=run),
+            mock.patch.object(webhook_endpoint_send_due_task, "apply_async") as apply_async,
         ):
-            send_endpoint_webhooks(endpoint.pk)
+            webhook_endpoint_send_due_task(endpoint.pk)
         countdowns += [c.kwargs["countdown"] for c in apply_async.call_args_list]
     assert countdowns and max(countdowns) <= visibility.total_seconds()
     assert wh.TIMEOUT.connect_timeout + wh.TIMEOUT.read_timeout <= 15
@@ -336,9 +341,9 @@ def test_a_batch_of_sales_is_one_task_per_endpoint_and_every_message_verifies(
     from marketplace.services import leads_distribute
 
     queued: list[tuple] = []
-    real = tasks.send_endpoint_webhooks.apply_async
+    real = tasks.webhook_endpoint_send_due.apply_async
     monkeypatch.setattr(
-        tasks.send_endpoint_webhooks,
+        tasks.webhook_endpoint_send_due,
         "apply_async",
         lambda args, **kw: queued.append(args) or real(args, **kw),
     )
@@ -362,19 +367,19 @@ def test_a_failure_backs_the_endpoint_off_with_the_rest_waiting_in_order(
 ):
     """Issue 11.6: after a failed attempt the endpoint's other messages are not each tried (and each timed
     out) at once: they wait with the failed one, which is retried first, by one countdown task."""
-    with mock.patch.object(send_endpoint_webhooks, "apply_async"):  # the emits' own sends: not yet
+    with mock.patch.object(webhook_endpoint_send_due_task, "apply_async"):  # the emits' own sends: not yet
         messages = [emit(endpoint, django_capture_on_commit_callbacks, data={"n": i}) for i in range(4)]
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(queued_at=None)
     receiver.reply(200)
     receiver.reply(503, {"Retry-After": "30"})  # the second fails; 30 s is a broker countdown
     queued: list[tuple] = []
     monkeypatch.setattr(
-        send_endpoint_webhooks,
+        webhook_endpoint_send_due_task,
         "apply_async",
         lambda args, countdown=None, **kw: queued.append((args, countdown)),
     )
 
-    assert send_endpoint_webhooks(endpoint.pk) == 2
+    assert webhook_endpoint_send_due_task(endpoint.pk) == 2
 
     for m in messages:
         m.refresh_from_db()
@@ -387,13 +392,14 @@ def test_a_failure_backs_the_endpoint_off_with_the_rest_waiting_in_order(
     endpoint.refresh_from_db()
     assert endpoint.failure_count == 1 and endpoint.queued_at > timezone.now() + timedelta(seconds=29)
 
-    send_due_webhooks()  # nothing due, and the endpoint's task is queued: the sweeper queues nothing
+    # Nothing due, and the endpoint's task is queued: the sweeper queues nothing.
+    webhook_endpoints_schedule_due()
     assert len(queued) == 1
 
     WebhookMessage.objects.filter(pk__in=[m.pk for m in messages[1:]]).update(next_attempt_at=timezone.now())
-    send_due_webhooks()  # due now, but the countdown task is still queued: not queued twice
+    webhook_endpoints_schedule_due()  # due now, but the countdown task is still queued: not queued twice
     assert len(queued) == 1
-    assert send_endpoint_webhooks(endpoint.pk) == 3  # the countdown task: the rest, in order
+    assert webhook_endpoint_send_due_task(endpoint.pk) == 3  # the countdown task: the rest, in order
     assert [json_n(b) for _, b, _ in receiver.requests] == [0, 1, 1, 2, 3]
 
 

@@ -16,7 +16,7 @@ from leads.selectors import loan_limits_for, loan_limits_for_many
 from leads.services import CONSUMER_FIELDS, LEAD_FIELDS, lead_submit
 from marketplace.models import Delivery
 from marketplace.services import leads_qualify
-from marketplace.tasks import sweep_stuck_leads
+from marketplace.tasks import leads_stuck_sweep
 from marketplace.tests.factories import make_subscription
 
 pytestmark = pytest.mark.django_db
@@ -214,7 +214,7 @@ def test_sweeper_pushes_on_leads_whose_task_never_ran(buying_lender, django_capt
         lead = submit()
     Lead.objects.filter(pk=lead.pk).update(updated_at=lead.updated_at.replace(year=2020))
     with django_capture_on_commit_callbacks(execute=True):
-        assert sweep_stuck_leads() == 1
+        assert leads_stuck_sweep() == 1
     assert Lead.objects.get(pk=lead.pk).status == "sold"
 
 
@@ -222,7 +222,7 @@ def test_sweeper_sends_the_email_whose_task_was_lost(
     buying_lender, owner, django_capture_on_commit_callbacks
 ):
     from integrations.deliveries import deliveries_notify
-    from integrations.tasks import sweep_stuck_deliveries
+    from integrations.tasks import deliveries_stuck_sweep
 
     make_subscription(buying_lender, price="40.00")
     with django_capture_on_commit_callbacks(execute=True):
@@ -235,10 +235,10 @@ def test_sweeper_sends_the_email_whose_task_was_lost(
     Delivery.objects.filter(pk=delivery.pk).update(created_at=delivery.created_at.replace(year=2020))
     assert mail.outbox == []
     with django_capture_on_commit_callbacks(execute=True):
-        assert sweep_stuck_deliveries() == 1
+        assert deliveries_stuck_sweep() == 1
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [owner.email]
     assert Delivery.objects.get(pk=delivery.pk).emailed_at is not None
-    assert sweep_stuck_deliveries() == 0
+    assert deliveries_stuck_sweep() == 0
 
 
 def test_a_fresh_database_has_fhfa_county_limits_without_an_import():
@@ -293,7 +293,7 @@ def test_one_qualify_task_clears_the_backlog_and_the_later_tasks_do_nothing(
 ):
     """Under load a task takes every lead waiting in `received` and sells them in one batch; a duplicate
     inside the batch is caught against the lead before it, whatever the e-mail's case."""
-    from marketplace.tasks import qualify_lead
+    from marketplace.tasks import leads_qualify_and_sell
 
     make_subscription(buying_lender, exclusive=True, price="90.00")
     make_subscription(rival_lender, exclusive=True, price="80.00")
@@ -303,7 +303,7 @@ def test_one_qualify_task_clears_the_backlog_and_the_later_tasks_do_nothing(
     assert len(queued) == 7
 
     with django_capture_on_commit_callbacks(execute=True) as notified:
-        assert qualify_lead(leads[3].pk) == "sold"
+        assert leads_qualify_and_sell(leads[3].pk) == "sold"
     statuses = list(Lead.objects.order_by("pk").values_list("status", flat=True))
     assert statuses == ["sold"] * 6 + ["duplicate"]
     assert Lead.objects.get(pk=twin.pk).status_reason.startswith(
@@ -320,7 +320,7 @@ def test_one_qualify_task_clears_the_backlog_and_the_later_tasks_do_nothing(
 
     for lead in [*leads, twin]:  # their own tasks arrive: three reads (and a savepoint), no second sale
         with django_assert_max_num_queries(5):
-            qualify_lead(lead.pk)
+            leads_qualify_and_sell(lead.pk)
     assert Delivery.objects.count() == 6
 
 
@@ -338,15 +338,15 @@ def test_leads_received_while_a_qualify_task_waits_queue_no_task_of_their_own(
         leads = [submit(email=f"buyer{i}@example.com", phone=f"512555{i:04d}") for i in range(3)]
     for commit in commits:  # three leads commit while the first one's task waits in the broker
         commit()
-    assert queued == [("marketplace.tasks.qualify_lead", (leads[0].pk,))]
+    assert queued == [("marketplace.tasks.leads_qualify_and_sell", (leads[0].pk,))]
 
-    assert tasks.qualify_lead(leads[0].pk) == "sold"  # it takes all three
+    assert tasks.leads_qualify_and_sell(leads[0].pk) == "sold"  # it takes all three
     assert [Lead.objects.get(pk=lead.pk).status for lead in leads] == ["sold", "sold", "sold"]
 
     with django_capture_on_commit_callbacks(execute=True):  # received after the task looked: its own task
         late = submit(email="late@example.com", phone="5125559999")
-    assert queued[1:] == [("marketplace.tasks.qualify_lead", (late.pk,))]
-    tasks.qualify_lead(late.pk)
+    assert queued[1:] == [("marketplace.tasks.leads_qualify_and_sell", (late.pk,))]
+    tasks.leads_qualify_and_sell(late.pk)
     assert Lead.objects.filter(status="sold").count() == 4
 
 
@@ -361,13 +361,15 @@ def test_a_full_batch_queues_the_next_task_for_the_rest(
     with django_capture_on_commit_callbacks(execute=False):
         leads = [submit(email=f"buyer{i}@example.com", phone=f"512555{i:04d}") for i in range(5)]
 
-    tasks.qualify_lead(leads[4].pk)  # its own lead first, then the oldest waiting
+    tasks.leads_qualify_and_sell(leads[4].pk)  # its own lead first, then the oldest waiting
     statuses = dict(Lead.objects.values_list("pk", "status"))
     assert [statuses[lead.pk] == "received" for lead in leads] == [False, False, True, True, False]
-    assert queued == [("marketplace.tasks.qualify_lead", ())]
+    assert queued == [("marketplace.tasks.leads_qualify_and_sell", ())]
 
-    assert tasks.qualify_lead() is None  # the next task takes the rest, and, short of a full batch, stops
-    assert queued == [("marketplace.tasks.qualify_lead", ())]
+    assert (
+        tasks.leads_qualify_and_sell() is None
+    )  # the next task takes the rest, and, short of a full batch, stops
+    assert queued == [("marketplace.tasks.leads_qualify_and_sell", ())]
     assert not Lead.objects.filter(status="received").exists()
 
 

@@ -93,7 +93,7 @@ def test_one_poisoned_lead_is_held_and_the_rest_of_its_batch_is_sold(
     good, poisoned = _submit_batch(3, django_capture_on_commit_callbacks)
 
     with caplog.at_level(logging.INFO):
-        lead_tasks.qualify_lead()
+        lead_tasks.leads_qualify_and_sell()
 
     statuses = dict(Lead.objects.values_list("pk", "status"))
     assert [statuses[lead.pk] for lead in good] == ["sold"] * 4
@@ -112,7 +112,7 @@ def test_one_poisoned_lead_is_held_and_the_rest_of_its_batch_is_sold(
     assert not leads_stuck(older_than_seconds=-60).filter(pk=poisoned.pk).exists()
     with django_capture_on_commit_callbacks(execute=False):
         later = submit(email="next@example.com", phone="5125557777")
-    lead_tasks.qualify_lead()
+    lead_tasks.leads_qualify_and_sell()
     later.refresh_from_db()
     assert later.status == "sold"
 
@@ -128,9 +128,9 @@ def test_a_full_batch_with_a_held_lead_still_hands_the_rest_on(
     settings.PIPELINE_BATCH_SIZE = 3
     good, poisoned = _submit_batch(2, django_capture_on_commit_callbacks)  # good, good, poisoned, late
 
-    lead_tasks.qualify_lead()
+    lead_tasks.leads_qualify_and_sell()
 
-    assert queued == [("marketplace.tasks.qualify_lead", ())]
+    assert queued == [("marketplace.tasks.leads_qualify_and_sell", ())]
     statuses = dict(Lead.objects.values_list("pk", "status"))
     assert [statuses[good[0].pk], statuses[good[1].pk], statuses[poisoned.pk], statuses[good[2].pk]] == [
         "sold",
@@ -220,7 +220,7 @@ def test_a_held_lead_is_released_from_admin_and_goes_back_where_it_was(
     fixed: one held while qualifying is qualified again (and sold), one held while selling is sold."""
     _raising_engine(monkeypatch)
     _, poisoned = _submit_batch(1, django_capture_on_commit_callbacks)
-    lead_tasks.qualify_lead()
+    lead_tasks.leads_qualify_and_sell()
     qualified = QualifiedLeadFactory(qualified_at=timezone.now())
     lead_services.lead_hold(lead_id=qualified.pk, reason="IntegrityError at services.py:1 while selling")
     monkeypatch.undo()  # the cause is fixed
@@ -248,7 +248,7 @@ def test_the_consumer_of_a_held_lead_is_told_kindly(client, monkeypatch, django_
     """Issue 11.1: a held lead's result page says the request is saved and being looked at; no polling."""
     _raising_engine(monkeypatch)
     _, poisoned = _submit_batch(0, django_capture_on_commit_callbacks)
-    lead_tasks.qualify_lead()
+    lead_tasks.leads_qualify_and_sell()
 
     page = client.get(reverse("leads:result", args=[poisoned.public_id])).content.decode()
 
@@ -278,7 +278,7 @@ def test_one_delivery_whose_webhook_raises_does_not_stop_the_others(
     aside (named on the delivery and as a FailedTask staff can replay, and left alone by the sweeper), and the
     others' webhooks are queued. Replayed once the cause is fixed, it is notified."""
     # No network: the webhook sends are not queued.
-    monkeypatch.setattr("integrations.tasks.send_endpoint_webhooks.apply_async", lambda *a, **k: None)
+    monkeypatch.setattr("integrations.tasks.webhook_endpoint_send_due.apply_async", lambda *a, **k: None)
     deliveries = _sold(3)
     poisoned = deliveries[1]
     real = notifications.deliveries_payloads
@@ -300,7 +300,7 @@ def test_one_delivery_whose_webhook_raises_does_not_stop_the_others(
     assert poisoned.notify_error.endswith("while notifying")
     assert f"delivery {poisoned.pk} notification set aside: KeyError" in caplog.text
     failed = FailedTask.objects.get()
-    assert (failed.task_name, failed.args) == ("integrations.tasks.notify_deliveries", [[poisoned.pk]])
+    assert (failed.task_name, failed.args) == ("integrations.tasks.deliveries_notify", [[poisoned.pk]])
     assert not deliveries_unnotified(older_than_seconds=-60).filter(pk=poisoned.pk).exists()
     client.force_login(staff)
     listed = client.get(reverse("admin:marketplace_delivery_changelist"), {"notification": "set_aside"})
@@ -361,7 +361,7 @@ def test_a_poisoned_partner_lead_is_held_and_the_partners_other_leads_are_sold(
             assert response.status_code == 202, response.content
             ids.append(response.json()["id"])
 
-    lead_tasks.qualify_lead()
+    lead_tasks.leads_qualify_and_sell()
 
     statuses = [api.get(f"/api/v1/leads/{lead_id}/").json()["status"] for lead_id in ids]
     assert statuses == ["sold", "held", "sold"]

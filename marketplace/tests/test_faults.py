@@ -87,7 +87,7 @@ def test_workers_killed_mid_distribution_leave_the_same_result_as_a_clean_run(st
     stack.start_worker(concurrency=2)
     sender = Celery(broker=private_redis.url, set_as_current=False)  # must not replace the app tasks use
     for lead_id in tx + ca + tx[:40]:  # some twice: a duplicate message must not sell twice
-        sender.send_task("marketplace.tasks.distribute_lead", args=[lead_id])
+        sender.send_task("marketplace.tasks.lead_distribute", args=[lead_id])
 
     kills, rng = 0, random.Random(7)
     deadline = time.monotonic() + 90
@@ -261,7 +261,7 @@ def test_one_lenders_dead_endpoints_do_not_delay_anothers_webhooks(stack, privat
 
         sender = Celery(broker=private_redis.url, set_as_current=False)
         for lead_id in leads:
-            sender.send_task("marketplace.tasks.distribute_lead", args=[lead_id])
+            sender.send_task("marketplace.tasks.lead_distribute", args=[lead_id])
         broker = redis.Redis.from_url(private_redis.url)
         queued: list[int] = []
         b_messages = WebhookMessage.objects.filter(endpoint=b_endpoint, status="succeeded")

@@ -16,13 +16,13 @@ from billing.models import LedgerEntry, ReturnRequest
 from config.celery import app as celery_app
 from core import tasking
 from core.models import FailedTask, OutboxTask
-from core.tasks import sweep_outbox
+from core.tasks import outbox_flush
 from integrations.models import WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
-from integrations.tasks import email_return_decided, send_due_webhooks
+from integrations.tasks import return_decided_email, webhook_endpoints_schedule_due
 from integrations.tests.receiver import Receiver
 from marketplace.models import MarketSettings
-from marketplace.returns import return_approve, return_deny, return_request
+from marketplace.returns import return_approve, return_deny, return_request_create
 
 from .factories import QualifiedLeadFactory, make_subscription
 from .topology import free_port
@@ -76,7 +76,7 @@ def returns(buying_lender, owner, receiver):
         lender=buying_lender, url=receiver.url, secret=webhook_secret_new(), events=["return.decided"]
     )
     mail.outbox.clear()
-    return [return_request(delivery=d, user=owner, reason="duplicate") for d in deliveries]
+    return [return_request_create(delivery=d, user=owner, reason="duplicate") for d in deliveries]
 
 
 def decided_events(receiver) -> int:
@@ -94,16 +94,16 @@ def test_return_approve_completes_with_the_broker_down_and_its_work_follows_late
     assert rr.status == ReturnRequest.Status.APPROVED
     assert LedgerEntry.objects.filter(kind="credit", amount=Decimal("40.00")).count() == 1
     assert list(OutboxTask.objects.values_list("task_name", "args")) == [
-        ("integrations.tasks.email_return_decided", [rr.pk])
+        ("integrations.tasks.return_decided_email", [rr.pk])
     ]
     message = WebhookMessage.objects.get(event_type="return.decided")
     assert message.status == "pending" and message.endpoint.queued_at is None  # no task: left for the sweeper
     assert not mail.outbox and not receiver.requests
 
     broker_back()
-    assert sweep_outbox(older_than_seconds=0) == 1
-    assert send_due_webhooks() == 1
-    assert [m.subject for m in mail.outbox] == [f"Return approved: lead #{rr.delivery.lead_id}"]
+    assert outbox_flush(older_than_seconds=0) == 1
+    assert webhook_endpoints_schedule_due() == 1
+    assert [m.subject for m in mail.outbox] == [f"Return approved: lead {rr.delivery.lead.reference}"]
     assert decided_events(receiver) == 1 and not OutboxTask.objects.exists()
 
 
@@ -121,15 +121,15 @@ def test_a_bulk_admin_action_completes_with_the_broker_down(client, returns, sta
     assert OutboxTask.objects.count() == 3
 
     broker_back()
-    assert sweep_outbox(older_than_seconds=0) == 3
-    send_due_webhooks()
+    assert outbox_flush(older_than_seconds=0) == 3
+    webhook_endpoints_schedule_due()
     assert len(mail.outbox) == 3 and decided_events(receiver) == 3
 
 
 def test_the_outbox_is_left_alone_while_the_broker_stays_down(returns, staff, broker_down):
     return_approve(return_request_id=returns[0].pk, user=staff)
 
-    assert sweep_outbox(older_than_seconds=0) == 0  # still down: the row stays for the next sweep
+    assert outbox_flush(older_than_seconds=0) == 0  # still down: the row stays for the next sweep
     assert OutboxTask.objects.count() == 1
 
 
@@ -146,7 +146,7 @@ def test_staff_see_what_waits_in_the_outbox(client, staff, returns, broker_down)
     return_approve(return_request_id=returns[0].pk, user=staff)
     client.force_login(staff)
     page = client.get(reverse("admin:core_outboxtask_changelist"))
-    assert page.status_code == 200 and "integrations.tasks.email_return_decided" in page.content.decode()
+    assert page.status_code == 200 and "integrations.tasks.return_decided_email" in page.content.decode()
 
 
 def test_with_the_broker_up_the_outbox_row_is_gone_at_commit(returns, staff, receiver):
@@ -187,7 +187,7 @@ def test_staff_find_set_aside_tasks_in_admin_with_a_fixed_query_count(client, st
     """Issue 11.7: the README said staff replay failed tasks from admin, and FailedTask had no admin page."""
     client.force_login(staff)
     url = reverse("admin:core_failedtask_changelist")
-    failed("integrations.tasks.notify_deliveries", [[1, 2]])
+    failed("integrations.tasks.deliveries_notify", [[1, 2]])
 
     def queries(path: str) -> int:
         with CaptureQueriesContext(connection) as ctx:
@@ -196,40 +196,40 @@ def test_staff_find_set_aside_tasks_in_admin_with_a_fixed_query_count(client, st
 
     with_one = queries(url)
     for i in range(5):
-        failed("integrations.tasks.email_return_decided", [i], replayed_at=timezone.now())
+        failed("integrations.tasks.return_decided_email", [i], replayed_at=timezone.now())
     # Session, user, the counts, the page's rows and the task-name filter's choices: none per row.
     assert queries(url) == with_one
 
     def listed(query: str) -> set[str]:
         return {t.task_name for t in client.get(url + query).context["cl"].result_list}
 
-    assert listed("?replayed=no") == {"integrations.tasks.notify_deliveries"}
-    assert listed("?replayed=yes") == {"integrations.tasks.email_return_decided"}
-    assert listed("?q=email_return") == {"integrations.tasks.email_return_decided"}
-    assert listed("?task_name=integrations.tasks.notify_deliveries") == {
-        "integrations.tasks.notify_deliveries"
+    assert listed("?replayed=no") == {"integrations.tasks.deliveries_notify"}
+    assert listed("?replayed=yes") == {"integrations.tasks.return_decided_email"}
+    assert listed("?q=return_decided") == {"integrations.tasks.return_decided_email"}
+    assert listed("?task_name=integrations.tasks.deliveries_notify") == {
+        "integrations.tasks.deliveries_notify"
     }
 
 
 def test_staff_replay_a_set_aside_task_from_admin(client, staff, returns, receiver):
     # The e-mail's task reached the broker, then failed until it was set aside (the mail server was down).
-    with mock.patch.object(email_return_decided, "apply_async"):
+    with mock.patch.object(return_decided_email, "apply_async"):
         rr = return_deny(return_request_id=returns[0].pk, user=staff)
     assert not mail.outbox
-    task = failed("integrations.tasks.email_return_decided", [rr.pk])
+    task = failed("integrations.tasks.return_decided_email", [rr.pk])
     client.force_login(staff)
     url = reverse("admin:core_failedtask_changelist")
 
     response = client.post(url, {"action": "replay", "_selected_action": [task.pk]}, follow=True)
 
     assert "Replayed 1 task." in response.content.decode()
-    assert [m.subject for m in mail.outbox] == [f"Return denied: lead #{rr.delivery.lead_id}"]
+    assert [m.subject for m in mail.outbox] == [f"Return denied: lead {rr.delivery.lead.reference}"]
     task.refresh_from_db()
     assert task.replayed_at is not None
 
 
 def test_a_replay_with_the_broker_down_says_so_and_marks_nothing(client, staff, broker_down):
-    task = failed("integrations.tasks.notify_deliveries", [[1]])
+    task = failed("integrations.tasks.deliveries_notify", [[1]])
     client.force_login(staff)
     url = reverse("admin:core_failedtask_changelist")
 

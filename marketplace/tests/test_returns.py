@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from billing.models import Account, LedgerEntry, ReturnRequest
 from marketplace.models import Delivery, MarketSettings
-from marketplace.returns import return_approve, return_deny, return_rate_for_month, return_request
+from marketplace.returns import return_approve, return_deny, return_rate_for_month, return_request_create
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import MemberFactory, QualifiedLeadFactory, make_subscription
 
@@ -55,7 +55,7 @@ def balance(lender) -> Decimal:
 
 def test_request_then_approve_credits_the_price_once(delivery, owner, staff, buying_lender):
     before = balance(buying_lender)
-    rr = return_request(delivery=delivery, user=owner, reason=R.BAD_CONTACT)
+    rr = return_request_create(delivery=delivery, user=owner, reason=R.BAD_CONTACT)
     assert rr.status == "requested" and rr.credit is None and rr.lender_id == buying_lender.pk
     rr = return_approve(return_request_id=rr.pk, user=staff, note="Phone disconnected")
     assert rr.status == "approved" and rr.decided_by == staff and rr.decided_at is not None
@@ -71,7 +71,7 @@ def test_request_then_approve_credits_the_price_once(delivery, owner, staff, buy
 
 def test_deny_posts_nothing(delivery, owner, staff, buying_lender):
     before = balance(buying_lender)
-    rr = return_request(delivery=delivery, user=owner, reason=R.DUPLICATE)
+    rr = return_request_create(delivery=delivery, user=owner, reason=R.DUPLICATE)
     rr = return_deny(return_request_id=rr.pk, user=staff, note="Not a duplicate of any lead you bought")
     assert rr.status == "denied" and rr.credit is None
     assert balance(buying_lender) == before
@@ -80,16 +80,16 @@ def test_deny_posts_nothing(delivery, owner, staff, buying_lender):
 
 
 def test_one_return_per_delivery(delivery, owner):
-    return_request(delivery=delivery, user=owner, reason=R.DUPLICATE)
+    return_request_create(delivery=delivery, user=owner, reason=R.DUPLICATE)
     with pytest.raises(ValidationError, match="already been requested"):
-        return_request(delivery=delivery, user=owner, reason=R.BAD_CONTACT)
+        return_request_create(delivery=delivery, user=owner, reason=R.BAD_CONTACT)
 
 
 def test_other_needs_a_note(delivery, owner):
     with pytest.raises(ValidationError) as exc:
-        return_request(delivery=delivery, user=owner, reason=R.OTHER, note="  ")
+        return_request_create(delivery=delivery, user=owner, reason=R.OTHER, note="  ")
     assert "note" in exc.value.error_dict
-    assert return_request(delivery=delivery, user=owner, reason=R.OTHER, note="Agent, not a consumer")
+    assert return_request_create(delivery=delivery, user=owner, reason=R.OTHER, note="Agent, not a consumer")
 
 
 def test_the_window_is_counted_from_delivery(delivery, owner):
@@ -97,33 +97,33 @@ def test_the_window_is_counted_from_delivery(delivery, owner):
     assert market.return_window_days == 5
     late = delivery.created_at + timedelta(days=5, seconds=1)
     with pytest.raises(ValidationError, match="return window for this lead closed"):
-        return_request(delivery=delivery, user=owner, reason=R.DUPLICATE, now=late)
+        return_request_create(delivery=delivery, user=owner, reason=R.DUPLICATE, now=late)
     market.return_window_days = 7
     market.save()
-    assert return_request(delivery=delivery, user=owner, reason=R.DUPLICATE, now=late)
+    assert return_request_create(delivery=delivery, user=owner, reason=R.DUPLICATE, now=late)
 
 
 def test_cap_refuses_a_request_that_would_pass_it(deliveries, owner, staff, buying_lender):
-    first = return_request(delivery=deliveries[0], user=owner, reason=R.DUPLICATE)
+    first = return_request_create(delivery=deliveries[0], user=owner, reason=R.DUPLICATE)
     # Pending returns count: a second would be 2 of 10 = 20% > 15%.
     with pytest.raises(ValidationError, match=r"capped at 15% .* 10 deliveries .* 20\.0%"):
-        return_request(delivery=deliveries[1], user=owner, reason=R.DUPLICATE)
+        return_request_create(delivery=deliveries[1], user=owner, reason=R.DUPLICATE)
     # A denied return frees its place.
     return_deny(return_request_id=first.pk, user=staff)
-    second = return_request(delivery=deliveries[1], user=owner, reason=R.DUPLICATE)
+    second = return_request_create(delivery=deliveries[1], user=owner, reason=R.DUPLICATE)
     return_approve(return_request_id=second.pk, user=staff)
     stats = return_rate_for_month(lender_id=buying_lender.pk, when=timezone.now())
     assert (stats.deliveries, stats.approved, stats.pending, stats.rate) == (10, 1, 0, Decimal("10"))
     # Staff raise the cap: now a second fits (20% <= 25%).
     MarketSettings.objects.filter(pk=1).update(return_rate_cap=25)
-    third = return_request(delivery=deliveries[2], user=owner, reason=R.DUPLICATE)
+    third = return_request_create(delivery=deliveries[2], user=owner, reason=R.DUPLICATE)
     assert return_approve(return_request_id=third.pk, user=staff).status == "approved"
 
 
 def test_approval_checks_the_cap_again(deliveries, owner, staff):
     MarketSettings.objects.filter(pk=1).update(return_rate_cap=30)
-    a = return_request(delivery=deliveries[0], user=owner, reason=R.DUPLICATE)
-    b = return_request(delivery=deliveries[1], user=owner, reason=R.DUPLICATE)
+    a = return_request_create(delivery=deliveries[0], user=owner, reason=R.DUPLICATE)
+    b = return_request_create(delivery=deliveries[1], user=owner, reason=R.DUPLICATE)
     MarketSettings.objects.filter(pk=1).update(return_rate_cap=15)  # staff lowered it meanwhile
     return_approve(return_request_id=a.pk, user=staff)
     with pytest.raises(ValidationError, match="capped at 15%"):
@@ -133,7 +133,7 @@ def test_approval_checks_the_cap_again(deliveries, owner, staff):
 
 
 def test_database_refuses_an_approval_without_credit(delivery, owner):
-    rr = return_request(delivery=delivery, user=owner, reason=R.DUPLICATE)
+    rr = return_request_create(delivery=delivery, user=owner, reason=R.DUPLICATE)
     with pytest.raises(IntegrityError), transaction.atomic():
         ReturnRequest.objects.filter(pk=rr.pk).update(status="approved", decided_at=timezone.now())
 
@@ -143,7 +143,7 @@ def test_database_refuses_an_approval_without_credit(delivery, owner):
 def test_concurrent_approvals_credit_once(buying_lender, owner, staff):
     make_subscription(buying_lender, states=["TX"], price="40.00")
     deliveries = sell(buying_lender, 10)
-    rr = return_request(delivery=deliveries[0], user=owner, reason=R.DUPLICATE)
+    rr = return_request_create(delivery=deliveries[0], user=owner, reason=R.DUPLICATE)
     before = balance(buying_lender)
     results: list[str] = []
     barrier = threading.Barrier(4)
@@ -202,7 +202,7 @@ def test_outside_the_window_the_page_explains(client, delivery, owner):
 
 
 def test_cap_refusal_is_shown_on_the_form(client, deliveries, owner):
-    return_request(delivery=deliveries[0], user=owner, reason=R.DUPLICATE)
+    return_request_create(delivery=deliveries[0], user=owner, reason=R.DUPLICATE)
     client.force_login(owner)
     response = client.post(reverse("portal:return_request", args=[deliveries[1].pk]), {"reason": "duplicate"})
     assert response.status_code == 400
@@ -214,7 +214,7 @@ def test_return_panel_shows_status_and_link(delivery, owner, staff):
 
     html = render_to_string("portal/_return_panel.html", {"delivery": delivery})
     assert reverse("portal:return_request", args=[delivery.pk]) in html and "Request a return" in html
-    rr = return_request(delivery=delivery, user=owner, reason=R.DUPLICATE)
+    rr = return_request_create(delivery=delivery, user=owner, reason=R.DUPLICATE)
     return_approve(return_request_id=rr.pk, user=staff)
     fresh = Delivery.objects.select_related("return_request__credit").get(pk=delivery.pk)
     html = render_to_string("portal/_return_panel.html", {"delivery": fresh})
@@ -229,14 +229,14 @@ def test_return_panel_shows_status_and_link(delivery, owner, staff):
 
 def test_returns_list_query_count_is_fixed(client, deliveries, owner, staff):
     MarketSettings.objects.filter(pk=1).update(return_rate_cap=100)
-    return_request(delivery=deliveries[0], user=owner, reason=R.DUPLICATE)
+    return_request_create(delivery=deliveries[0], user=owner, reason=R.DUPLICATE)
     client.force_login(owner)
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as few:
         assert client.get(reverse("portal:returns")).status_code == 200
     for d in deliveries[1:6]:
-        return_request(delivery=d, user=owner, reason=R.BAD_CONTACT)
+        return_request_create(delivery=d, user=owner, reason=R.BAD_CONTACT)
     with CaptureQueriesContext(connection) as many:
         client.get(reverse("portal:returns"))
     # session, user, membership, count, page (joined lead, consumer, requester), market, lender zone,
@@ -245,7 +245,7 @@ def test_returns_list_query_count_is_fixed(client, deliveries, owner, staff):
 
 
 def test_another_lender_cannot_return_or_see_our_returns(client, delivery, owner, rival_owner):
-    return_request(delivery=delivery, user=owner, reason=R.DUPLICATE, note="ours-secret-note")
+    return_request_create(delivery=delivery, user=owner, reason=R.DUPLICATE, note="ours-secret-note")
     client.force_login(rival_owner)
     assert client.get(reverse("portal:return_request", args=[delivery.pk])).status_code == 404
     response = client.post(reverse("portal:return_request", args=[delivery.pk]), {"reason": "duplicate"})
@@ -258,7 +258,7 @@ def test_an_officer_returns_only_their_own_leads(client, deliveries, buying_lend
     officer = MemberFactory(lender=buying_lender, role="officer", username="officer1").user
     mine, colleagues = deliveries[0], deliveries[1]
     Delivery.objects.filter(pk=mine.pk).update(assigned_to=officer)
-    return_request(delivery=colleagues, user=owner, reason=R.DUPLICATE, note="colleague-note")
+    return_request_create(delivery=colleagues, user=owner, reason=R.DUPLICATE, note="colleague-note")
     client.force_login(officer)
     assert client.get(reverse("portal:return_request", args=[colleagues.pk])).status_code == 404
     assert client.get(reverse("portal:return_request", args=[mine.pk])).status_code == 200
@@ -272,7 +272,7 @@ def test_an_officer_returns_only_their_own_leads(client, deliveries, buying_lend
 
 def test_staff_approve_and_deny_in_bulk(client, deliveries, owner, staff, buying_lender):
     MarketSettings.objects.filter(pk=1).update(return_rate_cap=100)
-    rrs = [return_request(delivery=d, user=owner, reason=R.DUPLICATE) for d in deliveries[:3]]
+    rrs = [return_request_create(delivery=d, user=owner, reason=R.DUPLICATE) for d in deliveries[:3]]
     before = balance(buying_lender)
     client.force_login(staff)
     url = reverse("admin:billing_returnrequest_changelist")
@@ -285,7 +285,7 @@ def test_staff_approve_and_deny_in_bulk(client, deliveries, owner, staff, buying
 
 
 def test_staff_decide_one_on_its_page(client, delivery, owner, staff):
-    rr = return_request(delivery=delivery, user=owner, reason=R.DUPLICATE)
+    rr = return_request_create(delivery=delivery, user=owner, reason=R.DUPLICATE)
     client.force_login(staff)
     url = reverse("admin:billing_returnrequest_change", args=[rr.pk])
     page = client.get(url)

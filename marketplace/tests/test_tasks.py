@@ -10,10 +10,18 @@ from django.db import connections
 
 from core.models import FailedTask
 from core.tasking import failed_task_replay
-from integrations.tasks import email_deliveries, notify_deliveries
+from integrations.tasks import deliveries_email
+from integrations.tasks import deliveries_notify as deliveries_notify_task
 from leads.models import Lead
 from marketplace.models import Delivery
-from marketplace.tasks import distribute_lead, qualify_lead, retry_unsold_leads, sweep_stuck_leads
+from marketplace.tasks import (
+    lead_distribute as lead_distribute_task,
+)
+from marketplace.tasks import (
+    leads_qualify_and_sell,
+    leads_stuck_sweep,
+    leads_unsold_retry,
+)
 
 from .factories import QualifiedLeadFactory, make_subscription
 
@@ -25,9 +33,9 @@ def test_qualify_lead_twice_is_once(buying_lender):
 
     make_subscription(buying_lender, price="40.00")
     lead = submit()
-    assert qualify_lead(lead.pk) == "sold"  # qualified, then sold by the same task
+    assert leads_qualify_and_sell(lead.pk) == "sold"  # qualified, then sold by the same task
     before = Lead.objects.get(pk=lead.pk)
-    assert qualify_lead(lead.pk) == "sold"
+    assert leads_qualify_and_sell(lead.pk) == "sold"
     after = Lead.objects.get(pk=lead.pk)
     assert (before.qualified_at, before.estimate) == (after.qualified_at, after.estimate)
     assert Delivery.objects.filter(lead=lead).count() == 1
@@ -37,21 +45,21 @@ def test_distribute_lead_twice_is_once(buying_lender, rival_lender):
     make_subscription(buying_lender, price="40.00")
     make_subscription(rival_lender, price="41.00")
     lead = QualifiedLeadFactory()
-    assert distribute_lead(lead.pk) == 2
-    assert distribute_lead(lead.pk) == 0
+    assert lead_distribute_task(lead.pk) == 2
+    assert lead_distribute_task(lead.pk) == 0
     assert Delivery.objects.filter(lead=lead).count() == 2
 
 
 def test_notify_delivery_twice_sends_one_email(buying_lender, owner, django_capture_on_commit_callbacks):
     make_subscription(buying_lender, price="40.00")
     lead = QualifiedLeadFactory()
-    distribute_lead(lead.pk)
+    lead_distribute_task(lead.pk)
     delivery = Delivery.objects.get(lead=lead)
     with django_capture_on_commit_callbacks(execute=True):  # the e-mail task it queues runs
-        assert notify_deliveries([delivery.pk]) == 1
+        assert deliveries_notify_task([delivery.pk]) == 1
     with django_capture_on_commit_callbacks(execute=True):
-        assert notify_deliveries([delivery.pk]) == 0
-    assert email_deliveries([delivery.pk]) == 0  # e-mailed already, by the task the first run queued
+        assert deliveries_notify_task([delivery.pk]) == 0
+    assert deliveries_email([delivery.pk]) == 0  # e-mailed already, by the task the first run queued
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [owner.email]
     # The e-mail names no consumer: a lender reads the contact details in the portal, where access is logged.
@@ -66,10 +74,10 @@ def test_beat_tasks_twice_are_harmless(buying_lender, django_capture_on_commit_c
     from django.utils import timezone
 
     Lead.objects.filter(pk=unsold.pk).update(retry_until=timezone.now() + timezone.timedelta(hours=1))
-    assert retry_unsold_leads() == 1
-    assert retry_unsold_leads() == 0  # sold by the first run
-    assert sweep_stuck_leads() == 0
-    assert sweep_stuck_leads() == 0
+    assert leads_unsold_retry() == 1
+    assert leads_unsold_retry() == 0  # sold by the first run
+    assert leads_stuck_sweep() == 0
+    assert leads_stuck_sweep() == 0
     assert Delivery.objects.filter(lead=unsold).count() == 1
 
 
@@ -83,7 +91,7 @@ def test_distribute_lead_concurrently_is_once(buying_lender, rival_lender):
     def run():
         barrier.wait()
         try:
-            distribute_lead(lead.pk)
+            lead_distribute_task(lead.pk)
         finally:
             connections.close_all()
 
@@ -109,11 +117,11 @@ def test_a_task_that_keeps_failing_is_set_aside_and_can_be_replayed(buying_lende
     boom = RuntimeError("database unavailable")
     with mock.patch("marketplace.services.lead_distribute", side_effect=boom) as patched:
         # Run as a worker would (errors not propagated to the caller): each retry runs inline, then gives up.
-        result = distribute_lead.apply(args=[lead.pk])
+        result = lead_distribute_task.apply(args=[lead.pk])
     assert result.failed()
-    assert patched.call_count == distribute_lead.max_retries + 1  # bounded
+    assert patched.call_count == lead_distribute_task.max_retries + 1  # bounded
     failed = FailedTask.objects.get()
-    assert failed.task_name == "marketplace.tasks.distribute_lead" and failed.args == [lead.pk]
+    assert failed.task_name == "marketplace.tasks.lead_distribute" and failed.args == [lead.pk]
     assert "database unavailable" in failed.exception
 
     failed_task_replay(failed_task_id=failed.pk)
@@ -159,12 +167,12 @@ def test_when_the_inline_notification_fails_the_notification_task_takes_over(
         notifications, "deliveries_notify", mock.Mock(side_effect=ConnectionRefusedError("connection lost"))
     )
 
-    assert qualify_lead(lead.pk) == "sold"
+    assert leads_qualify_and_sell(lead.pk) == "sold"
 
     delivery = Delivery.objects.get(lead=lead)
     assert delivery.notified_at is None and mail.outbox == []
-    assert queued == [("integrations.tasks.notify_deliveries", ([delivery.pk],))]
+    assert queued == [("integrations.tasks.deliveries_notify", ([delivery.pk],))]
     monkeypatch.undo()  # the real notification, queueing for real: the e-mail task it queues runs
     with django_capture_on_commit_callbacks(execute=True):
-        assert notify_deliveries([delivery.pk]) == 1
+        assert deliveries_notify_task([delivery.pk]) == 1
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [owner.email]

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from billing.models import Account, ReturnRequest
 from config.celery import app
+from core.tasking import ReliableTask
 from integrations.models import IdempotencyRecord, WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
 from integrations.tests.receiver import Receiver
@@ -75,7 +76,7 @@ def _due_message(w: World) -> WebhookMessage:
     )
 
 
-def qualify_lead(w: World):
+def leads_qualify_and_sell(w: World):
     from leads.tests.test_pipeline import submit
 
     make_subscription(w.lender, price="40.00")
@@ -84,40 +85,40 @@ def qualify_lead(w: World):
     w.did_work = lambda: Lead.objects.get(pk=lead.pk).status == "sold"
 
 
-def distribute_lead(w: World):
+def lead_distribute_task(w: World):
     make_subscription(w.lender, price="40.00")
     lead = QualifiedLeadFactory()
     w.args = (lead.pk,)
     w.did_work = lambda: lead.deliveries.count() == 1 and len(mail.outbox) == 1
 
 
-def notify_deliveries(w: World):
+def deliveries_notify(w: World):
     _endpoint(w)
     delivery = _sold_delivery(w)
     w.args = ([delivery.pk],)
     w.did_work = lambda: len(mail.outbox) == 1 and len(w.receiver.requests) == 1
 
 
-def distribute_leads(w: World):
+def leads_distribute(w: World):
     make_subscription(w.lender, price="40.00")
     leads = [QualifiedLeadFactory(consumer__email=f"batch{i}@example.com") for i in range(2)]
     w.args = ([lead.pk for lead in leads],)
     w.did_work = lambda: all(lead.deliveries.count() == 1 for lead in leads)
 
 
-def email_deliveries(w: World):
+def deliveries_email(w: World):
     delivery = _sold_delivery(w)
     w.args = ([delivery.pk],)
     w.did_work = lambda: len(mail.outbox) == 1
 
 
-def retry_unsold_leads(w: World):
+def leads_unsold_retry(w: World):
     make_subscription(w.lender, price="40.00")
     lead = QualifiedLeadFactory(status="unsold", retry_until=timezone.now() + timedelta(hours=1))
     w.did_work = lambda: lead.deliveries.count() == 1
 
 
-def sweep_stuck_leads(w: World):
+def leads_stuck_sweep(w: World):
     from leads.tests.test_pipeline import submit
 
     received = submit()
@@ -128,7 +129,7 @@ def sweep_stuck_leads(w: World):
     w.did_work = lambda: not Lead.objects.filter(status__in=["received", "qualified"]).exists()
 
 
-def sweep_stuck_deliveries(w: World):
+def deliveries_stuck_sweep(w: World):
     make_subscription(w.lender, price="40.00", exclusive=True)
     unnotified = lead_distribute(lead_id=QualifiedLeadFactory(consumer__email="third@example.com").pk)[0]
     type(unnotified).objects.filter(pk=unnotified.pk).update(created_at=timezone.now() - timedelta(hours=1))
@@ -139,7 +140,7 @@ def ping(w: World):
     pass  # does nothing, twice
 
 
-def send_invitation(w: World):
+def invitation_send(w: World):
     inv = Invitation.objects.create(
         lender=w.lender,
         email="newhire@example.com",
@@ -151,7 +152,7 @@ def send_invitation(w: World):
     w.did_work = lambda: len(mail.outbox) == 1
 
 
-def remind_overdue_followups(w: World):
+def followups_remind_overdue(w: World):
     delivery = _sold_delivery(w)
     followup_create(delivery=delivery, user=w.owner, due_at=timezone.now() - timedelta(hours=2))
     w.did_work = lambda: len(mail.outbox) == 1
@@ -172,7 +173,7 @@ def _due_messages(w: World, count: int) -> list[WebhookMessage]:
     ]
 
 
-def send_endpoint_webhooks(w: World):
+def webhook_endpoint_send_due(w: World):
     """One endpoint's due messages: each delivered once, in order."""
     messages = _due_messages(w, 3)
     w.args = (messages[0].endpoint_id,)
@@ -199,23 +200,23 @@ def message_attempts() -> int:
     return sum(m.attempts.count() for m in WebhookMessage.objects.all())
 
 
-def send_due_webhooks(w: World):
+def webhook_endpoints_schedule_due(w: World):
     _due_message(w)
     w.did_work = lambda: len(w.receiver.requests) == 1 and message_attempts() == 1
 
 
-def email_endpoint_disabled(w: World):
+def endpoint_disabled_notify(w: World):
     w.args = (_endpoint(w, active=False).pk,)
     w.did_work = lambda: len(mail.outbox) == 1
 
 
-def email_low_balance(w: World):
+def low_balance_notify(w: World):
     account = Account.objects.get(lender=w.lender)
     w.args = (account.pk, "150.00")
     w.did_work = lambda: len(mail.outbox) == 1
 
 
-def email_return_decided(w: World):
+def return_decided_email(w: World):
     delivery = _sold_delivery(w)
     rr = ReturnRequest.objects.create(
         delivery=delivery,
@@ -229,26 +230,26 @@ def email_return_decided(w: World):
     w.did_work = lambda: len(mail.outbox) == 1
 
 
-def sweep_outbox(w: World):
+def outbox_flush(w: World):
     """An e-mail task the broker refused at commit, left in the outbox: published once."""
     from core.models import OutboxTask
 
     endpoint = _endpoint(w, active=False)
     OutboxTask.objects.create(
-        task_name="integrations.tasks.email_endpoint_disabled",
+        task_name="integrations.tasks.endpoint_disabled_notify",
         args=[endpoint.pk],
         created_at=timezone.now() - timedelta(minutes=5),
     )
     w.did_work = lambda: len(mail.outbox) == 1 and not OutboxTask.objects.exists()
 
 
-def erase_expired_consumers(w: World):
+def consumers_erase_expired(w: World):
     lead = QualifiedLeadFactory(status="unsold")
     Lead.objects.filter(pk=lead.pk).update(created_at=timezone.now() - timedelta(days=400))
     w.did_work = lambda: lead.consumer.__class__.objects.get(pk=lead.consumer_id).erased_at is not None
 
 
-def purge_expired_records(w: World):
+def records_expired_purge(w: World):
     message = _due_message(w)
     finished = timezone.now() - timedelta(days=4)
     WebhookMessage.objects.filter(pk=message.pk).update(status="succeeded", finished_at=finished)
@@ -268,26 +269,53 @@ def purge_expired_records(w: World):
 
 
 SCENARIOS: dict[str, list[Callable[[World], None]]] = {
-    "marketplace.tasks.qualify_lead": [qualify_lead],
-    "marketplace.tasks.sweep_stuck_leads": [sweep_stuck_leads],
-    "integrations.tasks.sweep_stuck_deliveries": [sweep_stuck_deliveries],
-    "marketplace.tasks.distribute_lead": [distribute_lead],
-    "marketplace.tasks.distribute_leads": [distribute_leads],
-    "integrations.tasks.notify_deliveries": [notify_deliveries],
-    "integrations.tasks.email_deliveries": [email_deliveries],
-    "marketplace.tasks.retry_unsold_leads": [retry_unsold_leads],
+    "marketplace.tasks.leads_qualify_and_sell": [leads_qualify_and_sell],
+    "marketplace.tasks.leads_stuck_sweep": [leads_stuck_sweep],
+    "integrations.tasks.deliveries_stuck_sweep": [deliveries_stuck_sweep],
+    "marketplace.tasks.lead_distribute": [lead_distribute_task],
+    "marketplace.tasks.leads_distribute": [leads_distribute],
+    "integrations.tasks.deliveries_notify": [deliveries_notify],
+    "integrations.tasks.deliveries_email": [deliveries_email],
+    "marketplace.tasks.leads_unsold_retry": [leads_unsold_retry],
     "marketplace.tasks.ping": [ping],
-    "lenders.tasks.send_invitation": [send_invitation],
-    "marketplace.tasks.remind_overdue_followups": [remind_overdue_followups],
-    "integrations.tasks.send_endpoint_webhooks": [send_endpoint_webhooks, send_endpoint_webhooks_failing],
-    "core.tasks.sweep_outbox": [sweep_outbox],
-    "integrations.tasks.send_due_webhooks": [send_due_webhooks],
-    "integrations.tasks.email_endpoint_disabled": [email_endpoint_disabled],
-    "integrations.tasks.email_low_balance": [email_low_balance],
-    "integrations.tasks.email_return_decided": [email_return_decided],
-    "compliance.tasks.erase_expired_consumers": [erase_expired_consumers],
-    "integrations.tasks.purge_expired_records": [purge_expired_records],
+    "lenders.tasks.invitation_send": [invitation_send],
+    "marketplace.tasks.followups_remind_overdue": [followups_remind_overdue],
+    "integrations.tasks.webhook_endpoint_send_due": [
+        webhook_endpoint_send_due,
+        send_endpoint_webhooks_failing,
+    ],
+    "core.tasks.outbox_flush": [outbox_flush],
+    "integrations.tasks.webhook_endpoints_schedule_due": [webhook_endpoints_schedule_due],
+    "integrations.tasks.endpoint_disabled_notify": [endpoint_disabled_notify],
+    "integrations.tasks.low_balance_notify": [low_balance_notify],
+    "integrations.tasks.return_decided_email": [return_decided_email],
+    "compliance.tasks.consumers_erase_expired": [consumers_erase_expired],
+    "integrations.tasks.records_expired_purge": [records_expired_purge],
 }
+
+# Issue 13.6: the old names of renamed tasks stay registered for one release (core.tasking.renamed_task),
+# each running its task: the same scenarios hold for them.
+RENAMED = {
+    "marketplace.tasks.qualify_lead": "marketplace.tasks.leads_qualify_and_sell",  # old name
+    "marketplace.tasks.sweep_stuck_leads": "marketplace.tasks.leads_stuck_sweep",  # old name
+    "marketplace.tasks.distribute_lead": "marketplace.tasks.lead_distribute",  # old name
+    "marketplace.tasks.distribute_leads": "marketplace.tasks.leads_distribute",  # old name
+    "marketplace.tasks.retry_unsold_leads": "marketplace.tasks.leads_unsold_retry",  # old name
+    "marketplace.tasks.remind_overdue_followups": "marketplace.tasks.followups_remind_overdue",  # old name
+    "integrations.tasks.notify_deliveries": "integrations.tasks.deliveries_notify",  # old name
+    "integrations.tasks.email_deliveries": "integrations.tasks.deliveries_email",  # old name
+    "integrations.tasks.sweep_stuck_deliveries": "integrations.tasks.deliveries_stuck_sweep",  # old name
+    "integrations.tasks.send_endpoint_webhooks": "integrations.tasks.webhook_endpoint_send_due",  # old name
+    "integrations.tasks.send_due_webhooks": "integrations.tasks.webhook_endpoints_schedule_due",  # old name
+    "integrations.tasks.purge_expired_records": "integrations.tasks.records_expired_purge",  # old name
+    "integrations.tasks.email_endpoint_disabled": "integrations.tasks.endpoint_disabled_notify",  # old name
+    "integrations.tasks.email_low_balance": "integrations.tasks.low_balance_notify",  # old name
+    "integrations.tasks.email_return_decided": "integrations.tasks.return_decided_email",  # old name
+    "lenders.tasks.send_invitation": "lenders.tasks.invitation_send",  # old name
+    "compliance.tasks.erase_expired_consumers": "compliance.tasks.consumers_erase_expired",  # old name
+    "core.tasks.sweep_outbox": "core.tasks.outbox_flush",  # old name
+}
+SCENARIOS.update({old: SCENARIOS[new] for old, new in RENAMED.items()})
 
 
 def state(w: World) -> dict[str, Any]:
@@ -342,8 +370,37 @@ def test_running_a_task_twice_is_running_it_once(name, world, django_capture_on_
 def test_a_low_balance_alert_for_a_new_crossing_is_still_sent(world, django_capture_on_commit_callbacks):
     """The guard that stops a repeated alert must not swallow the next real one."""
     account = Account.objects.get(lender=world.lender)
-    task = app.tasks["integrations.tasks.email_low_balance"]
+    task = app.tasks["integrations.tasks.low_balance_notify"]
     for balance in ("150.00", "150.00", "120.00"):
         task.apply(args=(account.pk, balance)).get()
     assert len(mail.outbox) == 2
     assert "$120.00" in mail.outbox[1].subject
+
+
+@pytest.mark.parametrize(("old", "new"), RENAMED.items())
+def test_a_renamed_task_runs_under_its_old_name_with_its_options(old, new):
+    """Issue 13.6: a message queued (or a task set aside, or an outbox row written) before the rename still
+    finds a task, which behaves as the new one: same options, same sweeper, same outbox."""
+    project_task_names()
+    alias, task = app.tasks[old], app.tasks[new]
+    assert isinstance(alias, ReliableTask)
+    for option in (
+        "max_retries",
+        "time_limit",
+        "soft_time_limit",
+        "acks_late",
+        "autoretry_for",
+        "retry_backoff",
+        "outbox",
+    ):
+        assert getattr(alias, option) == getattr(task, option), option
+    # Lost work under the old name is found by the new task's sweeper; a beat task's by the new beat job.
+    assert alias.swept_by == (task.swept_by or new)
+
+
+def test_routes_and_beat_name_tasks_by_their_current_names(settings):
+    """Issue 13.6: a route or a schedule left on an old name would send work to the wrong queue (or run the
+    alias that goes away next release)."""
+    current = set(project_task_names()) - set(RENAMED)
+    assert set(settings.CELERY_TASK_ROUTES) <= current
+    assert {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()} <= current

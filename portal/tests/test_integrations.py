@@ -91,7 +91,7 @@ def test_the_log_shows_attempts_and_can_resend(
 ):
     sent = []
     monkeypatch.setattr(
-        "integrations.tasks.send_endpoint_webhooks.apply_async", lambda args, **kw: sent.append(args)
+        "integrations.tasks.webhook_endpoint_send_due.apply_async", lambda args, **kw: sent.append(args)
     )
     endpoint = WebhookEndpoint.objects.create(
         lender=buying_lender,

@@ -241,9 +241,9 @@ def test_overdue_reminders_are_emailed_once_per_officer(owner, officer, delivery
     done.done_at = timezone.now()
     done.save()
 
-    from marketplace.tasks import remind_overdue_followups
+    from marketplace.tasks import followups_remind_overdue as followups_remind_overdue_task
 
-    assert remind_overdue_followups.delay().get() == 2
+    assert followups_remind_overdue_task.delay().get() == 2
     assert sorted(m.to[0] for m in mail.outbox) == ["officer@example.com", "owner@example.com"]
     officer_mail = next(m for m in mail.outbox if m.to == ["officer@example.com"])
     assert "2 overdue follow-ups" in officer_mail.subject
@@ -332,7 +332,7 @@ def test_letter_download(owner_client, delivery):
     r = owner_client.get(url("delivery_letter", delivery.pk))
     assert r.status_code == 200 and r["Content-Type"] == "application/pdf"
     assert r.content.startswith(b"%PDF")
-    assert f'filename="prequalification-{delivery.lead_id}.pdf"' in r["Content-Disposition"]
+    assert f'filename="prequalification-{delivery.lead.reference}.pdf"' in r["Content-Disposition"]
 
 
 def _csv(response) -> list[list[str]]:
