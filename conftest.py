@@ -119,3 +119,24 @@ def staff(db):
     from django.contrib.auth.models import User
 
     return User.objects.create_superuser("staff", "staff@example.com", "staff-pass-123")
+
+
+@pytest.fixture
+def redis_cache(settings, request):
+    """Django's cache on the real Redis at REDIS_URL, as production runs it, under a key prefix of this test's
+    own (no glob characters), whose keys are removed after."""
+    from django.core.cache import cache
+    from redis import Redis
+
+    prefix = f"test-{os.getpid()}-{request.node.originalname}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ.get("REDIS_URL", ""),
+            "KEY_PREFIX": prefix,
+        }
+    }
+    yield cache
+    client = Redis.from_url(os.environ["REDIS_URL"])
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)

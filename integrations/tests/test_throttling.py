@@ -1,12 +1,10 @@
 """The API's per-key rate limit under concurrency: counted atomically in the shared cache (Redis)."""
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
-from redis import Redis
 
 from integrations.models import ApiKey
 from integrations.services import api_key_create
@@ -14,25 +12,6 @@ from integrations.services import api_key_create
 from .conftest import Api
 
 MISSING_LEAD = "/api/v1/leads/00000000-0000-0000-0000-000000000000/"
-
-
-@pytest.fixture
-def redis_counters(settings, request):
-    """The counters in real Redis, as in production, under a prefix of their own that is removed after."""
-    from django.core.cache import cache
-
-    prefix = f"test-{os.getpid()}-{request.node.originalname}"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": os.environ.get("REDIS_URL", ""),
-            "KEY_PREFIX": prefix,
-        }
-    }
-    yield cache
-    client = Redis.from_url(os.environ["REDIS_URL"])
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
 
 
 def start_of_a_window(seconds: int, *, room: float) -> None:
@@ -46,7 +25,7 @@ def start_of_a_window(seconds: int, *, room: float) -> None:
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_requests_on_one_key_never_pass_the_limit(redis_counters, settings, partner):
+def test_concurrent_requests_on_one_key_never_pass_the_limit(redis_cache, settings, partner):
     """Issue 11.4: 400 requests on 16 threads against a 120/min partner key let 273 through, because DRF's
     throttle reads its request history, appends and writes it back (lost updates). Exactly 120 pass now;
     the rest get 429 with Retry-After."""

@@ -141,20 +141,7 @@ def counters(request, settings):
     """The rate-limit counters in each cache the product runs on: per process, and shared in Redis. The
     Redis keys get a prefix of their own and are removed after."""
     if request.param == "redis":
-        from django.core.cache import cache
-
-        prefix = f"test-{os.getpid()}-{request.node.originalname}"  # no glob characters
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": os.environ.get("REDIS_URL", ""),
-                "KEY_PREFIX": prefix,
-            }
-        }
-        yield cache
-        client = Redis.from_url(os.environ["REDIS_URL"])
-        for key in client.scan_iter(f"{prefix}:*"):
-            client.delete(key)
+        yield request.getfixturevalue("redis_cache")
     else:
         yield None
 
