@@ -1,6 +1,5 @@
 """The API's per-key rate limit under concurrency: counted atomically in the shared cache (Redis)."""
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -10,16 +9,9 @@ from integrations.models import ApiKey
 from integrations.services import api_key_create
 
 from .conftest import Api
+from .ratewindow import start_of_a_window
 
 MISSING_LEAD = "/api/v1/leads/00000000-0000-0000-0000-000000000000/"
-
-
-def start_of_a_window(seconds: int, *, room: float) -> None:
-    """Wait, if need be, until the current fixed window has `room` seconds left, so that a burst counted
-    in one window is not split over two (which would rightly allow twice the limit)."""
-    left = seconds - time.time() % seconds
-    if left < room:
-        time.sleep(left + 0.05)
 
 
 @pytest.mark.postgres
