@@ -11,6 +11,8 @@ from integrations.services import api_key_create
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
 
+from .receiver import Receiver
+
 LEAD = {
     "purpose": "purchase",
     "zip_code": "78701",
@@ -126,3 +128,10 @@ def rival_delivery(rival_lender):
         zip_code="94103", city="San Francisco", state="CA", county="San Francisco County"
     )
     return lead_distribute(lead_id=lead.pk)[0]
+
+
+@pytest.fixture
+def receiver():
+    """A lender's webhook endpoint on loopback that records what it is sent."""
+    with Receiver() as r:
+        yield r

@@ -15,20 +15,12 @@ from integrations.services import webhook_endpoint_create, webhook_secret_new, w
 from integrations.tasks import webhook_endpoint_send_due, webhook_endpoints_schedule_due
 from marketplace.models import MarketSettings
 
-from .receiver import Receiver
-
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def _allow_loopback(settings):
     settings.WEBHOOK_ALLOW_LOOPBACK = True
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
 
 
 @pytest.fixture

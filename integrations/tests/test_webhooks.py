@@ -23,20 +23,12 @@ from integrations.tasks import (
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
 
-from .receiver import Receiver
-
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def _allow_loopback(settings):
     settings.WEBHOOK_ALLOW_LOOPBACK = True
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
 
 
 @pytest.fixture
