@@ -3,9 +3,10 @@
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Max, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from leads.models import Consumer, Lead
 from lenders.models import Membership
 
 from .models import Activity, Delivery, FollowUp
@@ -41,20 +42,31 @@ class InboxFilters:
 UNASSIGNED = "none"
 
 
+# The inbox never reads the lead's qualification and decision trace (most of a lead row's weight).
+LEAD_JSON = ("lead__qualification", "lead__distribution_trace")
+# The search's matching leads are found first and then matched to the lender's deliveries; the LIMIT keeps
+# PostgreSQL from folding that step into a walk down the inbox's index, which for a common name probes the
+# wide lead rows one by one. Far above any lender's leads of one name.
+SEARCH_MATCHES_MAX = 100_000
+
+
 def inbox_for_member(
     *, membership: Membership, status: str = "", q: str = "", filters: InboxFilters | None = None
 ) -> QuerySet[Delivery]:
-    """The member's deliveries, filtered, newest first, with what a row shows joined in (one query)."""
+    """The member's deliveries, filtered, newest first, with what a row shows joined in (one query). Every
+    filter but the search is on the delivery's own columns, which the inbox index covers."""
     f = filters or InboxFilters(status=status, q=q)
-    qs = deliveries_for_member(membership=membership).select_related(
-        "lead", "lead__consumer", "subscription", "assigned_to"
+    qs = (
+        deliveries_for_member(membership=membership)
+        .select_related("lead", "lead__consumer", "subscription", "assigned_to")
+        .defer(*LEAD_JSON)
     )
     if f.status:
         qs = qs.filter(status=f.status)
     if f.purpose:
-        qs = qs.filter(lead__purpose=f.purpose)
+        qs = qs.filter(purpose=f.purpose)
     if f.state:
-        qs = qs.filter(lead__state=f.state.upper())
+        qs = qs.filter(state=f.state.upper())
     if f.subscription_id:
         qs = qs.filter(subscription_id=f.subscription_id)
     if f.assigned_to == UNASSIGNED:
@@ -66,27 +78,51 @@ def inbox_for_member(
     if f.delivered_before:
         qs = qs.filter(created_at__lt=f.delivered_before)
     if q := f.q.strip():
-        digits = "".join(ch for ch in q if ch.isdigit())
-        match = (
-            Q(lead__consumer__first_name__icontains=q)
-            | Q(lead__consumer__last_name__icontains=q)
-            | Q(lead__consumer__email__icontains=q)
-        )
-        if " " in q:  # "maria gonzalez": first and last name together
-            first, _, last = q.partition(" ")
-            match |= Q(lead__consumer__first_name__icontains=first, lead__consumer__last_name__icontains=last)
-        if len(digits) >= 3:
-            match |= Q(lead__consumer__phone__contains=digits)
-        qs = qs.filter(match)
+        qs = qs.filter(lead_id__in=leads_matching_search(q)[:SEARCH_MATCHES_MAX])
     return qs.order_by("-created_at", "-id")
 
 
-def inbox_version(qs: QuerySet[Delivery]) -> tuple[int, str]:
-    """How many rows the filtered inbox has, and a version string that changes whenever a row is added,
-    removed, or changes what the list shows (status, first contact, assignee: touched_at). One query."""
-    agg = qs.order_by().aggregate(n=Count("id"), newest=Max("id"), touched=Max("touched_at"))
+def leads_matching_search(q: str) -> QuerySet[Lead]:
+    """The ids of leads whose consumer's name, e-mail or phone contains `q` (any case). On PostgreSQL each
+    test is a trigram index (leads migration 0012) and the lead is reached by its (consumer, id) index, so
+    neither table's rows are read but the matching consumers'."""
+    digits = "".join(ch for ch in q if ch.isdigit())
+    match = Q(first_name__icontains=q) | Q(last_name__icontains=q) | Q(email__icontains=q)
+    if " " in q:  # "maria gonzalez": first and last name together
+        first, _, last = q.partition(" ")
+        match |= Q(first_name__icontains=first, last_name__icontains=last.strip())
+    if len(digits) >= 3:  # phones are stored as digits: "(512) 555-0142" finds 5125550142
+        match |= Q(phone__contains=digits)
+    return Lead.objects.filter(consumer__in=Consumer.objects.filter(match)).values("id")
+
+
+def inbox_page(qs: QuerySet[Delivery], *, offset: int, limit: int) -> list[Delivery]:
+    """One page of the inbox. The page's ids come from the inbox index alone (an index-only scan, however
+    deep the OFFSET), and only those rows are joined to their lead, consumer, subscription and officer: one
+    query, whose cost does not grow with the page number's depth in the lender's leads."""
+    ids = qs.order_by("-created_at", "-id").values("id")[offset : offset + limit]
+    return list(qs.filter(id__in=ids))
+
+
+# A change made this long before the latest one may still be committing (a sale's transaction takes a
+# moment between stamping its rows and committing): rows touched within it are counted into the version.
+VERSION_WINDOW = timedelta(minutes=2)
+
+
+def inbox_version(*, lender_id: int) -> str:
+    """A version of the lender's whole inbox that changes whenever a delivery is added or changes what the
+    list shows (status, first contact, assignee: touched_at). Two probes of the (lender, touched_at) index,
+    in one query, whatever the number of deliveries: the latest change, and how many changes lie within
+    VERSION_WINDOW of it, so a change committed after a later one still moves the version. It covers the
+    lender, not one member's filtered list: a lead reassigned away from an officer must refresh their list,
+    and a refresh of an unchanged list costs the same as any other."""
+    latest = Delivery.objects.filter(lender_id=lender_id).order_by("-touched_at").values("touched_at")[:1]
+    since = ExpressionWrapper(Subquery(latest) - VERSION_WINDOW, output_field=DateTimeField())
+    agg = Delivery.objects.filter(lender_id=lender_id, touched_at__gte=since).aggregate(
+        n=Count("id"), touched=Max("touched_at")
+    )
     touched = agg["touched"].timestamp() if agg["touched"] else 0
-    return agg["n"], f"{agg['n']}-{agg['newest'] or 0}-{touched:.6f}"
+    return f"{touched:.6f}-{agg['n']}"
 
 
 def delivery_get_for_member(*, membership: Membership, delivery_id: int) -> Delivery | None:
