@@ -1,11 +1,13 @@
 """Reads of the market shared by the portal, admin, API and sweepers. Lender-facing reads start scoped."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Max, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from leads.choices import LoanPurpose
 from leads.models import Consumer, Lead
 from lenders.models import Membership
 
@@ -37,6 +39,22 @@ class InboxFilters:
     @property
     def active(self) -> bool:
         return any(getattr(self, f.name) not in (None, "") for f in fields(self))
+
+
+    def to_dict(self) -> dict:
+        """For a task's arguments or a stored row: times as ISO 8601 text."""
+        return {
+            f.name: v.isoformat() if isinstance(v := getattr(self, f.name), datetime) else v for f in fields(self)
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "InboxFilters":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for name in ("delivered_from", "delivered_before"):
+            if values.get(name):
+                values[name] = datetime.fromisoformat(values[name])
+        return cls(**values)
 
 
 UNASSIGNED = "none"
@@ -102,6 +120,123 @@ def inbox_page(qs: QuerySet[Delivery], *, offset: int, limit: int) -> list[Deliv
     query, whose cost does not grow with the page number's depth in the lender's leads."""
     ids = qs.order_by("-created_at", "-id").values("id")[offset : offset + limit]
     return list(qs.filter(id__in=ids))
+
+
+INBOX_EXPORT_HEADER = [
+    "Delivered",
+    "Delivery",
+    "Lead",
+    "Status",
+    "First name",
+    "Last name",
+    "E-mail",
+    "Phone",
+    "Purpose",
+    "City",
+    "State",
+    "ZIP",
+    "Requested loan",
+    "Estimated maximum",
+    "Products",
+    "Price",
+    "Sale",
+    "Subscription",
+    "Assigned to",
+    "First contact",
+    "Funded amount",
+    "Lost reason",
+    # Last, so that readers of the earlier columns by position are not thrown (added with guidelines 2026.2).
+    "Qualified loan",
+]
+# Only the exported columns, as tuples: no model objects, and never the lead's JSON.
+_EXPORT_COLUMNS = (
+    "created_at",
+    "id",
+    "lead__public_id",
+    "status",
+    "lead__consumer__first_name",
+    "lead__consumer__last_name",
+    "lead__consumer__email",
+    "lead__consumer__phone",
+    "lead__purpose",
+    "lead__city",
+    "lead__state",
+    "lead__zip_code",
+    "lead__requested_loan",
+    "lead__estimate",
+    "lead__products",
+    "price",
+    "exclusive",
+    "subscription__name",
+    "assigned_to__first_name",
+    "assigned_to__last_name",
+    "assigned_to__username",
+    "first_contact_at",
+    "funded_amount",
+    "lost_reason",
+    "lead__qualified_loan",
+)
+
+
+def inbox_export_rows(qs: QuerySet[Delivery], *, chunk_size: int = 2000) -> Iterator[tuple]:
+    """The inbox's CSV rows for `qs`, read in chunks (a server-side cursor on PostgreSQL): memory stays flat
+    however many rows. Times are shown in the current time zone (the lender's, in the portal and its task)."""
+    fmt = "%Y-%m-%d %H:%M"
+    statuses, purposes = dict(Delivery.Status.choices), dict(LoanPurpose.choices)
+    for (
+        created_at,
+        delivery_id,
+        public_id,
+        status,
+        first_name,
+        last_name,
+        email,
+        phone,
+        purpose,
+        city,
+        state,
+        zip_code,
+        requested_loan,
+        estimate,
+        products,
+        price,
+        exclusive,
+        subscription,
+        officer_first,
+        officer_last,
+        officer_username,
+        first_contact_at,
+        funded_amount,
+        lost_reason,
+        qualified_loan,
+    ) in qs.values_list(*_EXPORT_COLUMNS).iterator(chunk_size=chunk_size):
+        # As member_label shows a person: the full name, else the username; nobody when unassigned.
+        officer = f"{officer_first or ''} {officer_last or ''}".strip() or officer_username or ""
+        yield (
+            timezone.localtime(created_at).strftime(fmt),
+            delivery_id,
+            public_id.hex[:8],  # Lead.reference
+            statuses.get(status, status),
+            first_name,
+            last_name,
+            email,
+            phone,
+            purposes.get(purpose, purpose),
+            city,
+            state,
+            zip_code,
+            requested_loan,
+            estimate,
+            " ".join(products or []),
+            price,
+            "exclusive" if exclusive else "shared",
+            subscription,
+            officer,
+            timezone.localtime(first_contact_at).strftime(fmt) if first_contact_at else "",
+            funded_amount or "",
+            lost_reason,
+            "" if qualified_loan is None else qualified_loan,
+        )
 
 
 # A change made this long before the latest one may still be committing (a sale's transaction takes a

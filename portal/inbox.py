@@ -1,25 +1,31 @@
 """The inbox: the member's leads, live (htmx polls the rows), filtered, exportable as CSV."""
 
-from collections.abc import Iterator
 from datetime import timedelta
+
+from django.conf import settings
 
 from django.core.paginator import Page, Paginator
 from django.http import (
+    Http404,
     HttpRequest,
     HttpResponse,
+    StreamingHttpResponse,
 )
 from django.shortcuts import render
 from django.utils import timezone
 
 from compliance.models import ContactAccess
-from compliance.services import contact_access_record_many
+from compliance.services import contact_access_record_query
 from core.clientip import client_ip
 from core.csvexport import csv_response
 from core.formfields import form_problems
+from integrations.exports import inbox_export_chunks, inbox_export_for_download, inbox_export_request
 from lenders.models import Membership, Subscription
 from marketplace.models import Delivery
 from marketplace.selectors import (
+    INBOX_EXPORT_HEADER,
     followups_due_for_member,
+    inbox_export_rows,
     inbox_for_member,
     inbox_page,
     inbox_version,
@@ -126,74 +132,26 @@ def inbox_rows(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/_inbox_rows.html", _inbox_rows_context(request, form))
 
 
-EXPORT_HEADER = [
-    "Delivered",
-    "Delivery",
-    "Lead",
-    "Status",
-    "First name",
-    "Last name",
-    "E-mail",
-    "Phone",
-    "Purpose",
-    "City",
-    "State",
-    "ZIP",
-    "Requested loan",
-    "Estimated maximum",
-    "Products",
-    "Price",
-    "Sale",
-    "Subscription",
-    "Assigned to",
-    "First contact",
-    "Funded amount",
-    "Lost reason",
-    # Last, so that readers of the earlier columns by position are not thrown (added with guidelines 2026.2).
-    "Qualified loan",
-]
-
-
-def _export_rows(deliveries) -> Iterator[tuple]:
-    fmt = "%Y-%m-%d %H:%M"
-    for d in deliveries:
-        lead, consumer = d.lead, d.lead.consumer
-        yield (
-            timezone.localtime(d.created_at).strftime(fmt),
-            d.pk,
-            lead.reference,
-            d.get_status_display(),
-            consumer.first_name,
-            consumer.last_name,
-            consumer.email,
-            consumer.phone,
-            lead.get_purpose_display(),
-            lead.city,
-            lead.state,
-            lead.zip_code,
-            lead.requested_loan,
-            lead.estimate,
-            " ".join(lead.products or []),
-            d.price,
-            "exclusive" if d.exclusive else "shared",
-            d.subscription.name,
-            member_label(d.assigned_to) if d.assigned_to else "",
-            timezone.localtime(d.first_contact_at).strftime(fmt) if d.first_contact_at else "",
-            d.funded_amount or "",
-            d.lost_reason,
-            "" if lead.qualified_loan is None else lead.qualified_loan,
-        )
-
-
 @member_required
 def inbox_export(request: HttpRequest) -> HttpResponse:
-    """The member's leads under the current filters as CSV, streamed: one query however many rows."""
+    """The member's leads under the current filters as CSV. Up to INBOX_EXPORT_MAX_ROWS it streams from
+    here: one INSERT … SELECT logs the contact-details access, then the rows go out as they are read (first
+    byte at once, memory flat). A larger export goes to a Celery task that e-mails a link, and the page says
+    so: no request depends on the web server's timeout."""
     form = _filter_form(request, with_choices=False)
     if _filters_refused(form):
         return HttpResponse(form_problems(form), status=400, content_type="text/plain; charset=utf-8")
-    qs = inbox_for_member(membership=request.membership, filters=form.filters())
-    contact_access_record_many(
-        lead_ids=list(qs.values_list("lead_id", flat=True)),
+    filters = form.filters()
+    qs = inbox_for_member(membership=request.membership, filters=filters)
+    rows = qs.count()
+    if rows > settings.INBOX_EXPORT_MAX_ROWS:
+        inbox_export_request(
+            membership=request.membership, filters=filters, path=request.path, ip_address=client_ip(request)
+        )
+        context = {"membership": request.membership, "nav": "inbox", "rows": rows, "email": request.user.email}
+        return render(request, "portal/inbox_export_queued.html", context, status=202)
+    contact_access_record_query(
+        lead_ids=qs.values("lead_id"),
         channel=ContactAccess.Channel.EXPORT,
         user=request.user,
         lender_id=request.membership.lender_id,
@@ -201,6 +159,17 @@ def inbox_export(request: HttpRequest) -> HttpResponse:
         ip_address=client_ip(request),
     )
     stamp = timezone.localdate().isoformat()
-    return csv_response(
-        filename=f"leads-{stamp}.csv", header=EXPORT_HEADER, rows=_export_rows(qs.iterator(chunk_size=2000))
-    )
+    return csv_response(filename=f"leads-{stamp}.csv", header=INBOX_EXPORT_HEADER, rows=inbox_export_rows(qs))
+
+
+@member_required
+def inbox_export_download(request: HttpRequest, token: str) -> HttpResponse:
+    """A large export, from the link its e-mail gave: to the member who asked only, until it expires."""
+    export = inbox_export_for_download(token=token, membership=request.membership)
+    if export is None:
+        raise Http404("No such export, or its link has expired.")
+    response = StreamingHttpResponse(inbox_export_chunks(export), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime(export.created_at).date().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
