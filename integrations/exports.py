@@ -75,7 +75,9 @@ def inbox_export_build(*, export_id: int) -> int:
         return 0
     membership = Membership.objects.filter(user_id=export.user_id, lender_id=export.lender_id).first()
     if membership is None or not membership.is_active:
-        InboxExport.objects.filter(pk=export.pk).update(status=InboxExport.Status.FAILED, finished_at=timezone.now())
+        InboxExport.objects.filter(pk=export.pk).update(
+            status=InboxExport.Status.FAILED, finished_at=timezone.now()
+        )
         return 0
     qs = inbox_for_member(membership=membership, filters=InboxFilters.from_dict(export.filters))
     # Gzip into memory in chunks: a 100,000-row export is about 5 MB compressed; rows never pile up.
@@ -106,7 +108,8 @@ def inbox_export_build(*, export_id: int) -> int:
         to=[export.user.email] if export.user.email else [],
         context={
             "rows": rows,
-            "url": settings.SITE_URL + reverse("portal:inbox_export_download", args=[inbox_export_token(export)]),
+            "url": settings.SITE_URL
+            + reverse("portal:inbox_export_download", args=[inbox_export_token(export)]),
             "hours": settings.INBOX_EXPORT_LINK_HOURS,
         },
         once_key=f"inbox_export:{export.pk}",
@@ -123,7 +126,9 @@ def inbox_export_for_download(*, token: str, membership: Membership) -> InboxExp
     """The export a link names, if the link is genuine and unexpired and the export is this member's own
     (the member who asked, still at the lender it was made for); None otherwise (the page answers 404)."""
     try:
-        data = signing.loads(token, salt=TOKEN_SALT, max_age=timedelta(hours=settings.INBOX_EXPORT_LINK_HOURS))
+        data = signing.loads(
+            token, salt=TOKEN_SALT, max_age=timedelta(hours=settings.INBOX_EXPORT_LINK_HOURS)
+        )
     except signing.BadSignature:  # SignatureExpired is one too
         return None
     export_id = data.get("export") if isinstance(data, dict) else None

@@ -40,11 +40,11 @@ class InboxFilters:
     def active(self) -> bool:
         return any(getattr(self, f.name) not in (None, "") for f in fields(self))
 
-
     def to_dict(self) -> dict:
         """For a task's arguments or a stored row: times as ISO 8601 text."""
         return {
-            f.name: v.isoformat() if isinstance(v := getattr(self, f.name), datetime) else v for f in fields(self)
+            f.name: v.isoformat() if isinstance(v := getattr(self, f.name), datetime) else v
+            for f in fields(self)
         }
 
     @classmethod
@@ -320,6 +320,7 @@ def followups_due_for_member(*, membership: Membership, until: datetime, limit: 
             user_id=membership.user_id, done_at__isnull=True, due_at__lt=until, delivery__in=visible
         )
         .select_related("delivery__lead__consumer")
+        .defer(*(f"delivery__{name}" for name in LEAD_JSON))
         .order_by("due_at", "id")[:limit]
     )
 

@@ -148,7 +148,12 @@ def inbox_export(request: HttpRequest) -> HttpResponse:
         inbox_export_request(
             membership=request.membership, filters=filters, path=request.path, ip_address=client_ip(request)
         )
-        context = {"membership": request.membership, "nav": "inbox", "rows": rows, "email": request.user.email}
+        context = {
+            "membership": request.membership,
+            "nav": "inbox",
+            "rows": rows,
+            "email": request.user.email,
+        }
         return render(request, "portal/inbox_export_queued.html", context, status=202)
     contact_access_record_query(
         lead_ids=qs.values("lead_id"),
