@@ -79,7 +79,7 @@ def contact_access_record_query(
 ) -> int:
     """One INSERT … SELECT logging an access to the contact details of every lead in `lead_ids` (a
     queryset of lead ids, e.g. an export's filtered deliveries' `values("lead_id")`): the log keeps one row
-    per consumer, as every other access does, without a row passing through Python. Returns the rows logged."""
+    per consumer, as every other access does, without a row passing through Python. Returns rows logged."""
     inner, inner_params = lead_ids.query.sql_with_params()
     table = ContactAccess._meta.db_table
     with connection.cursor() as cur:

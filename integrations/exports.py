@@ -33,7 +33,7 @@ from .models import InboxExport
 
 logger = logging.getLogger(__name__)
 
-TOKEN_SALT = "integrations.inbox-export"
+LINK_SALT = "integrations.inbox-export"
 
 
 def inbox_export_request(
@@ -82,11 +82,12 @@ def inbox_export_build(*, export_id: int) -> int:
     qs = inbox_for_member(membership=membership, filters=InboxFilters.from_dict(export.filters))
     # Gzip into memory in chunks: a 100,000-row export is about 5 MB compressed; rows never pile up.
     buffer = io.BytesIO()
-    rows = 0
-    with timezone.override(zoneinfo.ZoneInfo(export.lender.time_zone)):
-        with gzip.GzipFile(fileobj=buffer, mode="wb") as out:
-            for rows, line in enumerate(_lines(inbox_export_rows(qs))):
-                out.write(line)
+    rows = -1  # the header is not a row
+    zone = zoneinfo.ZoneInfo(export.lender.time_zone)  # times as the portal shows them to this lender
+    with timezone.override(zone), gzip.GzipFile(fileobj=buffer, mode="wb") as out:
+        for line in _lines(inbox_export_rows(qs)):
+            out.write(line)
+            rows += 1
     with transaction.atomic():
         contact_access_record_query(
             lead_ids=qs.values("lead_id"),
@@ -119,16 +120,14 @@ def inbox_export_build(*, export_id: int) -> int:
 
 
 def inbox_export_token(export: InboxExport) -> str:
-    return signing.dumps({"export": export.pk}, salt=TOKEN_SALT)
+    return signing.dumps({"export": export.pk}, salt=LINK_SALT)
 
 
 def inbox_export_for_download(*, token: str, membership: Membership) -> InboxExport | None:
     """The export a link names, if the link is genuine and unexpired and the export is this member's own
     (the member who asked, still at the lender it was made for); None otherwise (the page answers 404)."""
     try:
-        data = signing.loads(
-            token, salt=TOKEN_SALT, max_age=timedelta(hours=settings.INBOX_EXPORT_LINK_HOURS)
-        )
+        data = signing.loads(token, salt=LINK_SALT, max_age=timedelta(hours=settings.INBOX_EXPORT_LINK_HOURS))
     except signing.BadSignature:  # SignatureExpired is one too
         return None
     export_id = data.get("export") if isinstance(data, dict) else None

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 from django.conf import settings
-
 from django.core.paginator import Page, Paginator
 from django.http import (
     Http404,
