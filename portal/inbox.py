@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.http import (
     Http404,
     HttpRequest,
@@ -18,6 +18,7 @@ from compliance.services import contact_access_record_query
 from core.clientip import client_ip
 from core.csvexport import csv_response
 from core.formfields import form_problems
+from core.paging import CappedPaginator
 from integrations.exports import inbox_export_chunks, inbox_export_for_download, inbox_export_request
 from lenders.models import Membership, Subscription
 from marketplace.models import Delivery
@@ -37,6 +38,9 @@ from .permissions import member_required
 from .shared import ago, member_label
 
 INBOX_PAGE_SIZE = 25
+# The list counts this many leads at most ("more than 10,000"), and pages run to there (400 pages): the count
+# then costs the same at any size. Older leads are a date filter away.
+INBOX_COUNT_CAP = 10_000
 URGENT_AFTER = timedelta(minutes=5)  # leads reached within five minutes convert several times better
 
 
@@ -70,7 +74,7 @@ def _inbox_rows_context(request: HttpRequest, form: InboxFilterForm) -> dict:
     # The version first: a change made while the page is read shows at the next refresh.
     version = inbox_version(lender_id=request.membership.lender_id)
     qs = inbox_for_member(membership=request.membership, filters=filters)
-    paginator = Paginator(qs, INBOX_PAGE_SIZE)
+    paginator = CappedPaginator(qs, INBOX_PAGE_SIZE, cap=INBOX_COUNT_CAP)
     page: Page = paginator.get_page(request.GET.get("page"))  # counts the filtered list (the inbox index)
     now = timezone.now()
     rows = inbox_page(qs, offset=(page.number - 1) * INBOX_PAGE_SIZE, limit=INBOX_PAGE_SIZE)
