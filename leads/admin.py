@@ -154,8 +154,8 @@ class LeadAdmin(admin.ModelAdmin):
     list_select_related = ("consumer",)
     raw_id_fields = ("consumer",)
     date_hierarchy = "created_at"
-    inlines: tuple = (ConsentInline,)
-    actions: tuple = ("release",)
+    inlines = (ConsentInline,)
+    actions = ("release",)
     fieldsets = (
         (None, {"fields": ("public_id", "consumer", "status", "status_reason", "created_at", "updated_at")}),
         (
