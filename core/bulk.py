@@ -10,10 +10,12 @@ import datetime
 import functools
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connections, models, router, transaction
 from django.db.models.options import Options
+
+M = TypeVar("M", bound=models.Model)
 
 
 def bulk_set(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
@@ -123,7 +125,7 @@ def _json_default(value):
     return str(value)  # Decimal, UUID, IP addresses
 
 
-def bulk_insert(objs: Sequence[models.Model]) -> list[models.Model]:
+def bulk_insert(objs: Sequence[M]) -> list[M]:
     """bulk_create for rows that carry JSON documents, and set their primary keys. Django's bulk_create on
     PostgreSQL sends each column as one array, and quoting a JSON document as an array element runs in
     Python, character by character: for webhook messages that cost several times this. No save(), no
