@@ -268,7 +268,8 @@ class ReturnRequestForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        cd = super().clean()
+        super().clean()
+        cd = self.cleaned_data  # what Form.clean() returns; its stubs say Optional, for overrides
         if cd.get("reason") == ReturnRequest.Reason.OTHER and not (cd.get("note") or "").strip():
             self.add_error("note", "Say what was wrong with the lead.")
         return cd
@@ -294,7 +295,8 @@ class AnalyticsFilterForm(forms.Form):
         return {"start": today - timedelta(days=29), "end": today, "revenue": cls.DEFAULT_REVENUE}
 
     def clean(self) -> dict[str, Any]:
-        cd = super().clean()
+        super().clean()
+        cd = self.cleaned_data  # what Form.clean() returns; its stubs say Optional, for overrides
         start, end = cd.get("start"), cd.get("end")
         if isinstance(start, date) and isinstance(end, date):
             if start > end:
