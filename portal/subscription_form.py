@@ -3,12 +3,12 @@ lenders.services.subscription_validate and billing.services, whose errors are sh
 
 import re
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 
-from core.formfields import BoundedIntegerField
+from core.formfields import BoundedIntegerField, choice_field
 from leads.choices import LoanPurpose
 from leads.geo import US_STATES
 from leads.qualification import CREDIT_THRESHOLDS
@@ -180,9 +180,7 @@ class SubscriptionForm(forms.Form):
         posted = self.data.get("min_credit_score") if self.is_bound else None
         if posted and str(posted).isdigit() and 300 <= int(posted) <= 850:
             current = int(posted)
-        # The field declared above; `fields` is typed by name only, so the stubs cannot know it is a choice.
-        credit = cast(forms.TypedChoiceField, self.fields["min_credit_score"])
-        credit.choices = credit_minimum_choices(current)
+        choice_field(self, "min_credit_score").choices = credit_minimum_choices(current)
 
     def clean_zip_codes(self) -> list[str]:
         raw = [z for z in ZIP_SPLIT.split(self.cleaned_data["zip_codes"] or "") if z]
