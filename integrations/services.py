@@ -200,6 +200,9 @@ def lead_submit_from_partner(
     its source, attribution and intake record in the same transaction (the API's Idempotency-Key record
     joins it: integrations.api.idempotency)."""
     source = api_key.source
+    if source is None:
+        # The API lets only partner keys in (IsPartner); a lender's key has no source to credit the lead to.
+        raise ValueError("Only a partner's API key submits leads.")
     lead = lead_submit(
         data=data,
         consent_text=consent["text"],
