@@ -28,6 +28,8 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from core.tasking import enqueue_on_commit
+
 from .models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 logger = logging.getLogger(__name__)
@@ -497,8 +499,6 @@ def _record(message: WebhookMessage, now: datetime, result: SendResult) -> timed
                 WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=0)
         else:
             WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=F("failure_count") + 1)
-            from .services import webhook_endpoint_disable
-
             if result.status_code == 410:
                 # The receiver says the endpoint is gone for good: stop, and tell the owner.
                 webhook_endpoint_disable(
@@ -525,3 +525,18 @@ def _record(message: WebhookMessage, now: datetime, result: SendResult) -> timed
         WebhookMessage.objects.filter(pk=message.pk).update(**fields)
     logger.info("webhook %s attempt %d: %s", message.event_id, attempt_no, result.status_code or result.error)
     return wait
+
+
+@transaction.atomic
+def webhook_endpoint_disable(*, endpoint_id: int, reason: str, notify: bool = False) -> bool:
+    """Stop sending to an endpoint; with `notify` the lender's owners are e-mailed (once, on the change)."""
+    updated = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).update(
+        is_active=False, disabled_at=timezone.now(), disabled_reason=reason[:200]
+    )
+    if updated:
+        logger.info("webhook endpoint %s disabled: %s", endpoint_id, reason)
+        if notify:
+            from .tasks import endpoint_disabled_notify  # the tasks module imports this one
+
+            enqueue_on_commit(endpoint_disabled_notify, endpoint_id)
+    return bool(updated)

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from integrations import services
 from integrations.models import ApiKey, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from integrations.webhooks import webhook_endpoint_disable
 
 from .forms import ApiKeyForm, WebhookEndpointForm
 from .permissions import PortalRequest, manager_required
@@ -134,7 +135,7 @@ def webhook_rotate(request: PortalRequest, endpoint_id: int) -> HttpResponse:
 def webhook_toggle(request: PortalRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint_or_404(request, endpoint_id)
     if endpoint.is_active:
-        services.webhook_endpoint_disable(endpoint_id=endpoint.pk, reason="Disabled in the portal.")
+        webhook_endpoint_disable(endpoint_id=endpoint.pk, reason="Disabled in the portal.")
         messages.success(request, "Endpoint disabled: no events are sent to it.")
     else:
         services.webhook_endpoint_enable(endpoint=endpoint)
