@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Final, Literal
 
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Max, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -32,7 +33,7 @@ class InboxFilters:
     state: str = ""
     subscription_id: int | None = None
     # A user id, or UNASSIGNED for leads nobody works yet. Only owners and managers filter by officer.
-    assigned_to: int | str | None = None
+    assigned_to: int | Literal["none"] | None = None
     delivered_from: datetime | None = None  # inclusive
     delivered_before: datetime | None = None  # exclusive
 
@@ -57,7 +58,7 @@ class InboxFilters:
         return cls(**values)
 
 
-UNASSIGNED = "none"
+UNASSIGNED: Final = "none"
 
 
 # The inbox never reads the lead's qualification and decision trace (most of a lead row's weight).
@@ -89,7 +90,7 @@ def inbox_for_member(
         qs = qs.filter(subscription_id=f.subscription_id)
     if f.assigned_to == UNASSIGNED:
         qs = qs.filter(assigned_to__isnull=True)
-    elif f.assigned_to:
+    elif isinstance(f.assigned_to, int):
         qs = qs.filter(assigned_to_id=f.assigned_to)
     if f.delivered_from:
         qs = qs.filter(created_at__gte=f.delivered_from)
@@ -100,7 +101,7 @@ def inbox_for_member(
     return qs.order_by("-created_at", "-id")
 
 
-def leads_matching_search(q: str) -> QuerySet[Lead]:
+def leads_matching_search(q: str) -> QuerySet[Lead, int]:
     """The ids of leads whose consumer's name, e-mail or phone contains `q` (any case). On PostgreSQL each
     test is a trigram index (leads migration 0012) and the lead is reached by its (consumer, id) index, so
     neither table's rows are read but the matching consumers'."""
@@ -111,7 +112,7 @@ def leads_matching_search(q: str) -> QuerySet[Lead]:
         match |= Q(first_name__icontains=first, last_name__icontains=last.strip())
     if len(digits) >= 3:  # phones are stored as digits: "(512) 555-0142" finds 5125550142
         match |= Q(phone__contains=digits)
-    return Lead.objects.filter(consumer__in=Consumer.objects.filter(match)).values("id")
+    return Lead.objects.filter(consumer__in=Consumer.objects.filter(match)).values_list("id", flat=True)
 
 
 def inbox_page(qs: QuerySet[Delivery], *, offset: int, limit: int) -> list[Delivery]:

@@ -1,15 +1,11 @@
 """The inbox: the member's leads, live (htmx polls the rows), filtered, exportable as CSV."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Page
-from django.http import (
-    Http404,
-    HttpRequest,
-    HttpResponse,
-    StreamingHttpResponse,
-)
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -34,7 +30,7 @@ from marketplace.selectors import (
 from .forms import (
     InboxFilterForm,
 )
-from .permissions import member_required
+from .permissions import PortalRequest, member_required
 from .shared import ago, member_label
 
 INBOX_PAGE_SIZE = 25
@@ -44,7 +40,7 @@ INBOX_COUNT_CAP = 10_000
 URGENT_AFTER = timedelta(minutes=5)  # leads reached within five minutes convert several times better
 
 
-def _filter_form(request: HttpRequest, *, with_choices: bool) -> InboxFilterForm:
+def _filter_form(request: PortalRequest, *, with_choices: bool) -> InboxFilterForm:
     """The inbox filters. The full page fills the subscription and officer lists (two queries); the live
     refresh and the export only parse the values, which needs none."""
     membership = request.membership
@@ -69,7 +65,7 @@ def _filter_form(request: HttpRequest, *, with_choices: bool) -> InboxFilterForm
     )
 
 
-def _inbox_rows_context(request: HttpRequest, form: InboxFilterForm) -> dict:
+def _inbox_rows_context(request: PortalRequest, form: InboxFilterForm) -> dict:
     filters = form.filters()
     # The version first: a change made while the page is read shows at the next refresh.
     version = inbox_version(lender_id=request.membership.lender_id)
@@ -77,7 +73,8 @@ def _inbox_rows_context(request: HttpRequest, form: InboxFilterForm) -> dict:
     paginator = CappedPaginator(qs, INBOX_PAGE_SIZE, cap=INBOX_COUNT_CAP)
     page: Page = paginator.get_page(request.GET.get("page"))  # counts the filtered list (the inbox index)
     now = timezone.now()
-    rows = inbox_page(qs, offset=(page.number - 1) * INBOX_PAGE_SIZE, limit=INBOX_PAGE_SIZE)
+    # Any: each row gets the display attributes set below.
+    rows: list[Any] = inbox_page(qs, offset=(page.number - 1) * INBOX_PAGE_SIZE, limit=INBOX_PAGE_SIZE)
     for d in rows:
         d.age = ago(d.created_at, now)
         d.awaiting_contact = d.first_contact_at is None and d.status == Delivery.Status.NEW
@@ -107,7 +104,7 @@ def _filters_refused(form: InboxFilterForm) -> bool:
 
 
 @member_required
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: PortalRequest) -> HttpResponse:
     form = _filter_form(request, with_choices=True)
     context = _inbox_rows_context(request, form)
     # Follow-ups due by the end of the lender's day, overdue first.
@@ -123,7 +120,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-def inbox_rows(request: HttpRequest) -> HttpResponse:
+def inbox_rows(request: PortalRequest) -> HttpResponse:
     """The list alone, for htmx to poll every few seconds. Answers 204 (htmx swaps nothing, so focus and
     scroll stay put) when nothing in the filtered list changed since the version the page holds."""
     form = _filter_form(request, with_choices=False)
@@ -136,7 +133,7 @@ def inbox_rows(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-def inbox_export(request: HttpRequest) -> HttpResponse:
+def inbox_export(request: PortalRequest) -> HttpResponse | StreamingHttpResponse:
     """The member's leads under the current filters as CSV. Up to INBOX_EXPORT_MAX_ROWS it streams from
     here: one INSERT … SELECT logs the contact-details access, then the rows go out as they are read (first
     byte at once, memory flat). A larger export goes to a Celery task that e-mails a link, and the page says
@@ -171,7 +168,7 @@ def inbox_export(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-def inbox_export_download(request: HttpRequest, token: str) -> HttpResponse:
+def inbox_export_download(request: PortalRequest, token: str) -> StreamingHttpResponse:
     """A large export, from the link its e-mail gave: to the member who asked only, until it expires."""
     export = inbox_export_for_download(token=token, membership=request.membership)
     if export is None:

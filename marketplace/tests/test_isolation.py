@@ -13,13 +13,13 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from billing.models import ReturnRequest
 from integrations.api.common import not_found
 from integrations.exports import inbox_export_build, inbox_export_request, inbox_export_token
 from integrations.models import ApiKey, InboxExport, WebhookEndpoint, WebhookMessage
 from integrations.services import api_key_create, webhook_secret_new
 from lenders import team
 from lenders.models import Invitation, Membership
+from marketplace.models import ReturnRequest
 from marketplace.selectors import InboxFilters
 from marketplace.services import delivery_reassign, followup_create, lead_distribute
 
