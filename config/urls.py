@@ -26,4 +26,6 @@ urlpatterns = [
         name="api_docs",
     ),
     path("api/", include("integrations.api.urls")),
+    # Twilio's webhooks and the unsubscribe link of marketing e-mail (integrations.channels).
+    path("", include("integrations.channels.urls")),
 ]
