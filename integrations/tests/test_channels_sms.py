@@ -156,7 +156,7 @@ def test_twilios_error_json_is_a_clear_error_recorded_on_the_text(delivery, twil
 
     error = raised.value
     assert (error.code, error.http_status, error.transient) == ("21211", 400, False)
-    assert "Twilio error 21211: The 'To' number is not a valid phone number." == str(error)
+    assert str(error) == "Twilio error 21211: The 'To' number is not a valid phone number."
     text = TextMessage.objects.get()
     assert (text.status, text.error_code) == ("failed", "21211")
     assert not delivery.activities.exists()  # nothing was sent
