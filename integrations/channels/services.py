@@ -186,7 +186,9 @@ def text_inbound_receive(*, provider: str, provider_id: str, from_number: str, b
     if TextMessage.objects.filter(provider=provider, provider_id=provider_id).exists():
         return Inbound(kind=kind, reply=reply, duplicate=True)
     lead = consumer_latest_lead(phone=number)
-    delivery_ids = list(Delivery.objects.filter(lead=lead).values_list("pk", flat=True)) if lead else []
+    delivery_ids = (
+        list(Delivery.objects.filter(lead=lead).order_by("pk").values_list("pk", flat=True)) if lead else []
+    )
     try:
         with transaction.atomic():
             text = TextMessage.objects.create(
