@@ -22,13 +22,13 @@ from integrations.channels.twilio import twilio_signature, twilio_signature_vali
 from integrations.models import TextMessage
 from integrations.signals import consumer_replied
 from marketplace.models import Activity, Delivery
+from marketplace.services import lead_distribute
 from marketplace.tests.factories import (
     ConsumerFactory,
     MemberFactory,
     QualifiedLeadFactory,
     make_subscription,
 )
-from marketplace.services import lead_distribute
 
 pytestmark = pytest.mark.django_db
 
