@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('integrations', '0003_webhookendpoint_scheduling'),
         ('leads', '0011_guidelines_2026_3'),
-        ('marketplace', '0010_delivery_replied_at_activity_automated'),
+        ('marketplace', '0011_delivery_replied_at_activity_automated'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0009_failedtask_outboxtask_to_core'),
+        ('marketplace', '0010_returnrequest_from_billing'),
     ]
 
     operations = [
