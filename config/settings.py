@@ -248,7 +248,14 @@ SENDER_POSTAL_ADDRESS = env.str("SENDER_POSTAL_ADDRESS", default="")
 # --- SMS ------------------------------------------------------------------------------------------------
 # `console` (the default: printed, and kept in integrations.channels.sms.outbox) or `twilio` (REST API);
 # with Twilio the account's SID and auth token are required, and a sender: a number or a messaging service.
-vars().update(sms_settings(env))
+_sms = sms_settings(env)
+SMS_BACKEND = _sms["SMS_BACKEND"]
+SMS_HELP_TEXT = _sms["SMS_HELP_TEXT"]
+TWILIO_ACCOUNT_SID = _sms["TWILIO_ACCOUNT_SID"]
+TWILIO_AUTH_TOKEN = _sms["TWILIO_AUTH_TOKEN"]  # also the key Twilio signs its webhooks with
+TWILIO_FROM_NUMBER = _sms["TWILIO_FROM_NUMBER"]
+TWILIO_MESSAGING_SERVICE_SID = _sms["TWILIO_MESSAGING_SERVICE_SID"]
+TWILIO_API_URL = _sms["TWILIO_API_URL"]
 
 # --- The market ---------------------------------------------------------------------------------------
 # FHFA's county loan limit file `make run` / `make up` import: the 2026 file shipped in leads/data/ unless

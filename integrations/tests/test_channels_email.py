@@ -35,7 +35,8 @@ from .fakeprovider import Answer, FakeProvider
 pytestmark = pytest.mark.django_db
 
 LIST_UNSUBSCRIBE = re.compile(
-    r"^<(?P<url>https?://[^>]+/u/(?P<token>[^>/]+))>, <mailto:(?P<mailto>[^>?]+)\?subject=(?P<subject>[^>]+)>$"
+    r"^<(?P<url>https?://[^>]+/u/(?P<token>[^>/]+))>, "
+    r"<mailto:(?P<mailto>[^>?]+)\?subject=(?P<subject>[^>]+)>$"
 )
 
 
@@ -262,7 +263,7 @@ def test_mailgun_takes_its_sender_domain(monkeypatch):
 
 
 def test_the_unsubscribe_headers_reach_the_provider_through_anymail(delivery, settings):
-    """anymail's real Postmark backend, its API pointed at a local server: the headers are in what it posts."""
+    """anymail's real Postmark backend, its API on a local server: the headers are in what it posts."""
     accepted = {  # Postmark's answer to a send
         "To": delivery.lead.consumer.email,
         "SubmittedAt": "2026-12-07T10:00:00Z",
