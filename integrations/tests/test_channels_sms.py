@@ -230,3 +230,13 @@ def test_twilio_without_its_credentials_stops_the_start(monkeypatch):
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     monkeypatch.setenv("TWILIO_MESSAGING_SERVICE_SID", "MG1")
     assert sms_settings(environ.Env())["SMS_BACKEND"] == "integrations.channels.twilio.TwilioBackend"
+
+
+def test_a_keyed_send_texts_once_however_often_it_runs(delivery, twilio):
+    """What a sequence step needs: its task may run twice (redelivery) and must text once."""
+    first = text_send(delivery_id=delivery.pk, body="Step 1", key="sequence-step:1")
+    again = text_send(delivery_id=delivery.pk, body="Step 1", key="sequence-step:1")
+    assert again.pk == first.pk and len(twilio.requests) == 1
+    twilio.answer = Answer(201, twilio_message(sid="SM" + "2" * 32))
+    text_send(delivery_id=delivery.pk, body="Step 2", key="sequence-step:2")
+    assert len(twilio.requests) == 2 and delivery.activities.count() == 2

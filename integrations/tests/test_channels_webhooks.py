@@ -290,6 +290,16 @@ def test_a_reply_twilio_sends_twice_is_logged_once(client, shared_lead, django_c
     assert len(mail.outbox) == 2
 
 
+def test_the_officers_e_mail_task_sends_once_when_run_twice(client, shared_lead):
+    from integrations.tasks import text_reply_notify
+
+    text_in(client, "5125550142", "Call me")  # on_commit not run here: the task is run by hand below
+    text = TextMessage.objects.get()
+    assert text_reply_notify.delay(text.pk).get() == 2
+    assert text_reply_notify.delay(text.pk).get() == 0
+    assert len(mail.outbox) == 2
+
+
 def test_a_reply_from_an_unknown_number_keeps_neither_the_number_nor_the_words(client, shared_lead):
     assert text_in(client, "3055550100", "Who is this? My SSN is 123").status_code == 200
     row = TextMessage.objects.get()
