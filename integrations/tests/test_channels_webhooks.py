@@ -197,6 +197,23 @@ def test_stop_and_its_synonyms_stop_every_text_to_the_number(client, shared_lead
     ) == sorted(shared_lead.deliveries.values_list("lender_id", flat=True))
 
 
+def test_every_buyer_sees_the_stop_on_its_lead_page_until_start(client, shared_lead, owner, rival_owner):
+    def badge(user) -> bool:
+        page = Client()
+        page.force_login(user)
+        delivery = shared_lead.deliveries.get(lender=user.membership.lender)
+        return (
+            "Texts: opted out"
+            in page.get(reverse("portal:delivery_detail", args=[delivery.pk])).content.decode()
+        )
+
+    assert not badge(owner)
+    text_in(client, "5125550142", "STOP", sid="SM" + "a" * 32)
+    assert badge(owner) and badge(rival_owner)
+    text_in(client, "5125550142", "START", sid="SM" + "b" * 32)
+    assert not badge(owner) and not badge(rival_owner)
+
+
 def test_a_sentence_that_begins_with_stop_is_a_reply_not_a_keyword(client, shared_lead):
     text_in(client, "5125550142", "stop calling after 6pm please")
     assert not OptOut.objects.exists()
