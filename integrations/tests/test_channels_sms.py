@@ -111,10 +111,14 @@ def test_a_number_that_is_not_a_us_number_is_a_clear_error(to):
     assert raised.value.code == "invalid_number" and sms.outbox == []
 
 
-def test_an_empty_text_is_refused():
+def test_an_empty_or_overlong_text_is_refused():
     with pytest.raises(SmsError) as raised:
         send_sms("5125550142", "   ")
     assert raised.value.code == "empty_body"
+    with pytest.raises(SmsError) as raised:
+        send_sms("5125550142", "x" * 1601)
+    assert raised.value.code == "too_long" and "1601" in str(raised.value)
+    assert sms.outbox == []
 
 
 # --- Twilio ----------------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from django.urls import reverse
 
 from compliance.models import OptOut
 from compliance.selectors import optout_active
+from compliance.services import optout_address_hash
+from compliance.signals import consumer_opted_out
 from integrations.channels import sms
 from integrations.channels.services import START_REPLY, STOP_REPLY, text_send
 from integrations.channels.sms import SmsOptedOut
@@ -212,6 +214,21 @@ def test_every_buyer_sees_the_stop_on_its_lead_page_until_start(client, shared_l
     assert badge(owner) and badge(rival_owner)
     text_in(client, "5125550142", "START", sid="SM" + "b" * 32)
     assert not badge(owner) and not badge(rival_owner)
+
+
+def test_a_stop_is_announced_for_the_sequences_to_end(
+    client, shared_lead, django_capture_on_commit_callbacks
+):
+    heard = []
+    consumer_opted_out.connect(lambda **kw: heard.append(kw), dispatch_uid="test-opted-out", weak=False)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            text_in(client, "5125550142", "quit")
+    finally:
+        consumer_opted_out.disconnect(dispatch_uid="test-opted-out")
+    assert [(h["channel"], h["address_sha256"], h["lead_id"]) for h in heard] == [
+        ("sms", optout_address_hash(channel="sms", address="+1 512 555 0142"), shared_lead.pk)
+    ]
 
 
 def test_a_sentence_that_begins_with_stop_is_a_reply_not_a_keyword(client, shared_lead):
