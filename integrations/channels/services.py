@@ -24,6 +24,7 @@ from marketplace.services import activities_log_automated
 
 from ..models import TextMessage
 from ..signals import consumer_replied
+from ..tasks import text_reply_notify
 from .mail import unsubscribe_token_read
 from .sms import BaseSmsBackend, SmsError, SmsOptedOut, e164, get_backend, phone_masked, send_sms
 from .twilio import UNSUBSCRIBED_RECIPIENT
@@ -273,9 +274,7 @@ def _inbound_act(
             note=text.body,
             replied=True,
         )
-        from .. import tasks  # the tasks module imports this one
-
-        enqueue_on_commit(tasks.text_reply_notify, text.pk)
+        enqueue_on_commit(text_reply_notify, text.pk)
         transaction.on_commit(
             lambda: consumer_replied.send(
                 sender=TextMessage, lead_id=lead.pk, delivery_ids=delivery_ids, text_message_id=text.pk
