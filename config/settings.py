@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "compliance",
     "portal",
     "integrations",
+    # Providers' inbound e-mail webhooks (the List-Unsubscribe mailto, integrations.receivers); no models.
+    "anymail",
     "axes",
 ]
 
