@@ -7,6 +7,8 @@ import logging
 import time
 from decimal import Decimal
 
+from celery import shared_task
+
 from core.tasking import ReliableTask, enqueue_batches, renamed_task
 from marketplace.selectors import deliveries_unemailed, deliveries_unnotified
 
@@ -77,6 +79,12 @@ def low_balance_notify(account_id: int, balance: str) -> int:
 @renamed_task("integrations.tasks.email_return_decided", base=ReliableTask, outbox=True)  # old name
 def return_decided_email(return_request_id: int) -> int:
     return notifications.return_decided_email(return_request_id=return_request_id)
+
+
+@shared_task(base=ReliableTask, outbox=True)
+def text_reply_notify(text_message_id: int) -> int:
+    """Routed to the mail queue: e-mail the buyers' officers that the consumer answered a text."""
+    return notifications.text_reply_notify(text_message_id=text_message_id)
 
 
 SWEPT_DELIVERIES = "integrations.tasks.deliveries_stuck_sweep"
