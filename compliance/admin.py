@@ -8,7 +8,7 @@ from core.clientip import client_ip
 from core.readonly import ReadOnlyAdminMixin
 from leads.models import Consumer, Lead
 
-from .models import ContactAccess, Erasure
+from .models import ContactAccess, Erasure, OptOut
 from .services import consumer_erase, contact_access_record_many
 
 
@@ -31,6 +31,17 @@ class ErasureAdmin(ReadOnlyAdmin):
     list_filter = ("reason",)
     list_select_related = ("requested_by",)
     search_fields = ("=consumer_id",)
+
+
+@admin.register(OptOut)
+class OptOutAdmin(ReadOnlyAdmin):
+    """Consumers' stops, as evidence: made and lifted only by the consumer (STOP, START, unsubscribe)."""
+
+    list_display = ("created_at", "channel", "source", "keyword", "lead", "lender", "revoked_at")
+    list_filter = ("channel", "source", ("revoked_at", admin.EmptyFieldListFilter))
+    list_select_related = ("lead", "lender")
+    search_fields = ("=lead__id", "=address_sha256")
+    raw_id_fields = ("lead", "lender")
 
 
 @admin.register(Consumer)

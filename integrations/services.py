@@ -44,6 +44,7 @@ from .models import (
     IdempotencyRecord,
     LeadIntake,
     LeadSource,
+    TextMessage,
     WebhookAttempt,
     WebhookEndpoint,
     WebhookEvent,
@@ -136,6 +137,8 @@ def consumer_erased_scrub(*, lead_ids: list[int], **_: Any) -> None:
     if not lead_ids:
         return
     IdempotencyRecord.objects.filter(lead_id__in=lead_ids).delete()
+    # Texts to and from the consumer: the facts stay (when, status, error code), the number and words go.
+    TextMessage.objects.filter(lead_id__in=lead_ids).update(phone="", body="", error_message="")
     inbox_exports_erased_scrub(lead_ids=lead_ids)
     public_ids = [str(u) for u in Lead.objects.filter(pk__in=lead_ids).values_list("public_id", flat=True)]
     # Every event about a lead carries its id as data.lead_id (indexed on PostgreSQL: webhook_message_lead).

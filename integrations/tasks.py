@@ -90,6 +90,12 @@ def return_decided_email(return_request_id: int) -> int:
     return notifications.return_decided_email(return_request_id=return_request_id)
 
 
+@shared_task(base=ReliableTask, outbox=True)
+def text_reply_notify(text_message_id: int) -> int:
+    """Routed to the mail queue: e-mail the buyers' officers that the consumer answered a text."""
+    return notifications.text_reply_notify(text_message_id=text_message_id)
+
+
 SWEPT_DELIVERIES = "integrations.tasks.deliveries_stuck_sweep"
 
 

@@ -101,6 +101,8 @@ class Delivery(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
     status_changed_at = models.DateTimeField(default=timezone.now)
     first_contact_at = models.DateTimeField(null=True, blank=True)
+    # The consumer's last reply to a text (integrations' inbound webhook): automated sequences stop on it.
+    replied_at = models.DateTimeField(null=True, blank=True)
     funded_amount = money_field(null=True, blank=True)
     lost_reason = models.CharField(max_length=200, blank=True)
     assigned_to = models.ForeignKey(
@@ -177,14 +179,22 @@ class Activity(models.Model):
         WRONG_NUMBER = "wrong_number", "Wrong number"
         SENT = "sent", "Sent"
         OTHER = "other", "Other"
+        # What the consumer did, heard through the channels (never chosen by an officer in the portal).
+        REPLIED = "replied", "Consumer replied"
+        OPTED_OUT = "opted_out", "Consumer opted out"
 
     CONTACT_KINDS = (Kind.CALL, Kind.EMAIL, Kind.TEXT)
+    # What an officer (portal) or a lender's system (API) may log: the consumer's own acts are only heard.
+    CONSUMER_OUTCOMES = (Outcome.REPLIED, Outcome.OPTED_OUT)
+    OFFICER_OUTCOMES = [c for c in Outcome.choices if c[0] not in ("replied", "opted_out")]
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="activities")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     kind = models.CharField(max_length=8, choices=Kind.choices)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
     note = models.TextField(blank=True, max_length=2000)
+    # Done or heard by the platform (a text it sent, a consumer's reply), not by an officer or the API.
+    automated = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -614,7 +614,7 @@ def activity_log(*, delivery: Delivery, user, kind: str, outcome: str = "", note
     note = note.strip()
     if kind not in Activity.Kind.values:
         raise ValidationError({"kind": "Choose call, e-mail, text or note."})
-    if outcome and outcome not in Activity.Outcome.values:
+    if outcome and (outcome not in Activity.Outcome.values or outcome in Activity.CONSUMER_OUTCOMES):
         raise ValidationError({"outcome": "Choose an outcome from the list."})
     if kind == Activity.Kind.NOTE:
         if not note:
@@ -632,6 +632,33 @@ def activity_log(*, delivery: Delivery, user, kind: str, outcome: str = "", note
     ).update(first_contact_at=now, touched_at=now):
         delivery.first_contact_at = delivery.touched_at = now
     return activity
+
+
+@transaction.atomic
+def activities_log_automated(
+    *, delivery_ids: list[int], kind: str, outcome: str, note: str = "", replied: bool = False
+) -> int:
+    """Log what the platform did or heard on these deliveries (a text it sent, a consumer's reply or stop):
+    one insert however many buyers. A reply also stamps `replied_at` (and `touched_at`, so the live inbox
+    shows it). Never sets the first contact: response time measures the officer, not the machine."""
+    if kind not in Activity.Kind.values or (
+        outcome not in Activity.Outcome.values and kind != Activity.Kind.NOTE
+    ):
+        raise ValueError(f"unknown activity {kind!r}/{outcome!r}")
+    if not delivery_ids:
+        return 0
+    now = timezone.now()
+    Activity.objects.bulk_create(
+        [
+            Activity(
+                delivery_id=pk, kind=kind, outcome=outcome, note=note[:2000], automated=True, created_at=now
+            )
+            for pk in sorted(set(delivery_ids))
+        ]
+    )
+    if replied:
+        Delivery.objects.filter(pk__in=delivery_ids).update(replied_at=now, touched_at=now)
+    return len(set(delivery_ids))
 
 
 def followup_create(*, delivery: Delivery, user, due_at: datetime, note: str = "") -> FollowUp:

@@ -120,7 +120,7 @@ class DeliveryStatusForm(forms.Form):
 class ActivityForm(forms.Form):
     kind = forms.ChoiceField(choices=Activity.Kind.choices, label="What did you do?", initial="call")
     outcome = forms.ChoiceField(
-        choices=[("", "— (for notes)"), *Activity.Outcome.choices], required=False, label="Outcome"
+        choices=[("", "— (for notes)"), *Activity.OFFICER_OUTCOMES], required=False, label="Outcome"
     )
     note = forms.CharField(
         required=False, max_length=2000, label="Note", widget=forms.Textarea(attrs={"rows": 2})

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
         ('billing', '0002_return_request'),
         ('leads', '0012_consumer_search_indexes'),
         ('lenders', '0006_subscription_purposes_list'),
-        ('marketplace', '0010_returnrequest_from_billing'),
+        ('marketplace', '0011_delivery_replied_at_activity_automated'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0003_webhookendpoint_scheduling'),
+        ('integrations', '0004_textmessage'),
         ('lenders', '0006_subscription_purposes_list'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
