@@ -110,8 +110,8 @@ def leads_matching_search(q: str) -> QuerySet[Lead, int]:
     - an e-mail address (it has an @): addresses that start with it, any case;
     - a phone number (digits and ( ) - + . only, 3 digits or more): the whole number when it has 10 digits
       (11 with a leading 1), else numbers containing the digits ("555-0142");
-    - anything else: a first or last name containing it, "maria gonzalez" both together, or an address
-      containing it when it has a dot ("example.org")."""
+    - anything else: a first or last name containing it, "maria gonzalez" both together, or, when it has a
+      dot, an address starting with it ("maria.gonzalez")."""
     digits = "".join(ch for ch in q if ch.isdigit())
     if "@" in q:
         match = Q(email__istartswith=q)
@@ -125,7 +125,7 @@ def leads_matching_search(q: str) -> QuerySet[Lead, int]:
             first, _, last = q.partition(" ")
             match |= Q(first_name__icontains=first, last_name__icontains=last.strip())
         if "." in q:
-            match |= Q(email__icontains=q)
+            match |= Q(email__istartswith=q)
     return Lead.objects.filter(consumer__in=Consumer.objects.filter(match)).values_list("id", flat=True)
 
 
