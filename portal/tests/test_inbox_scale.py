@@ -70,7 +70,12 @@ def names(client, q: str) -> list[str]:
         ("gonzalez", ["Maria"]),
         ("MARIA GONZ", ["Maria"]),
         ("maria.g@", ["Maria"]),
-        ("example.org", ["John"]),
+        ("MARIA.G@EXAMPLE.COM", ["Maria"]),
+        ("g@example.com", []),  # an address is found from its start
+        ("jsmith@example", ["John"]),
+        ("maria.g", ["Maria"]),
+        ("example.org", []),  # not inside an address: from its start only (an index on PostgreSQL)
+        ("1 (713) 555-0199", ["John"]),
         ("(713) 555-0199", ["John"]),
         ("555-01", ["John", "Maria"]),
         ("0142", ["Maria"]),
