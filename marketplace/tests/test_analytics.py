@@ -170,6 +170,7 @@ def test_page_renders_charts_tables_and_the_inputs(client, owner, book):
     assert "What the leads earn" in html and "<svg" in html and "<table" in html
     assert "Under 5 minutes" in html and "By loan officer" in html and "Break-even conversion" in html
     assert 'name="revenue"' in html and 'value="3000"' in html
+    assert "Median times to first contact are estimates" in html  # from the rollup's bands, and said so
     # session, user, membership + the report (rollup, subscription names, officer names)
     assert len(q) == 3 + 3
 
