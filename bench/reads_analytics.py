@@ -48,14 +48,13 @@ def billing_page(b: Bench) -> Request:
 
 @case("billing, a deep ledger page (the middle one)")
 def billing_deep_page(b: Bench) -> Request:
-    from portal.billing import LEDGER_PAGE_SIZE
+    """The "Older" link of the page that ends halfway down the ledger (found untimed)."""
+    from billing.models import LedgerEntry
+    from core.pagination import cursor_make
 
-    entries = b.sql(
-        "SELECT count(*) FROM billing_ledgerentry e JOIN billing_account a ON a.id = e.account_id "
-        "WHERE a.lender_id = %s",
-        [b.lender_id],
-    )[0][0]
-    return b.get("portal:billing", page=max(1, entries // LEDGER_PAGE_SIZE // 2))
+    entries = LedgerEntry.objects.filter(account__lender_id=b.lender_id).order_by("-created_at", "-id")
+    middle = entries.values_list("created_at", "id")[entries.count() // 2]
+    return b.get("portal:billing", older_than=cursor_make(*middle))
 
 
 @case("ledger CSV", runs=3)

@@ -53,7 +53,14 @@ def csv_response(*, filename: str, header: list[str], rows: Iterable[Iterable[An
             yield writer.writerow(header)
             chunk: list[str] = []
             for row in rows:
-                chunk.append(writer.writerow([v if type(v) in _AS_IS else csv_cell(v) for v in row]))
+                # csv_cell's rules, with its two common cases (a number or date; plain text) inline.
+                cells = [
+                    v
+                    if type(v) in _AS_IS or (type(v) is str and not v.startswith(CSV_DANGEROUS))
+                    else csv_cell(v)
+                    for v in row
+                ]
+                chunk.append(writer.writerow(cells))
                 if len(chunk) >= CHUNK_LINES:
                     yield "".join(chunk)
                     chunk.clear()
