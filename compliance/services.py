@@ -9,10 +9,9 @@ from django.db.models import CharField, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from billing.models import ReturnRequest
 from leads.choices import LeadStatus
 from leads.models import Consumer, Lead
-from marketplace.models import Activity, Delivery, FollowUp
+from marketplace.models import Activity, Delivery, FollowUp, ReturnRequest
 
 from .models import ContactAccess, Erasure
 from .signals import consumer_erased

@@ -11,8 +11,9 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from billing.models import Account, ReturnRequest
+from billing.models import Account
 from lenders.models import Membership
+from marketplace.models import ReturnRequest
 
 from .models import WebhookEndpoint
 

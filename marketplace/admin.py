@@ -10,11 +10,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from billing.models import ReturnRequest
 from billing.services import InsufficientFunds
 from core.readonly import ReadOnlyInlineMixin
 from leads import admin as leads_admin
 from leads.models import Lead
+from marketplace.models import ReturnRequest
 
 from .models import Delivery, MarketSettings, PriceFloor
 from .returns import return_approve, return_deny
@@ -139,7 +139,7 @@ class ReturnRequestAdmin(admin.ModelAdmin):
     actions. Both call marketplace.returns, which lock the account and post the credit exactly once."""
 
     form = ReturnDecisionForm
-    change_form_template = "admin/billing/returnrequest/change_form.html"
+    change_form_template = "admin/marketplace/returnrequest/change_form.html"
     list_display = ("created_at", "lender", "lead", "price", "reason", "status", "decided_by", "decided_at")
     list_filter = ("status", "reason", "created_at")
     search_fields = ("lender__name", "delivery__lead__id", "note")
@@ -213,10 +213,10 @@ class ReturnRequestAdmin(admin.ModelAdmin):
         note = request.POST.get("decision_note", "")
         if "_approve" in request.POST:
             self._decide(request, [obj.pk], return_approve, "Approved", note)
-            return HttpResponseRedirect(reverse("admin:billing_returnrequest_change", args=[obj.pk]))
+            return HttpResponseRedirect(reverse("admin:marketplace_returnrequest_change", args=[obj.pk]))
         if "_deny" in request.POST:
             self._decide(request, [obj.pk], return_deny, "Denied", note)
-            return HttpResponseRedirect(reverse("admin:billing_returnrequest_change", args=[obj.pk]))
+            return HttpResponseRedirect(reverse("admin:marketplace_returnrequest_change", args=[obj.pk]))
         return super().response_change(request, obj)
 
     def save_model(self, request: HttpRequest, obj: ReturnRequest, form, change: bool) -> None:

@@ -1,4 +1,4 @@
-"""The market: price floors, market settings, and Delivery (one lead sold to one lender)."""
+"""The market: price floors, market settings, Delivery (one lead sold to one lender), its pipeline, returns"""
 
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -217,6 +217,76 @@ class FollowUp(models.Model):
     @property
     def is_overdue(self) -> bool:
         return self.done_at is None and self.due_at < timezone.now()
+
+
+class ReturnRequest(models.Model):
+    """A lender's claim that a delivered lead was bad. One per delivery: a denied return is final.
+
+    Written and decided only through marketplace.returns (return_request_create / return_approve /
+    return_deny), which lock the lender's account so the month's return rate is counted and the credit
+    posted exactly once.
+    """
+
+    class Reason(models.TextChoices):
+        BAD_CONTACT = "bad_contact", "Bad contact data"
+        DUPLICATE = "duplicate", "Duplicate"
+        DID_NOT_REQUEST = "did_not_request", "Did not request"
+        NOT_AS_DESCRIBED = "not_as_described", "Not pre-qualified as described"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+
+    delivery = models.OneToOneField(
+        "marketplace.Delivery", on_delete=models.PROTECT, related_name="return_request"
+    )
+    # The delivery's lender, kept here so scoping and the monthly return rate stay single-table reads.
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.PROTECT, related_name="return_requests")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    note = models.TextField(blank=True, max_length=1000)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
+    # The credit an approval posts. OneToOne: one entry can refund one return, and never two.
+    credit = models.OneToOneField(
+        "billing.LedgerEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="return_request"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        # The table and its indexes keep the names they had when the model lived in billing (moved without a
+        # copy: returns are the market's rule, not money; billing only holds the credit they post).
+        db_table = "billing_returnrequest"
+        indexes = [
+            models.Index(fields=["lender", "-created_at"], name="billing_ret_lender__b15f5a_idx"),
+            models.Index(fields=["status", "created_at"], name="billing_ret_status_dfc628_idx"),
+        ]
+        constraints = [
+            # Approved <=> credited: an approval without its credit, or a credit on an open return, is a bug.
+            models.CheckConstraint(
+                condition=(Q(status="approved") & Q(credit__isnull=False))
+                | (~Q(status="approved") & Q(credit__isnull=True)),
+                name="return_credited_iff_approved",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason="other") | ~Q(note=""), name="return_other_needs_note"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="requested") | Q(decided_at__isnull=False), name="return_decision_dated"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Return of lead #{self.delivery.lead_id} ({self.get_status_display()})"
 
 
 # Upper bounds, in seconds, of the response-time bins the rollup counts first contacts in: a bin per step of

@@ -13,9 +13,10 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from billing.models import Account, LedgerEntry, ReturnRequest
+from billing.models import Account, LedgerEntry
 from billing.services import account_post
 from lenders.models import Lender
+from marketplace.models import ReturnRequest
 
 from .models import Delivery, MarketSettings
 from .signals import return_decided

@@ -10,14 +10,13 @@ from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from billing.models import ReturnRequest
 from core.formfields import BoundedDateField, BoundedDateTimeField, BoundedIntegerField
 from integrations.models import ApiKey, WebhookEvent
 from integrations.webhooks import UnsafeURL, url_check
 from leads.choices import LoanPurpose
 from leads.geo import US_STATES
 from lenders.models import Membership
-from marketplace.models import Activity, Delivery
+from marketplace.models import Activity, Delivery, ReturnRequest
 from marketplace.selectors import UNASSIGNED, InboxFilters
 
 from .subscription_form import money_input

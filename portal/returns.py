@@ -10,8 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from billing.models import ReturnRequest
-from marketplace.models import MarketSettings
+from marketplace.models import MarketSettings, ReturnRequest
 from marketplace.returns import (
     return_deadline,
     return_rate_for_month,

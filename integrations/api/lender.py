@@ -22,14 +22,14 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from billing.models import Account, LedgerEntry, ReturnRequest
+from billing.models import Account, LedgerEntry
 from billing.selectors import ledger_for_account
 from compliance.models import ContactAccess
 from compliance.services import contact_access_record
 from core.clientip import client_ip
 from core.problems import Conflict
 from leads.choices import LoanPurpose
-from marketplace.models import Activity, Delivery
+from marketplace.models import Activity, Delivery, ReturnRequest
 from marketplace.returns import return_request_create
 from marketplace.services import activity_log, delivery_next_statuses
 

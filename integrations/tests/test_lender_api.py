@@ -5,11 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing.models import ReturnRequest
 from compliance.models import ContactAccess
 from integrations.models import IdempotencyRecord, WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
-from marketplace.models import Activity, Delivery, MarketSettings
+from marketplace.models import Activity, Delivery, MarketSettings, ReturnRequest
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import QualifiedLeadFactory
 

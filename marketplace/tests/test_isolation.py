@@ -13,12 +13,12 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from billing.models import ReturnRequest
 from integrations.api.common import not_found
 from integrations.models import ApiKey, WebhookEndpoint, WebhookMessage
 from integrations.services import api_key_create, webhook_secret_new
 from lenders import team
 from lenders.models import Invitation, Membership
+from marketplace.models import ReturnRequest
 from marketplace.services import delivery_reassign, followup_create, lead_distribute
 
 from .factories import ConsumerFactory, MemberFactory, QualifiedLeadFactory, make_subscription

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import LedgerEntry, ReturnRequest
+from billing.models import LedgerEntry
 from config.celery import app as celery_app
 from core import tasking
 from core.models import FailedTask, OutboxTask
@@ -21,7 +21,7 @@ from integrations.models import WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
 from integrations.tasks import return_decided_email, webhook_endpoints_schedule_due
 from integrations.tests.receiver import Receiver
-from marketplace.models import MarketSettings
+from marketplace.models import MarketSettings, ReturnRequest
 from marketplace.returns import return_approve, return_deny, return_request_create
 
 from .factories import QualifiedLeadFactory, make_subscription
@@ -111,7 +111,7 @@ def test_a_bulk_admin_action_completes_with_the_broker_down(client, returns, sta
     """Issue 11.7: a bulk admin action stopped half-way at the first queueing error. Every return is decided,
     the page says so, and every e-mail and webhook follows once the broker is back."""
     client.force_login(staff)
-    url = reverse("admin:billing_returnrequest_changelist")
+    url = reverse("admin:marketplace_returnrequest_changelist")
     response = client.post(
         url, {"action": "approve_selected", "_selected_action": [r.pk for r in returns]}, follow=True
     )

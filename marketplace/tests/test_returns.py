@@ -11,8 +11,8 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import Account, LedgerEntry, ReturnRequest
-from marketplace.models import Delivery, MarketSettings
+from billing.models import Account, LedgerEntry
+from marketplace.models import Delivery, MarketSettings, ReturnRequest
 from marketplace.returns import return_approve, return_deny, return_rate_for_month, return_request_create
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import MemberFactory, QualifiedLeadFactory, make_subscription
@@ -275,7 +275,7 @@ def test_staff_approve_and_deny_in_bulk(client, deliveries, owner, staff, buying
     rrs = [return_request_create(delivery=d, user=owner, reason=R.DUPLICATE) for d in deliveries[:3]]
     before = balance(buying_lender)
     client.force_login(staff)
-    url = reverse("admin:billing_returnrequest_changelist")
+    url = reverse("admin:marketplace_returnrequest_changelist")
     assert client.get(url).status_code == 200
     client.post(url, {"action": "approve_selected", "_selected_action": [rrs[0].pk, rrs[1].pk]})
     client.post(url, {"action": "deny_selected", "_selected_action": [rrs[1].pk, rrs[2].pk]}, follow=True)
@@ -287,7 +287,7 @@ def test_staff_approve_and_deny_in_bulk(client, deliveries, owner, staff, buying
 def test_staff_decide_one_on_its_page(client, delivery, owner, staff):
     rr = return_request_create(delivery=delivery, user=owner, reason=R.DUPLICATE)
     client.force_login(staff)
-    url = reverse("admin:billing_returnrequest_change", args=[rr.pk])
+    url = reverse("admin:marketplace_returnrequest_change", args=[rr.pk])
     page = client.get(url)
     assert page.status_code == 200 and b"Approve and credit" in page.content
     client.post(url, {"decision_note": "Agreed, it was a duplicate", "_approve": "1"})

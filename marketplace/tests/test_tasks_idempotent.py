@@ -16,7 +16,7 @@ from django.apps import apps
 from django.core import mail
 from django.utils import timezone
 
-from billing.models import Account, ReturnRequest
+from billing.models import Account
 from config.celery import app
 from core.tasking import ReliableTask
 from integrations.models import IdempotencyRecord, WebhookEndpoint, WebhookMessage
@@ -24,6 +24,7 @@ from integrations.services import webhook_secret_new
 from integrations.tests.receiver import Receiver
 from leads.models import Lead
 from lenders.models import Invitation
+from marketplace.models import ReturnRequest
 from marketplace.services import followup_create, lead_distribute
 
 from .factories import QualifiedLeadFactory, make_subscription

@@ -8,8 +8,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from billing.models import ReturnRequest
-from marketplace.models import PriceFloor
+from marketplace.models import PriceFloor, ReturnRequest
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
 from portal.tests.browser import login

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0002_return_request'),
+        ('billing', '0003_returnrequest_to_marketplace'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('lenders', '0006_subscription_purposes_list'),
-        ('marketplace', '0009_failedtask_outboxtask_to_core'),
+        ('marketplace', '0010_returnrequest_from_billing'),
     ]
 
     operations = [
