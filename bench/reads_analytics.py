@@ -108,7 +108,7 @@ def admin_leads_last_name(b: Bench) -> Request:
 
 @case("admin: consumers, search by last name", scope="staff")
 def admin_consumers_last_name(b: Bench) -> Request:
-    return b.get("admin:compliance_consumer_changelist", q=_sample_lead(b)["last"])
+    return b.get("admin:leads_consumer_changelist", q=_sample_lead(b)["last"])
 
 
 @case("admin: consents", scope="staff")

@@ -6,7 +6,7 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone
 
@@ -29,8 +29,8 @@ class Consumer(models.Model):
         indexes = [
             # Duplicate checks compare e-mails case-insensitively (leads.selectors.leads_earlier_contacts).
             models.Index(Upper("email"), name="leads_consumer_email_upper"),
-            # Staff find a consumer by last name, ignoring case (leads.search).
-            models.Index(Upper("last_name"), name="leads_consumer_last_name_upper"),
+            # Staff find a consumer by last name, ignoring case, newest first (leads.search).
+            models.Index(Upper("last_name"), F("id").desc(), name="leads_consumer_last_name_upper"),
         ]
 
     def __str__(self) -> str:
@@ -144,6 +144,8 @@ class Lead(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["status", "updated_at"]),
+            # The admin's list by status (held for review, sold, ...), newest first, at a million leads.
+            models.Index(fields=["status", "-id"], name="lead_status_newest_first"),
             models.Index(fields=["status", "retry_until"]),
         ]
         constraints = [

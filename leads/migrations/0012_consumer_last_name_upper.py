@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='consumer',
-            index=models.Index(django.db.models.functions.text.Upper('last_name'), name='leads_consumer_last_name_upper'),
+            index=models.Index(django.db.models.functions.text.Upper('last_name'), models.OrderBy(models.F('id'), descending=True), name='leads_consumer_last_name_upper'),
         ),
     ]
