@@ -38,16 +38,19 @@ from lenders.models import Lender
 from marketplace.services import delivery_set_status
 from marketplace.services import market_settings_current as market_settings
 
+from .exports import inbox_exports_erased_scrub
 from .models import (
     ApiKey,
     IdempotencyRecord,
     LeadIntake,
     LeadSource,
+    TextMessage,
     WebhookAttempt,
     WebhookEndpoint,
     WebhookEvent,
     WebhookMessage,
 )
+from .webhooks import url_check
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +132,14 @@ CLEAR_BATCH = 1000
 def consumer_erased_scrub(*, lead_ids: list[int], **_: Any) -> None:
     """Receiver of compliance.signals.consumer_erased, in the erasing transaction: delete the stored answers
     about these leads (a retry of one of those requests is a new request) and clear the webhook messages
-    about them (a pending one is not sent: it is failed, and cannot be resent)."""
+    about them (a pending one is not sent: it is failed, and cannot be resent), and the stored inbox
+    exports that may hold them."""
     if not lead_ids:
         return
     IdempotencyRecord.objects.filter(lead_id__in=lead_ids).delete()
+    # Texts to and from the consumer: the facts stay (when, status, error code), the number and words go.
+    TextMessage.objects.filter(lead_id__in=lead_ids).update(phone="", body="", error_message="")
+    inbox_exports_erased_scrub(lead_ids=lead_ids)
     public_ids = [str(u) for u in Lead.objects.filter(pk__in=lead_ids).values_list("public_id", flat=True)]
     # Every event about a lead carries its id as data.lead_id (indexed on PostgreSQL: webhook_message_lead).
     about: QuerySet[WebhookMessage]
@@ -200,6 +207,9 @@ def lead_submit_from_partner(
     its source, attribution and intake record in the same transaction (the API's Idempotency-Key record
     joins it: integrations.api.idempotency)."""
     source = api_key.source
+    if source is None:
+        # The API lets only partner keys in (IsPartner); a lender's key has no source to credit the lead to.
+        raise ValueError("Only a partner's API key submits leads.")
     lead = lead_submit(
         data=data,
         consent_text=consent["text"],
@@ -228,8 +238,6 @@ def webhook_secret_new() -> str:
 
 def webhook_endpoint_create(*, lender, url: str, events: list[str], description: str = "") -> WebhookEndpoint:
     """A new endpoint, within the staff-set cap per lender (market settings): ValidationError beyond it."""
-    from .webhooks import url_check
-
     url_check(url)  # DNS: before the transaction, so no lock waits on it
     with transaction.atomic():
         # The lender's row lock makes the count and the insert one step: two requests cannot both pass.
@@ -253,8 +261,6 @@ def webhook_endpoint_create(*, lender, url: str, events: list[str], description:
 def webhook_endpoint_update(
     *, endpoint: WebhookEndpoint, url: str, events: list[str], description: str = ""
 ) -> WebhookEndpoint:
-    from .webhooks import url_check
-
     url_check(url)
     endpoint.url, endpoint.events, endpoint.description = url, sorted(set(events)), description[:120]
     endpoint.save(update_fields=["url", "events", "description"])
@@ -281,21 +287,6 @@ def webhook_endpoint_enable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     )
     endpoint.save(update_fields=["is_active", "disabled_at", "disabled_reason", "failure_count"])
     return endpoint
-
-
-@transaction.atomic
-def webhook_endpoint_disable(*, endpoint_id: int, reason: str, notify: bool = False) -> bool:
-    """Stop sending to an endpoint; with `notify` the lender's owners are e-mailed (once, on the change)."""
-    updated = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).update(
-        is_active=False, disabled_at=timezone.now(), disabled_reason=reason[:200]
-    )
-    if updated:
-        logger.info("webhook endpoint %s disabled: %s", endpoint_id, reason)
-        if notify:
-            from .tasks import endpoint_disabled_notify
-
-            enqueue_on_commit(endpoint_disabled_notify, endpoint_id)
-    return bool(updated)
 
 
 PAYLOAD_CLEARED = (

@@ -26,6 +26,8 @@ class Consumer(models.Model):
     erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # The inbox's search by name, e-mail or phone has trigram indexes on PostgreSQL, made by migration
+        # 0012 outside the model (SQLite, the embedded default, has no GIN and searches by scanning).
         indexes = [
             # Duplicate checks compare e-mails case-insensitively (leads.selectors.leads_earlier_contacts).
             models.Index(Upper("email"), name="leads_consumer_email_upper"),
@@ -143,6 +145,9 @@ class Lead(models.Model):
 
     class Meta:
         indexes = [
+            # Consumer to lead without reading the wide lead row (an index-only scan): the inbox's search
+            # finds consumers, then their leads.
+            models.Index(fields=["consumer", "id"], name="lead_consumer_id"),
             models.Index(fields=["status", "updated_at"]),
             # The admin's list by status (held for review, sold, ...), newest first, at a million leads.
             models.Index(fields=["status", "-id"], name="lead_status_newest_first"),

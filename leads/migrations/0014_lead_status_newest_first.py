@@ -6,8 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0004_webhook_message_newest_first'),
-        ('leads', '0012_consumer_last_name_upper'),
+        ('leads', '0013_consumer_last_name_upper'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0011_delivery_rollup'),
+        ('marketplace', '0013_delivery_rollup'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0011_guidelines_2026_3'),
+        ('leads', '0012_consumer_search_indexes'),
     ]
 
     operations = [
