@@ -50,7 +50,7 @@ def billing_page(b: Bench) -> Request:
 def billing_deep_page(b: Bench) -> Request:
     """The "Older" link of the page that ends halfway down the ledger (found untimed)."""
     from billing.models import LedgerEntry
-    from core.pagination import cursor_make
+    from core.paging import cursor_make
 
     entries = LedgerEntry.objects.filter(account__lender_id=b.lender_id).order_by("-created_at", "-id")
     middle = entries.values_list("created_at", "id")[entries.count() // 2]

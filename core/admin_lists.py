@@ -20,9 +20,10 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+
+from .paging import CappedPaginator
 
 COUNT_CAP = 2000
 
@@ -35,17 +36,26 @@ class AtLeast(int):
         return f"{int(self):,}+"
 
 
-class CappedCountPaginator(Paginator):
-    """Counts the rows up to COUNT_CAP (one bounded query), never the whole filtered table."""
+class AdminCappedPaginator(CappedPaginator):
+    """The admin's paginator (ModelAdmin.paginator is built with the admin's own arguments): counts up to
+    `default_cap` (core.paging), and a capped count is an AtLeast, so every place the admin prints it says
+    so."""
 
-    cap = COUNT_CAP
+    default_cap = COUNT_CAP
+
+    def __init__(self, object_list: QuerySet, per_page: int, orphans: int = 0, allow_empty_first_page=True):
+        super().__init__(
+            object_list,
+            per_page,
+            cap=self.default_cap,
+            orphans=orphans,
+            allow_empty_first_page=allow_empty_first_page,
+        )
 
     @cached_property
     def count(self) -> int:
-        if not isinstance(self.object_list, QuerySet):
-            return len(self.object_list)
-        n = self.object_list[: self.cap + 1].count()
-        return AtLeast(self.cap) if n > self.cap else n
+        n = super().count
+        return AtLeast(n) if self.capped else n
 
 
 class LargeListMixin:
@@ -54,7 +64,7 @@ class LargeListMixin:
     nothing (the list is then empty); `search_path` reaches its model from this one (e.g. "lead__")."""
 
     show_full_result_count = False
-    paginator = CappedCountPaginator
+    paginator = AdminCappedPaginator
     list_defer: Sequence[str] = ()
     search_q: Callable[..., Q | None] | None = None
     search_path = ""

@@ -465,14 +465,7 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
             # Give each new lead its loan officer before anyone is told about it (notify reads assigned_to).
             deliveries_assign_round_robin(deliveries=deliveries, now=now)
             # Analytics' daily rollup, last: its shared lock comes after every row lock the sale takes.
-            rollups_apply(
-                after=[
-                    facts_of(
-                        d, purpose=d.lead.purpose, state=d.lead.state, zone=d.subscription.lender.time_zone
-                    )
-                    for d in deliveries
-                ]
-            )
+            rollups_apply(after=[facts_of(d, zone=d.subscription.lender.time_zone) for d in deliveries])
         bulk_set(
             leads,
             ["status", "sold_at", "retry_until", "distribution_attempts", "distribution_trace", "updated_at"],
@@ -534,19 +527,13 @@ def delivery_set_status(
     *, delivery: Delivery, status: str, funded_amount: Decimal | None = None, lost_reason: str = ""
 ) -> Delivery:
     """Move a delivery along the pipeline; refuses illegal moves with a message the user can act on."""
-    # The lead's purpose and state and the lender's zone come along for the rollup; only the delivery's row
-    # is locked.
+    # The lender's zone comes along for the rollup; only the delivery's row is locked.
     d = (
         Delivery.objects.select_for_update(of=("self",))
-        .annotate(
-            rollup_purpose=F("lead__purpose"),
-            rollup_state=F("lead__state"),
-            rollup_zone=F("lender__time_zone"),
-        )
+        .annotate(rollup_zone=F("lender__time_zone"))
         .get(pk=delivery.pk)
     )
-    where = {"purpose": d.rollup_purpose, "state": d.rollup_state, "zone": d.rollup_zone}
-    before = facts_of(d, **where)
+    before = facts_of(d, zone=d.rollup_zone)
     if status not in LEGAL_MOVES.get(d.status, set()):
         raise ValidationError(
             f"A lead cannot move from {d.get_status_display()} to "
@@ -565,7 +552,7 @@ def delivery_set_status(
         d.first_contact_at = now
     d.status, d.status_changed_at, d.touched_at = status, now, now
     d.save()
-    rollups_apply(before=[before], after=[facts_of(d, **where)])
+    rollups_apply(before=[before], after=[facts_of(d, zone=d.rollup_zone)])
     delivery.__dict__.update(d.__dict__)
     return d
 

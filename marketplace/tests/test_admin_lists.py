@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from billing.models import LedgerEntry
 from compliance.models import ContactAccess
-from core.admin_lists import CappedCountPaginator
+from core.admin_lists import AdminCappedPaginator
 from leads.models import ConsentRecord, Lead
 from marketplace.models import Delivery, DeliveryRollup
 from marketplace.rollup import rollup_computed, rollup_stored
@@ -156,11 +156,11 @@ def test_the_state_filter_offers_every_state_without_reading_the_table(staff_cli
 
 
 def test_a_count_past_the_cap_says_so(staff_client, sold, monkeypatch):
-    monkeypatch.setattr(CappedCountPaginator, "cap", 2)
+    monkeypatch.setattr(AdminCappedPaginator, "default_cap", 2)
     html = staff_client.get(reverse("admin:leads_lead_changelist")).content.decode()
     assert "2+ leads" in html
     assert "Select all 2+ leads" in html  # staff are not told the action reaches exactly two
-    monkeypatch.setattr(CappedCountPaginator, "cap", 10)
+    monkeypatch.setattr(AdminCappedPaginator, "default_cap", 10)
     assert "3 leads" in staff_client.get(reverse("admin:leads_lead_changelist")).content.decode()
 
 
