@@ -82,7 +82,7 @@ def analytics_csv(request: PortalRequest) -> HttpResponse | StreamingHttpRespons
         "spend",
         "cost per lead",
         "contact rate %",
-        "median first contact (s)",
+        "median first contact (s, estimated)",
         "application rate %",
         "funded rate %",
         "cost per funded",
