@@ -608,7 +608,13 @@ def delivery_reassign(*, delivery: Delivery, membership: Membership | None) -> D
 @transaction.atomic
 def activity_log(*, delivery: Delivery, user, kind: str, outcome: str = "", note: str = "") -> Activity:
     """Record a call, e-mail, text or note. The first call, e-mail or text sets the first contact time
-    (response time is what lenders judge themselves by); notes never do."""
+    (response time is what lenders judge themselves by); notes never do.
+
+    Reaching the consumer (a call, e-mail or text with outcome "reached") on a lead still New moves it to
+    Contacted, by the declared move (delivery_set_status) in the same transaction: an officer who has spoken
+    to the borrower should not have to say so twice, and the pipeline must not read New while the inbox says
+    contacted. A voicemail or no answer is an attempt, not contact, and leaves the status alone. The caller
+    sees the move on `delivery` (its status is updated in place) and tells webhooks about it."""
     note = note.strip()
     if kind not in Activity.Kind.values:
         raise ValidationError({"kind": "Choose call, e-mail, text or note."})
@@ -629,6 +635,12 @@ def activity_log(*, delivery: Delivery, user, kind: str, outcome: str = "", note
         pk=delivery.pk, first_contact_at__isnull=True
     ).update(first_contact_at=now, touched_at=now):
         delivery.first_contact_at = delivery.touched_at = now
+    if kind in Activity.CONTACT_KINDS and outcome == Activity.Outcome.REACHED:
+        # Read under the row lock delivery_set_status takes next: a lead someone moved on meanwhile (to
+        # application, or lost) is left where it is rather than refused with the activity rolled back.
+        current = Delivery.objects.select_for_update().values_list("status", flat=True).get(pk=delivery.pk)
+        if current == S.NEW:
+            delivery_set_status(delivery=delivery, status=S.CONTACTED)
     return activity
 
 

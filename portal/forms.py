@@ -118,7 +118,11 @@ class DeliveryStatusForm(forms.Form):
 class ActivityForm(forms.Form):
     kind = forms.ChoiceField(choices=Activity.Kind.choices, label="What did you do?", initial="call")
     outcome = forms.ChoiceField(
-        choices=[("", "— (for notes)"), *Activity.Outcome.choices], required=False, label="Outcome"
+        choices=[("", "— (for notes)"), *Activity.Outcome.choices],
+        required=False,
+        label="Outcome",
+        # Said where the officer chooses it, so the move that follows is no surprise.
+        help_text="“Reached” moves a new lead to Contacted.",
     )
     note = forms.CharField(
         required=False, max_length=2000, label="Note", widget=forms.Textarea(attrs={"rows": 2})

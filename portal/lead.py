@@ -19,7 +19,7 @@ from django.utils import timezone
 from compliance.models import ContactAccess
 from compliance.services import contact_access_record
 from core.clientip import client_ip
-from integrations.services import delivery_set_status_and_notify
+from integrations.services import activity_log_and_notify, delivery_set_status_and_notify
 from leads.choices import LoanPurpose, Product
 from lenders.models import Membership
 from marketplace.models import Delivery
@@ -30,7 +30,6 @@ from marketplace.selectors import (
     followups_for_delivery,
 )
 from marketplace.services import (
-    activity_log,
     delivery_next_statuses,
     delivery_reassign,
     followup_complete,
@@ -194,12 +193,14 @@ def delivery_activity(request: HttpRequest, delivery_id: int) -> HttpResponse:
         return HttpResponseNotAllowed(["POST"])
     form = ActivityForm(request.POST)
     if form.is_valid():
+        before = delivery.status
         try:
-            activity = activity_log(delivery=delivery, user=request.user, **form.cleaned_data)
+            activity = activity_log_and_notify(delivery=delivery, user=request.user, **form.cleaned_data)
         except ValidationError as exc:
             add_errors(form, exc)
         else:
-            messages.success(request, f"{activity.get_kind_display()} logged.")
+            moved = f" Lead moved to {delivery.get_status_display()}." if delivery.status != before else ""
+            messages.success(request, f"{activity.get_kind_display()} logged.{moved}")
             return redirect(f"{request.path.rsplit('activity/', 1)[0]}#activity-title")
     context = _detail_context(request, delivery, activity_form=form)
     return render(request, "portal/delivery_detail.html", context, status=400)
