@@ -1,7 +1,7 @@
 """The portal a loan officer lives in (issue 15, section 5), walked as the officer assigned to a lead:
 reaching the consumer moves the lead on, the response time in words, the letter in the officer's name,
-messages that say what is missing, analytics of their own leads. A rival lender's officer sees and moves nothing of ours;
-an officer never reaches a manager-only action."""
+messages that say what is missing, analytics of their own leads. A rival lender's officer sees and moves
+nothing of ours; an officer never reaches a manager-only action."""
 
 import pytest
 from django.test import Client
