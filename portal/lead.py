@@ -44,7 +44,7 @@ from .forms import (
 )
 from .letters import prequalification_letter
 from .permissions import member_required
-from .shared import add_errors, member_label, team_choices
+from .shared import add_errors, member_label, response_time, team_choices
 
 
 def _delivery_or_404(request: HttpRequest, delivery_id: int) -> Delivery:
@@ -128,6 +128,9 @@ def _detail_context(
         "followup_form": followup_form or FollowUpForm(initial={"due_at": default_due}),
         "reassign_form": reassign_form,
         "now": timezone.now(),
+        "response_time": response_time(
+            delivered=delivery.created_at, first_contact=delivery.first_contact_at
+        ),
         "can_letter": lead.estimate is not None and lead.estimate > 0,
     }
 

@@ -3,9 +3,12 @@ reaching the consumer moves the lead on, the response time in words, the letter 
 messages that say what is missing, analytics of their own leads. A rival lender's officer sees and moves
 nothing of ours; an officer never reaches a manager-only action."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from integrations.models import ApiKey, WebhookEndpoint, WebhookMessage
 from integrations.services import api_key_create, webhook_secret_new
@@ -46,6 +49,12 @@ def officer_client(client: Client, officer) -> Client:
 @pytest.fixture
 def rival_officer(rival_lender):
     return MemberFactory(lender=rival_lender, role="officer", username="rival-officer").user
+
+
+def inbox_row(html: str, first_name: str) -> str:
+    """The inbox's <tr> of the consumer with this first name."""
+    before, after = html.split(f">{first_name} ", 1)
+    return "<tr" + before.rsplit("<tr", 1)[1] + after.split("</tr>", 1)[0]
 
 
 def page(client: Client, d: Delivery) -> str:
@@ -130,3 +139,60 @@ def test_a_rival_officer_cannot_log_on_our_lead_or_move_it(client, rival_officer
     delivery.refresh_from_db()
     assert delivery.status == "new" and delivery.first_contact_at is None
     assert not Activity.objects.exists()
+
+
+# --- 2. the response time, in words; the inbox's clock stops at first contact --------------------------
+
+
+@pytest.mark.parametrize(
+    "seconds,words",
+    [
+        (0, "0 s"),
+        (40, "40 s"),
+        (60, "1 min"),
+        (200, "3 min 20 s"),
+        (2040, "34 min"),
+        (3600, "1 h"),
+        (7500, "2 h 5 min"),
+        (86400 * 3 + 3600 * 4 + 59, "3 d 4 h"),
+        (-5, "0 s"),  # a clock skew never shows a negative time
+    ],
+)
+def test_duration_in_words(seconds, words):
+    from portal.shared import duration
+
+    assert duration(seconds) == words
+
+
+def _contacted_after(d: Delivery, seconds: int) -> None:
+    """The lead as if delivered `seconds` before its first contact, which happened two days ago."""
+    first = timezone.now() - timedelta(days=2)
+    Delivery.objects.filter(pk=d.pk).update(
+        created_at=first - timedelta(seconds=seconds), first_contact_at=first
+    )
+
+
+def test_the_lead_page_says_how_long_the_first_contact_took(officer_client, delivery):
+    html = page(officer_client, delivery)
+    assert "None yet: waiting" in html and "data-timer" in html  # still waiting: the clock ticks
+
+    _contacted_after(delivery, 40)
+    html = page(officer_client, delivery)
+    assert "<strong>after 40 s</strong>" in html
+    assert "None yet" not in html
+
+
+def test_the_inbox_clock_stops_at_first_contact(officer_client, buying_lender, officer, delivery):
+    waiting = sell(buying_lender, first_name="Waiting")
+    lost = sell(buying_lender, first_name="Dropped")
+    Delivery.objects.filter(pk__in=[waiting.pk, lost.pk]).update(assigned_to=officer)
+    delivery_set_status(delivery=lost, status="lost", lost_reason="Not interested")
+    _contacted_after(delivery, 200)
+
+    html = officer_client.get(url("inbox")).content.decode()
+    rows = {n: inbox_row(html, n) for n in ("Maria", "Waiting", "Dropped")}
+    # Reached after 3 min 20 s two days ago: it says so, and does not count "2 d" of waiting.
+    assert "first contact after</span> 3 min 20 s" in rows["Maria"]
+    assert "data-timer" not in rows["Maria"] and "2 d ago" not in rows["Maria"]
+    assert "data-timer" in rows["Waiting"] and 'data-urgent-after="300"' in rows["Waiting"]
+    assert "data-timer" not in rows["Dropped"] and "no contact logged" in rows["Dropped"]
