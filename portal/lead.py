@@ -22,6 +22,7 @@ from core.clientip import client_ip
 from integrations.services import activity_log_and_notify, delivery_set_status_and_notify
 from leads.choices import LoanPurpose, Product
 from lenders.models import Membership
+from lenders.selectors import membership_of
 from marketplace.models import Delivery
 from marketplace.selectors import (
     activities_for_delivery,
@@ -43,7 +44,7 @@ from .forms import (
     ReassignForm,
 )
 from .letters import prequalification_letter
-from .permissions import member_required
+from .permissions import PortalRequest, member_required
 from .shared import add_errors, member_label, response_time, team_choices
 
 
@@ -132,6 +133,15 @@ def _detail_context(
             delivered=delivery.created_at, first_contact=delivery.first_contact_at
         ),
         "can_letter": lead.estimate is not None and lead.estimate > 0,
+        # The letter signs with the requester's details when the lead is theirs (or nobody's): say what it
+        # would lack before they send it to a borrower.
+        "letter_lacks": [
+            label
+            for label, value in (("NMLS id", membership.nmls_id), ("phone", membership.phone))
+            if not value
+        ]
+        if delivery.assigned_to_id in (None, membership.user_id)
+        else [],
     }
 
 
@@ -266,6 +276,16 @@ def delivery_assign(request: HttpRequest, delivery_id: int) -> HttpResponse:
     return redirect("portal:delivery_detail", delivery_id=delivery.pk)
 
 
+def _letter_officer(request: PortalRequest, delivery: Delivery) -> Membership:
+    """Who signs the letter: the officer the lead is assigned to (the borrower's contact), else the member
+    making it (an owner or manager sending one for an unassigned lead)."""
+    if delivery.assigned_to_id and delivery.assigned_to_id != request.membership.user_id:
+        assigned = membership_of(lender_id=delivery.lender_id, user_id=delivery.assigned_to_id)
+        if assigned is not None:
+            return assigned
+    return request.membership
+
+
 @member_required
 def delivery_letter(request: HttpRequest, delivery_id: int) -> HttpResponse:
     """The pre-qualification letter as a PDF download."""
@@ -273,7 +293,9 @@ def delivery_letter(request: HttpRequest, delivery_id: int) -> HttpResponse:
     if not delivery.lead.estimate:
         raise Http404("This lead has no estimate to put in a letter.")
     _record_contact_view(request, delivery, ContactAccess.Channel.LETTER)
-    pdf = prequalification_letter(delivery=delivery, lender=request.membership.lender)
+    pdf = prequalification_letter(
+        delivery=delivery, lender=request.membership.lender, officer=_letter_officer(request, delivery)
+    )
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="prequalification-{delivery.lead.reference}.pdf"'
     response["Cache-Control"] = "no-store"

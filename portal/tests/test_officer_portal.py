@@ -3,16 +3,19 @@ reaching the consumer moves the lead on, the response time in words, the letter 
 messages that say what is missing, analytics of their own leads. A rival lender's officer sees and moves
 nothing of ours; an officer never reaches a manager-only action."""
 
+import io
 from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from pypdf import PdfReader
 
 from integrations.models import ApiKey, WebhookEndpoint, WebhookMessage
 from integrations.services import api_key_create, webhook_secret_new
 from integrations.tests.conftest import Api
+from lenders.models import Membership
 from marketplace.models import Activity, Delivery
 from marketplace.services import activity_log, delivery_set_status
 from marketplace.tests.factories import MemberFactory, make_subscription
@@ -196,3 +199,131 @@ def test_the_inbox_clock_stops_at_first_contact(officer_client, buying_lender, o
     assert "data-timer" not in rows["Maria"] and "2 d ago" not in rows["Maria"]
     assert "data-timer" in rows["Waiting"] and 'data-urgent-after="300"' in rows["Waiting"]
     assert "data-timer" not in rows["Dropped"] and "no contact logged" in rows["Dropped"]
+
+
+# --- 3. the letter carries the officer's name, NMLS id and phone; the officer keeps their profile -------
+
+
+def pdf_text(pdf: bytes) -> str:
+    return "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def test_an_officer_fills_in_their_profile(officer_client, officer):
+    form = officer_client.get(url("profile"))
+    assert form.status_code == 200 and "Your profile" in form.content.decode()
+
+    response = officer_client.post(
+        url("profile"),
+        {
+            "first_name": "Olivia",
+            "last_name": "Ortega",
+            "nmls_id": "NMLS #1234567",
+            "phone": "(512) 555-0199",
+            "booking_url": "calendly.com/olivia",
+        },
+    )
+
+    assert response.status_code == 302
+    member = Membership.objects.select_related("user").get(user=officer)
+    assert (member.user.get_full_name(), member.nmls_id, member.phone) == (
+        "Olivia Ortega",
+        "1234567",
+        "5125550199",
+    )
+    assert member.booking_url == "https://calendly.com/olivia"
+    html = officer_client.get(url("profile")).content.decode()
+    assert 'value="(512) 555-0199"' in html and "Your profile is saved." in html
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("phone", "555-01", "Enter a 10-digit US phone number"),
+        ("phone", "(012) 555-0199", "not a valid US phone number"),
+        ("nmls_id", "NMLS", "An NMLS id is up to 12 digits"),
+        ("nmls_id", "1234567890123", "An NMLS id is up to 12 digits"),
+        ("booking_url", "not a link", "Enter a valid URL"),
+    ],
+)
+def test_a_bad_profile_value_is_named_beside_its_field(officer_client, officer, field, value, message):
+    data = {"first_name": "Olivia", "last_name": "Ortega", "nmls_id": "", "phone": "", "booking_url": ""}
+    response = officer_client.post(url("profile"), {**data, field: value})
+    assert response.status_code == 400 and message in response.content.decode()
+    assert Membership.objects.get(user=officer).nmls_id == ""
+
+
+def test_the_letter_is_signed_by_the_assigned_officer(client, owner, officer, buying_lender, delivery):
+    member = Membership.objects.get(user=officer)
+    member.nmls_id, member.phone = "1234567", "5125550199"
+    member.save()
+    officer.first_name, officer.last_name = "Olivia", "Ortega"
+    officer.save()
+
+    # The owner downloads it for Olivia's lead: Olivia signs it, the borrower's contact.
+    client.force_login(owner)
+    text = pdf_text(client.get(url("delivery_letter", delivery.pk)).content)
+    assert "Olivia Ortega" in text and "NMLS ID: 1234567" in text and "Phone: (512) 555-0199" in text
+    assert officer.email in text and f"Loan Officer, {buying_lender.name}" in text
+    assert f"NMLS ID: {buying_lender.nmls_id}" in text  # the company's too
+    assert "Lead reference" not in text
+
+
+def test_an_officer_without_nmls_id_is_told_before_sending_a_letter(officer_client, delivery, officer):
+    html = page(officer_client, delivery)
+    assert "it will lack your NMLS id and phone" in html and url("profile") in html
+    text = pdf_text(officer_client.get(url("delivery_letter", delivery.pk)).content)
+    assert "NMLS ID: \n" not in text and "not on file" not in text.split("Sincerely", 1)[1]
+
+    Membership.objects.filter(user=officer).update(nmls_id="1234567", phone="5125550199")
+    assert "it will lack" not in page(officer_client, delivery)
+
+
+def test_a_manager_edits_an_officers_profile_but_not_an_owners(client, buying_lender, owner, officer):
+    manager = MemberFactory(lender=buying_lender, role="manager", username="manager").user
+    client.force_login(manager)
+    officer_member = Membership.objects.get(user=officer)
+    owner_member = Membership.objects.get(user=owner)
+    data = {"first_name": "O", "last_name": "K", "nmls_id": "7654321", "phone": "", "booking_url": ""}
+
+    team = client.get(url("team")).content.decode()
+    assert url("member_profile", officer_member.pk) in team
+    assert url("member_profile", owner_member.pk) not in team
+    assert client.post(url("member_profile", officer_member.pk), data).status_code == 302
+    assert Membership.objects.get(pk=officer_member.pk).nmls_id == "7654321"
+
+    assert client.get(url("member_profile", owner_member.pk)).status_code == 403
+    assert client.post(url("member_profile", owner_member.pk), data).status_code == 403
+    assert Membership.objects.get(pk=owner_member.pk).nmls_id == ""
+
+
+def test_an_officer_cannot_edit_a_colleagues_profile(officer_client, buying_lender):
+    colleague = MemberFactory(lender=buying_lender, role="officer", username="colleague")
+    data = {"first_name": "X", "last_name": "Y", "nmls_id": "1", "phone": "", "booking_url": ""}
+    assert officer_client.get(url("member_profile", colleague.pk)).status_code == 403
+    assert officer_client.post(url("member_profile", colleague.pk), data).status_code == 403
+    assert Membership.objects.get(pk=colleague.pk).nmls_id == ""
+
+
+def test_a_rival_owner_cannot_edit_our_officers_profile(client, rival_owner, officer):
+    client.force_login(rival_owner)
+    member = Membership.objects.get(user=officer)
+    data = {"first_name": "X", "last_name": "Y", "nmls_id": "1", "phone": "", "booking_url": ""}
+    assert client.get(url("member_profile", member.pk)).status_code == 404
+    assert client.post(url("member_profile", member.pk), data).status_code == 404
+    assert Membership.objects.get(pk=member.pk).nmls_id == ""
+
+
+def test_the_profile_service_refuses_what_the_pages_refuse(buying_lender, rival_lender, owner, officer):
+    from django.core.exceptions import PermissionDenied
+
+    from lenders.team import membership_profile_update
+
+    args = {"first_name": "A", "last_name": "B", "nmls_id": "", "phone": "", "booking_url": ""}
+    officer_member, owner_member = Membership.objects.get(user=officer), Membership.objects.get(user=owner)
+    rival = MemberFactory(lender=rival_lender, role="owner", username="rival-boss")
+    with pytest.raises(PermissionDenied):
+        membership_profile_update(actor=officer_member, member=owner_member, **args)
+    with pytest.raises(PermissionDenied):
+        membership_profile_update(actor=rival, member=officer_member, **args)
+    membership_profile_update(actor=owner_member, member=officer_member, **{**args, "nmls_id": "42"})
+    assert Membership.objects.get(pk=officer_member.pk).nmls_id == "42"
