@@ -108,13 +108,27 @@ class DeliveryStatusForm(forms.Form):
         max_digits=12,
         decimal_places=2,
         min_value=Decimal("0.01"),
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0.01"}),
+        # What the page says (portal.js) when "Mark funded" is pressed with no amount; the server says the
+        # same in its own words when the script does not run.
+        widget=forms.NumberInput(
+            attrs={
+                "inputmode": "decimal",
+                "step": "0.01",
+                "min": "0.01",
+                "data-missing": "Enter the funded loan amount, in dollars, to mark this lead funded.",
+            }
+        ),
     )
     lost_reason = forms.CharField(
         label="Why was it lost?",
         required=False,
         max_length=200,
-        widget=forms.TextInput(attrs={"placeholder": "e.g. chose another lender"}),
+        widget=forms.TextInput(
+            attrs={
+                "placeholder": "e.g. chose another lender",
+                "data-missing": "Say why the lead was lost to mark it lost.",
+            }
+        ),
     )
 
 
@@ -140,6 +154,12 @@ class FollowUpForm(forms.Form):
         help_text="Your lender's local time.",
     )
     note = forms.CharField(required=False, max_length=200, label="About")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Shares the lead page with the activity form, whose note is "id_note": its own ids, so each label
+        # points at its own field.
+        kwargs.setdefault("auto_id", "id_followup_%s")
+        super().__init__(*args, **kwargs)
 
 
 class ReassignForm(forms.Form):

@@ -82,7 +82,14 @@ def _detail_context(
     results = [
         {
             **r,
-            **{k: _amount(r.get(k)) for k in ("max_loan", "loan", "rate_term_max", "cash_out_max")},
+            # A product the borrower cannot have lends nothing and quotes no rate: its row shows dashes, never
+            # "$0" (which reads as an offer of nothing) or a rate they cannot get. Rows before 2026.2 have no
+            # "eligible" and are judged by their amounts.
+            **{
+                k: _amount(r.get(k)) if r.get("eligible") is not False else None
+                for k in ("max_loan", "loan", "rate_term_max", "cash_out_max")
+            },
+            "rate": r.get("rate") if r.get("eligible") is not False else None,
             "label": product_labels.get(r.get("product", ""), r.get("product", "")),
         }
         for r in qualification.get("results", [])
@@ -90,6 +97,8 @@ def _detail_context(
     ]
     gap = qualification.get("gap")
     purchase = qualification.get("purchase")
+    if isinstance(purchase, dict) and not (_amount(purchase.get("max_loan")) or 0) > 0:
+        purchase = None  # no product lends toward this home: "Most for this home: $0" says nothing
     reassign_form = None
     if membership.sees_all_leads:
         assignee_id = delivery.assigned_to_id

@@ -4,6 +4,7 @@ messages that say what is missing, analytics of their own leads. A rival lender'
 nothing of ours; an officer never reaches a manager-only action."""
 
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -327,3 +328,104 @@ def test_the_profile_service_refuses_what_the_pages_refuse(buying_lender, rival_
         membership_profile_update(actor=rival, member=officer_member, **args)
     membership_profile_update(actor=owner_member, member=officer_member, **{**args, "nmls_id": "42"})
     assert Membership.objects.get(pk=officer_member.pk).nmls_id == "42"
+
+
+# --- 4. messages in words, the floor before the bid, dashes for what a product does not offer, one id each
+
+
+def test_mark_funded_without_an_amount_says_what_is_missing(officer_client, delivery):
+    for status in ("contacted", "application", "approved"):
+        delivery_set_status(delivery=delivery, status=status)
+    html = page(officer_client, delivery)
+    # The words the page shows before sending (portal.js reads them; the browser test presses the button).
+    assert 'data-missing="Enter the funded loan amount, in dollars, to mark this lead funded."' in html
+
+    response = officer_client.post(
+        url("delivery_status", delivery.pk), {"status": "funded", "funded_amount": ""}
+    )
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    funded_field = html.split('id="id_funded_funded_amount"', 1)[1].split("</div>", 1)[0]
+    assert "Enter the funded loan amount." in funded_field  # beside the amount, not somewhere on the page
+    delivery.refresh_from_db()
+    assert delivery.status == "approved"
+
+
+def test_the_follow_up_about_label_points_at_its_own_field(officer_client, delivery):
+    html = page(officer_client, delivery)
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    about = re.search(r'<label for="([^"]+)">About</label>', html)
+    assert about and about.group(1) == "id_followup_note"
+    assert 'id="id_followup_note"' in html and 'id="id_note"' in html  # the activity's note keeps its own
+    # And the form still works under its new ids.
+    officer_client.post(
+        url("delivery_followup", delivery.pk), {"due_at": "2030-01-02T10:00", "note": "Rates"}
+    )
+    assert delivery.followups.get().note == "Rates"
+
+
+def _really_qualified_delivery(lender) -> Delivery:
+    """A 580-619 credit purchase through the real engine: FHA lends; conventional, VA, jumbo, HELOC do not."""
+    from leads.tests.test_pipeline import submit
+    from marketplace.services import lead_distribute, leads_qualify
+
+    make_subscription(lender, states=["TX"], price="40.00", min_credit_score=500, name="Low credit")
+    lead = submit(credit_range="580_619")
+    leads_qualify(lead_ids=[lead.pk], queue_distribution=False)
+    return next(d for d in lead_distribute(lead_id=lead.pk) if d.lender_id == lender.pk)
+
+
+def test_products_the_borrower_cannot_have_show_dashes_not_dollars(client, owner, buying_lender):
+    d = _really_qualified_delivery(buying_lender)
+    results = {r["product"]: r for r in d.lead.qualification["results"]}
+    assert results["conventional"]["eligible"] is False and results["conventional"]["max_loan"] == "0.00"
+    client.force_login(owner)
+
+    html = page(client, d)
+
+    table = html.split('class="product-table"', 1)[1].split("</table>", 1)[0]
+    conventional = table.split(">Conventional</th>", 1)[1].split("</tr>", 1)[0]
+    fha = table.split(">FHA</th>", 1)[1].split("</tr>", 1)[0]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', conventional)
+    assert cells and set(cells) == {"—"}  # max loan, toward the request, rate
+    assert re.search(r"\$[1-9][0-9,]+", fha)  # the product that lends shows its figures
+    assert not re.search(r"\$0\b", html)
+
+
+def test_the_subscription_form_shows_the_floor_before_a_price_is_typed(client, owner):
+    from decimal import Decimal
+
+    from marketplace.models import PriceFloor
+
+    PriceFloor.objects.create(purpose="purchase", exclusive=False, state="", price=Decimal("30.00"))
+    PriceFloor.objects.create(purpose="purchase", exclusive=True, state="", price=Decimal("60.00"))
+    PriceFloor.objects.create(purpose="purchase", exclusive=True, state="TX", price=Decimal("75.00"))
+    client.force_login(owner)
+
+    html = client.get(url("subscription_create")).content.decode()
+    assert "The floor for shared purchase leads is <strong>$30.00</strong>" in html
+    assert 'aria-describedby="id_price_helptext price-floor"' in html
+
+    # Choosing exclusive in Texas: the forecast's answer brings the new floor beside the price (out of band).
+    form = {
+        "name": "x",
+        "purposes": ["purchase"],
+        "states": ["TX"],
+        "min_credit_score": "620",
+        "exclusive": "exclusive",
+        "price": "",
+        "schedule_days": ["0", "1", "2", "3", "4", "5", "6"],
+    }
+    partial = client.post(url("subscription_forecast"), form).content.decode()
+    assert 'id="price-floor"' in partial and 'hx-swap-oob="true"' in partial
+    assert "The floor for exclusive purchase leads in TX is <strong>$75.00</strong>" in partial
+
+    refused = client.post(url("subscription_create"), {**form, "price": "70.00"})
+    assert "$70.00 is below the $75.00 floor for exclusive purchase leads in TX." in refused.content.decode()
+
+
+def test_an_officer_never_reaches_the_subscription_form_or_its_floors(officer_client):
+    assert officer_client.get(url("subscription_create")).status_code == 403
+    assert officer_client.post(url("subscription_forecast"), {"purposes": ["purchase"]}).status_code == 403
