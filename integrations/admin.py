@@ -2,6 +2,10 @@
 
 from django.contrib import admin, messages
 
+from core.admin_lists import LargeListMixin
+from leads.models import LEAD_JSON_FIELDS
+from leads.search import LEAD_SEARCH_HELP, leads_search_q
+
 from . import services
 from .models import ApiKey, LeadIntake, LeadSource, WebhookAttempt, WebhookEndpoint, WebhookMessage
 
@@ -44,11 +48,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeadIntake)
-class LeadIntakeAdmin(admin.ModelAdmin):
+class LeadIntakeAdmin(LargeListMixin, admin.ModelAdmin):
     list_display = ["lead", "source", "consent_given_at", "created_at"]
     list_select_related = ["lead", "source"]
+    list_defer = [f"lead__{f}" for f in LEAD_JSON_FIELDS]
     raw_id_fields = ["lead", "api_key"]
-    list_filter = ["source"]
+    list_filter = ["source", "created_at"]
+    search_fields = ["lead"]
+    search_help_text = "The lead: " + LEAD_SEARCH_HELP
+    search_q, search_path = staticmethod(leads_search_q), "lead__"
 
 
 class AttemptInline(admin.TabularInline):
@@ -69,7 +77,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookMessage)
-class WebhookMessageAdmin(admin.ModelAdmin):
+class WebhookMessageAdmin(LargeListMixin, admin.ModelAdmin):
     list_display = [
         "event_id",
         "event_type",
@@ -80,7 +88,9 @@ class WebhookMessageAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_select_related = ["endpoint"]
-    list_filter = ["status", "event_type"]
-    search_fields = ["event_id"]
+    # The payload (the lead's details) is on the message's page, not in the list.
+    list_defer = ["payload"]
+    list_filter = ["status", "event_type", "created_at"]
+    search_fields = ["=event_id"]  # the webhook-id header a lender quotes; unique, so indexed
     raw_id_fields = ["endpoint"]
     inlines = [AttemptInline]

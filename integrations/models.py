@@ -226,6 +226,8 @@ class WebhookMessage(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
+            # The admin's changelist, in this order.
+            models.Index(fields=["-created_at", "-id"], name="webhook_message_newest_first"),
             # Erasure finds the messages about a lead (every event about one carries data.lead_id).
             models.Index(KT("payload__data__lead_id"), name="webhook_message_lead"),
             # Retention clears delivered payloads by age.

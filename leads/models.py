@@ -26,8 +26,12 @@ class Consumer(models.Model):
     erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        # Duplicate checks compare e-mails case-insensitively (leads.selectors.leads_earlier_contacts).
-        indexes = [models.Index(Upper("email"), name="leads_consumer_email_upper")]
+        indexes = [
+            # Duplicate checks compare e-mails case-insensitively (leads.selectors.leads_earlier_contacts).
+            models.Index(Upper("email"), name="leads_consumer_email_upper"),
+            # Staff find a consumer by last name, ignoring case (leads.search).
+            models.Index(Upper("last_name"), name="leads_consumer_last_name_upper"),
+        ]
 
     def __str__(self) -> str:
         return f"Consumer #{self.pk}"
@@ -55,6 +59,11 @@ class LeadQuerySet(models.QuerySet):
     def stuck(self, *, older_than):
         """Leads whose next task never ran (e.g. the broker was down at commit time)."""
         return self.filter(status__in=[LeadStatus.RECEIVED, LeadStatus.QUALIFIED], updated_at__lt=older_than)
+
+
+# The lead's wide columns that no list shows: the engine's full working and the sales' decision trace (a few
+# kB of JSON a lead). Lists of leads, or of rows joined to their lead, defer them.
+LEAD_JSON_FIELDS = ("qualification", "distribution_trace")
 
 
 class Lead(models.Model):

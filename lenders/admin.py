@@ -16,6 +16,7 @@ from leads.choices import LoanPurpose
 
 from .models import Lender, LenderLicense, Membership, Subscription, SubscriptionState, SubscriptionZip
 from .services import SUBSCRIPTION_FIELDS, lender_set_status, subscription_save, subscription_validate
+from .signals import lender_time_zone_changed
 
 
 class LenderLicenseInline(admin.TabularInline):
@@ -59,6 +60,12 @@ class LenderAdmin(admin.ModelAdmin):
     readonly_fields = ("status", "last_served_at", "created_at")
     inlines = (LenderLicenseInline, MembershipInline)
     actions = ("pause", "resume")
+
+    def save_model(self, request: HttpRequest, obj: Lender, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "time_zone" in form.changed_data:
+            # The admin's save is one transaction: what depends on the lender's day is redone inside it.
+            lender_time_zone_changed.send(sender=Lender, lender_id=obj.pk)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Lender]:
         # One extra query for every row's licences, instead of one per row.

@@ -1,5 +1,6 @@
 """Selling leads: match in SQL, lock, check, allocate, deliver and charge in one transaction."""
 
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -28,6 +30,7 @@ from lenders.models import AssignmentRule, Lender, Membership, Subscription
 
 from .matching import LEAD_VALUES, in_schedule, matching_sql
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
+from .rollup import facts_of, facts_read, rollups_apply
 from .signals import deliveries_created
 
 logger = logging.getLogger(__name__)
@@ -482,6 +485,15 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
             )
             # Give each new lead its loan officer before anyone is told about it (notify reads assigned_to).
             deliveries_assign_round_robin(deliveries=deliveries, now=now)
+            # Analytics' daily rollup, last: its shared lock comes after every row lock the sale takes.
+            rollups_apply(
+                after=[
+                    facts_of(
+                        d, purpose=d.lead.purpose, state=d.lead.state, zone=d.subscription.lender.time_zone
+                    )
+                    for d in deliveries
+                ]
+            )
         bulk_set(
             leads,
             ["status", "sold_at", "retry_until", "distribution_attempts", "distribution_trace", "updated_at"],
@@ -543,7 +555,19 @@ def delivery_set_status(
     *, delivery: Delivery, status: str, funded_amount: Decimal | None = None, lost_reason: str = ""
 ) -> Delivery:
     """Move a delivery along the pipeline; refuses illegal moves with a message the user can act on."""
-    d = Delivery.objects.select_for_update().get(pk=delivery.pk)
+    # The lead's purpose and state and the lender's zone come along for the rollup; only the delivery's row
+    # is locked.
+    d = (
+        Delivery.objects.select_for_update(of=("self",))
+        .annotate(
+            rollup_purpose=F("lead__purpose"),
+            rollup_state=F("lead__state"),
+            rollup_zone=F("lender__time_zone"),
+        )
+        .get(pk=delivery.pk)
+    )
+    where = {"purpose": d.rollup_purpose, "state": d.rollup_state, "zone": d.rollup_zone}
+    before = facts_of(d, **where)
     if status not in LEGAL_MOVES.get(d.status, set()):
         raise ValidationError(
             f"A lead cannot move from {d.get_status_display()} to "
@@ -562,6 +586,7 @@ def delivery_set_status(
         d.first_contact_at = now
     d.status, d.status_changed_at, d.touched_at = status, now, now
     d.save()
+    rollups_apply(before=[before], after=[facts_of(d, **where)])
     delivery.__dict__.update(d.__dict__)
     return d
 
@@ -620,7 +645,9 @@ def delivery_reassign(*, delivery: Delivery, membership: Membership | None) -> D
         raise ValidationError("Choose an active member of your team.")
     now = timezone.now()
     user_id = membership.user_id if membership is not None else None
+    before = facts_read(delivery.pk, lock=True)
     Delivery.objects.filter(pk=delivery.pk).update(assigned_to_id=user_id, touched_at=now)
+    rollups_apply(before=[before], after=[dataclasses.replace(before, assigned_to_id=user_id)])
     delivery.assigned_to_id, delivery.touched_at = user_id, now
     return delivery
 
@@ -658,6 +685,9 @@ def activity_log(*, delivery: Delivery, user, kind: str, outcome: str = "", note
         pk=delivery.pk, first_contact_at__isnull=True
     ).update(first_contact_at=now, touched_at=now):
         delivery.first_contact_at = delivery.touched_at = now
+        # The UPDATE holds the row lock: the facts read now are the first contact's, and only it changed.
+        after = facts_read(delivery.pk)
+        rollups_apply(before=[dataclasses.replace(after, first_contact_at=None)], after=[after])
     if kind in Activity.CONTACT_KINDS and outcome == Activity.Outcome.REACHED:
         # Read under the row lock delivery_set_status takes next: a lead someone moved on meanwhile (to
         # application, or lost) is left where it is rather than refused with the activity rolled back.

@@ -3,6 +3,7 @@ reaching the consumer moves the lead on, the response time in words, the letter 
 messages that say what is missing, analytics of their own leads. A rival lender's officer sees and moves
 nothing of ours; an officer never reaches a manager-only action."""
 
+import csv
 import io
 import re
 from datetime import timedelta
@@ -429,3 +430,78 @@ def test_the_subscription_form_shows_the_floor_before_a_price_is_typed(client, o
 def test_an_officer_never_reaches_the_subscription_form_or_its_floors(officer_client):
     assert officer_client.get(url("subscription_create")).status_code == 403
     assert officer_client.post(url("subscription_forecast"), {"purposes": ["purchase"]}).status_code == 403
+
+
+# --- 5. analytics for an officer's own leads, beside the team's; managers see the whole lender ----------
+
+
+@pytest.fixture
+def desk(buying_lender, our_subscription, officer):
+    """Three leads for our officer (one reached after a minute), two for a colleague, one unassigned; all
+    handed out through the service the portal uses, so analytics' rollup follows."""
+    from marketplace.services import delivery_reassign
+
+    colleague = MemberFactory(lender=buying_lender, role="officer", username="colleague")
+    mine = [sell(buying_lender, first_name=f"Mine{i}") for i in range(3)]
+    theirs = [sell(buying_lender, first_name=f"Theirs{i}") for i in range(2)]
+    sell(buying_lender, first_name="Nobody")
+    for d in mine:
+        delivery_reassign(delivery=d, membership=officer.membership)
+    for d in theirs:
+        delivery_reassign(delivery=d, membership=colleague)
+    activity_log(delivery=mine[0], user=officer, kind="call", outcome="reached")
+    activity_log(delivery=theirs[0], user=colleague.user, kind="call", outcome="reached")
+    return {"mine": mine, "theirs": theirs, "colleague": colleague}
+
+
+def test_an_officer_reaches_analytics_of_their_own_leads_beside_the_team(
+    officer_client, desk, django_assert_num_queries
+):
+    inbox = officer_client.get(url("inbox")).content.decode()
+    assert f'href="{url("analytics")}"' in inbox  # the nav shows it to officers
+
+    # session, user, membership + the report (rollup, subscription names) + the team's total
+    with django_assert_num_queries(6):
+        response = officer_client.get(url("analytics"))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    report = response.context["report"]
+    assert (report.total.leads, report.total.contacted) == (3, 1)
+    assert "The leads assigned to you" in html and "By loan officer" not in html
+    you, team = response.context["team_rows"]
+    assert (you.label, you.leads, you.contacted) == ("You", 3, 1)
+    assert (team.label, team.leads, team.contacted) == ("Your team", 6, 2)
+    vs = html.split('id="vs-team-title"', 1)[1].split("</section>", 1)[0]
+    assert "$" not in vs  # the desk's speed and conversion, not its spend
+
+    body = b"".join(officer_client.get(url("analytics_csv")).streaming_content).decode()
+    total = next(csv.DictReader(io.StringIO(body)))
+    assert total["breakdown"] == "Total" and total["leads"] == "3"
+
+
+def test_a_manager_still_sees_the_whole_lender(client, buying_lender, desk):
+    manager = MemberFactory(lender=buying_lender, role="manager", username="manager").user
+    client.force_login(manager)
+    response = client.get(url("analytics"))
+    html = response.content.decode()
+    assert response.context["report"].total.leads == 6
+    assert "By loan officer" in html and "You and your team" not in html
+    assert response.context["team"] is None
+
+
+def test_a_rival_officer_sees_none_of_our_figures(client, rival_officer, desk):
+    client.force_login(rival_officer)
+    response = client.get(url("analytics"))
+    assert response.status_code == 200
+    assert response.context["report"].total.leads == 0
+    _, team = response.context["team_rows"]
+    assert team.leads == 0  # their own desk: nobody's leads there
+
+
+def test_the_rollup_follows_a_reached_call(desk, buying_lender):
+    from marketplace.rollup import rollup_computed, rollup_stored
+
+    # The move to Contacted made by the call is counted like any other move.
+    assert Delivery.objects.get(pk=desk["mine"][0].pk).status == "contacted"
+    assert rollup_stored(lender_id=buying_lender.pk) == rollup_computed(lender_id=buying_lender.pk)
