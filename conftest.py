@@ -52,6 +52,14 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _sms_outbox():
+    """The console SMS backend's outbox starts empty, as Django empties mail.outbox for each test."""
+    from integrations.channels import sms
+
+    sms.outbox.clear()
+
+
+@pytest.fixture(autouse=True)
 def _service_markers(request):
     if request.node.get_closest_marker("postgres"):
         from django.db import connection

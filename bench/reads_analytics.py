@@ -50,7 +50,7 @@ def billing_page(b: Bench) -> Request:
 def billing_deep_page(b: Bench) -> Request:
     """The "Older" link of the page that ends halfway down the ledger (found untimed)."""
     from billing.models import LedgerEntry
-    from core.pagination import cursor_make
+    from core.paging import cursor_make
 
     entries = LedgerEntry.objects.filter(account__lender_id=b.lender_id).order_by("-created_at", "-id")
     middle = entries.values_list("created_at", "id")[entries.count() // 2]
@@ -108,7 +108,7 @@ def admin_leads_last_name(b: Bench) -> Request:
 
 @case("admin: consumers, search by last name", scope="staff")
 def admin_consumers_last_name(b: Bench) -> Request:
-    return b.get("admin:compliance_consumer_changelist", q=_sample_lead(b)["last"])
+    return b.get("admin:leads_consumer_changelist", q=_sample_lead(b)["last"])
 
 
 @case("admin: consents", scope="staff")

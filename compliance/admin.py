@@ -10,7 +10,7 @@ from core.readonly import ReadOnlyAdminMixin
 from leads.models import LEAD_JSON_FIELDS, Consumer, Lead
 from leads.search import CONSUMER_SEARCH_HELP, LEAD_SEARCH_HELP, consumers_search_q, leads_search_q
 
-from .models import ContactAccess, Erasure
+from .models import ContactAccess, Erasure, OptOut
 from .services import consumer_erase, contact_access_record_many
 
 
@@ -36,6 +36,17 @@ class ErasureAdmin(ReadOnlyAdmin):
     list_filter = ("reason",)
     list_select_related = ("requested_by",)
     search_fields = ("=consumer_id",)
+
+
+@admin.register(OptOut)
+class OptOutAdmin(ReadOnlyAdmin):
+    """Consumers' stops, as evidence: made and lifted only by the consumer (STOP, START, unsubscribe)."""
+
+    list_display = ("created_at", "channel", "source", "keyword", "lead", "lender", "revoked_at")
+    list_filter = ("channel", "source", ("revoked_at", admin.EmptyFieldListFilter))
+    list_select_related = ("lead", "lender")
+    search_fields = ("=lead__id", "=address_sha256")
+    raw_id_fields = ("lead", "lender")
 
 
 @admin.register(Consumer)

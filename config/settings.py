@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.channels import email_settings, sms_settings, unsubscribe_mailto
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -55,6 +57,8 @@ INSTALLED_APPS = [
     "compliance",
     "portal",
     "integrations",
+    # Providers' inbound e-mail webhooks (the List-Unsubscribe mailto, integrations.receivers); no models.
+    "anymail",
     "axes",
 ]
 
@@ -192,6 +196,7 @@ CELERY_TASK_ROUTES = {
     "integrations.tasks.endpoint_disabled_notify": {"queue": "mail"},
     "integrations.tasks.low_balance_notify": {"queue": "mail"},
     "integrations.tasks.return_decided_email": {"queue": "mail"},
+    "integrations.tasks.text_reply_notify": {"queue": "mail"},
     "lenders.tasks.invitation_send": {"queue": "mail"},
     "marketplace.tasks.followups_remind_overdue": {"queue": "mail"},
 }
@@ -233,9 +238,26 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- E-mail -------------------------------------------------------------------------------------------
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+# Django's backends by EMAIL_URL (console by default, SMTP in production), or a transactional provider's
+# API through django-anymail: ANYMAIL_ESP picks the provider, ANYMAIL_API_KEY its key (config.channels).
+vars().update(email_settings(env))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Lead Market <no-reply@leadmarket.local>")
+# Where the List-Unsubscribe mailto: of marketing e-mail points (the https link is the one that acts).
+UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="") or unsubscribe_mailto(DEFAULT_FROM_EMAIL)
+# The marketplace's postal address, printed in consumer e-mail when the lender has none of its own.
+SENDER_POSTAL_ADDRESS = env.str("SENDER_POSTAL_ADDRESS", default="")
+
+# --- SMS ------------------------------------------------------------------------------------------------
+# `console` (the default: printed, and kept in integrations.channels.sms.outbox) or `twilio` (REST API);
+# with Twilio the account's SID and auth token are required, and a sender: a number or a messaging service.
+_sms = sms_settings(env)
+SMS_BACKEND = _sms["SMS_BACKEND"]
+SMS_HELP_TEXT = _sms["SMS_HELP_TEXT"]
+TWILIO_ACCOUNT_SID = _sms["TWILIO_ACCOUNT_SID"]
+TWILIO_AUTH_TOKEN = _sms["TWILIO_AUTH_TOKEN"]  # also the key Twilio signs its webhooks with
+TWILIO_FROM_NUMBER = _sms["TWILIO_FROM_NUMBER"]
+TWILIO_MESSAGING_SERVICE_SID = _sms["TWILIO_MESSAGING_SERVICE_SID"]
+TWILIO_API_URL = _sms["TWILIO_API_URL"]
 
 # --- The market ---------------------------------------------------------------------------------------
 # FHFA's county loan limit file `make run` / `make up` import: the 2026 file shipped in leads/data/ unless
@@ -295,6 +317,10 @@ WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=False)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=72)
 WEBHOOK_PAYLOAD_RETENTION_DAYS = env.int("WEBHOOK_PAYLOAD_RETENTION_DAYS", default=3)
 WEBHOOK_FAILED_PAYLOAD_RETENTION_DAYS = env.int("WEBHOOK_FAILED_PAYLOAD_RETENTION_DAYS", default=14)
+# The inbox CSV: up to this many rows it streams from the request; more, and a Celery task writes it and
+# e-mails the member a signed link, valid this many hours (the file is deleted then).
+INBOX_EXPORT_MAX_ROWS = env.int("INBOX_EXPORT_MAX_ROWS", default=20_000)
+INBOX_EXPORT_LINK_HOURS = env.int("INBOX_EXPORT_LINK_HOURS", default=72)
 
 # The cache holds rate-limit counters: shared in Redis when there is one, per process otherwise.
 # CACHE_URL overrides (e.g. `locmemcache://` in tests, so counters never touch the broker's database).

@@ -3,11 +3,20 @@
 from django.contrib import admin, messages
 
 from core.admin_lists import LargeListMixin
+from core.readonly import ReadOnlyAdminMixin
 from leads.models import LEAD_JSON_FIELDS
 from leads.search import LEAD_SEARCH_HELP, leads_search_q
 
 from . import services
-from .models import ApiKey, LeadIntake, LeadSource, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from .models import (
+    ApiKey,
+    LeadIntake,
+    LeadSource,
+    TextMessage,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 
 @admin.register(LeadSource)
@@ -94,3 +103,18 @@ class WebhookMessageAdmin(LargeListMixin, admin.ModelAdmin):
     search_fields = ["=event_id"]  # the webhook-id header a lender quotes; unique, so indexed
     raw_id_fields = ["endpoint"]
     inlines = [AttemptInline]
+
+
+@admin.register(TextMessage)
+class TextMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Texts sent and received, as the provider reported them. Read-only: the provider's callbacks move them.
+    Neither the number nor the words are shown: contact details are read on the consumer's admin page, where
+    each view is logged (compliance), or by the buyer on the lead page."""
+
+    list_display = ["id", "direction", "status", "provider", "error_code", "lead", "delivery", "created_at"]
+    list_filter = ["direction", "status", "provider"]
+    list_select_related = ["lead", "delivery"]
+    search_fields = ["=provider_id", "=lead__id", "=delivery__id"]
+    raw_id_fields = ["lead", "delivery"]
+    exclude = ["phone", "body"]
+    show_full_result_count = False

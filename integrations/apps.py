@@ -1,6 +1,7 @@
 """Machine-to-machine and messages out: partner lead intake, the lender API, signed webhooks, e-mail to
 lenders, alerts. It subscribes to the events of the apps below it and never is imported by them."""
 
+from anymail.signals import inbound
 from django.apps import AppConfig
 
 from billing.signals import balance_lowered
@@ -30,3 +31,5 @@ class IntegrationsConfig(AppConfig):
         balance_lowered.connect(receivers.balance_lowered_check, dispatch_uid="integrations.low_balance")
         # A decided return: return.decided webhook and the lender's e-mail.
         return_decided.connect(receivers.return_decided_notify, dispatch_uid="integrations.return_decided")
+        # An e-mail to the List-Unsubscribe mailto, through the provider's inbound webhook (anymail).
+        inbound.connect(receivers.inbound_mail_unsubscribe, dispatch_uid="integrations.inbound_mail")

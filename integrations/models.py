@@ -258,3 +258,113 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Attempt on {self.message_id}: {self.status_code or self.error}"
+
+
+class TextMessage(models.Model):
+    """One text to or from a consumer, as the SMS provider handled it (integrations.channels).
+
+    An outbound row is written before the provider is called and follows its status callbacks, so a text is
+    on record even if the worker dies mid-send; `undelivered` and `failed` stay as evidence (a return for a
+    bad number can cite "SMS bounced"). An inbound row keeps what the consumer sent when the number is a
+    lead's; from an unknown number it keeps neither the number (masked) nor the words.
+    """
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "out", "Sent"
+        INBOUND = "in", "Received"
+
+    class Status(models.TextChoices):
+        # Twilio's message statuses (the console backend answers "sent").
+        QUEUED = "queued", "Queued"
+        ACCEPTED = "accepted", "Accepted"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        UNDELIVERED = "undelivered", "Undelivered"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+        RECEIVED = "received", "Received"
+
+    # A callback may arrive late or twice: a status moves only to a later stage (a "sent" after
+    # "delivered" changes nothing). Undelivered, failed and canceled are as final as delivered.
+    STAGE = {
+        Status.QUEUED: 1,
+        Status.ACCEPTED: 1,
+        Status.SENDING: 2,
+        Status.SENT: 3,
+        Status.DELIVERED: 4,
+        Status.UNDELIVERED: 4,
+        Status.FAILED: 4,
+        Status.CANCELED: 4,
+        Status.READ: 5,
+        Status.RECEIVED: 5,
+    }
+    BOUNCED = (Status.UNDELIVERED, Status.FAILED)
+
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    lead = models.ForeignKey("leads.Lead", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    delivery = models.ForeignKey(
+        "marketplace.Delivery", on_delete=models.PROTECT, null=True, blank=True, related_name="texts"
+    )
+    # The consumer's number, ten digits (masked for an unknown sender); blank once erased.
+    phone = models.CharField(max_length=15, blank=True)
+    body = models.TextField(blank=True, max_length=1600)
+    provider = models.CharField(max_length=16)
+    provider_id = models.CharField(max_length=64, blank=True, help_text="Twilio's message SID")
+    # The caller's name for this send ("sequence-step:41"): a text with the same key on the same delivery is
+    # never sent twice, however often the task that sends it runs.
+    send_key = models.CharField(max_length=80, blank=True)
+    error_code = models.CharField(max_length=16, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["lead", "-created_at"]),
+            models.Index(fields=["delivery", "-created_at"]),
+        ]
+        constraints = [
+            # One row per provider message: a webhook Twilio retries is recognised, never logged twice.
+            models.UniqueConstraint(
+                fields=["provider", "provider_id"],
+                condition=~Q(provider_id=""),
+                name="one_text_per_provider_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Text #{self.pk} ({self.get_direction_display().lower()}, {self.status})"
+
+
+class InboxExport(models.Model):
+    """An inbox CSV too large to stream from a request: written by a Celery task and kept, gzipped, in the
+    database (web and workers share nothing else: a file on one machine's disk would not be there for the
+    next request), until its link expires. Served only to the member who asked."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Being prepared"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The inbox filters as the selector takes them (marketplace.selectors.InboxFilters), times in ISO 8601.
+    filters = models.JSONField(default=dict)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    rows = models.PositiveIntegerField(default=0)
+    content = models.BinaryField(blank=True, editable=False)  # the CSV, gzipped
+    # Where and from which address it was asked, for the contact-access log its task writes.
+    path = models.CharField(max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="inbox_export_created")]
+
+    def __str__(self) -> str:
+        return f"Inbox export #{self.pk} ({self.get_status_display()})"

@@ -1,4 +1,5 @@
-"""E-mail to lenders about their account and integrations: plain text and HTML, sent from Celery tasks."""
+"""E-mail to lenders about their account, integrations and consumers' replies: plain text and HTML, sent
+from Celery tasks."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from django.urls import reverse
 
 from billing.models import Account
 from lenders.models import Membership
-from marketplace.models import ReturnRequest
+from marketplace.models import Delivery, ReturnRequest
 
-from .models import WebhookEndpoint
+from .models import TextMessage, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -111,3 +112,36 @@ def return_decided_email(*, return_request_id: int) -> int:
         },
         once_key=f"return_decided:{rr.pk}",  # a return is decided once
     )
+
+
+def text_reply_notify(*, text_message_id: int) -> int:
+    """Tell each buyer of the lead that the consumer answered a text: the assigned officer, else the owners
+    and managers. Once per reply and delivery. Like every e-mail to lenders it names the lead, not the
+    consumer, and does not quote the reply: both are read in the portal, where each view is logged."""
+    text = (
+        TextMessage.objects.filter(pk=text_message_id, direction=TextMessage.Direction.INBOUND)
+        .only("lead_id")
+        .first()
+    )
+    if text is None or text.lead_id is None:
+        return 0
+    sent = 0
+    # A lead has at most the market's N shared buyers (3 by default): a query per buyer is bounded.
+    for delivery in Delivery.objects.select_related("lead", "assigned_to").filter(lead_id=text.lead_id):
+        officer = delivery.assigned_to
+        to = (
+            [officer.email]
+            if officer and officer.email and officer.is_active
+            else owner_emails(delivery.lender_id)
+        )
+        sent += send(
+            template="text_reply",
+            subject=f"A reply by text on lead {delivery.lead.reference}",
+            to=to,
+            context={
+                "lead": delivery.lead,
+                "url": settings.SITE_URL + reverse("portal:delivery_detail", args=[delivery.pk]),
+            },
+            once_key=f"text_reply:{text.pk}:{delivery.pk}",
+        )
+    return sent

@@ -1,12 +1,16 @@
 """This app's receivers of the domain events of the apps below it (connected in integrations.apps)."""
 
+import logging
 from decimal import Decimal
 from typing import Any
 
 from core.tasking import enqueue
 
 from . import services
+from .channels.services import email_unsubscribe_by_mail
 from .deliveries import deliveries_notify_now
+
+logger = logging.getLogger(__name__)
 
 
 def deliveries_created_notify(*, delivery_ids: list[int], now: bool, **kwargs: Any) -> None:
@@ -32,3 +36,11 @@ def balance_lowered_check(
 def return_decided_notify(*, return_request: Any, **kwargs: Any) -> None:
     """marketplace.signals.return_decided (inside the deciding transaction)."""
     services.return_decided_notify(return_request=return_request)
+
+
+def inbound_mail_unsubscribe(*, event: Any, esp_name: str, **kwargs: Any) -> None:
+    """anymail.signals.inbound: an e-mail the provider received for us. One to the List-Unsubscribe mailto
+    carries its token in the subject and unsubscribes; nothing else is read (or kept) here."""
+    message = getattr(event, "message", None)
+    done = email_unsubscribe_by_mail(subject=getattr(message, "subject", "") or "")
+    logger.info("inbound e-mail from %s: unsubscribe=%s", esp_name, done)

@@ -7,10 +7,12 @@ import logging
 import time
 from decimal import Decimal
 
+from celery import shared_task
+
 from core.tasking import ReliableTask, enqueue_batches, renamed_task
 from marketplace.selectors import deliveries_unemailed, deliveries_unnotified
 
-from . import deliveries, notifications, services, webhooks
+from . import deliveries, exports, notifications, services, webhooks
 from .services import webhook_endpoints_schedule
 from .webhooks import (
     MAX_COUNTDOWN,
@@ -60,8 +62,17 @@ def webhook_endpoints_schedule_due(limit: int = 500) -> int:
 
 @renamed_task("integrations.tasks.purge_expired_records", base=ReliableTask, max_retries=1)  # old name
 def records_expired_purge() -> tuple[int, int]:
-    """Beat, hourly: expired Idempotency-Key answers and old webhook payloads (copies of contact details)."""
+    """Beat, hourly: expired Idempotency-Key answers, old webhook payloads and inbox exports whose links have
+    expired (copies of contact details)."""
+    exports.inbox_exports_expired_purge()
     return services.records_expired_purge()
+
+
+# A 100,000-row export takes some seconds; the limit leaves room for a far larger one on a slow machine. Its
+# message is durable (outbox): nothing else would notice a pending export whose message was lost.
+@shared_task(base=ReliableTask, outbox=True, time_limit=900, soft_time_limit=840)
+def inbox_export_build(export_id: int) -> int:
+    return exports.inbox_export_build(export_id=export_id)
 
 
 @renamed_task("integrations.tasks.email_endpoint_disabled", base=ReliableTask, outbox=True)  # old name
@@ -77,6 +88,12 @@ def low_balance_notify(account_id: int, balance: str) -> int:
 @renamed_task("integrations.tasks.email_return_decided", base=ReliableTask, outbox=True)  # old name
 def return_decided_email(return_request_id: int) -> int:
     return notifications.return_decided_email(return_request_id=return_request_id)
+
+
+@shared_task(base=ReliableTask, outbox=True)
+def text_reply_notify(text_message_id: int) -> int:
+    """Routed to the mail queue: e-mail the buyers' officers that the consumer answered a text."""
+    return notifications.text_reply_notify(text_message_id=text_message_id)
 
 
 SWEPT_DELIVERIES = "integrations.tasks.deliveries_stuck_sweep"

@@ -14,13 +14,17 @@ import uuid
 
 from django.db.models import Q
 
+from .models import Consumer
+
 MAX_ID = 2**63 - 1
+# The most consumers of one name a lead search reads (the admin counts its rows up to 2,000 too).
+NAME_MATCHES = 2000
 _HEX8 = re.compile(r"[0-9a-fA-F]{8}")
 _PHONE_CHARS = re.compile(r"[\s().+-]")
 
 LEAD_SEARCH_HELP = (
     "Exact matches: a lead number, its reference (8 characters) or public id, the consumer's e-mail or "
-    "phone, or their last name (or first and last)."
+    "phone, or their last name (or first and last; the newest 2,000 people of that name)."
 )
 CONSUMER_SEARCH_HELP = "Exact matches: a consumer number, e-mail, phone, or last name (or first and last)."
 
@@ -47,10 +51,18 @@ def consumers_search_q(term: str, *, path: str = "") -> Q | None:
         return Q(**{f"{path}phone": phone})
     if term.isdigit():
         return Q(**{f"{path}pk": int(term)}) if int(term) <= MAX_ID else None
+    return Q(**{f"{path}{k}": v for k, v in _name_lookups(term).items()})
+
+
+def _name_lookups(term: str) -> dict[str, str]:
     words = term.split()
     if len(words) >= 2:
-        return Q(**{f"{path}first_name__iexact": words[0], f"{path}last_name__iexact": " ".join(words[1:])})
-    return Q(**{f"{path}last_name__iexact": term})  # the upper(last_name) index
+        return {"first_name__iexact": words[0], "last_name__iexact": " ".join(words[1:])}
+    return {"last_name__iexact": term}  # the upper(last_name), id index
+
+
+def _is_name(term: str) -> bool:
+    return "@" not in term and not phone_digits(term) and not term.isdigit()
 
 
 def reference_q(term: str, *, path: str = "") -> Q | None:
@@ -85,4 +97,9 @@ def leads_search_q(term: str, *, path: str = "") -> Q | None:
     reference = reference_q(term, path=path)
     if reference is not None:
         return reference
+    if _is_name(term):
+        # A common last name is thousands of consumers: the leads of the newest NAME_MATCHES of them (one
+        # indexed range; every lead has a consumer row of its own, made with it), not a join of them all.
+        newest = Consumer.objects.filter(**_name_lookups(term)).order_by("-id").values("id")[:NAME_MATCHES]
+        return Q(**{f"{path}consumer_id__in": newest})
     return consumers_search_q(term, path=f"{path}consumer__")

@@ -22,6 +22,10 @@ class Lender(models.Model):
 
     name = models.CharField(max_length=120)
     nmls_id = models.CharField("NMLS id", max_length=20, blank=True)
+    # The sender's identity in the footer of e-mail to consumers (CAN-SPAM asks for a postal address).
+    postal_address = models.CharField(
+        max_length=200, blank=True, help_text="One line, e.g. 100 Congress Ave, Suite 300, Austin, TX 78701"
+    )
     time_zone = models.CharField(max_length=64, default="America/New_York")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     # Ties between equal bids go to the lender served least recently (DESIGN.md, Allocation).

@@ -91,11 +91,18 @@ class Delivery(models.Model):
     )
     exclusive = models.BooleanField()
     price = money_field()
+    # The lead's loan purpose and property state, copied at the sale (a lead's request never changes once
+    # sold): the inbox filters and counts by them on this table's own index, without reading the wide lead
+    # rows (their JSON is most of their weight).
+    purpose = models.CharField(max_length=16, choices=LoanPurpose.choices, blank=True)
+    state = models.CharField(max_length=2, blank=True)
     # Exactly one charge per delivery: the OneToOne makes a second charge impossible.
     charge = models.OneToOneField("billing.LedgerEntry", on_delete=models.PROTECT, related_name="delivery")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
     status_changed_at = models.DateTimeField(default=timezone.now)
     first_contact_at = models.DateTimeField(null=True, blank=True)
+    # The consumer's last reply to a text (integrations' inbound webhook): automated sequences stop on it.
+    replied_at = models.DateTimeField(null=True, blank=True)
     funded_amount = money_field(null=True, blank=True)
     lost_reason = models.CharField(max_length=200, blank=True)
     assigned_to = models.ForeignKey(
@@ -119,7 +126,15 @@ class Delivery(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "deliveries"
         indexes = [
-            models.Index(fields=["lender", "-created_at"]),
+            # The inbox: a lender's deliveries newest first (its order, with the id as tie-break), and what it
+            # filters by, so that the page, a deep page's OFFSET and the count read this index alone.
+            models.Index(
+                fields=["lender", "-created_at", "-id"],
+                include=["status", "purpose", "state", "subscription", "assigned_to"],
+                name="delivery_inbox",
+            ),
+            # The inbox's live refresh: the lender's latest change is the last entry of this index.
+            models.Index(fields=["lender", "touched_at"], name="delivery_lender_touched"),
             # The admin's changelist: every delivery in the model's order.
             models.Index(fields=["-created_at", "-id"], name="delivery_newest_first"),
             # The admin's "notification: set aside" filter: the few rows staff must replay.
@@ -161,14 +176,22 @@ class Activity(models.Model):
         WRONG_NUMBER = "wrong_number", "Wrong number"
         SENT = "sent", "Sent"
         OTHER = "other", "Other"
+        # What the consumer did, heard through the channels (never chosen by an officer in the portal).
+        REPLIED = "replied", "Consumer replied"
+        OPTED_OUT = "opted_out", "Consumer opted out"
 
     CONTACT_KINDS = (Kind.CALL, Kind.EMAIL, Kind.TEXT)
+    # What an officer (portal) or a lender's system (API) may log: the consumer's own acts are only heard.
+    CONSUMER_OUTCOMES = (Outcome.REPLIED, Outcome.OPTED_OUT)
+    OFFICER_OUTCOMES = [c for c in Outcome.choices if c[0] not in ("replied", "opted_out")]
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="activities")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     kind = models.CharField(max_length=8, choices=Kind.choices)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
     note = models.TextField(blank=True, max_length=2000)
+    # Done or heard by the platform (a text it sent, a consumer's reply), not by an officer or the API.
+    automated = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

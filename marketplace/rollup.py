@@ -103,14 +103,15 @@ class DeliveryFacts:
     funded_amount: Decimal | None
 
 
-# The columns facts are read from, in DeliveryFacts' order (a values_list over Delivery).
+# The columns facts are read from, in DeliveryFacts' order (a values_list over Delivery: the purpose and
+# state are the delivery's copies of its lead's, so the wide lead rows are never read).
 FACT_FIELDS = (
     "lender_id",
     "lender__time_zone",
     "created_at",
     "subscription_id",
-    "lead__purpose",
-    "lead__state",
+    "purpose",
+    "state",
     "assigned_to_id",
     "status",
     "price",
@@ -119,14 +120,15 @@ FACT_FIELDS = (
 )
 
 
-def facts_of(delivery: Delivery, *, purpose: str, state: str, zone: str) -> DeliveryFacts:
+def facts_of(delivery: Delivery, *, zone: str) -> DeliveryFacts:
+    """A delivery's facts from the object, in its lender's zone (`zone`, the lender's time_zone)."""
     return DeliveryFacts(
         lender_id=delivery.lender_id,
         zone=zone,
         created_at=delivery.created_at,
         subscription_id=delivery.subscription_id,
-        purpose=purpose,
-        state=state,
+        purpose=delivery.purpose,
+        state=delivery.state,
         assigned_to_id=delivery.assigned_to_id,
         status=delivery.status,
         price=delivery.price,

@@ -469,6 +469,8 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
                         subscription=sub,
                         exclusive=(mode == "exclusive"),
                         price=sub.price,
+                        purpose=lead.purpose,
+                        state=lead.state,
                         charge=charge,
                         created_at=written,
                         status_changed_at=written,
@@ -486,14 +488,7 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
             # Give each new lead its loan officer before anyone is told about it (notify reads assigned_to).
             deliveries_assign_round_robin(deliveries=deliveries, now=now)
             # Analytics' daily rollup, last: its shared lock comes after every row lock the sale takes.
-            rollups_apply(
-                after=[
-                    facts_of(
-                        d, purpose=d.lead.purpose, state=d.lead.state, zone=d.subscription.lender.time_zone
-                    )
-                    for d in deliveries
-                ]
-            )
+            rollups_apply(after=[facts_of(d, zone=d.subscription.lender.time_zone) for d in deliveries])
         bulk_set(
             leads,
             ["status", "sold_at", "retry_until", "distribution_attempts", "distribution_trace", "updated_at"],
@@ -555,19 +550,13 @@ def delivery_set_status(
     *, delivery: Delivery, status: str, funded_amount: Decimal | None = None, lost_reason: str = ""
 ) -> Delivery:
     """Move a delivery along the pipeline; refuses illegal moves with a message the user can act on."""
-    # The lead's purpose and state and the lender's zone come along for the rollup; only the delivery's row
-    # is locked.
+    # The lender's zone comes along for the rollup; only the delivery's row is locked.
     d = (
         Delivery.objects.select_for_update(of=("self",))
-        .annotate(
-            rollup_purpose=F("lead__purpose"),
-            rollup_state=F("lead__state"),
-            rollup_zone=F("lender__time_zone"),
-        )
+        .annotate(rollup_zone=F("lender__time_zone"))
         .get(pk=delivery.pk)
     )
-    where = {"purpose": d.rollup_purpose, "state": d.rollup_state, "zone": d.rollup_zone}
-    before = facts_of(d, **where)
+    before = facts_of(d, zone=d.rollup_zone)
     if status not in LEGAL_MOVES.get(d.status, set()):
         raise ValidationError(
             f"A lead cannot move from {d.get_status_display()} to "
@@ -586,7 +575,7 @@ def delivery_set_status(
         d.first_contact_at = now
     d.status, d.status_changed_at, d.touched_at = status, now, now
     d.save()
-    rollups_apply(before=[before], after=[facts_of(d, **where)])
+    rollups_apply(before=[before], after=[facts_of(d, zone=d.rollup_zone)])
     delivery.__dict__.update(d.__dict__)
     return d
 
@@ -668,7 +657,7 @@ def activity_log(*, delivery: Delivery, user, kind: str, outcome: str = "", note
     note = note.strip()
     if kind not in Activity.Kind.values:
         raise ValidationError({"kind": "Choose call, e-mail, text or note."})
-    if outcome and outcome not in Activity.Outcome.values:
+    if outcome and (outcome not in Activity.Outcome.values or outcome in Activity.CONSUMER_OUTCOMES):
         raise ValidationError({"outcome": "Choose an outcome from the list."})
     if kind == Activity.Kind.NOTE:
         if not note:
@@ -695,6 +684,33 @@ def activity_log(*, delivery: Delivery, user, kind: str, outcome: str = "", note
         if current == S.NEW:
             delivery_set_status(delivery=delivery, status=S.CONTACTED)
     return activity
+
+
+@transaction.atomic
+def activities_log_automated(
+    *, delivery_ids: list[int], kind: str, outcome: str, note: str = "", replied: bool = False
+) -> int:
+    """Log what the platform did or heard on these deliveries (a text it sent, a consumer's reply or stop):
+    one insert however many buyers. A reply also stamps `replied_at` (and `touched_at`, so the live inbox
+    shows it). Never sets the first contact: response time measures the officer, not the machine."""
+    if kind not in Activity.Kind.values or (
+        outcome not in Activity.Outcome.values and kind != Activity.Kind.NOTE
+    ):
+        raise ValueError(f"unknown activity {kind!r}/{outcome!r}")
+    if not delivery_ids:
+        return 0
+    now = timezone.now()
+    Activity.objects.bulk_create(
+        [
+            Activity(
+                delivery_id=pk, kind=kind, outcome=outcome, note=note[:2000], automated=True, created_at=now
+            )
+            for pk in sorted(set(delivery_ids))
+        ]
+    )
+    if replied:
+        Delivery.objects.filter(pk__in=delivery_ids).update(replied_at=now, touched_at=now)
+    return len(set(delivery_ids))
 
 
 def followup_create(*, delivery: Delivery, user, due_at: datetime, note: str = "") -> FollowUp:

@@ -14,7 +14,7 @@ from billing.models import Account, LedgerEntry
 from billing.selectors import ledger_for_account
 from billing.services import account_set_low_balance_threshold
 from core.csvexport import csv_response
-from core.pagination import BadCursor, keyset_page
+from core.paging import BadCursor, keyset_page
 
 from .forms import LowBalanceThresholdForm
 from .permissions import PortalRequest, manager_required

@@ -135,7 +135,7 @@ class DeliveryStatusForm(forms.Form):
 class ActivityForm(forms.Form):
     kind = forms.ChoiceField(choices=Activity.Kind.choices, label="What did you do?", initial="call")
     outcome = forms.ChoiceField(
-        choices=[("", "— (for notes)"), *Activity.Outcome.choices],
+        choices=[("", "— (for notes)"), *Activity.OFFICER_OUTCOMES],
         required=False,
         label="Outcome",
         # Said where the officer chooses it, so the move that follows is no surprise.

@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from compliance.models import ContactAccess
+from compliance.selectors import optouts_for_contact
 from compliance.services import contact_access_record
 from core.clientip import client_ip
 from integrations.services import activity_log_and_notify, delivery_set_status_and_notify
@@ -117,6 +118,8 @@ def _detail_context(
         "delivery": delivery,
         "lead": lead,
         "consumer": lead.consumer,
+        # The channels the consumer stopped (STOP, unsubscribe): badges, so nobody texts or mails them.
+        "optouts": optouts_for_contact(phone=lead.consumer.phone, email=lead.consumer.email),
         # A lead bought before consent was recorded has none; show that plainly instead of failing.
         "consent": getattr(lead, "consent", None),
         "products": [product_labels.get(p, p) for p in lead.products or []],

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", inbox.inbox, name="inbox"),
     path("inbox/rows/", inbox.inbox_rows, name="inbox_rows"),
     path("inbox/export.csv", inbox.inbox_export, name="inbox_export"),
+    path("inbox/exports/<str:token>/", inbox.inbox_export_download, name="inbox_export_download"),
     # a lead
     path("leads/<int:delivery_id>/", lead.delivery_detail, name="delivery_detail"),
     path("leads/<int:delivery_id>/status/", lead.delivery_status, name="delivery_status"),

@@ -12,6 +12,8 @@ from django.urls import reverse
 
 from compliance.models import Erasure
 from compliance.services import consumer_erase
+from integrations.channels.services import text_send
+from integrations.channels.twilio import twilio_signature
 from integrations.models import IdempotencyRecord, LeadSource, WebhookEndpoint, WebhookMessage
 from integrations.services import api_key_create, webhook_secret_new
 from integrations.tests.conftest import LEAD, Api
@@ -69,7 +71,7 @@ def receiver(settings):
 
 
 def test_after_erasure_no_column_of_any_table_holds_the_name_email_or_phone(
-    buying_lender, owner, staff, receiver, django_capture_on_commit_callbacks
+    buying_lender, owner, staff, receiver, django_capture_on_commit_callbacks, settings
 ):
     MarketSettings.objects.update_or_create(pk=1, defaults={"return_rate_cap": 100})
     make_subscription(buying_lender, exclusive=True, price="90.00")
@@ -121,6 +123,19 @@ def test_after_erasure_no_column_of_any_table_holds_the_name_email_or_phone(
     followup = {"due_at": "2030-01-01T10:00", "note": f"Call {FIRST} back on {PHONE}"}
     assert portal.post(reverse("portal:delivery_followup", args=[delivery.pk]), followup).status_code == 302
 
+    # Texts: one sent on the delivery, naming the consumer, and their answer through Twilio's signed webhook.
+    text_send(delivery_id=delivery.pk, body=f"Hi {FIRST}, this is Lone Star Lending")
+    settings.TWILIO_AUTH_TOKEN = "twilio-token"
+    inbound = {
+        "From": "+15125550187",
+        "Body": f"This is {FIRST} {LAST}, call {PHONE}",
+        "MessageSid": "SM" + "9" * 32,
+    }
+    signature = twilio_signature(
+        "twilio-token", settings.SITE_URL + "/hooks/twilio/sms", {k: [v] for k, v in inbound.items()}
+    )
+    assert Client().post("/hooks/twilio/sms", inbound, HTTP_X_TWILIO_SIGNATURE=signature).status_code == 200
+
     before = where_found(NEEDLES)
     # The search finds what it looks for, in every kind of place the details were copied to.
     assert {
@@ -134,6 +149,8 @@ def test_after_erasure_no_column_of_any_table_holds_the_name_email_or_phone(
         "marketplace_followup.note",
         "marketplace_delivery.lost_reason",
         "billing_returnrequest.note",
+        "integrations_textmessage.body",
+        "integrations_textmessage.phone",
     } <= set(before), before
 
     consumer_erase(consumer_id=lead.consumer_id, requested_by=staff, note="ticket 7")

@@ -356,7 +356,7 @@ class ActivityApi(ApiView):
 
         kind = serializers.ChoiceField(choices=Activity.Kind.choices)
         outcome = serializers.ChoiceField(
-            choices=Activity.Outcome.choices,
+            choices=Activity.OFFICER_OUTCOMES,
             required=False,
             allow_blank=True,
             help_text="Required for call, email and text.",

@@ -14,11 +14,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from integrations.api.common import not_found
-from integrations.models import ApiKey, WebhookEndpoint, WebhookMessage
+from integrations.exports import inbox_export_build, inbox_export_request, inbox_export_token
+from integrations.models import ApiKey, InboxExport, WebhookEndpoint, WebhookMessage
 from integrations.services import api_key_create, webhook_secret_new
 from lenders import team
 from lenders.models import Invitation, Membership
 from marketplace.models import ReturnRequest
+from marketplace.selectors import InboxFilters
 from marketplace.services import delivery_reassign, followup_create, lead_distribute
 
 from .factories import ConsumerFactory, MemberFactory, QualifiedLeadFactory, make_subscription
@@ -133,6 +135,10 @@ def world(buying_lender, owner, officer, rival_lender, rival_owner):
         "message_id": message.pk,
         "return_id": return_req.pk,
     }
+    # A large inbox export of the owner's, written by its task: its link is the owner's alone.
+    export = inbox_export_request(membership=owner_membership, filters=InboxFilters())
+    inbox_export_build(export_id=export.pk)
+    ids["token"] = inbox_export_token(InboxExport.objects.get(pk=export.pk))
     rival_key = api_key_create(lender=rival_lender, name="CRM", scope=ApiKey.Scope.WRITE).key
     return {"ids": ids, "rival_key": rival_key, "owner": owner, "officer": officer, "rival": rival_owner}
 

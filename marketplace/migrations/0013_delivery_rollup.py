@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('lenders', '0006_subscription_purposes_list'),
-        ('marketplace', '0010_returnrequest_from_billing'),
+        ('marketplace', '0012_delivery_inbox_indexes_purpose_state'),
     ]
 
     operations = [

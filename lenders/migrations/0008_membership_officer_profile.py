@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lenders', '0006_subscription_purposes_list'),
+        ('lenders', '0007_lender_postal_address'),
     ]
 
     operations = [

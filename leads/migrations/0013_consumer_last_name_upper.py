@@ -7,12 +7,12 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0011_guidelines_2026_3'),
+        ('leads', '0012_consumer_search_indexes'),
     ]
 
     operations = [
         migrations.AddIndex(
             model_name='consumer',
-            index=models.Index(django.db.models.functions.text.Upper('last_name'), name='leads_consumer_last_name_upper'),
+            index=models.Index(django.db.models.functions.text.Upper('last_name'), models.OrderBy(models.F('id'), descending=True), name='leads_consumer_last_name_upper'),
         ),
     ]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0003_webhookendpoint_scheduling'),
+        ('integrations', '0005_inbox_export'),
     ]
 
     operations = [
