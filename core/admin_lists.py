@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
@@ -64,7 +64,7 @@ class LargeListMixin:
     nothing (the list is then empty); `search_path` reaches its model from this one (e.g. "lead__")."""
 
     show_full_result_count = False
-    paginator = AdminCappedPaginator
+    paginator: ClassVar[type] = AdminCappedPaginator
     list_defer: Sequence[str] = ()
     search_q: Callable[..., Q | None] | None = None
     search_path = ""
