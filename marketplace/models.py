@@ -133,6 +133,13 @@ class Delivery(models.Model):
                 include=["status", "purpose", "state", "subscription", "assigned_to"],
                 name="delivery_inbox",
             ),
+            # The same for its most used filter, the status ("new" leads): a selective status needs no walk of
+            # the lender's whole index to fill a page or count.
+            models.Index(
+                fields=["lender", "status", "-created_at", "-id"],
+                include=["purpose", "state", "subscription", "assigned_to"],
+                name="delivery_inbox_status",
+            ),
             # The inbox's live refresh: the lender's latest change is the last entry of this index.
             models.Index(fields=["lender", "touched_at"], name="delivery_lender_touched"),
             # The admin's changelist: every delivery in the model's order.

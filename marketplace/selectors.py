@@ -101,17 +101,31 @@ def inbox_for_member(
     return qs.order_by("-created_at", "-id")
 
 
+PHONE_CHARACTERS = set("0123456789 ()-+.")
+
+
 def leads_matching_search(q: str) -> QuerySet[Lead, int]:
-    """The ids of leads whose consumer's name, e-mail or phone contains `q` (any case). On PostgreSQL each
-    test is a trigram index (leads migration 0012) and the lead is reached by its (consumer, id) index, so
-    neither table's rows are read but the matching consumers'."""
+    """The ids of leads whose consumer matches `q`, by what `q` looks like (each test an index on PostgreSQL,
+    leads migration 0012; the lead reached by its (consumer, id) index):
+    - an e-mail address (it has an @): addresses that start with it, any case;
+    - a phone number (digits and ( ) - + . only, 3 digits or more): the whole number when it has 10 digits
+      (11 with a leading 1), else numbers containing the digits ("555-0142");
+    - anything else: a first or last name containing it, "maria gonzalez" both together, or an address
+      containing it when it has a dot ("example.org")."""
     digits = "".join(ch for ch in q if ch.isdigit())
-    match = Q(first_name__icontains=q) | Q(last_name__icontains=q) | Q(email__icontains=q)
-    if " " in q:  # "maria gonzalez": first and last name together
-        first, _, last = q.partition(" ")
-        match |= Q(first_name__icontains=first, last_name__icontains=last.strip())
-    if len(digits) >= 3:  # phones are stored as digits: "(512) 555-0142" finds 5125550142
-        match |= Q(phone__contains=digits)
+    if "@" in q:
+        match = Q(email__istartswith=q)
+    elif len(digits) >= 3 and set(q) <= PHONE_CHARACTERS:
+        if len(digits) == 11 and digits.startswith("1"):
+            digits = digits[1:]
+        match = Q(phone=digits) if len(digits) == 10 else Q(phone__contains=digits)
+    else:
+        match = Q(first_name__icontains=q) | Q(last_name__icontains=q)
+        if " " in q:  # "maria gonzalez": first and last name together
+            first, _, last = q.partition(" ")
+            match |= Q(first_name__icontains=first, last_name__icontains=last.strip())
+        if "." in q:
+            match |= Q(email__icontains=q)
     return Lead.objects.filter(consumer__in=Consumer.objects.filter(match)).values_list("id", flat=True)
 
 

@@ -48,6 +48,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='delivery',
+            index=models.Index(fields=['lender', 'status', '-created_at', '-id'], include=('purpose', 'state', 'subscription', 'assigned_to'), name='delivery_inbox_status'),
+        ),
+        migrations.AddIndex(
+            model_name='delivery',
             index=models.Index(fields=['lender', 'touched_at'], name='delivery_lender_touched'),
         ),
     ]

@@ -70,7 +70,10 @@ def names(client, q: str) -> list[str]:
         ("gonzalez", ["Maria"]),
         ("MARIA GONZ", ["Maria"]),
         ("maria.g@", ["Maria"]),
+        ("MARIA.G@EXAMPLE.COM", ["Maria"]),
+        ("g@example.com", []),  # an address is found from its start
         ("example.org", ["John"]),
+        ("1 (713) 555-0199", ["John"]),
         ("(713) 555-0199", ["John"]),
         ("555-01", ["John", "Maria"]),
         ("0142", ["Maria"]),
