@@ -356,6 +356,32 @@ def _label_maps(membership: Membership) -> dict[str, dict[str, str]]:
     return maps
 
 
+def _row(key: str, label: str, values: dict[str, Any] | None, revenue_per_funded: Decimal) -> Row:
+    v = values or {}
+    return Row(
+        key=key,
+        label=label,
+        leads=v.get("leads", 0),
+        spend=Decimal(v.get("spend") or 0).quantize(CENT),
+        contacted=v.get("contacted", 0),
+        applications=v.get("applications", 0),
+        funded=v.get("funded", 0),
+        funded_amount=Decimal(v.get("funded_amount") or 0).quantize(CENT),
+        median_contact_seconds=median_from_bins([v.get(b) or 0 for b in CONTACT_BIN_FIELDS]),
+        revenue_per_funded=revenue_per_funded,
+    )
+
+
+def analytics_team_total(*, lender_id: int, start: date, end: date, revenue_per_funded: Decimal) -> Row:
+    """The whole lender's total over the same days, for an officer to measure their own against (their
+    page shows its speed and conversion, not its money). One query on the rollup's lender-wide rows."""
+    sums = DeliveryRollup.objects.filter(
+        lender_id=lender_id, scope=LENDER_WIDE, kind="bucket", day__gte=start, day__lte=end
+    ).aggregate(**{m: Sum(m) for m in METRICS})
+    # No rows in the range: every sum is None, and the row must read as zeros.
+    return _row("", "Your team", {m: v or 0 for m, v in sums.items()}, revenue_per_funded)
+
+
 def analytics_report(
     *, membership: Membership, start: date, end: date, revenue_per_funded: Decimal
 ) -> Report:
@@ -388,19 +414,7 @@ def analytics_report(
     labels = _label_maps(membership)
 
     def row(key: str, label: str, values: dict[str, Any] | None) -> Row:
-        v = values or {}
-        return Row(
-            key=key,
-            label=label,
-            leads=v.get("leads", 0),
-            spend=Decimal(v.get("spend") or 0).quantize(CENT),
-            contacted=v.get("contacted", 0),
-            applications=v.get("applications", 0),
-            funded=v.get("funded", 0),
-            funded_amount=Decimal(v.get("funded_amount") or 0).quantize(CENT),
-            median_contact_seconds=median_from_bins([v.get(b) or 0 for b in CONTACT_BIN_FIELDS]),
-            revenue_per_funded=revenue_per_funded,
-        )
+        return _row(key, label, values, revenue_per_funded)
 
     # Every delivery is in exactly one bucket: the buckets sum to the total.
     buckets = by_kind.get("bucket", {})

@@ -1,5 +1,6 @@
 """Analytics: what the member's leads cost and earned, by breakdown and by response time (page and CSV)."""
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ from marketplace.analytics import (
     BREAKDOWNS,
     Row,
     analytics_report,
+    analytics_team_total,
 )
 
 from .forms import AnalyticsFilterForm
@@ -47,6 +49,15 @@ def analytics(request: PortalRequest) -> HttpResponse:
         {"key": kind, "title": titles[kind], "rows": rows, "bars": _bars(rows, "application_rate")}
         for kind, rows in report.breakdowns.items()
     ]
+    team = None
+    if not request.membership.sees_all_leads:
+        # The officer's view: their own leads, measured against the whole desk's speed and conversion.
+        team = analytics_team_total(
+            lender_id=request.membership.lender_id,
+            start=report.start,
+            end=report.end,
+            revenue_per_funded=report.revenue_per_funded,
+        )
     return render(
         request,
         "portal/analytics.html",
@@ -57,6 +68,8 @@ def analytics(request: PortalRequest) -> HttpResponse:
             "report": report,
             "total": report.total,
             "sections": sections,
+            "team": team,
+            "team_rows": [dataclasses.replace(report.total, label="You"), team] if team else [],
             "bucket_bars": _bars(report.buckets, "application_rate"),
             "query": request.GET.urlencode(),
         },

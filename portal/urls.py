@@ -30,6 +30,8 @@ urlpatterns = [
     # team
     path("team/", team.team_page, name="team"),
     path("team/members/<int:member_id>/", team.member_update, name="member_update"),
+    path("team/members/<int:member_id>/profile/", team.member_profile, name="member_profile"),
+    path("profile/", team.profile, name="profile"),
     path("team/invitations/<int:invitation_id>/", team.invitation_update, name="invitation_update"),
     path("team/assignment/", team.assignment_rules, name="assignment_rules"),
     path("team/assignment/<int:rule_id>/", team.assignment_rule_update, name="assignment_rule_update"),
