@@ -4,7 +4,7 @@ lenders, alerts. It subscribes to the events of the apps below it and never is i
 from django.apps import AppConfig
 
 from billing.signals import balance_lowered
-from compliance.signals import consumer_erased
+from compliance.signals import consumer_erased, consumer_opted_out
 from marketplace.signals import deliveries_created, return_decided
 
 
@@ -30,3 +30,14 @@ class IntegrationsConfig(AppConfig):
         balance_lowered.connect(receivers.balance_lowered_check, dispatch_uid="integrations.low_balance")
         # A decided return: return.decided webhook and the lender's e-mail.
         return_decided.connect(receivers.return_decided_notify, dispatch_uid="integrations.return_decided")
+        # Outreach stops when a person takes over or the consumer says stop (integrations.outreach).
+        from .signals import consumer_replied
+
+        consumer_replied.connect(
+            receivers.consumer_replied_stop, dispatch_uid="integrations.outreach.replied"
+        )
+        consumer_opted_out.connect(
+            receivers.consumer_opted_out_stop, dispatch_uid="integrations.outreach.opted_out"
+        )
+        consumer_erased.connect(receivers.consumer_erased_stop, dispatch_uid="integrations.outreach.erased")
+        return_decided.connect(receivers.return_decided_stop, dispatch_uid="integrations.outreach.returned")

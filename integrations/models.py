@@ -333,3 +333,15 @@ class TextMessage(models.Model):
 
     def __str__(self) -> str:
         return f"Text #{self.pk} ({self.get_direction_display().lower()}, {self.status})"
+
+
+# Outreach's models live in their own module; imported here so Django finds them in this app.
+from .outreach.models import (  # noqa: E402, F401
+    Enrolment,
+    LeadConfirmation,
+    MessageTemplate,
+    Sequence,
+    SequenceStep,
+    SequenceSubscription,
+    StepRun,
+)

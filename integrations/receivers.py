@@ -4,20 +4,27 @@ from decimal import Decimal
 from typing import Any
 
 from core.tasking import enqueue
+from marketplace.models import Delivery
 
 from . import services
 from .deliveries import deliveries_notify_now
+from .outreach import services as outreach
+from .outreach.models import Enrolment
 
 
 def deliveries_created_notify(*, delivery_ids: list[int], now: bool, **kwargs: Any) -> None:
     """marketplace.signals.deliveries_created (sent on commit): tell the buyers, from this worker when the
     sale's worker asks (`now`), else in the notification task."""
-    from .tasks import deliveries_notify  # the tasks module imports the services this module imports
+    # The tasks module imports the services this module imports.
+    from .tasks import deliveries_notify, deliveries_outreach_start
 
     if now:
         deliveries_notify_now(delivery_ids=delivery_ids)
     else:
         enqueue(deliveries_notify, delivery_ids)
+    # The consumer's first touch, on the outbound worker: a slow mail server or Twilio never holds a sale.
+    # Lost, it is found again by outreach_run_due (deliveries without an enrolment).
+    enqueue(deliveries_outreach_start, delivery_ids)
 
 
 def balance_lowered_check(
@@ -32,3 +39,34 @@ def balance_lowered_check(
 def return_decided_notify(*, return_request: Any, **kwargs: Any) -> None:
     """marketplace.signals.return_decided (inside the deciding transaction)."""
     services.return_decided_notify(return_request=return_request)
+
+
+def consumer_replied_stop(*, delivery_ids: list[int], **kwargs: Any) -> None:
+    """integrations.signals.consumer_replied (on commit): a person takes over; the routine stops."""
+    outreach.enrolments_stop(delivery_ids=delivery_ids, reason=Enrolment.StopReason.REPLIED)
+
+
+def consumer_opted_out_stop(*, lead_id: int | None, **kwargs: Any) -> None:
+    """compliance.signals.consumer_opted_out (on commit): the lead it came through stops its routines. (A
+    text to the same number on another lead is refused when its step runs: the opt-out is checked then.)"""
+    if lead_id is not None:
+        outreach.enrolments_stop(
+            delivery_ids=list(Delivery.objects.filter(lead_id=lead_id).values_list("pk", flat=True)),
+            reason=Enrolment.StopReason.OPTED_OUT,
+        )
+
+
+def consumer_erased_stop(*, lead_ids: list[int], **kwargs: Any) -> None:
+    """compliance.signals.consumer_erased (inside the erasing transaction): nothing more is sent."""
+    outreach.enrolments_stop(
+        delivery_ids=list(Delivery.objects.filter(lead_id__in=lead_ids).values_list("pk", flat=True)),
+        reason=Enrolment.StopReason.ERASED,
+    )
+
+
+def return_decided_stop(*, return_request: Any, **kwargs: Any) -> None:
+    """marketplace.signals.return_decided: an approved return is no longer the lender's lead to work."""
+    if return_request.status == "approved":
+        outreach.enrolments_stop(
+            delivery_ids=[return_request.delivery_id], reason=Enrolment.StopReason.RETURNED
+        )

@@ -49,6 +49,7 @@ from .models import (
     WebhookEvent,
     WebhookMessage,
 )
+from .outreach.services import delivery_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -519,4 +520,6 @@ def delivery_set_status_and_notify(
         delivery=delivery, status=status, funded_amount=funded_amount, lost_reason=lost_reason
     )
     webhooks_emit_delivery_updated(delivery=delivery)
+    # Application, approved, funded or lost: the automated routine stops (integrations.outreach).
+    delivery_status_changed(delivery=delivery)
     return delivery
