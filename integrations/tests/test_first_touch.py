@@ -125,9 +125,13 @@ def test_a_sale_sends_the_first_touch_in_the_lenders_name_signed_by_its_officer(
 
     # Each step left an activity saying what was sent (and the machine's contact is not the officer's).
     notes = list(delivery.activities.filter(automated=True).values_list("kind", "note"))
-    assert any(kind == "email" and "First touch: e-mail. Subject: Maria, about" in note for kind, note in notes)
+    assert any(
+        kind == "email" and "First touch: e-mail. Subject: Maria, about" in note for kind, note in notes
+    )
     assert any(kind == "text" and note == text.body for kind, note in notes)
-    assert any(kind == "note" and note.startswith("Call task due (Step 1: call task now)") for kind, note in notes)
+    assert any(
+        kind == "note" and note.startswith("Call task due (Step 1: call task now)") for kind, note in notes
+    )
     assert Delivery.objects.get(pk=delivery.pk).first_contact_at is None
     runs = dict(StepRun.objects.filter(enrolment__delivery=delivery).values_list("key", "state"))
     assert runs["first_touch:email"] == runs["first_touch:text"] == "done"
@@ -155,7 +159,9 @@ def test_the_first_touch_runs_once_however_often_its_task_runs(
     assert Enrolment.objects.filter(delivery=delivery).count() == 1
 
 
-def test_a_consent_that_does_not_name_texts_gets_no_text(buying_lender, jane, django_capture_on_commit_callbacks):
+def test_a_consent_that_does_not_name_texts_gets_no_text(
+    buying_lender, jane, django_capture_on_commit_callbacks
+):
     make_subscription(buying_lender, exclusive=True, price="90.00")
     lead = lead_with_consent(text="I agree that Lead Market and up to 3 lenders may contact me.")
     (delivery,) = sell(lead, django_capture_on_commit_callbacks)
