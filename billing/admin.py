@@ -2,6 +2,7 @@
 billing.services (top-up, credit, adjustment), from a form linked on the account page."""
 
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -75,8 +76,9 @@ class PostEntryForm(forms.Form):
     )
     memo = forms.CharField(max_length=200, required=False, help_text="Required for credits and adjustments.")
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data  # what clean() returns; its stubs say Optional, for overrides
         kind, amount = data.get("kind"), data.get("amount")
         if amount is not None:
             if kind in (LedgerEntry.Kind.TOP_UP, LedgerEntry.Kind.CREDIT) and amount <= 0:

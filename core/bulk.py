@@ -10,8 +10,12 @@ import datetime
 import functools
 import json
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from django.db import connections, models, router, transaction
+from django.db.models.options import Options
+
+M = TypeVar("M", bound=models.Model)
 
 
 def bulk_set(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
@@ -25,7 +29,7 @@ def bulk_set(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
         model._base_manager.bulk_update(objs, fields)
         return
     meta = model._meta
-    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    columns = [meta.pk, *(_concrete_field(meta, name) for name in fields)]
     qn = connection.ops.quote_name
     # Only model metadata (quoted table and column names) is formatted in; the rows are one JSON parameter.
     template = (
@@ -34,10 +38,10 @@ def bulk_set(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
     )
     sql = template.format(
         table=qn(meta.db_table),
-        assign=", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in columns[1:]),
-        pk=qn(meta.pk.column),
+        assign=", ".join(f"{qn(_column(f))} = v.{qn(_column(f))}" for f in columns[1:]),
+        pk=qn(_column(meta.pk)),
     )
-    rows = [{f.column: f.get_prep_value(getattr(obj, f.attname)) for f in columns} for obj in objs]
+    rows = [{_column(f): f.get_prep_value(getattr(obj, f.attname)) for f in columns} for obj in objs]
     with connection.cursor() as cursor:
         cursor.execute(sql, [_json(rows)])
 
@@ -71,7 +75,7 @@ def insert_chain(objs: Sequence[models.Model], links: Sequence[str]) -> None:
 @functools.cache
 def _chain_sql(
     types: tuple[type[models.Model], ...], links: tuple[str, ...], qn: Callable[[str], str]
-) -> tuple[str, list]:
+) -> tuple[str, list[list[models.Field]]]:
     """insert_chain's statement for these models, and the fields each one's parameters come from (the same
     for every consumer who sends the form, so it is built once per connection)."""
     # Only model metadata (quoted table and column names) is formatted in; every value is a parameter.
@@ -83,13 +87,14 @@ def _chain_sql(
     )
     ref = "(SELECT {pk} FROM r{i})"
     statement = "WITH {ctes} SELECT {select}"
-    ctes, plan = [], []
+    ctes: list[str] = []
+    plan: list[list[models.Field]] = []
     for i, (model, link) in enumerate(zip(types, [None, *links], strict=True)):
         fields = _insert_fields(model._meta)
         values = [
-            ref.format(pk=qn(types[i - 1]._meta.pk.column), i=i - 1)
+            ref.format(pk=qn(_column(types[i - 1]._meta.pk)), i=i - 1)
             if link and f.name == link
-            else f"v.{qn(f.column)}"
+            else f"v.{qn(_column(f))}"
             for f in fields
         ]
         plan.append([f for f in fields if not (link and f.name == link)])
@@ -97,12 +102,12 @@ def _chain_sql(
             cte.format(
                 i=i,
                 table=qn(model._meta.db_table),
-                columns=", ".join(qn(f.column) for f in fields),
+                columns=", ".join(qn(_column(f)) for f in fields),
                 values=", ".join(values),
-                pk=qn(model._meta.pk.column),
+                pk=qn(_column(model._meta.pk)),
             )
         )
-    select = ", ".join(ref.format(pk=qn(model._meta.pk.column), i=i) for i, model in enumerate(types))
+    select = ", ".join(ref.format(pk=qn(_column(model._meta.pk)), i=i) for i, model in enumerate(types))
     return statement.format(ctes=", ".join(ctes), select=select), plan
 
 
@@ -120,7 +125,7 @@ def _json_default(value):
     return str(value)  # Decimal, UUID, IP addresses
 
 
-def bulk_insert(objs: Sequence[models.Model]) -> list[models.Model]:
+def bulk_insert(objs: Sequence[M]) -> list[M]:
     """bulk_create for rows that carry JSON documents, and set their primary keys. Django's bulk_create on
     PostgreSQL sends each column as one array, and quoting a JSON document as an array element runs in
     Python, character by character: for webhook messages that cost several times this. No save(), no
@@ -143,9 +148,9 @@ def bulk_insert(objs: Sequence[models.Model]) -> list[models.Model]:
     )
     sql = template.format(
         table=qn(meta.db_table),
-        columns=", ".join(qn(f.column) for f in fields),
-        values=", ".join(f"v.{qn(f.column)}" for f in fields),
-        pk=qn(meta.pk.column),
+        columns=", ".join(qn(_column(f)) for f in fields),
+        values=", ".join(f"v.{qn(_column(f))}" for f in fields),
+        pk=qn(_column(meta.pk)),
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [_json([_new_row(obj, fields) for obj in objs])])
@@ -164,18 +169,35 @@ def _prepare(objs: Sequence[models.Model]) -> None:
             prepare()
 
 
-def _new_row(obj: models.Model, fields: list) -> dict:
+def _new_row(obj: models.Model, fields: list[models.Field]) -> dict[str, Any]:
     """A new object's columns as an INSERT writes them (defaults and auto_now applied, as save() would)."""
-    return {f.column: f.get_prep_value(f.pre_save(obj, True)) for f in fields}
+    return {_column(f): f.get_prep_value(f.pre_save(obj, True)) for f in fields}
 
 
-def _saved(objs: Sequence[models.Model], pks: Sequence, alias: str) -> None:
+def _saved(objs: Sequence[models.Model], pks: Sequence[Any], alias: str) -> None:
     """Mark inserted objects as saved rows with their new primary keys."""
     for obj, pk in zip(objs, pks, strict=True):
         obj.pk = pk
         obj._state.adding, obj._state.db = False, alias
 
 
-def _insert_fields(meta) -> list:
+def _insert_fields(meta: Options) -> list[models.Field]:
     """The columns an INSERT writes: every concrete one but the generated ones and the serial primary key."""
     return [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+
+
+def _concrete_field(meta: Options, name: str) -> models.Field:
+    """The field `name` of the model, which must be one of its own columns: get_field() also returns reverse
+    relations, which have no column to write."""
+    field = meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.concrete:
+        raise ValueError(f"{meta.label}.{name} is not a column and cannot be written in bulk")
+    return field
+
+
+def _column(field: models.Field) -> str:
+    """A concrete field's column name. Field.column is None only on fields without a column (which the
+    callers never pass); the narrowing is what lets the name go into the statement."""
+    if field.column is None:
+        raise ValueError(f"{field} has no column")
+    return field.column

@@ -23,6 +23,15 @@ YEARS_AHEAD = 5
 INT_MAX = 2_147_483_647
 
 
+def choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
+    """The form's choice field `name`, to fill its choices in at run time. The stubs type `form.fields` by
+    name only (plain Field, which has no choices); this checks the field is one rather than casting."""
+    field = form.fields[name]
+    if not isinstance(field, forms.ChoiceField):
+        raise TypeError(f"{type(form).__name__}.{name} is not a choice field")
+    return field
+
+
 def latest_date(years_ahead: int = YEARS_AHEAD) -> date:
     """The last day a form accepts: the end of the year `years_ahead` from today (in the current zone)."""
     return date(timezone.localdate().year + years_ahead, 12, 31)

@@ -99,11 +99,13 @@ class WebhookMessageAdmin(admin.ModelAdmin):
 @admin.register(TextMessage)
 class TextMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Texts sent and received, as the provider reported them. Read-only: the provider's callbacks move them.
-    The list shows no number or words: opening one does, as the consumer's own page would."""
+    Neither the number nor the words are shown: contact details are read on the consumer's admin page, where
+    each view is logged (compliance), or by the buyer on the lead page."""
 
     list_display = ["id", "direction", "status", "provider", "error_code", "lead", "delivery", "created_at"]
     list_filter = ["direction", "status", "provider"]
     list_select_related = ["lead", "delivery"]
     search_fields = ["=provider_id", "=lead__id", "=delivery__id"]
     raw_id_fields = ["lead", "delivery"]
+    exclude = ["phone", "body"]
     show_full_result_count = False

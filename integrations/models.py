@@ -311,6 +311,9 @@ class TextMessage(models.Model):
     body = models.TextField(blank=True, max_length=1600)
     provider = models.CharField(max_length=16)
     provider_id = models.CharField(max_length=64, blank=True, help_text="Twilio's message SID")
+    # The caller's name for this send ("sequence-step:41"): a text with the same key on the same delivery is
+    # never sent twice, however often the task that sends it runs.
+    send_key = models.CharField(max_length=80, blank=True)
     error_code = models.CharField(max_length=16, blank=True)
     error_message = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -50,6 +50,7 @@ from .models import (
     WebhookMessage,
 )
 from .outreach.services import delivery_status_changed
+from .webhooks import url_check
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +205,9 @@ def lead_submit_from_partner(
     its source, attribution and intake record in the same transaction (the API's Idempotency-Key record
     joins it: integrations.api.idempotency)."""
     source = api_key.source
+    if source is None:
+        # The API lets only partner keys in (IsPartner); a lender's key has no source to credit the lead to.
+        raise ValueError("Only a partner's API key submits leads.")
     lead = lead_submit(
         data=data,
         consent_text=consent["text"],
@@ -232,8 +236,6 @@ def webhook_secret_new() -> str:
 
 def webhook_endpoint_create(*, lender, url: str, events: list[str], description: str = "") -> WebhookEndpoint:
     """A new endpoint, within the staff-set cap per lender (market settings): ValidationError beyond it."""
-    from .webhooks import url_check
-
     url_check(url)  # DNS: before the transaction, so no lock waits on it
     with transaction.atomic():
         # The lender's row lock makes the count and the insert one step: two requests cannot both pass.
@@ -257,8 +259,6 @@ def webhook_endpoint_create(*, lender, url: str, events: list[str], description:
 def webhook_endpoint_update(
     *, endpoint: WebhookEndpoint, url: str, events: list[str], description: str = ""
 ) -> WebhookEndpoint:
-    from .webhooks import url_check
-
     url_check(url)
     endpoint.url, endpoint.events, endpoint.description = url, sorted(set(events)), description[:120]
     endpoint.save(update_fields=["url", "events", "description"])
@@ -285,21 +285,6 @@ def webhook_endpoint_enable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     )
     endpoint.save(update_fields=["is_active", "disabled_at", "disabled_reason", "failure_count"])
     return endpoint
-
-
-@transaction.atomic
-def webhook_endpoint_disable(*, endpoint_id: int, reason: str, notify: bool = False) -> bool:
-    """Stop sending to an endpoint; with `notify` the lender's owners are e-mailed (once, on the change)."""
-    updated = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).update(
-        is_active=False, disabled_at=timezone.now(), disabled_reason=reason[:200]
-    )
-    if updated:
-        logger.info("webhook endpoint %s disabled: %s", endpoint_id, reason)
-        if notify:
-            from .tasks import endpoint_disabled_notify
-
-            enqueue_on_commit(endpoint_disabled_notify, endpoint_id)
-    return bool(updated)
 
 
 PAYLOAD_CLEARED = (

@@ -18,6 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 import urllib3
@@ -26,6 +27,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+
+from core.tasking import enqueue_on_commit
 
 from .models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
@@ -128,7 +131,8 @@ def resolve(url: str) -> tuple[str, int, list[str]]:
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses = sorted({info[4][0] for info in infos})
+    # An IP socket address starts with the address as text (other families, never asked for here, do not).
+    addresses = sorted({info[4][0] for info in infos if isinstance(info[4][0], str)})
     if not addresses:
         raise UnsafeURL("The host has no address.")
     for addr in addresses:
@@ -164,6 +168,14 @@ def _retry_after(value: str | None) -> timedelta | None:
     return min(timedelta(seconds=max(seconds, 0)), MAX_RETRY_AFTER)
 
 
+class _PoolOptions(TypedDict):
+    """What every webhook connection pool is made with, plain or TLS."""
+
+    timeout: urllib3.Timeout
+    retries: bool
+    maxsize: int
+
+
 def http_post(
     url: str,
     *,
@@ -192,7 +204,7 @@ def http_post(
     key = (parts.scheme, ip, port, host)
     pool = pools.get(key) if pools is not None else None
     if pool is None:
-        pool_kwargs = {"timeout": TIMEOUT, "retries": False, "maxsize": 1}
+        pool_kwargs: _PoolOptions = {"timeout": TIMEOUT, "retries": False, "maxsize": 1}
         if parts.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(
                 ip, port, server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED", **pool_kwargs
@@ -478,7 +490,7 @@ def _record(message: WebhookMessage, now: datetime, result: SendResult) -> timed
     wait: timedelta | None = None
     with transaction.atomic():
         _attempt_row(message, now, result).save()
-        fields = {"attempt_count": attempt_no}
+        fields: dict[str, object] = {"attempt_count": attempt_no}
         if ok:
             fields.update(
                 status=WebhookMessage.Status.SUCCEEDED, next_attempt_at=None, finished_at=timezone.now()
@@ -487,8 +499,6 @@ def _record(message: WebhookMessage, now: datetime, result: SendResult) -> timed
                 WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=0)
         else:
             WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failure_count=F("failure_count") + 1)
-            from .services import webhook_endpoint_disable
-
             if result.status_code == 410:
                 # The receiver says the endpoint is gone for good: stop, and tell the owner.
                 webhook_endpoint_disable(
@@ -515,3 +525,18 @@ def _record(message: WebhookMessage, now: datetime, result: SendResult) -> timed
         WebhookMessage.objects.filter(pk=message.pk).update(**fields)
     logger.info("webhook %s attempt %d: %s", message.event_id, attempt_no, result.status_code or result.error)
     return wait
+
+
+@transaction.atomic
+def webhook_endpoint_disable(*, endpoint_id: int, reason: str, notify: bool = False) -> bool:
+    """Stop sending to an endpoint; with `notify` the lender's owners are e-mailed (once, on the change)."""
+    updated = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).update(
+        is_active=False, disabled_at=timezone.now(), disabled_reason=reason[:200]
+    )
+    if updated:
+        logger.info("webhook endpoint %s disabled: %s", endpoint_id, reason)
+        if notify:
+            from .tasks import endpoint_disabled_notify  # the tasks module imports this one
+
+            enqueue_on_commit(endpoint_disabled_notify, endpoint_id)
+    return bool(updated)

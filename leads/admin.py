@@ -3,10 +3,11 @@ changes through services (Release: leads.services). The market adds a lead's sal
 (marketplace.admin) and compliance the consumer's page (compliance.admin)."""
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import InlineModelAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -154,8 +155,9 @@ class LeadAdmin(admin.ModelAdmin):
     list_select_related = ("consumer",)
     raw_id_fields = ("consumer",)
     date_hierarchy = "created_at"
-    inlines: tuple = (ConsentInline,)
-    actions: tuple = ("release",)
+    # Declared wide, as ModelAdmin does: the marketplace's LeadAdmin extends both with its own.
+    inlines: ClassVar[tuple[type[InlineModelAdmin], ...]] = (ConsentInline,)
+    actions: tuple[str, ...] = ("release",)
     fieldsets = (
         (None, {"fields": ("public_id", "consumer", "status", "status_reason", "created_at", "updated_at")}),
         (

@@ -36,7 +36,7 @@ LINE_AMOUNT = "line_amount"
 
 # Amounts that mean nothing for a purpose. Without JavaScript every section shows, so a person may type in
 # another purpose's boxes: those values are ignored and a slip there never blocks the request.
-IGNORED_FOR = {
+IGNORED_FOR: dict[str, tuple[str, ...]] = {
     LoanPurpose.PURCHASE: ("mortgage_balance", "cash_out", LINE_AMOUNT),
     LoanPurpose.REFINANCE: (
         "purchase_price",
@@ -358,11 +358,12 @@ class LeadForm(forms.Form):
     # --- the request as a whole ---------------------------------------------------------------------------
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean() returns; its stubs say Optional, for overrides
         self._honeypot_tripped = bool(data.pop(HONEYPOT, ""))
         data.pop("consent", None)  # required, so a valid form always consented; lead_submit stores the text
         line_amount = data.pop(LINE_AMOUNT, None)
-        purpose = data.get("purpose")
+        purpose = data.get("purpose") or ""  # "" when the purpose itself was refused
         ignored = list(IGNORED_FOR.get(purpose, ()))
         if purpose == LoanPurpose.HOME_EQUITY and LINE_AMOUNT in self.data:
             # The HTML form: the line's own box decides, and the buying section's loan box is ignored.

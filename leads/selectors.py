@@ -59,21 +59,21 @@ def loan_limits_for_many(*, places: set[Place]) -> dict[Place, LoanLimits]:
         # A county that spans several FHFA areas (a Connecticut place the map lacks) takes the lowest:
         # conservative. A file without 2-4 unit columns leaves those to the baseline's ratios.
         found = [rows[(state, k)] for k in county_keys if (state, k) in rows]
-        row = min(found, key=lambda r: _unit_limit(r, field), default=None)
-        if row is None:
+        county = min(found, key=lambda r: _unit_limit(r, field), default=None)
+        if county is None:
             limits[place] = LoanLimits.baseline(units)
             continue
-        where = f"{row.county_name or row.county_key}, {row.state}" + (
+        where = f"{county.county_name or county.county_key}, {county.state}" + (
             f", {units} units" if units > 1 else ""
         )
-        hud = getattr(row, f"fha_{field}")
+        hud = getattr(county, f"fha_{field}")
         limits[place] = LoanLimits.for_county(
-            _unit_limit(row, field),
-            source=f"FHFA {row.year} {where}",
+            _unit_limit(county, field),
+            source=f"FHFA {county.year} {where}",
             units=units,
             state=state,
             hud_fha_limit=hud,
-            hud_source=f"HUD {row.fha_year} FHA limit, {where}" if hud is not None else "",
+            hud_source=f"HUD {county.fha_year} FHA limit, {where}" if hud is not None else "",
         )
     return limits
 

@@ -2,6 +2,7 @@
 through lenders.services so the admin applies the same rules (floors, licences, ranges) as the portal."""
 
 import re
+from typing import Any
 from zoneinfo import available_timezones
 
 from django import forms
@@ -136,8 +137,9 @@ class SubscriptionAdminForm(forms.ModelForm):
     def clean_zip_codes(self) -> list[str]:
         return _split(self.cleaned_data["zip_codes"])
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data  # what clean() returns; its stubs say Optional, for overrides
         lender = data.get("lender") or (self.instance.lender if self.instance.lender_id else None)
         if lender is None or "states" not in data:
             return data

@@ -147,7 +147,9 @@ def subscription_save(
     # Kept in the choices' order, each once, so equal orders read (and diff) the same.
     sub.purposes = [p for p in LoanPurpose.values if p in sub.purposes]
     sub.radius_center_zip = sub.radius_center_zip or ""
-    radius = _radius_zips(sub.radius_center_zip, sub.radius_miles) if sub.radius_center_zip else set()
+    # Validated above: a center ZIP comes with a radius and a radius with a center ZIP.
+    center, miles = sub.radius_center_zip, sub.radius_miles
+    radius = _radius_zips(center, miles) if center and miles else set()
     sub.has_zip_filter = bool(zips or radius)
     if sub.pk is None:
         sub.save()

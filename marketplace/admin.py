@@ -37,8 +37,7 @@ admin.site.unregister(Lead)
 
 @admin.register(Lead)
 class LeadAdmin(leads_admin.LeadAdmin):
-    # django-stubs declares `inlines` on the instance; extending the parent's tuple here is Django's own way.
-    inlines = (*leads_admin.LeadAdmin.inlines, DeliveryInline)  # type: ignore[misc]
+    inlines = (*leads_admin.LeadAdmin.inlines, DeliveryInline)
     actions = ("redistribute", *leads_admin.LeadAdmin.actions)
 
     @admin.action(description="Redistribute (qualified or unsold leads)", permissions=["change"])

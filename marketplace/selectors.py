@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Final, Literal
 
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
@@ -29,7 +30,7 @@ class InboxFilters:
     state: str = ""
     subscription_id: int | None = None
     # A user id, or UNASSIGNED for leads nobody works yet. Only owners and managers filter by officer.
-    assigned_to: int | str | None = None
+    assigned_to: int | Literal["none"] | None = None
     delivered_from: datetime | None = None  # inclusive
     delivered_before: datetime | None = None  # exclusive
 
@@ -38,7 +39,7 @@ class InboxFilters:
         return any(getattr(self, f.name) not in (None, "") for f in fields(self))
 
 
-UNASSIGNED = "none"
+UNASSIGNED: Final = "none"
 
 
 def inbox_for_member(
@@ -59,7 +60,7 @@ def inbox_for_member(
         qs = qs.filter(subscription_id=f.subscription_id)
     if f.assigned_to == UNASSIGNED:
         qs = qs.filter(assigned_to__isnull=True)
-    elif f.assigned_to:
+    elif isinstance(f.assigned_to, int):
         qs = qs.filter(assigned_to_id=f.assigned_to)
     if f.delivered_from:
         qs = qs.filter(created_at__gte=f.delivered_from)

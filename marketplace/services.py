@@ -104,7 +104,8 @@ def subscriptions_matching(*, leads: list[Lead], prices: int | None = None) -> d
         cursor.execute(sql, [*params, Lender.Status.ACTIVE, prices or 2**31 - 1])
         for lead_id, sub_id, lender_id, exclusive, price, served, matched in cursor.fetchall():
             if isinstance(served, str):  # SQLite (local runs) hands datetimes back as text
-                served = timezone.make_aware(parse_datetime(served), UTC) if parse_datetime(served) else None
+                parsed = parse_datetime(served)
+                served = timezone.make_aware(parsed, UTC) if parsed else None
             matches[lead_id].append(
                 Match(sub_id, lender_id, bool(exclusive), Decimal(str(price)), served, matched)
             )
@@ -193,17 +194,17 @@ def _allocate(eligible: list[Subscription], shared_max: int) -> tuple[str, list[
     return "unsold", []
 
 
-def _next_batch(rows: list[tuple], *, need_exclusive: bool, need_shared: int) -> list[tuple]:
+def _next_batch(rows: list[Match], *, need_exclusive: bool, need_shared: int) -> list[Match]:
     """The next rows to evaluate: enough for the buyers still missing, plus spares for any that turn out
     ineligible (caps, schedule, funds), so one batch nearly always decides."""
     want_exclusive = 2 if need_exclusive else 0
     want_lenders = need_shared + 2 if need_shared > 0 else 0
     lenders: set[int] = set()
-    for i, (_, lender_id, exclusive, *_rest) in enumerate(rows):
-        if exclusive:
+    for i, row in enumerate(rows):
+        if row.exclusive:
             want_exclusive -= 1
-        elif lender_id not in lenders:
-            lenders.add(lender_id)
+        elif row.lender_id not in lenders:
+            lenders.add(row.lender_id)
         if want_exclusive <= 0 and len(lenders) >= want_lenders:
             return rows[: i + 1]
     return rows
@@ -222,32 +223,31 @@ class _Market:
         self.pending: dict[int, Decimal] = defaultdict(Decimal)  # charges of this batch, not yet posted
         self.served: dict[int, datetime] = {}  # lenders that won a lead of this batch
 
-    def load(self, rows: list[tuple]) -> None:
+    def load(self, rows: list[Match]) -> None:
         """Lock the accounts of lenders new to this transaction (in id order, one query), then read their
         subscriptions, so caps and counters are current."""
-        new_lenders = {r[1] for r in rows} - self.locked
+        new_lenders = {r.lender_id for r in rows} - self.locked
         if new_lenders:
             self.accounts.update(
                 (a.lender_id, a)
                 for a in Account.objects.select_for_update().filter(lender_id__in=new_lenders).order_by("id")
             )
             self.locked |= new_lenders
-        missing = [r[0] for r in rows if r[0] not in self.subs]
+        missing = [r.subscription_id for r in rows if r.subscription_id not in self.subs]
         if missing:
             self.subs.update(Subscription.objects.select_related("lender").in_bulk(missing))
 
-    def rank(self, row: tuple) -> tuple:
+    def rank(self, row: Match) -> tuple[Decimal, tuple[int] | tuple[int, datetime], int, int]:
         """The SQL order (best bid, lender served longest ago first, ids), with this batch's sales counted."""
-        sub_id, lender_id, _, price, last_served, _ = row
-        served = self.served.get(lender_id, last_served)
-        return (-price, (0,) if served is None else (1, served), lender_id, sub_id)
+        served = self.served.get(row.lender_id, row.lender_last_served_at)
+        return (-row.price, (0,) if served is None else (1, served), row.lender_id, row.subscription_id)
 
     def available(self, account: Account) -> Decimal:
         return account.available - self.pending[account.pk]
 
 
 def _choose(
-    lead: Lead, rows: list[tuple], market: _Market, *, floors: list[PriceFloor], shared_max: int
+    lead: Lead, rows: list[Match], market: _Market, *, floors: list[PriceFloor], shared_max: int
 ) -> tuple[str, list[Subscription], list[dict], bool]:
     """Walk one lead's matches best bid first; stop once one exclusive buyer and N shared buyers are found:
     what follows bids no more, so a market of 10,000 subscriptions costs about what one of 100 does.
@@ -260,8 +260,8 @@ def _choose(
         found_exclusive = any(s.exclusive for s in eligible)
         found_shared = len({s.lender_id for s in eligible if not s.exclusive})
         rest = rows[done:]
-        if (found_exclusive or not any(r[2] for r in rest)) and (
-            found_shared >= shared_max or all(r[2] for r in rest)
+        if (found_exclusive or not any(r.exclusive for r in rest)) and (
+            found_shared >= shared_max or all(r.exclusive for r in rest)
         ):
             break
         batch = _next_batch(rest, need_exclusive=not found_exclusive, need_shared=shared_max - found_shared)
@@ -269,7 +269,7 @@ def _choose(
         # The first batch was locked with the whole sale; a later one (rare: its best bids all turned out
         # ineligible) locks out of id order, which PostgreSQL resolves as a deadlock and the task retries.
         market.load(batch)
-        for sub in (market.subs[r[0]] for r in batch if r[0] in market.subs):
+        for sub in (market.subs[r.subscription_id] for r in batch if r.subscription_id in market.subs):
             account = market.accounts.get(sub.lender_id)
             floor = price_floor_for(
                 floors=floors, purpose=lead.purpose, exclusive=sub.exclusive, state=lead.state

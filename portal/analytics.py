@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
 from core.csvexport import csv_response
@@ -15,7 +15,7 @@ from marketplace.analytics import (
 )
 
 from .forms import AnalyticsFilterForm
-from .permissions import member_required
+from .permissions import PortalRequest, member_required
 
 
 def _bars(rows: list[Row], attr: str) -> list[dict[str, Any]]:
@@ -31,7 +31,7 @@ def _range_form(request: HttpRequest) -> AnalyticsFilterForm:
     return AnalyticsFilterForm(request.GET or None, initial=AnalyticsFilterForm.defaults())
 
 
-def _report(request: HttpRequest, form: AnalyticsFilterForm) -> Any:
+def _report(request: PortalRequest, form: AnalyticsFilterForm) -> Any:
     v = form.values()
     return analytics_report(
         membership=request.membership, start=v["start"], end=v["end"], revenue_per_funded=v["revenue"]
@@ -39,7 +39,7 @@ def _report(request: HttpRequest, form: AnalyticsFilterForm) -> Any:
 
 
 @member_required
-def analytics(request: HttpRequest) -> HttpResponse:
+def analytics(request: PortalRequest) -> HttpResponse:
     form = _range_form(request)
     report = _report(request, form)
     titles = dict(BREAKDOWNS)
@@ -67,7 +67,7 @@ def analytics(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-def analytics_csv(request: HttpRequest) -> HttpResponse:
+def analytics_csv(request: PortalRequest) -> HttpResponse | StreamingHttpResponse:
     form = _range_form(request)
     if form.refused():
         # A file of another range than asked would be worse than none.

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
@@ -17,12 +17,12 @@ from billing.services import account_set_low_balance_threshold
 from core.csvexport import csv_response
 
 from .forms import LowBalanceThresholdForm
-from .permissions import manager_required
+from .permissions import PortalRequest, manager_required
 
 LEDGER_PAGE_SIZE = 50
 
 
-def _account(request: HttpRequest) -> Account:
+def _account(request: PortalRequest) -> Account:
     account = Account.objects.filter(lender=request.membership.lender).first()
     if account is None:
         raise Http404("No account yet.")
@@ -30,7 +30,7 @@ def _account(request: HttpRequest) -> Account:
 
 
 @manager_required
-def billing(request: HttpRequest) -> HttpResponse:
+def billing(request: PortalRequest) -> HttpResponse:
     account = _account(request)
     form = LowBalanceThresholdForm(initial={"low_balance_threshold": account.low_balance_threshold})
     if request.method == "POST":
@@ -63,7 +63,7 @@ def billing(request: HttpRequest) -> HttpResponse:
 
 
 @manager_required
-def billing_csv(request: HttpRequest) -> StreamingHttpResponse:
+def billing_csv(request: PortalRequest) -> StreamingHttpResponse:
     account = _account(request)
     entries = ledger_for_account(account=account).values_list(
         "created_at", "kind", "amount", "balance_after", "memo"

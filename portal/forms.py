@@ -1,6 +1,7 @@
 """Forms of the lender portal. They parse input; the rules live in services (delivery_set_status,
 activity_log, lenders.team)."""
 
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -10,7 +11,7 @@ from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from core.formfields import BoundedDateField, BoundedDateTimeField, BoundedIntegerField
+from core.formfields import BoundedDateField, BoundedDateTimeField, BoundedIntegerField, choice_field
 from integrations.models import ApiKey, WebhookEvent
 from integrations.webhooks import UnsafeURL, url_check
 from leads.choices import LoanPurpose
@@ -63,8 +64,9 @@ class InboxFilterForm(forms.Form):
             raise forms.ValidationError("Choose an officer from the list.")
         return value
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data  # what Form.clean() returns; its stubs say Optional, for overrides
         start, end = data.get("delivered_from"), data.get("delivered_to")
         if start and end and start > end:
             self.add_error("delivered_to", "The end date is before the start date.")
@@ -138,9 +140,9 @@ class FollowUpForm(forms.Form):
 class ReassignForm(forms.Form):
     assignee = forms.ChoiceField(label="Assigned to", required=False)
 
-    def __init__(self, *args, members=(), **kwargs):
+    def __init__(self, *args: Any, members: Iterable[tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].choices = [("", "Unassigned (owners and managers)"), *members]
+        choice_field(self, "assignee").choices = [("", "Unassigned (owners and managers)"), *members]
 
 
 class InvitationForm(forms.Form):
@@ -148,20 +150,20 @@ class InvitationForm(forms.Form):
     email = forms.EmailField(label="E-mail", max_length=254)
     role = forms.ChoiceField(label="Role")
 
-    def __init__(self, *args, roles=(), **kwargs):
+    def __init__(self, *args: Any, roles: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         labels = dict(Membership.Role.choices)
-        self.fields["role"].choices = [(r, labels[r]) for r in roles]
+        choice_field(self, "role").choices = [(r, labels[r]) for r in roles]
         self.fields["role"].initial = Membership.Role.OFFICER
 
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(label="Role")
 
-    def __init__(self, *args, roles=(), **kwargs):
+    def __init__(self, *args: Any, roles: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         labels = dict(Membership.Role.choices)
-        self.fields["role"].choices = [(r, labels[r]) for r in roles]
+        choice_field(self, "role").choices = [(r, labels[r]) for r in roles]
 
 
 class AcceptInvitationForm(SetPasswordForm):
@@ -199,9 +201,9 @@ class AssignmentRuleForm(forms.Form):
     )
     is_active = forms.BooleanField(required=False, initial=True, label="In the rotation")
 
-    def __init__(self, *args, members=(), **kwargs):
+    def __init__(self, *args: Any, members: Iterable[tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["membership"].choices = list(members)
+        choice_field(self, "membership").choices = list(members)
 
     def state_list(self) -> list[str]:
         raw = self.cleaned_data.get("states", "")
@@ -267,7 +269,8 @@ class ReturnRequestForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        cd = super().clean()
+        super().clean()
+        cd = self.cleaned_data  # what Form.clean() returns; its stubs say Optional, for overrides
         if cd.get("reason") == ReturnRequest.Reason.OTHER and not (cd.get("note") or "").strip():
             self.add_error("note", "Say what was wrong with the lead.")
         return cd
@@ -293,7 +296,8 @@ class AnalyticsFilterForm(forms.Form):
         return {"start": today - timedelta(days=29), "end": today, "revenue": cls.DEFAULT_REVENUE}
 
     def clean(self) -> dict[str, Any]:
-        cd = super().clean()
+        super().clean()
+        cd = self.cleaned_data  # what Form.clean() returns; its stubs say Optional, for overrides
         start, end = cd.get("start"), cd.get("end")
         if isinstance(start, date) and isinstance(end, date):
             if start > end:

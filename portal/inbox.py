@@ -4,10 +4,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from django.core.paginator import Page, Paginator
-from django.http import (
-    HttpRequest,
-    HttpResponse,
-)
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -27,14 +24,14 @@ from marketplace.selectors import (
 from .forms import (
     InboxFilterForm,
 )
-from .permissions import member_required
+from .permissions import PortalRequest, member_required
 from .shared import ago, member_label
 
 INBOX_PAGE_SIZE = 25
 URGENT_AFTER = timedelta(minutes=5)  # leads reached within five minutes convert several times better
 
 
-def _filter_form(request: HttpRequest, *, with_choices: bool) -> InboxFilterForm:
+def _filter_form(request: PortalRequest, *, with_choices: bool) -> InboxFilterForm:
     """The inbox filters. The full page fills the subscription and officer lists (two queries); the live
     refresh and the export only parse the values, which needs none."""
     membership = request.membership
@@ -59,7 +56,7 @@ def _filter_form(request: HttpRequest, *, with_choices: bool) -> InboxFilterForm
     )
 
 
-def _inbox_rows_context(request: HttpRequest, form: InboxFilterForm) -> dict:
+def _inbox_rows_context(request: PortalRequest, form: InboxFilterForm) -> dict:
     filters = form.filters()
     qs = inbox_for_member(membership=request.membership, filters=filters)
     count, version = inbox_version(qs)
@@ -97,7 +94,7 @@ def _filters_refused(form: InboxFilterForm) -> bool:
 
 
 @member_required
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: PortalRequest) -> HttpResponse:
     form = _filter_form(request, with_choices=True)
     context = _inbox_rows_context(request, form)
     # Follow-ups due by the end of the lender's day, overdue first.
@@ -113,7 +110,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-def inbox_rows(request: HttpRequest) -> HttpResponse:
+def inbox_rows(request: PortalRequest) -> HttpResponse:
     """The list alone, for htmx to poll every few seconds. Answers 204 (htmx swaps nothing, so focus and
     scroll stay put) when nothing in the filtered list changed since the version the page holds."""
     form = _filter_form(request, with_choices=False)
@@ -186,7 +183,7 @@ def _export_rows(deliveries) -> Iterator[tuple]:
 
 
 @member_required
-def inbox_export(request: HttpRequest) -> HttpResponse:
+def inbox_export(request: PortalRequest) -> HttpResponse | StreamingHttpResponse:
     """The member's leads under the current filters as CSV, streamed: one query however many rows."""
     form = _filter_form(request, with_choices=False)
     if _filters_refused(form):

@@ -17,15 +17,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from integrations import services
 from integrations.models import ApiKey, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from integrations.webhooks import webhook_endpoint_disable
 
 from .forms import ApiKeyForm, WebhookEndpointForm
-from .permissions import manager_required
+from .permissions import PortalRequest, manager_required
 
 SHOW_ONCE = "integrations_show_once"
 LOG_SIZE = 50
 
 
-def _ctx(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+def _ctx(request: PortalRequest, **extra: Any) -> dict[str, Any]:
     return {"membership": request.membership, "nav": "integrations", **extra}
 
 
@@ -37,14 +38,14 @@ def _pop_shown(request: HttpRequest) -> dict[str, str]:
     return request.session.pop(SHOW_ONCE, {}) or {}
 
 
-def _key_or_404(request: HttpRequest, key_id: int) -> ApiKey:
+def _key_or_404(request: PortalRequest, key_id: int) -> ApiKey:
     key = ApiKey.objects.for_lender(request.membership.lender).filter(pk=key_id).first()
     if key is None:
         raise Http404("No such key.")
     return key
 
 
-def _endpoint_or_404(request: HttpRequest, endpoint_id: int) -> WebhookEndpoint:
+def _endpoint_or_404(request: PortalRequest, endpoint_id: int) -> WebhookEndpoint:
     endpoint = WebhookEndpoint.objects.for_lender(request.membership.lender).filter(pk=endpoint_id).first()
     if endpoint is None:
         raise Http404("No such endpoint.")
@@ -53,7 +54,7 @@ def _endpoint_or_404(request: HttpRequest, endpoint_id: int) -> WebhookEndpoint:
 
 @manager_required
 @require_http_methods(["GET", "POST"])
-def api_keys(request: HttpRequest) -> HttpResponse:
+def api_keys(request: PortalRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         new = services.api_key_create(
@@ -72,7 +73,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 @manager_required
 @require_POST
-def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+def api_key_revoke(request: PortalRequest, key_id: int) -> HttpResponse:
     key = services.api_key_revoke(api_key=_key_or_404(request, key_id))
     messages.success(request, f"Key {key.prefix}… is revoked: requests with it now get 401.")
     return redirect("portal:api_keys")
@@ -80,7 +81,7 @@ def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 
 @manager_required
 @require_http_methods(["GET", "POST"])
-def webhooks(request: HttpRequest) -> HttpResponse:
+def webhooks(request: PortalRequest) -> HttpResponse:
     form = WebhookEndpointForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -101,7 +102,7 @@ def webhooks(request: HttpRequest) -> HttpResponse:
 
 @manager_required
 @require_http_methods(["GET", "POST"])
-def webhook_detail(request: HttpRequest, endpoint_id: int) -> HttpResponse:
+def webhook_detail(request: PortalRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint_or_404(request, endpoint_id)
     initial = {"url": endpoint.url, "description": endpoint.description, "events": endpoint.events}
     form = WebhookEndpointForm(request.POST or None, initial=initial)
@@ -122,7 +123,7 @@ def webhook_detail(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 
 @manager_required
 @require_POST
-def webhook_rotate(request: HttpRequest, endpoint_id: int) -> HttpResponse:
+def webhook_rotate(request: PortalRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint_or_404(request, endpoint_id)
     _show_once(request, secret=services.webhook_endpoint_rotate_secret(endpoint=endpoint))
     messages.success(request, "New secret made. We sign with both the new and the old secret for 24 hours.")
@@ -131,10 +132,10 @@ def webhook_rotate(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 
 @manager_required
 @require_POST
-def webhook_toggle(request: HttpRequest, endpoint_id: int) -> HttpResponse:
+def webhook_toggle(request: PortalRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint_or_404(request, endpoint_id)
     if endpoint.is_active:
-        services.webhook_endpoint_disable(endpoint_id=endpoint.pk, reason="Disabled in the portal.")
+        webhook_endpoint_disable(endpoint_id=endpoint.pk, reason="Disabled in the portal.")
         messages.success(request, "Endpoint disabled: no events are sent to it.")
     else:
         services.webhook_endpoint_enable(endpoint=endpoint)
@@ -144,7 +145,7 @@ def webhook_toggle(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 
 @manager_required
 @require_POST
-def webhook_resend(request: HttpRequest, endpoint_id: int, message_id: int) -> HttpResponse:
+def webhook_resend(request: PortalRequest, endpoint_id: int, message_id: int) -> HttpResponse:
     endpoint = _endpoint_or_404(request, endpoint_id)
     message = WebhookMessage.objects.filter(endpoint=endpoint, pk=message_id).first()
     if message is None:

@@ -45,11 +45,11 @@ from .forms import (
     ReassignForm,
 )
 from .letters import prequalification_letter
-from .permissions import member_required
+from .permissions import PortalRequest, member_required
 from .shared import add_errors, member_label, team_choices
 
 
-def _delivery_or_404(request: HttpRequest, delivery_id: int) -> Delivery:
+def _delivery_or_404(request: PortalRequest, delivery_id: int) -> Delivery:
     delivery = delivery_get_for_member(membership=request.membership, delivery_id=delivery_id)
     if delivery is None:
         # Another lender's lead, or an officer's colleague's: indistinguishable from a lead that never was.
@@ -64,7 +64,7 @@ def _status_form(data=None, *, status: str) -> DeliveryStatusForm:
 
 
 def _detail_context(
-    request: HttpRequest,
+    request: PortalRequest,
     delivery: Delivery,
     posted: DeliveryStatusForm | None = None,
     *,
@@ -93,7 +93,10 @@ def _detail_context(
     purchase = qualification.get("purchase")
     reassign_form = None
     if membership.sees_all_leads:
-        current = Membership.objects.filter(user_id=delivery.assigned_to_id).values_list("pk", flat=True)
+        assignee_id = delivery.assigned_to_id
+        current = (
+            Membership.objects.filter(user_id=assignee_id).values_list("pk", flat=True) if assignee_id else []
+        )
         reassign_form = ReassignForm(
             initial={"assignee": str(next(iter(current), ""))}, members=team_choices(membership)
         )
@@ -159,14 +162,14 @@ def _record_contact_view(request: HttpRequest, delivery: Delivery, channel: str)
 
 
 @member_required
-def delivery_detail(request: HttpRequest, delivery_id: int) -> HttpResponse:
+def delivery_detail(request: PortalRequest, delivery_id: int) -> HttpResponse:
     delivery = _delivery_or_404(request, delivery_id)
     _record_contact_view(request, delivery, ContactAccess.Channel.PORTAL)
     return render(request, "portal/delivery_detail.html", _detail_context(request, delivery))
 
 
 @member_required
-def delivery_status(request: HttpRequest, delivery_id: int) -> HttpResponse:
+def delivery_status(request: PortalRequest, delivery_id: int) -> HttpResponse:
     # Look the lead up before checking the method, so another lender's id is a 404 whatever the method.
     delivery = _delivery_or_404(request, delivery_id)
     if request.method != "POST":
@@ -191,7 +194,7 @@ def delivery_status(request: HttpRequest, delivery_id: int) -> HttpResponse:
 
 
 @member_required
-def delivery_activity(request: HttpRequest, delivery_id: int) -> HttpResponse:
+def delivery_activity(request: PortalRequest, delivery_id: int) -> HttpResponse:
     delivery = _delivery_or_404(request, delivery_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -209,7 +212,7 @@ def delivery_activity(request: HttpRequest, delivery_id: int) -> HttpResponse:
 
 
 @member_required
-def delivery_followup(request: HttpRequest, delivery_id: int) -> HttpResponse:
+def delivery_followup(request: PortalRequest, delivery_id: int) -> HttpResponse:
     delivery = _delivery_or_404(request, delivery_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -225,7 +228,7 @@ def delivery_followup(request: HttpRequest, delivery_id: int) -> HttpResponse:
 
 
 @member_required
-def followup_done(request: HttpRequest, followup_id: int) -> HttpResponse:
+def followup_done(request: PortalRequest, followup_id: int) -> HttpResponse:
     followup = followup_get_for_member(membership=request.membership, followup_id=followup_id)
     if followup is None:
         raise Http404("No such follow-up.")
@@ -240,7 +243,7 @@ def followup_done(request: HttpRequest, followup_id: int) -> HttpResponse:
 
 
 @member_required
-def delivery_assign(request: HttpRequest, delivery_id: int) -> HttpResponse:
+def delivery_assign(request: PortalRequest, delivery_id: int) -> HttpResponse:
     delivery = _delivery_or_404(request, delivery_id)
     if not request.membership.sees_all_leads:
         raise PermissionDenied("Only owners and managers reassign leads.")
@@ -266,7 +269,7 @@ def delivery_assign(request: HttpRequest, delivery_id: int) -> HttpResponse:
 
 
 @member_required
-def delivery_letter(request: HttpRequest, delivery_id: int) -> HttpResponse:
+def delivery_letter(request: PortalRequest, delivery_id: int) -> HttpResponse:
     """The pre-qualification letter as a PDF download."""
     delivery = _delivery_or_404(request, delivery_id)
     if not delivery.lead.estimate:

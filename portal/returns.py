@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
@@ -20,13 +20,13 @@ from marketplace.returns import (
 from marketplace.selectors import delivery_get_for_member
 
 from .forms import ReturnRequestForm
-from .permissions import member_required
+from .permissions import PortalRequest, member_required
 
 RETURNS_PAGE_SIZE = 25
 
 
 @member_required
-def returns(request: HttpRequest) -> HttpResponse:
+def returns(request: PortalRequest) -> HttpResponse:
     page = Paginator(returns_for_member(membership=request.membership), RETURNS_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
@@ -44,7 +44,7 @@ def returns(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-def return_request(request: HttpRequest, delivery_id: int) -> HttpResponse:
+def return_request(request: PortalRequest, delivery_id: int) -> HttpResponse:
     delivery = delivery_get_for_member(membership=request.membership, delivery_id=delivery_id)
     if delivery is None:
         raise Http404("No such lead.")

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from core.formfields import BoundedIntegerField
+from core.formfields import BoundedIntegerField, choice_field
 from leads.choices import LoanPurpose
 from leads.geo import US_STATES
 from leads.qualification import CREDIT_THRESHOLDS
@@ -134,7 +134,6 @@ class SubscriptionForm(forms.Form):
     exclusive = forms.TypedChoiceField(
         label="How you buy",
         coerce=lambda v: v == "exclusive",
-        empty_value=False,
         choices=[
             ("shared", "Shared (up to a few buyers per lead)"),
             ("exclusive", "Exclusive (the only buyer)"),
@@ -173,7 +172,7 @@ class SubscriptionForm(forms.Form):
         # Offer the licensed states, plus any the order already names (a lapsed licence shows and is refused).
         shown = set(lender.licensed_states) | set(self.initial.get("states") or [])
         if self.is_bound:
-            shown |= {s for s in self.data.getlist("states") if s in US_STATES}
+            shown |= {s for s in self["states"].data or [] if s in US_STATES}  # as the field reads the post
         self.fields["states"].widget.choices = [(s, s) for s in sorted(shown)]
         # A saved minimum off the thresholds (one migrated from the old bands, e.g. 670) stays choosable, on
         # the edit page and in the forecast that page posts; the service bounds it to 300-850.
@@ -181,7 +180,7 @@ class SubscriptionForm(forms.Form):
         posted = self.data.get("min_credit_score") if self.is_bound else None
         if posted and str(posted).isdigit() and 300 <= int(posted) <= 850:
             current = int(posted)
-        self.fields["min_credit_score"].choices = credit_minimum_choices(current)
+        choice_field(self, "min_credit_score").choices = credit_minimum_choices(current)
 
     def clean_zip_codes(self) -> list[str]:
         raw = [z for z in ZIP_SPLIT.split(self.cleaned_data["zip_codes"] or "") if z]
@@ -215,7 +214,8 @@ class SubscriptionForm(forms.Form):
         return data
 
     def clean(self) -> dict[str, Any]:
-        cd = super().clean()
+        super().clean()
+        cd = self.cleaned_data  # what Form.clean() returns; its stubs say Optional, for overrides
         self.parsed = dict(cd)  # what parsed, before the service's errors take fields out: for the forecast
         try:
             subscription_validate(
@@ -233,10 +233,10 @@ class SubscriptionForm(forms.Form):
             self.add_error(None, exc)
             return
         for key, errors in exc.error_dict.items():
-            name = SERVICE_ERROR_FIELDS.get(key, key)
+            name: str | None = SERVICE_ERROR_FIELDS.get(key, key)
             if name not in self.fields:
                 name = None
-            if skip_fields_with_errors and name is not None and name in self._errors:
+            if skip_fields_with_errors and name is not None and name in self.errors:
                 continue  # "This field is required" already says it
             self.add_error(name, errors)
 

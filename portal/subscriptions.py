@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 
 from lenders.models import Subscription
@@ -22,7 +22,7 @@ from marketplace.analytics import (
     subscription_forecast,
 )
 
-from .permissions import manager_required
+from .permissions import PortalRequest, manager_required
 from .subscription_form import (
     NEW_SUBSCRIPTION_INITIAL,
     ZIP_SPLIT,
@@ -31,7 +31,7 @@ from .subscription_form import (
 
 
 @manager_required
-def subscriptions(request: HttpRequest) -> HttpResponse:
+def subscriptions(request: PortalRequest) -> HttpResponse:
     subs = (
         Subscription.objects.for_lender(request.membership.lender)
         .annotate(zip_count=Count("zip_rows"))
@@ -49,7 +49,7 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _subscription_or_404(request: HttpRequest, subscription_id: int) -> Subscription:
+def _subscription_or_404(request: PortalRequest, subscription_id: int) -> Subscription:
     sub = Subscription.objects.for_lender(request.membership.lender).filter(pk=subscription_id).first()
     if sub is None:
         raise Http404("No such subscription.")
@@ -135,7 +135,7 @@ def _forecast(form: SubscriptionForm) -> dict[str, Any]:
 
 
 def _subscription_form_page(
-    request: HttpRequest, form: SubscriptionForm, sub: Subscription | None, status: int = 200
+    request: PortalRequest, form: SubscriptionForm, sub: Subscription | None, status: int = 200
 ) -> HttpResponse:
     return render(
         request,
@@ -151,7 +151,7 @@ def _subscription_form_page(
     )
 
 
-def _subscription_save(request: HttpRequest, sub: Subscription | None) -> HttpResponse:
+def _subscription_save(request: PortalRequest, sub: Subscription | None) -> HttpResponse:
     lender = request.membership.lender
     form = SubscriptionForm(request.POST, lender=lender, subscription=sub)
     if form.is_valid():
@@ -172,7 +172,7 @@ def _subscription_save(request: HttpRequest, sub: Subscription | None) -> HttpRe
 
 
 @manager_required
-def subscription_create(request: HttpRequest) -> HttpResponse:
+def subscription_create(request: PortalRequest) -> HttpResponse:
     if request.method == "POST":
         return _subscription_save(request, None)
     form = SubscriptionForm(
@@ -186,7 +186,7 @@ def subscription_create(request: HttpRequest) -> HttpResponse:
 
 
 @manager_required
-def subscription_edit(request: HttpRequest, subscription_id: int) -> HttpResponse:
+def subscription_edit(request: PortalRequest, subscription_id: int) -> HttpResponse:
     sub = _subscription_or_404(request, subscription_id)
     if request.method == "POST":
         return _subscription_save(request, sub)
@@ -195,7 +195,7 @@ def subscription_edit(request: HttpRequest, subscription_id: int) -> HttpRespons
 
 
 @manager_required
-def subscription_forecast_partial(request: HttpRequest) -> HttpResponse:
+def subscription_forecast_partial(request: PortalRequest) -> HttpResponse:
     """The forecast alone, for htmx to swap in beside the form as it changes."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -203,7 +203,7 @@ def subscription_forecast_partial(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/_forecast.html", _forecast(form))
 
 
-def _set_active(request: HttpRequest, subscription_id: int, active: bool) -> HttpResponse:
+def _set_active(request: PortalRequest, subscription_id: int, active: bool) -> HttpResponse:
     sub = _subscription_or_404(request, subscription_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -213,10 +213,10 @@ def _set_active(request: HttpRequest, subscription_id: int, active: bool) -> Htt
 
 
 @manager_required
-def subscription_pause(request: HttpRequest, subscription_id: int) -> HttpResponse:
+def subscription_pause(request: PortalRequest, subscription_id: int) -> HttpResponse:
     return _set_active(request, subscription_id, False)
 
 
 @manager_required
-def subscription_resume(request: HttpRequest, subscription_id: int) -> HttpResponse:
+def subscription_resume(request: PortalRequest, subscription_id: int) -> HttpResponse:
     return _set_active(request, subscription_id, True)

@@ -1,6 +1,8 @@
 """The team (owners and managers): members and their roles, invitations, joining by invitation, and the
 rules that hand new leads to officers in turn."""
 
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,22 +25,43 @@ from .forms import (
     InvitationForm,
     MemberRoleForm,
 )
-from .permissions import manager_required
+from .permissions import PortalRequest, manager_required
 from .shared import add_errors, member_label, team_choices
 
 
-def _team_context(request: HttpRequest, invite_form: InvitationForm | None = None) -> dict:
+@dataclass(frozen=True)
+class MemberRow:
+    """One line of the team page: the member, the name shown, and whether (and how) the viewer may edit it."""
+
+    member: Membership
+    label: str
+    editable: bool
+    role_form: MemberRoleForm
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    """One line of the rotation: the rule and the name of the member it hands leads to."""
+
+    rule: AssignmentRule
+    label: str
+
+
+def _team_context(request: PortalRequest, invite_form: InvitationForm | None = None) -> dict:
     membership = request.membership
     roles = team.roles_assignable_by(membership)
-    members = list(
-        Membership.objects.filter(lender=membership.lender)
+    members = [
+        MemberRow(
+            member=m,
+            label=member_label(m.user),
+            editable=m.pk != membership.pk
+            and (m.role != Membership.Role.OWNER or membership.role == Membership.Role.OWNER),
+            role_form=MemberRoleForm(initial={"role": m.role}, roles=roles, auto_id=f"id_m{m.pk}_%s"),
+        )
+        for m in Membership.objects.filter(lender=membership.lender)
         .select_related("user")
         .order_by("-is_active", "role", "user__first_name", "user__username")
-    )
-    for m in members:
-        m.label = member_label(m.user)
-        m.editable = m.pk != membership.pk and (m.role != Membership.Role.OWNER or membership.role == "owner")
-        m.role_form = MemberRoleForm(initial={"role": m.role}, roles=roles, auto_id=f"id_m{m.pk}_%s")
+    ]
     now = timezone.now()
     invitations = list(
         Invitation.objects.filter(
@@ -56,7 +79,7 @@ def _team_context(request: HttpRequest, invite_form: InvitationForm | None = Non
 
 
 @manager_required
-def team_page(request: HttpRequest) -> HttpResponse:
+def team_page(request: PortalRequest) -> HttpResponse:
     if request.method == "POST":
         form = InvitationForm(request.POST, roles=team.roles_assignable_by(request.membership))
         if form.is_valid():
@@ -73,7 +96,7 @@ def team_page(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/team.html", _team_context(request))
 
 
-def _team_member_or_404(request: HttpRequest, member_id: int) -> Membership:
+def _team_member_or_404(request: PortalRequest, member_id: int) -> Membership:
     member = (
         Membership.objects.select_related("user")
         .filter(pk=member_id, lender=request.membership.lender)
@@ -86,7 +109,7 @@ def _team_member_or_404(request: HttpRequest, member_id: int) -> Membership:
 
 @manager_required  # first: a visitor who is not signed in is sent to log in, whatever the method
 @require_POST
-def member_update(request: HttpRequest, member_id: int) -> HttpResponse:
+def member_update(request: PortalRequest, member_id: int) -> HttpResponse:
     member = _team_member_or_404(request, member_id)
     action = request.POST.get("action")
     try:
@@ -113,7 +136,7 @@ def member_update(request: HttpRequest, member_id: int) -> HttpResponse:
 
 @manager_required  # first: a visitor who is not signed in is sent to log in, whatever the method
 @require_POST
-def invitation_update(request: HttpRequest, invitation_id: int) -> HttpResponse:
+def invitation_update(request: PortalRequest, invitation_id: int) -> HttpResponse:
     inv = Invitation.objects.filter(pk=invitation_id, lender=request.membership.lender).first()
     if inv is None:
         raise Http404("No such invitation.")
@@ -168,7 +191,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @manager_required
-def assignment_rules(request: HttpRequest) -> HttpResponse:
+def assignment_rules(request: PortalRequest) -> HttpResponse:
     membership = request.membership
     rules = list(AssignmentRule.objects.filter(lender=membership.lender).select_related("membership__user"))
     in_rotation = {r.membership_id for r in rules}
@@ -193,17 +216,13 @@ def assignment_rules(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"{member_label(member.user)} joined the rotation.")
             return redirect("portal:assignment_rules")
-    purpose_labels = dict(LoanPurpose.choices)
-    for r in rules:
-        r.label = member_label(r.membership.user)
-        r.purpose_labels = [purpose_labels.get(p, p) for p in r.purposes]
     return render(
         request,
         "portal/assignment_rules.html",
         {
             "membership": membership,
             "nav": "assignment",
-            "rules": rules,
+            "rules": [RuleRow(rule=r, label=member_label(r.membership.user)) for r in rules],
             "form": form,
             "purposes": LoanPurpose.choices,
         },
@@ -213,7 +232,7 @@ def assignment_rules(request: HttpRequest) -> HttpResponse:
 
 @manager_required  # first: a visitor who is not signed in is sent to log in, whatever the method
 @require_POST
-def assignment_rule_update(request: HttpRequest, rule_id: int) -> HttpResponse:
+def assignment_rule_update(request: PortalRequest, rule_id: int) -> HttpResponse:
     rule = (
         AssignmentRule.objects.select_related("membership")
         .filter(pk=rule_id, lender=request.membership.lender)

@@ -58,14 +58,17 @@ class PositiveAmountField(serializers.DecimalField):
 # `required_when` for both the validation (here) and the schema (integrations.schema adds a oneOf of the
 # cases). {"status": {"funded": ("funded_amount",)}}: with status funded, funded_amount must be given and, for
 # text, not blank. (A comment, not a docstring: drf-spectacular would show a docstring as each serializer's.)
-class RequiredWhen:
+class RequiredWhen(serializers.Serializer):
     required_when: ClassVar[dict[str, dict[str, tuple[str, ...]]]] = {}
 
-    def validate(self, attrs: dict) -> dict:
-        attrs = super().validate(attrs)  # type: ignore[misc]
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
         errors: dict[str, list[str]] = {}
         for field, cases in self.required_when.items():
-            for name in cases.get(attrs.get(field), ()):
+            given = attrs.get(field)
+            # The cases are keyed by choice values (text); any other value requires nothing more.
+            needed = cases.get(given, ()) if isinstance(given, str) else ()
+            for name in needed:
                 value = attrs.get(name)
                 if value is None or (isinstance(value, str) and not value.strip()):
                     errors[name] = [f"Required when {field} is {attrs[field]}."]
@@ -84,11 +87,18 @@ class ProblemSerializer(serializers.Serializer):
     title = serializers.CharField()
     status = serializers.IntegerField()
     detail = serializers.CharField()
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="Each invalid field (dotted for nested fields) with its messages.",
-    )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # `errors` joins here rather than as a declared attribute, which would shadow Serializer.errors (the
+        # validation result) as far as any reader or type checker can tell: DRF's metaclass moves declared
+        # fields off the class, which the stubs cannot follow.
+        fields = super().get_fields()
+        fields["errors"] = serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()),
+            required=False,
+            help_text="Each invalid field (dotted for nested fields) with its messages.",
+        )
+        return fields
 
 
 PROBLEM_EXAMPLE = OpenApiExample(

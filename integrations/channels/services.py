@@ -24,6 +24,7 @@ from marketplace.services import activities_log_automated
 
 from ..models import TextMessage
 from ..signals import consumer_replied
+from ..tasks import text_reply_notify
 from .mail import unsubscribe_token_read
 from .sms import BaseSmsBackend, SmsError, SmsOptedOut, e164, get_backend, phone_masked, send_sms
 from .twilio import UNSUBSCRIBED_RECIPIENT
@@ -42,27 +43,41 @@ START_REPLY = "Lead Market: you are subscribed to texts again. Reply STOP to sto
 # --- Sending -------------------------------------------------------------------------------------------
 
 
-def text_send(*, delivery_id: int, body: str, backend: BaseSmsBackend | None = None) -> TextMessage:
+def text_send(
+    *, delivery_id: int, body: str, key: str = "", backend: BaseSmsBackend | None = None
+) -> TextMessage:
     """Text the consumer of a delivery, on its lender's behalf. Refused (SmsOptedOut, nothing recorded) for
     a number that texted STOP; any other refusal is an SmsError, recorded on the row as failed.
+
+    With `key` (e.g. "sequence-step:41") the send happens once per delivery and key: a second call, or a
+    concurrent one, returns the first call's row without texting again, even when the first died after
+    the provider took the text (its row stays `queued` until the status callback fills it in).
 
     Not one transaction, on purpose: the row is committed before the provider is called and completed
     after, so a text the provider took is on record even if this process dies in between (its status
     callback names the row) and no transaction stays open across the provider's HTTP round trip."""
     delivery = Delivery.objects.select_related("lead__consumer").get(pk=delivery_id)
+    if key and (done := TextMessage.objects.filter(delivery=delivery, send_key=key).first()):
+        return done
     number = e164(delivery.lead.consumer.phone)
     if optout_active(channel=OptOut.Channel.SMS, address=number):
         raise SmsOptedOut()
     backend = backend or get_backend()
-    text = TextMessage.objects.create(
-        direction=TextMessage.Direction.OUTBOUND,
-        status=TextMessage.Status.QUEUED,
-        lead_id=delivery.lead_id,
-        delivery_id=delivery.pk,
-        phone=number[2:],
-        body=body.strip()[:1600],
-        provider=backend.name,
-    )
+    try:
+        with transaction.atomic():
+            text = TextMessage.objects.create(
+                direction=TextMessage.Direction.OUTBOUND,
+                status=TextMessage.Status.QUEUED,
+                lead_id=delivery.lead_id,
+                delivery_id=delivery.pk,
+                phone=number[2:],
+                body=body.strip()[:1600],
+                provider=backend.name,
+                send_key=key[:80],
+            )
+    except IntegrityError:
+        # A concurrent call with the same key took it first: that one sends.
+        return TextMessage.objects.get(delivery=delivery, send_key=key[:80])
     callback = settings.SITE_URL + reverse("channels:twilio_status", args=[text.pk])
     try:
         result = send_sms(number, body, status_callback=callback, backend=backend)
@@ -259,9 +274,7 @@ def _inbound_act(
             note=text.body,
             replied=True,
         )
-        from .. import tasks  # the tasks module imports this one
-
-        enqueue_on_commit(tasks.text_reply_notify, text.pk)
+        enqueue_on_commit(text_reply_notify, text.pk)
         transaction.on_commit(
             lambda: consumer_replied.send(
                 sender=TextMessage, lead_id=lead.pk, delivery_ids=delivery_ids, text_message_id=text.pk

@@ -18,6 +18,9 @@ from compliance.models import OptOut
 from compliance.selectors import optout_active
 from compliance.services import address_normalise
 
+# Twilio's limit for one message's body (it splits it into segments of 153 or 67 characters itself).
+MAX_BODY = 1600
+
 
 @dataclass(frozen=True)
 class SmsResult:
@@ -117,6 +120,8 @@ def send_sms(
     body = body.strip()
     if not body:
         raise SmsError("A text needs words.", code="empty_body")
+    if len(body) > MAX_BODY:
+        raise SmsError(f"A text is at most {MAX_BODY} characters; this one has {len(body)}.", code="too_long")
     if optout_active(channel=OptOut.Channel.SMS, address=number):
         raise SmsOptedOut()
     return (backend or get_backend()).send(to=number, body=body, status_callback=status_callback)

@@ -111,10 +111,14 @@ def test_a_number_that_is_not_a_us_number_is_a_clear_error(to):
     assert raised.value.code == "invalid_number" and sms.outbox == []
 
 
-def test_an_empty_text_is_refused():
+def test_an_empty_or_overlong_text_is_refused():
     with pytest.raises(SmsError) as raised:
         send_sms("5125550142", "   ")
     assert raised.value.code == "empty_body"
+    with pytest.raises(SmsError) as raised:
+        send_sms("5125550142", "x" * 1601)
+    assert raised.value.code == "too_long" and "1601" in str(raised.value)
+    assert sms.outbox == []
 
 
 # --- Twilio ----------------------------------------------------------------------------------------------
@@ -230,3 +234,13 @@ def test_twilio_without_its_credentials_stops_the_start(monkeypatch):
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     monkeypatch.setenv("TWILIO_MESSAGING_SERVICE_SID", "MG1")
     assert sms_settings(environ.Env())["SMS_BACKEND"] == "integrations.channels.twilio.TwilioBackend"
+
+
+def test_a_keyed_send_texts_once_however_often_it_runs(delivery, twilio):
+    """What a sequence step needs: its task may run twice (redelivery) and must text once."""
+    first = text_send(delivery_id=delivery.pk, body="Step 1", key="sequence-step:1")
+    again = text_send(delivery_id=delivery.pk, body="Step 1", key="sequence-step:1")
+    assert again.pk == first.pk and len(twilio.requests) == 1
+    twilio.answer = Answer(201, twilio_message(sid="SM" + "2" * 32))
+    text_send(delivery_id=delivery.pk, body="Step 2", key="sequence-step:2")
+    assert len(twilio.requests) == 2 and delivery.activities.count() == 2

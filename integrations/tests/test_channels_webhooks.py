@@ -15,6 +15,8 @@ from django.urls import reverse
 
 from compliance.models import OptOut
 from compliance.selectors import optout_active
+from compliance.services import optout_address_hash
+from compliance.signals import consumer_opted_out
 from integrations.channels import sms
 from integrations.channels.services import START_REPLY, STOP_REPLY, text_send
 from integrations.channels.sms import SmsOptedOut
@@ -197,6 +199,38 @@ def test_stop_and_its_synonyms_stop_every_text_to_the_number(client, shared_lead
     ) == sorted(shared_lead.deliveries.values_list("lender_id", flat=True))
 
 
+def test_every_buyer_sees_the_stop_on_its_lead_page_until_start(client, shared_lead, owner, rival_owner):
+    def badge(user) -> bool:
+        page = Client()
+        page.force_login(user)
+        delivery = shared_lead.deliveries.get(lender=user.membership.lender)
+        return (
+            "Texts: opted out"
+            in page.get(reverse("portal:delivery_detail", args=[delivery.pk])).content.decode()
+        )
+
+    assert not badge(owner)
+    text_in(client, "5125550142", "STOP", sid="SM" + "a" * 32)
+    assert badge(owner) and badge(rival_owner)
+    text_in(client, "5125550142", "START", sid="SM" + "b" * 32)
+    assert not badge(owner) and not badge(rival_owner)
+
+
+def test_a_stop_is_announced_for_the_sequences_to_end(
+    client, shared_lead, django_capture_on_commit_callbacks
+):
+    heard = []
+    consumer_opted_out.connect(lambda **kw: heard.append(kw), dispatch_uid="test-opted-out", weak=False)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            text_in(client, "5125550142", "quit")
+    finally:
+        consumer_opted_out.disconnect(dispatch_uid="test-opted-out")
+    assert [(h["channel"], h["address_sha256"], h["lead_id"]) for h in heard] == [
+        ("sms", optout_address_hash(channel="sms", address="+1 512 555 0142"), shared_lead.pk)
+    ]
+
+
 def test_a_sentence_that_begins_with_stop_is_a_reply_not_a_keyword(client, shared_lead):
     text_in(client, "5125550142", "stop calling after 6pm please")
     assert not OptOut.objects.exists()
@@ -287,6 +321,16 @@ def test_a_reply_twilio_sends_twice_is_logged_once(client, shared_lead, django_c
             assert text_in(client, "5125550142", "Call me", sid="SM" + "d" * 32).status_code == 200
     assert TextMessage.objects.count() == 1
     assert Activity.objects.filter(outcome=Activity.Outcome.REPLIED).count() == 2  # one per buyer, once
+    assert len(mail.outbox) == 2
+
+
+def test_the_officers_e_mail_task_sends_once_when_run_twice(client, shared_lead):
+    from integrations.tasks import text_reply_notify
+
+    text_in(client, "5125550142", "Call me")  # on_commit not run here: the task is run by hand below
+    text = TextMessage.objects.get()
+    assert text_reply_notify.delay(text.pk).get() == 2
+    assert text_reply_notify.delay(text.pk).get() == 0
     assert len(mail.outbox) == 2
 
 

@@ -386,7 +386,7 @@ def _amounts(*values: str) -> tuple[Decimal, ...]:
 def _to_jsonable(value: Any) -> Any:
     """Plain JSON values, money as strings. Dataclasses field by field: dataclasses.asdict deep-copies every
     value first, which cost more than evaluating the applicant. Scalars, most of a result, return first."""
-    kind = type(value)
+    kind: type = type(value)  # declared: mypy infers type[Any] and then doubts it is hashable (the cache key)
     if kind in _JSON_SCALARS:
         return value
     if kind is Decimal:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from billing.models import Account
 from config.celery import app
 from core.tasking import ReliableTask
-from integrations.models import IdempotencyRecord, WebhookEndpoint, WebhookMessage
+from integrations.models import IdempotencyRecord, TextMessage, WebhookEndpoint, WebhookMessage
 from integrations.services import webhook_secret_new
 from integrations.tests.receiver import Receiver
 from leads.models import Lead
@@ -231,6 +231,22 @@ def return_decided_email(w: World):
     w.did_work = lambda: len(mail.outbox) == 1
 
 
+def text_reply_notify(w: World):
+    """A consumer's answer to a text on a sold lead: the buyer (here its owner) is e-mailed once."""
+    delivery = _sold_delivery(w)
+    text = TextMessage.objects.create(
+        direction="in",
+        status="received",
+        lead=delivery.lead,
+        phone=delivery.lead.consumer.phone,
+        body="Call me tonight",
+        provider="twilio",
+        provider_id="SM" + "7" * 32,
+    )
+    w.args = (text.pk,)
+    w.did_work = lambda: len(mail.outbox) == 1
+
+
 def outbox_flush(w: World):
     """An e-mail task the broker refused at commit, left in the outbox: published once."""
     from core.models import OutboxTask
@@ -290,6 +306,7 @@ SCENARIOS: dict[str, list[Callable[[World], None]]] = {
     "integrations.tasks.endpoint_disabled_notify": [endpoint_disabled_notify],
     "integrations.tasks.low_balance_notify": [low_balance_notify],
     "integrations.tasks.return_decided_email": [return_decided_email],
+    "integrations.tasks.text_reply_notify": [text_reply_notify],
     "compliance.tasks.consumers_erase_expired": [consumers_erase_expired],
     "integrations.tasks.records_expired_purge": [records_expired_purge],
 }

@@ -195,6 +195,46 @@ def test_owner_sets_assignment_rules(client, owner, officer):
     assert not AssignmentRule.objects.exists()
 
 
+def test_the_team_page_shows_each_member_and_what_the_viewer_may_change(client, owner, officer):
+    """Each member's line: name, e-mail, role, "(you)" on the viewer's own, and role and deactivation forms
+    on the others' only. (The template reads rows built by the view; a name it misses renders as nothing.)"""
+    officer.first_name, officer.last_name, officer.email = "Olive", "Officer", "olive@example.com"
+    officer.save()
+    client.force_login(owner)
+    client.post(reverse("portal:member_update", args=[officer.membership.pk]), {"action": "deactivate"})
+    html = client.get(reverse("portal:team")).content.decode()
+    lines = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r'<li class="member[^"]*">.*?<strong>([^<]+)</strong>.*?</li>', html, re.S)
+    }
+    assert set(lines) == {"owner", "Olive Officer"}
+    mine, theirs = lines["owner"], lines["Olive Officer"]
+    assert "(you)" in mine and "Owner" in mine
+    assert reverse("portal:member_update", args=[owner.membership.pk]) not in mine
+    assert "(you)" not in theirs and "olive@example.com" in theirs and "Loan officer" in theirs
+    assert "member--inactive" in theirs and "Deactivated" in theirs and "Reactivate" in theirs
+    assert theirs.count(reverse("portal:member_update", args=[officer.membership.pk])) == 2
+    assert f'id="id_m{officer.membership.pk}_role"' in theirs
+
+
+def test_the_rotation_shows_each_rule_with_its_member_and_terms(client, owner, officer):
+    officer.first_name, officer.last_name = "Olive", "Officer"
+    officer.save()
+    rule = AssignmentRule.objects.create(
+        lender=owner.membership.lender, membership=officer.membership, states=["TX"], purposes=["refinance"]
+    )
+    client.force_login(owner)
+    html = client.get(reverse("portal:assignment_rules")).content.decode()
+    line = re.search(r'<li class="rule[^"]*">.*?</li>', html, re.S)
+    assert line, html
+    row = line.group(0)
+    assert "<strong>Olive Officer</strong>" in row and "rule--off" not in row
+    assert reverse("portal:assignment_rule_update", args=[rule.pk]) in row
+    assert f'id="rule-{rule.pk}-states"' in row and 'value="TX"' in row
+    assert 'value="refinance" checked' in row and 'value="purchase" checked' not in row
+    assert 'name="is_active" value="1" checked' in row and "0 leads assigned" in row
+
+
 # --- permissions: officers reach no team page; other lenders get 404 -----------------------------------
 
 MANAGER_PAGES = [
