@@ -196,8 +196,8 @@ CELERY_TASK_ROUTES = {
     "integrations.tasks.return_decided_email": {"queue": "mail"},
     "integrations.tasks.text_reply_notify": {"queue": "mail"},
     # Outreach sends to consumers (mail server, Twilio): the outbound worker's, never a sales worker's.
-    "integrations.tasks.deliveries_outreach_start": {"queue": "mail"},
-    "integrations.tasks.outreach_run_due": {"queue": "mail"},
+    "integrations.outreach.tasks.deliveries_outreach_start": {"queue": "mail"},
+    "integrations.outreach.tasks.outreach_run_due": {"queue": "mail"},
     "lenders.tasks.invitation_send": {"queue": "mail"},
     "marketplace.tasks.followups_remind_overdue": {"queue": "mail"},
 }
@@ -236,7 +236,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Sequence steps due (each run once, quiet hours kept), and outreach a lost task left undone.
     "run-due-outreach": {
-        "task": "integrations.tasks.outreach_run_due",
+        "task": "integrations.outreach.tasks.outreach_run_due",
         "schedule": env.float("OUTREACH_INTERVAL_SECONDS", default=30.0),
     },
     # Expired Idempotency-Key answers and old webhook payloads (both may hold contact details).

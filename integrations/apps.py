@@ -5,7 +5,7 @@ from django.apps import AppConfig
 
 from billing.signals import balance_lowered
 from compliance.signals import consumer_erased, consumer_opted_out
-from marketplace.signals import deliveries_created, return_decided
+from marketplace.signals import deliveries_created, delivery_status_changed, return_decided
 
 
 class IntegrationsConfig(AppConfig):
@@ -41,3 +41,6 @@ class IntegrationsConfig(AppConfig):
         )
         consumer_erased.connect(receivers.consumer_erased_stop, dispatch_uid="integrations.outreach.erased")
         return_decided.connect(receivers.return_decided_stop, dispatch_uid="integrations.outreach.returned")
+        delivery_status_changed.connect(
+            receivers.delivery_status_changed_stop, dispatch_uid="integrations.outreach.status"
+        )

@@ -10,13 +10,13 @@ from . import services
 from .deliveries import deliveries_notify_now
 from .outreach import services as outreach
 from .outreach.models import Enrolment
+from .outreach.tasks import deliveries_outreach_start
 
 
 def deliveries_created_notify(*, delivery_ids: list[int], now: bool, **kwargs: Any) -> None:
     """marketplace.signals.deliveries_created (sent on commit): tell the buyers, from this worker when the
     sale's worker asks (`now`), else in the notification task."""
-    # The tasks module imports the services this module imports.
-    from .tasks import deliveries_notify, deliveries_outreach_start
+    from .tasks import deliveries_notify  # the tasks module imports the services this module imports
 
     if now:
         deliveries_notify_now(delivery_ids=delivery_ids)
@@ -39,6 +39,14 @@ def balance_lowered_check(
 def return_decided_notify(*, return_request: Any, **kwargs: Any) -> None:
     """marketplace.signals.return_decided (inside the deciding transaction)."""
     services.return_decided_notify(return_request=return_request)
+
+
+def delivery_status_changed_stop(*, delivery_id: int, status: str, **kwargs: Any) -> None:
+    """marketplace.signals.delivery_status_changed (on commit): application, approved, funded or lost stop
+    the automated routine; a person works the lead now."""
+    reason = outreach.STOP_STATUSES.get(status)
+    if reason:
+        outreach.enrolments_stop(delivery_ids=[delivery_id], reason=reason)
 
 
 def consumer_replied_stop(*, delivery_ids: list[int], **kwargs: Any) -> None:

@@ -49,7 +49,6 @@ from .models import (
     WebhookEvent,
     WebhookMessage,
 )
-from .outreach.services import delivery_status_changed
 from .webhooks import url_check
 
 logger = logging.getLogger(__name__)
@@ -505,6 +504,4 @@ def delivery_set_status_and_notify(
         delivery=delivery, status=status, funded_amount=funded_amount, lost_reason=lost_reason
     )
     webhooks_emit_delivery_updated(delivery=delivery)
-    # Application, approved, funded or lost: the automated routine stops (integrations.outreach).
-    delivery_status_changed(delivery=delivery)
     return delivery

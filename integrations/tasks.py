@@ -13,7 +13,6 @@ from core.tasking import ReliableTask, enqueue_batches, renamed_task
 from marketplace.selectors import deliveries_unemailed, deliveries_unnotified
 
 from . import deliveries, notifications, services, webhooks
-from .outreach import services as outreach
 from .services import webhook_endpoints_schedule
 from .webhooks import (
     MAX_COUNTDOWN,
@@ -118,20 +117,3 @@ def deliveries_stuck_sweep(older_than_seconds: int = 60) -> int:
     if count:
         logger.info("sweeper pushed on %d stuck delivery(ies)", count)
     return count
-
-
-SWEPT_OUTREACH = "integrations.tasks.outreach_run_due"
-
-
-@shared_task(base=ReliableTask, swept_by=SWEPT_OUTREACH)
-def deliveries_outreach_start(delivery_ids: list[int]) -> int:
-    """Routed to the outbound worker (mail queue): a sale's first touch within seconds, its call-now task,
-    the consumer's confirmation. Idempotent: each step runs once (integrations.outreach.services)."""
-    return outreach.deliveries_outreach_start(delivery_ids=delivery_ids)
-
-
-@shared_task(base=ReliableTask, max_retries=1, time_limit=60, soft_time_limit=50)
-def outreach_run_due() -> int:
-    """Beat (every OUTREACH_INTERVAL_SECONDS): the sequence steps now due, each once; claims of dead
-    workers settled; deliveries whose start task was lost enrolled."""
-    return outreach.outreach_run_due(seconds=20.0)

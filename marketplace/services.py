@@ -28,7 +28,7 @@ from lenders.models import AssignmentRule, Lender, Membership, Subscription
 
 from .matching import LEAD_VALUES, in_schedule, matching_sql
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
-from .signals import deliveries_created
+from .signals import deliveries_created, delivery_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -540,6 +540,9 @@ def delivery_set_status(
     d.status, d.status_changed_at, d.touched_at = status, now, now
     d.save()
     delivery.__dict__.update(d.__dict__)
+    transaction.on_commit(
+        lambda: delivery_status_changed.send(sender=Delivery, delivery_id=d.pk, status=status)
+    )
     return d
 
 

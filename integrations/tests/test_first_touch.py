@@ -13,7 +13,7 @@ from integrations.channels import sms
 from integrations.models import Enrolment, MessageTemplate, StepRun
 from integrations.outreach import services as outreach
 from integrations.outreach.merge import TemplateInvalid, render, render_line, template_check
-from integrations.tasks import deliveries_outreach_start
+from integrations.outreach.tasks import deliveries_outreach_start
 from leads.consent import CONSENT_TEXT, consent_covers_texts
 from leads.models import ConsentRecord
 from lenders.models import AssignmentRule, Membership
@@ -203,7 +203,8 @@ def test_the_lenders_own_template_and_an_unassigned_lead(buying_lender, django_c
         user=None,
         send_email=True,
         email_subject="Your {{loan_purpose}} in {{city}}",
-        email_body="Hello {{first_name}}.\nYour officer: {{officer_name}}\n{{lender_name}}, NMLS {{lender_nmls}}",
+        email_body="Hello {{first_name}}.\nYour officer: {{officer_name}}\n"
+        "{{lender_name}}, NMLS {{lender_nmls}}",
         send_text=True,
         text_body="{{lender_name}}: hello {{first_name}}",
     )
