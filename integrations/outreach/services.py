@@ -88,27 +88,32 @@ CALL_OVERLAP = timedelta(hours=1)
 # --- Merge values ------------------------------------------------------------------------------------------
 
 
-def _dollars(amount: Decimal | None) -> str:
+def money_whole(amount: Decimal | None) -> str:
+    """$350,000: whole dollars, rounded down (an estimate never reads as more than the engine found)."""
     return "" if amount is None else f"${amount.to_integral_value(rounding=ROUND_DOWN):,}"
 
 
-def _best_product(lead: Lead) -> str:
+def best_product(lead: Lead) -> str:
+    """The best product's name (FHA, Conventional, ...), from the qualification."""
     qualification = lead.qualification if isinstance(lead.qualification, dict) else {}
     best = qualification.get("best_product") or (lead.products[0] if lead.products else "")
     return Product(best).label if best in Product.values else ""
 
 
-def merge_values(
-    *, lead: Lead, lender: Lender, officer: User | None, member: Membership | None
-) -> dict[str, str]:
-    """What the merge fields of a message about `lead` from `lender` hold (merge.MERGE_FIELDS); the officer's
-    details from their membership profile."""
+def lead_values(lead: Lead) -> dict[str, str]:
+    """The merge fields about the consumer and their request (merge.MERGE_FIELDS)."""
     return {
         "first_name": lead.consumer.first_name if lead.consumer.erased_at is None else "",
-        "estimate": _dollars(lead.estimate or lead.qualified_loan),
-        "best_product": _best_product(lead),
+        "estimate": money_whole(lead.estimate or lead.qualified_loan),
+        "best_product": best_product(lead),
         "loan_purpose": lead.get_purpose_display().lower(),
         "city": lead.city,
+    }
+
+
+def sender_values(*, lender: Lender, officer: User | None, member: Membership | None) -> dict[str, str]:
+    """The merge fields about who writes: the lender and the officer (from their membership profile)."""
+    return {
         "officer_name": (officer.get_full_name() or officer.get_username()) if officer else "",
         "officer_nmls": member.nmls_id if member else "",
         "officer_phone": member.phone_display if member else "",
@@ -128,7 +133,10 @@ def _officer(delivery: Delivery) -> tuple[User | None, Membership | None]:
 
 def delivery_merge_values(delivery: Delivery) -> dict[str, str]:
     officer, member = _officer(delivery)
-    return merge_values(lead=delivery.lead, lender=delivery.lender, officer=officer, member=member)
+    return {
+        **lead_values(delivery.lead),
+        **sender_values(lender=delivery.lender, officer=officer, member=member),
+    }
 
 
 def text_with_stop(body: str) -> str:
