@@ -61,7 +61,13 @@ class MyDay:
 
 
 def my_day(*, membership: Membership, now: datetime) -> MyDay:
-    tasks = list(call_tasks_for_member(membership=membership, now=now))
+    """The member's call tasks by urgency, one per lead: its earliest (the open one, else the next), so a
+    lead's later calls of the day wait behind the one to make now."""
+    tasks, seen = [], set()
+    for task in call_tasks_for_member(membership=membership, now=now):
+        if task.enrolment_id not in seen:
+            seen.add(task.enrolment_id)
+            tasks.append(task)
     return MyDay(
         overdue=[t for t in tasks if t.due_at < now - DUE_NOW_GRACE],
         due_now=[t for t in tasks if now - DUE_NOW_GRACE <= t.due_at <= now],
