@@ -79,6 +79,7 @@ class OptOut(models.Model):
         SMS_KEYWORD = "sms_keyword", "Text reply (STOP, START)"
         EMAIL_ONE_CLICK = "email_one_click", "One-click unsubscribe (RFC 8058)"
         EMAIL_LINK = "email_link", "Unsubscribe page"
+        EMAIL_MAILTO = "email_mailto", "Unsubscribe e-mail (List-Unsubscribe mailto)"
         PROVIDER = "provider", "The SMS provider: recipient unsubscribed"
         STAFF = "staff", "Staff"
 

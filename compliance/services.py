@@ -5,8 +5,8 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import CharField, Q, Value
+from django.db import IntegrityError, connection, transaction
+from django.db.models import CharField, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
@@ -66,6 +66,38 @@ def contact_access_record_many(
             for i in lead_ids
         ]
     )
+
+
+def contact_access_record_query(
+    *,
+    lead_ids: QuerySet,
+    channel: str,
+    user=None,
+    lender_id: int | None = None,
+    path: str = "",
+    ip_address: str | None = None,
+) -> int:
+    """One INSERT … SELECT logging an access to the contact details of every lead in `lead_ids` (a
+    queryset of lead ids, e.g. an export's filtered deliveries' `values("lead_id")`): the log keeps one row
+    per consumer, as every other access does, without a row passing through Python. Returns rows logged."""
+    inner, inner_params = lead_ids.query.sql_with_params()
+    table = ContactAccess._meta.db_table
+    with connection.cursor() as cur:
+        # Only the model's own table name and the ORM's compiled SELECT are formatted in; values are params.
+        cur.execute(
+            f"INSERT INTO {table} (lead_id, channel, user_id, lender_id, path, ip_address, at) "  # noqa: S608
+            f"SELECT q.lead_id, %s, %s, %s, %s, %s, %s FROM ({inner}) AS q",
+            [
+                channel,
+                user.pk if user is not None and user.pk else None,
+                lender_id,
+                path[:300],
+                ip_address,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+                *inner_params,
+            ],
+        )
+        return cur.rowcount
 
 
 def _scrub(consumer_ids: list[int], lead_ids: list[int], now) -> None:

@@ -4,6 +4,7 @@ half-configured provider stops the start with a clear message instead of failing
 
 from __future__ import annotations
 
+import secrets
 from email.utils import parseaddr
 from typing import Any
 
@@ -32,17 +33,22 @@ DEFAULT_SMS_HELP_TEXT = (
 
 def email_settings(env: environ.Env) -> dict[str, Any]:
     """EMAIL_BACKEND and its settings: anymail's backend for ANYMAIL_ESP when it is set, else EMAIL_URL's
-    (`consolemail://` by default; `smtp+tls://user:pass@host:587` for a mail server)."""
+    (`consolemail://` by default; `smtp+tls://user:pass@host:587` for a mail server). ANYMAIL always has a
+    WEBHOOK_SECRET (the basic-auth `user:password` the provider's inbound webhook must send): the one
+    ANYMAIL_WEBHOOK_SECRET sets, else a random one, so that an unconfigured webhook refuses everyone."""
     config: dict[str, Any] = env.email_url("EMAIL_URL", default="consolemail://")
+    anymail: dict[str, str] = {
+        "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")
+        or f"unset:{secrets.token_urlsafe(32)}"
+    }
     esp = env.str("ANYMAIL_ESP", default="").strip().lower()
     if not esp:
-        return config
+        return {**config, "ANYMAIL": anymail}
     if esp not in ANYMAIL_ESPS:
         raise ImproperlyConfigured(
             f"ANYMAIL_ESP={esp!r} is not one we configure; choose one of {', '.join(sorted(ANYMAIL_ESPS))}."
         )
     backend, key_setting = ANYMAIL_ESPS[esp]
-    anymail: dict[str, str] = {}
     if key_setting:
         key = env.str("ANYMAIL_API_KEY", default="")
         if not key:

@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "compliance",
     "portal",
     "integrations",
+    # Providers' inbound e-mail webhooks (the List-Unsubscribe mailto, integrations.receivers); no models.
+    "anymail",
     "axes",
 ]
 
@@ -323,6 +325,10 @@ WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=False)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=72)
 WEBHOOK_PAYLOAD_RETENTION_DAYS = env.int("WEBHOOK_PAYLOAD_RETENTION_DAYS", default=3)
 WEBHOOK_FAILED_PAYLOAD_RETENTION_DAYS = env.int("WEBHOOK_FAILED_PAYLOAD_RETENTION_DAYS", default=14)
+# The inbox CSV: up to this many rows it streams from the request; more, and a Celery task writes it and
+# e-mails the member a signed link, valid this many hours (the file is deleted then).
+INBOX_EXPORT_MAX_ROWS = env.int("INBOX_EXPORT_MAX_ROWS", default=20_000)
+INBOX_EXPORT_LINK_HOURS = env.int("INBOX_EXPORT_LINK_HOURS", default=72)
 
 # The cache holds rate-limit counters: shared in Redis when there is one, per process otherwise.
 # CACHE_URL overrides (e.g. `locmemcache://` in tests, so counters never touch the broker's database).

@@ -28,4 +28,7 @@ urlpatterns = [
     path("api/", include("integrations.api.urls")),
     # Twilio's webhooks and the unsubscribe link of marketing e-mail (integrations.channels).
     path("", include("integrations.channels.urls")),
+    # Inbound e-mail from the provider (django-anymail, e.g. /hooks/mail/postmark/inbound/), basic auth with
+    # ANYMAIL_WEBHOOK_SECRET: unsubscribe e-mails sent to the List-Unsubscribe mailto.
+    path("hooks/mail/", include("anymail.urls")),
 ]

@@ -1,6 +1,7 @@
 """Machine-to-machine and messages out: partner lead intake, the lender API, signed webhooks, e-mail to
 lenders, alerts. It subscribes to the events of the apps below it and never is imported by them."""
 
+from anymail.signals import inbound
 from django.apps import AppConfig
 
 from billing.signals import balance_lowered
@@ -44,3 +45,5 @@ class IntegrationsConfig(AppConfig):
         delivery_status_changed.connect(
             receivers.delivery_status_changed_stop, dispatch_uid="integrations.outreach.status"
         )
+        # An e-mail to the List-Unsubscribe mailto, through the provider's inbound webhook (anymail).
+        inbound.connect(receivers.inbound_mail_unsubscribe, dispatch_uid="integrations.inbound_mail")

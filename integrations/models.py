@@ -338,6 +338,36 @@ class TextMessage(models.Model):
         return f"Text #{self.pk} ({self.get_direction_display().lower()}, {self.status})"
 
 
+class InboxExport(models.Model):
+    """An inbox CSV too large to stream from a request: written by a Celery task and kept, gzipped, in the
+    database (web and workers share nothing else: a file on one machine's disk would not be there for the
+    next request), until its link expires. Served only to the member who asked."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Being prepared"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The inbox filters as the selector takes them (marketplace.selectors.InboxFilters), times in ISO 8601.
+    filters = models.JSONField(default=dict)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    rows = models.PositiveIntegerField(default=0)
+    content = models.BinaryField(blank=True, editable=False)  # the CSV, gzipped
+    # Where and from which address it was asked, for the contact-access log its task writes.
+    path = models.CharField(max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="inbox_export_created")]
+
+    def __str__(self) -> str:
+        return f"Inbox export #{self.pk} ({self.get_status_display()})"
+
+
 # Outreach's models live in their own module; imported here so Django finds them in this app.
 from .outreach.models import (  # noqa: E402, F401
     Enrolment,

@@ -1,5 +1,6 @@
 """This app's receivers of the domain events of the apps below it (connected in integrations.apps)."""
 
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -7,10 +8,13 @@ from core.tasking import enqueue
 from marketplace.models import Delivery
 
 from . import services
+from .channels.services import email_unsubscribe_by_mail
 from .deliveries import deliveries_notify_now
 from .outreach import services as outreach
 from .outreach.models import Enrolment
 from .outreach.tasks import deliveries_outreach_start
+
+logger = logging.getLogger(__name__)
 
 
 def deliveries_created_notify(*, delivery_ids: list[int], now: bool, **kwargs: Any) -> None:
@@ -78,3 +82,11 @@ def return_decided_stop(*, return_request: Any, **kwargs: Any) -> None:
         outreach.enrolments_stop(
             delivery_ids=[return_request.delivery_id], reason=Enrolment.StopReason.RETURNED
         )
+
+
+def inbound_mail_unsubscribe(*, event: Any, esp_name: str, **kwargs: Any) -> None:
+    """anymail.signals.inbound: an e-mail the provider received for us. One to the List-Unsubscribe mailto
+    carries its token in the subject and unsubscribes; nothing else is read (or kept) here."""
+    message = getattr(event, "message", None)
+    done = email_unsubscribe_by_mail(subject=getattr(message, "subject", "") or "")
+    logger.info("inbound e-mail from %s: unsubscribe=%s", esp_name, done)

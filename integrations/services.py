@@ -38,6 +38,7 @@ from lenders.models import Lender
 from marketplace.services import delivery_set_status
 from marketplace.services import market_settings_current as market_settings
 
+from .exports import inbox_exports_erased_scrub
 from .models import (
     ApiKey,
     IdempotencyRecord,
@@ -131,12 +132,14 @@ CLEAR_BATCH = 1000
 def consumer_erased_scrub(*, lead_ids: list[int], **_: Any) -> None:
     """Receiver of compliance.signals.consumer_erased, in the erasing transaction: delete the stored answers
     about these leads (a retry of one of those requests is a new request) and clear the webhook messages
-    about them (a pending one is not sent: it is failed, and cannot be resent)."""
+    about them (a pending one is not sent: it is failed, and cannot be resent), and the stored inbox
+    exports that may hold them."""
     if not lead_ids:
         return
     IdempotencyRecord.objects.filter(lead_id__in=lead_ids).delete()
     # Texts to and from the consumer: the facts stay (when, status, error code), the number and words go.
     TextMessage.objects.filter(lead_id__in=lead_ids).update(phone="", body="", error_message="")
+    inbox_exports_erased_scrub(lead_ids=lead_ids)
     public_ids = [str(u) for u in Lead.objects.filter(pk__in=lead_ids).values_list("public_id", flat=True)]
     # Every event about a lead carries its id as data.lead_id (indexed on PostgreSQL: webhook_message_lead).
     about: QuerySet[WebhookMessage]

@@ -12,7 +12,7 @@ from celery import shared_task
 from core.tasking import ReliableTask, enqueue_batches, renamed_task
 from marketplace.selectors import deliveries_unemailed, deliveries_unnotified
 
-from . import deliveries, notifications, services, webhooks
+from . import deliveries, exports, notifications, services, webhooks
 from .services import webhook_endpoints_schedule
 from .webhooks import (
     MAX_COUNTDOWN,
@@ -62,8 +62,17 @@ def webhook_endpoints_schedule_due(limit: int = 500) -> int:
 
 @renamed_task("integrations.tasks.purge_expired_records", base=ReliableTask, max_retries=1)  # old name
 def records_expired_purge() -> tuple[int, int]:
-    """Beat, hourly: expired Idempotency-Key answers and old webhook payloads (copies of contact details)."""
+    """Beat, hourly: expired Idempotency-Key answers, old webhook payloads and inbox exports whose links have
+    expired (copies of contact details)."""
+    exports.inbox_exports_expired_purge()
     return services.records_expired_purge()
+
+
+# A 100,000-row export takes some seconds; the limit leaves room for a far larger one on a slow machine. Its
+# message is durable (outbox): nothing else would notice a pending export whose message was lost.
+@shared_task(base=ReliableTask, outbox=True, time_limit=900, soft_time_limit=840)
+def inbox_export_build(export_id: int) -> int:
+    return exports.inbox_export_build(export_id=export_id)
 
 
 @renamed_task("integrations.tasks.email_endpoint_disabled", base=ReliableTask, outbox=True)  # old name

@@ -27,6 +27,8 @@ class Consumer(models.Model):
 
     class Meta:
         # Duplicate checks compare e-mails case-insensitively (leads.selectors.leads_earlier_contacts).
+        # The inbox's search by name, e-mail or phone has trigram indexes on PostgreSQL, made by migration
+        # 0012 outside the model (SQLite, the embedded default, has no GIN and searches by scanning).
         indexes = [models.Index(Upper("email"), name="leads_consumer_email_upper")]
 
     def __str__(self) -> str:
@@ -134,6 +136,9 @@ class Lead(models.Model):
 
     class Meta:
         indexes = [
+            # Consumer to lead without reading the wide lead row (an index-only scan): the inbox's search
+            # finds consumers, then their leads.
+            models.Index(fields=["consumer", "id"], name="lead_consumer_id"),
             models.Index(fields=["status", "updated_at"]),
             models.Index(fields=["status", "retry_until"]),
         ]

@@ -91,6 +91,11 @@ class Delivery(models.Model):
     )
     exclusive = models.BooleanField()
     price = money_field()
+    # The lead's loan purpose and property state, copied at the sale (a lead's request never changes once
+    # sold): the inbox filters and counts by them on this table's own index, without reading the wide lead
+    # rows (their JSON is most of their weight).
+    purpose = models.CharField(max_length=16, choices=LoanPurpose.choices, blank=True)
+    state = models.CharField(max_length=2, blank=True)
     # Exactly one charge per delivery: the OneToOne makes a second charge impossible.
     charge = models.OneToOneField("billing.LedgerEntry", on_delete=models.PROTECT, related_name="delivery")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
@@ -121,7 +126,15 @@ class Delivery(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "deliveries"
         indexes = [
-            models.Index(fields=["lender", "-created_at"]),
+            # The inbox: a lender's deliveries newest first (its order, with the id as tie-break), and what it
+            # filters by, so that the page, a deep page's OFFSET and the count read this index alone.
+            models.Index(
+                fields=["lender", "-created_at", "-id"],
+                include=["status", "purpose", "state", "subscription", "assigned_to"],
+                name="delivery_inbox",
+            ),
+            # The inbox's live refresh: the lender's latest change is the last entry of this index.
+            models.Index(fields=["lender", "touched_at"], name="delivery_lender_touched"),
             # The sweeper's look for notifications and e-mails whose task was lost: only pending rows.
             models.Index(
                 fields=["created_at"], condition=Q(notified_at__isnull=True), name="delivery_unnotified"

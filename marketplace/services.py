@@ -443,6 +443,8 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
                         subscription=sub,
                         exclusive=(mode == "exclusive"),
                         price=sub.price,
+                        purpose=lead.purpose,
+                        state=lead.state,
                         charge=charge,
                         created_at=written,
                         status_changed_at=written,

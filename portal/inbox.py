@@ -1,23 +1,29 @@
 """The inbox: the member's leads, live (htmx polls the rows), filtered, exportable as CSV."""
 
-from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
-from django.core.paginator import Page, Paginator
-from django.http import HttpResponse, StreamingHttpResponse
+from django.conf import settings
+from django.core.paginator import Page
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from compliance.models import ContactAccess
-from compliance.services import contact_access_record_many
+from compliance.services import contact_access_record_query
 from core.clientip import client_ip
 from core.csvexport import csv_response
 from core.formfields import form_problems
+from core.paging import CappedPaginator
+from integrations.exports import inbox_export_chunks, inbox_export_for_download, inbox_export_request
 from lenders.models import Membership, Subscription
 from marketplace.models import Delivery
 from marketplace.selectors import (
+    INBOX_EXPORT_HEADER,
     followups_due_for_member,
+    inbox_export_rows,
     inbox_for_member,
+    inbox_page,
     inbox_version,
 )
 
@@ -28,6 +34,9 @@ from .permissions import PortalRequest, member_required
 from .shared import ago, member_label
 
 INBOX_PAGE_SIZE = 25
+# The list counts this many leads at most ("more than 10,000"), and pages run to there (400 pages): the count
+# then costs the same at any size. Older leads are a date filter away.
+INBOX_COUNT_CAP = 10_000
 URGENT_AFTER = timedelta(minutes=5)  # leads reached within five minutes convert several times better
 
 
@@ -58,13 +67,14 @@ def _filter_form(request: PortalRequest, *, with_choices: bool) -> InboxFilterFo
 
 def _inbox_rows_context(request: PortalRequest, form: InboxFilterForm) -> dict:
     filters = form.filters()
+    # The version first: a change made while the page is read shows at the next refresh.
+    version = inbox_version(lender_id=request.membership.lender_id)
     qs = inbox_for_member(membership=request.membership, filters=filters)
-    count, version = inbox_version(qs)
-    paginator = Paginator(qs, INBOX_PAGE_SIZE)
-    paginator.count = count  # already counted by inbox_version; saves a second COUNT(*)
-    page: Page = paginator.get_page(request.GET.get("page"))
+    paginator = CappedPaginator(qs, INBOX_PAGE_SIZE, cap=INBOX_COUNT_CAP)
+    page: Page = paginator.get_page(request.GET.get("page"))  # counts the filtered list (the inbox index)
     now = timezone.now()
-    rows = list(page.object_list)
+    # Any: each row gets the display attributes set below.
+    rows: list[Any] = inbox_page(qs, offset=(page.number - 1) * INBOX_PAGE_SIZE, limit=INBOX_PAGE_SIZE)
     for d in rows:
         d.age = ago(d.created_at, now)
         d.awaiting_contact = d.first_contact_at is None and d.status == Delivery.Status.NEW
@@ -116,81 +126,37 @@ def inbox_rows(request: PortalRequest) -> HttpResponse:
     form = _filter_form(request, with_choices=False)
     if _filters_refused(form):
         return HttpResponse(form_problems(form), status=400, content_type="text/plain; charset=utf-8")
-    if request.GET.get("since"):
-        _, version = inbox_version(inbox_for_member(membership=request.membership, filters=form.filters()))
-        if version == request.GET["since"]:
-            return HttpResponse(status=204)
+    # The poll of every open inbox tab, every 5 s: one probe of an index, no count, unless something changed.
+    if request.GET.get("since") == inbox_version(lender_id=request.membership.lender_id):
+        return HttpResponse(status=204)
     return render(request, "portal/_inbox_rows.html", _inbox_rows_context(request, form))
-
-
-EXPORT_HEADER = [
-    "Delivered",
-    "Delivery",
-    "Lead",
-    "Status",
-    "First name",
-    "Last name",
-    "E-mail",
-    "Phone",
-    "Purpose",
-    "City",
-    "State",
-    "ZIP",
-    "Requested loan",
-    "Estimated maximum",
-    "Products",
-    "Price",
-    "Sale",
-    "Subscription",
-    "Assigned to",
-    "First contact",
-    "Funded amount",
-    "Lost reason",
-    # Last, so that readers of the earlier columns by position are not thrown (added with guidelines 2026.2).
-    "Qualified loan",
-]
-
-
-def _export_rows(deliveries) -> Iterator[tuple]:
-    fmt = "%Y-%m-%d %H:%M"
-    for d in deliveries:
-        lead, consumer = d.lead, d.lead.consumer
-        yield (
-            timezone.localtime(d.created_at).strftime(fmt),
-            d.pk,
-            lead.reference,
-            d.get_status_display(),
-            consumer.first_name,
-            consumer.last_name,
-            consumer.email,
-            consumer.phone,
-            lead.get_purpose_display(),
-            lead.city,
-            lead.state,
-            lead.zip_code,
-            lead.requested_loan,
-            lead.estimate,
-            " ".join(lead.products or []),
-            d.price,
-            "exclusive" if d.exclusive else "shared",
-            d.subscription.name,
-            member_label(d.assigned_to) if d.assigned_to else "",
-            timezone.localtime(d.first_contact_at).strftime(fmt) if d.first_contact_at else "",
-            d.funded_amount or "",
-            d.lost_reason,
-            "" if lead.qualified_loan is None else lead.qualified_loan,
-        )
 
 
 @member_required
 def inbox_export(request: PortalRequest) -> HttpResponse | StreamingHttpResponse:
-    """The member's leads under the current filters as CSV, streamed: one query however many rows."""
+    """The member's leads under the current filters as CSV. Up to INBOX_EXPORT_MAX_ROWS it streams from
+    here: one INSERT … SELECT logs the contact-details access, then the rows go out as they are read (first
+    byte at once, memory flat). A larger export goes to a Celery task that e-mails a link, and the page says
+    so: no request depends on the web server's timeout."""
     form = _filter_form(request, with_choices=False)
     if _filters_refused(form):
         return HttpResponse(form_problems(form), status=400, content_type="text/plain; charset=utf-8")
-    qs = inbox_for_member(membership=request.membership, filters=form.filters())
-    contact_access_record_many(
-        lead_ids=list(qs.values_list("lead_id", flat=True)),
+    filters = form.filters()
+    qs = inbox_for_member(membership=request.membership, filters=filters)
+    rows = qs.count()
+    if rows > settings.INBOX_EXPORT_MAX_ROWS:
+        inbox_export_request(
+            membership=request.membership, filters=filters, path=request.path, ip_address=client_ip(request)
+        )
+        context = {
+            "membership": request.membership,
+            "nav": "inbox",
+            "rows": rows,
+            "email": request.user.email,
+        }
+        return render(request, "portal/inbox_export_queued.html", context, status=202)
+    contact_access_record_query(
+        lead_ids=qs.values("lead_id"),
         channel=ContactAccess.Channel.EXPORT,
         user=request.user,
         lender_id=request.membership.lender_id,
@@ -198,6 +164,17 @@ def inbox_export(request: PortalRequest) -> HttpResponse | StreamingHttpResponse
         ip_address=client_ip(request),
     )
     stamp = timezone.localdate().isoformat()
-    return csv_response(
-        filename=f"leads-{stamp}.csv", header=EXPORT_HEADER, rows=_export_rows(qs.iterator(chunk_size=2000))
-    )
+    return csv_response(filename=f"leads-{stamp}.csv", header=INBOX_EXPORT_HEADER, rows=inbox_export_rows(qs))
+
+
+@member_required
+def inbox_export_download(request: PortalRequest, token: str) -> StreamingHttpResponse:
+    """A large export, from the link its e-mail gave: to the member who asked only, until it expires."""
+    export = inbox_export_for_download(token=token, membership=request.membership)
+    if export is None:
+        raise Http404("No such export, or its link has expired.")
+    response = StreamingHttpResponse(inbox_export_chunks(export), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime(export.created_at).date().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -28,6 +28,7 @@ urlpatterns = [
     path("settings/sequences/", outreach.sequences, name="sequences"),
     path("settings/sequences/new/", outreach.sequence_edit, name="sequence_create"),
     path("settings/sequences/<int:sequence_id>/", outreach.sequence_edit, name="sequence_edit"),
+    path("inbox/exports/<str:token>/", inbox.inbox_export_download, name="inbox_export_download"),
     # a lead
     path("leads/<int:delivery_id>/", lead.delivery_detail, name="delivery_detail"),
     path("leads/<int:delivery_id>/status/", lead.delivery_status, name="delivery_status"),

@@ -6,6 +6,7 @@ compliance's consumer_opted_out)."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -284,6 +285,9 @@ def _inbound_act(
 
 # --- E-mail unsubscribe ----------------------------------------------------------------------------------
 
+# What consumer_email_build puts in the mailto's subject: "unsubscribe <token>".
+MAILTO_SUBJECT = re.compile(r"\bunsubscribe\s+(\S+)", re.IGNORECASE)
+
 
 @dataclass(frozen=True)
 class Unsubscribe:
@@ -308,16 +312,16 @@ def email_unsubscribe_preview(*, token: str) -> Unsubscribe | None:
 
 
 @transaction.atomic
-def email_unsubscribe(*, token: str, one_click: bool) -> Unsubscribe | None:
-    """Unsubscribe the address a marketing e-mail went to (the link's or the mail client's one-click POST).
-    Idempotent; an address already erased has nothing left to stop. None for a token we never signed."""
+def email_unsubscribe(*, token: str, source: str) -> Unsubscribe | None:
+    """Unsubscribe the address a marketing e-mail went to: by the mail client's one-click POST, the page's
+    button, or an e-mail to the mailto (`source`, an OptOut.Source). Idempotent; an address already erased
+    has nothing left to stop. None for a token we never signed."""
     found = _unsubscribe_target(token)
     if found is None:
         return None
     lead, lender_name = found
     if lead is None or lead.consumer.erased_at is not None:
         return Unsubscribe(lender_name=lender_name, address_masked="")
-    source = OptOut.Source.EMAIL_ONE_CLICK if one_click else OptOut.Source.EMAIL_LINK
     _, lender_id = unsubscribe_token_read(token) or (None, None)
     if optout_record(
         channel=OptOut.Channel.EMAIL,
@@ -347,3 +351,12 @@ def _unsubscribe_target(token: str) -> tuple[Lead | None, str] | None:
         else None
     )
     return lead, delivery.lender.name if delivery else "Lead Market"
+
+
+def email_unsubscribe_by_mail(*, subject: str) -> bool:
+    """An e-mail to the List-Unsubscribe mailto (a provider's inbound webhook): the token in its subject
+    unsubscribes, as the link would. True if it named a token we signed; anything else is ignored."""
+    found = MAILTO_SUBJECT.search(subject or "")
+    if found is None:
+        return False
+    return email_unsubscribe(token=found.group(1), source=OptOut.Source.EMAIL_MAILTO) is not None

@@ -12,6 +12,8 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from compliance.models import OptOut
+
 from . import services
 from .twilio import twilio_signature_valid
 
@@ -95,7 +97,8 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "channels/unsubscribe_invalid.html", status=400)
         return render(request, "channels/unsubscribe.html", {"target": target})
     one_click = request.POST.get("List-Unsubscribe") == "One-Click"
-    target = services.email_unsubscribe(token=token, one_click=one_click)
+    source = OptOut.Source.EMAIL_ONE_CLICK if one_click else OptOut.Source.EMAIL_LINK
+    target = services.email_unsubscribe(token=token, source=source)
     if target is None:
         if one_click:
             return _plain("This unsubscribe link is not valid.", 400)

@@ -3,6 +3,7 @@ by ANYMAIL_ESP (the setting is tested in a fresh process, and anymail's Postmark
 local server speaking its API). Marketing and nurture mail carries RFC 8058 one-click unsubscribe and the
 sender's identity; the link's GET asks, its POST (a mail client's, with no CSRF token) unsubscribes."""
 
+import base64
 import os
 import re
 import subprocess
@@ -223,7 +224,10 @@ def test_anymail_esp_selects_the_providers_backend_in_a_fresh_process():
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, timeout=60
     )
-    assert out.stdout.splitlines() == ["anymail.backends.postmark.EmailBackend", "['POSTMARK_SERVER_TOKEN']"]
+    assert out.stdout.splitlines() == [
+        "anymail.backends.postmark.EmailBackend",
+        "['POSTMARK_SERVER_TOKEN', 'WEBHOOK_SECRET']",
+    ]
 
 
 def test_email_url_still_chooses_djangos_backends_without_an_esp(monkeypatch):
@@ -259,7 +263,11 @@ def test_mailgun_takes_its_sender_domain(monkeypatch):
     monkeypatch.setenv("MAILGUN_SENDER_DOMAIN", "mg.example.com")
     config = email_settings(environ.Env())
     assert config["EMAIL_BACKEND"] == "anymail.backends.mailgun.EmailBackend"
-    assert config["ANYMAIL"] == {"MAILGUN_API_KEY": "key-1", "MAILGUN_SENDER_DOMAIN": "mg.example.com"}
+    assert config["ANYMAIL"] == {
+        "MAILGUN_API_KEY": "key-1",
+        "MAILGUN_SENDER_DOMAIN": "mg.example.com",
+        "WEBHOOK_SECRET": config["ANYMAIL"]["WEBHOOK_SECRET"],
+    }
 
 
 def test_the_unsubscribe_headers_reach_the_provider_through_anymail(delivery, settings):
@@ -285,3 +293,50 @@ def test_the_unsubscribe_headers_reach_the_provider_through_anymail(delivery, se
     assert payload["To"] == delivery.lead.consumer.email
     assert payload["From"] == "Lone Star Lending <no-reply@leadmarket.local>"
     assert "NMLS #" in payload["TextBody"]
+
+
+# --- the mailto, through the provider's inbound webhook ----------------------------------------------------
+
+
+def postmark_inbound(client, subject: str, *, secret: str | None = "anymail:hook-secret"):  # noqa: S107
+    """Postmark's inbound webhook as it posts an e-mail it received (JSON, basic auth in the URL's user)."""
+    payload = {
+        "FromFull": {"Email": "someone@example.net", "Name": "", "MailboxHash": ""},
+        "ToFull": [{"Email": "unsubscribe@leadmarket.local", "Name": "", "MailboxHash": ""}],
+        "Subject": subject,
+        "TextBody": "",
+        "Headers": [],
+        "MessageID": "22c74902-a0c1-4511-804f-341342852c90",
+    }
+    auth = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(secret.encode()).decode()} if secret else {}
+    return client.post("/hooks/mail/postmark/inbound/", payload, content_type="application/json", **auth)
+
+
+@pytest.fixture
+def inbound_mail(settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": "anymail:hook-secret"}
+
+
+def test_an_e_mail_to_the_mailto_unsubscribes(client, delivery, inbound_mail):
+    nurture(delivery)
+    found = LIST_UNSUBSCRIBE.match(mail.outbox[0].extra_headers["List-Unsubscribe"])
+    # What the consumer's mail app sends: the mailto's subject, decoded.
+    assert postmark_inbound(client, unquote(found["subject"])).status_code == 200
+    stop = OptOut.objects.get()
+    assert (stop.channel, stop.source, stop.lead_id) == ("email", "email_mailto", delivery.lead_id)
+
+
+def test_the_inbound_webhook_needs_its_secret_and_ignores_other_mail(client, delivery, inbound_mail):
+    nurture(delivery)
+    found = LIST_UNSUBSCRIBE.match(mail.outbox[0].extra_headers["List-Unsubscribe"])
+    assert postmark_inbound(client, unquote(found["subject"]), secret=None).status_code == 400
+    assert postmark_inbound(client, unquote(found["subject"]), secret="anymail:wrong").status_code == 400
+    assert postmark_inbound(client, "Re: your rates").status_code == 200
+    assert postmark_inbound(client, "unsubscribe not-a-token").status_code == 200
+    assert not OptOut.objects.exists()
+
+
+def test_unconfigured_the_inbound_webhook_refuses_everyone(client, delivery, settings):
+    # Without ANYMAIL_WEBHOOK_SECRET the secret is random: no request can carry it.
+    assert settings.ANYMAIL["WEBHOOK_SECRET"].startswith("unset:")
+    assert postmark_inbound(client, "unsubscribe x", secret="anymail:hook-secret").status_code == 400

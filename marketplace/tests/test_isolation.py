@@ -14,12 +14,14 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from integrations.api.common import not_found
-from integrations.models import ApiKey, StepRun, WebhookEndpoint, WebhookMessage
+from integrations.exports import inbox_export_build, inbox_export_request, inbox_export_token
+from integrations.models import ApiKey, InboxExport, StepRun, WebhookEndpoint, WebhookMessage
 from integrations.outreach import services as outreach
 from integrations.services import api_key_create, webhook_secret_new
 from lenders import team
 from lenders.models import Invitation, Membership
 from marketplace.models import ReturnRequest
+from marketplace.selectors import InboxFilters
 from marketplace.services import delivery_reassign, followup_create, lead_distribute
 
 from .factories import ConsumerFactory, MemberFactory, QualifiedLeadFactory, make_subscription
@@ -139,6 +141,10 @@ def world(buying_lender, owner, officer, rival_lender, rival_owner):
         "run_id": call_task.pk,
         "sequence_id": call_task.enrolment.sequence_id,
     }
+    # A large inbox export of the owner's, written by its task: its link is the owner's alone.
+    export = inbox_export_request(membership=owner_membership, filters=InboxFilters())
+    inbox_export_build(export_id=export.pk)
+    ids["token"] = inbox_export_token(InboxExport.objects.get(pk=export.pk))
     rival_key = api_key_create(lender=rival_lender, name="CRM", scope=ApiKey.Scope.WRITE).key
     return {"ids": ids, "rival_key": rival_key, "owner": owner, "officer": officer, "rival": rival_owner}
 

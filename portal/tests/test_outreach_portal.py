@@ -240,8 +240,8 @@ def test_my_days_query_count_does_not_grow_with_its_tasks(
         client.get(reverse("portal:my_day"))
     for _ in range(3):
         sold(buying_lender)
-    # The session, its user, the membership (with its lender), the membership's user (the officer scope), the
-    # call tasks with their leads and consumers, one contact-access insert: the same for four leads as for one.
+    # The session, its user, the membership (with its lender), the membership's user (the officer scope),
+    # the call tasks with their leads and consumers, one contact-access insert: the same for four leads.
     with django_assert_num_queries(len(one.captured_queries)):
         html = client.get(reverse("portal:my_day")).content.decode()
     assert html.count('href="tel:') == 4  # one row per lead: its next call, not all of the day's

@@ -17,6 +17,6 @@ def create_default(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("integrations", "0005_outreach")]
+    dependencies = [("integrations", "0006_outreach")]
 
     operations = [migrations.RunPython(create_default, migrations.RunPython.noop)]

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0004_textmessage'),
+        ('integrations', '0005_inbox_export'),
         ('leads', '0011_guidelines_2026_3'),
         ('lenders', '0008_membership_officer_profile'),
         ('marketplace', '0011_delivery_replied_at_activity_automated'),
