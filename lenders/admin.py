@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
@@ -93,6 +94,8 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "user__email", "lender__name")
     list_select_related = ("user", "lender")
     raw_id_fields = ("user", "lender")
+    # A booking link typed without its scheme is an https one (Django 6's default; the portal's form too).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 def _split(text: str) -> list[str]:

@@ -9,7 +9,7 @@ from django.db import transaction
 from leads import geo
 from leads.choices import LoanPurpose
 
-from .models import Lender, LenderLicense, Membership, Subscription, SubscriptionState, SubscriptionZip
+from .models import Lender, LenderLicense, Subscription, SubscriptionState, SubscriptionZip
 from .signals import subscription_validating
 
 # The most a bid may be: far above any lead's worth, so a typo ($5,000 for $50.00) is refused, and the
@@ -193,32 +193,3 @@ def lender_set_licenses(*, lender: Lender, states: list[str]) -> None:
         LenderLicense.objects.bulk_create(
             [LenderLicense(lender=lender, state=s) for s in states], ignore_conflicts=True
         )
-
-
-@transaction.atomic
-def member_profile_update(
-    *, membership: Membership, first_name: str, last_name: str, nmls_id: str, phone: str, booking_url: str
-) -> Membership:
-    """A member's own details, which the first touch, sequences and the letter sign with. The phone is kept
-    as ten digits (a leading 1 dropped); ValidationError by field for a phone that is not a US number or a
-    booking link that is not http(s)."""
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if len(digits) == 11 and digits.startswith("1"):
-        digits = digits[1:]
-    errors = {}
-    if digits and len(digits) != 10:
-        errors["phone"] = "Enter a US phone number of ten digits."
-    url = booking_url.strip()
-    if url and not url.lower().startswith(("https://", "http://")):
-        errors["booking_url"] = "Enter a link starting with https://"
-    nmls = nmls_id.strip()
-    if nmls and not nmls.isdigit():
-        errors["nmls_id"] = "An NMLS id is digits only."
-    if errors:
-        raise ValidationError(errors)
-    user = membership.user
-    user.first_name, user.last_name = first_name.strip()[:150], last_name.strip()[:150]
-    user.save(update_fields=["first_name", "last_name"])
-    membership.nmls_id, membership.phone, membership.booking_url = nmls[:20], digits, url[:300]
-    membership.save(update_fields=["nmls_id", "phone", "booking_url"])
-    return membership

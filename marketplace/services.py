@@ -124,30 +124,53 @@ def price_floor_for(*, floors: list[PriceFloor], purpose: str, exclusive: bool, 
     return general
 
 
-def subscription_price_check(
-    *, data: dict, states: list[str], purposes: list[str], err: Callable[[str, str], None], **kwargs: object
-) -> None:
-    """Receiver of lenders.signals.subscription_validating: a bid below the staff's floor for any of the
-    order's purposes and states is named on the price field (once)."""
-    price = data["price"]
-    floors = list(PriceFloor.objects.all())
-    exclusive = bool(data.get("exclusive"))
+class TermsFloor(NamedTuple):
+    """The least bid an order's terms may carry, and where it comes from (for the page to say)."""
+
+    price: Decimal
+    purpose: str  # "" when no floor applies
+    state: str  # "" for the all-states floor
+    exclusive: bool
+
+    def describe(self) -> str:
+        """ "shared purchase leads in TX", as the price field and its error say it."""
+        kind = "exclusive" if self.exclusive else "shared"
+        where = f" in {self.state}" if self.state else ""
+        return f"{kind} {self.purpose.replace('_', ' ')} leads{where}"
+
+
+def price_floor_for_terms(
+    *, floors: list[PriceFloor], purposes: list[str], states: list[str], exclusive: bool
+) -> TermsFloor:
+    """The highest floor among the order's purposes and states (no state: the all-states floors): a bid at
+    least this is above every floor the order can meet, and one under it is refused."""
+    best = TermsFloor(Decimal("0.00"), "", "", exclusive)
     for purpose in purposes:
         for state in states or [""]:
             floor = price_floor_for(floors=floors, purpose=purpose, exclusive=exclusive, state=state)
-            if price < floor:
-                kind = "exclusive" if exclusive else "shared"
+            if floor > best.price:
                 # Name the state only when it has a floor of its own; otherwise it is the general floor.
                 own = any(
                     f.state == state and f.purpose == purpose and f.exclusive == exclusive for f in floors
                 )
-                where = f" in {state}" if state and own else ""
-                err(
-                    "price",
-                    f"${price} is below the ${floor} floor for {kind} "
-                    f"{purpose.replace('_', ' ')} leads{where}.",
-                )
-                return
+                best = TermsFloor(floor, purpose, state if state and own else "", exclusive)
+    return best
+
+
+def subscription_price_check(
+    *, data: dict, states: list[str], purposes: list[str], err: Callable[[str, str], None], **kwargs: object
+) -> None:
+    """Receiver of lenders.signals.subscription_validating: a bid below the staff's floor for any of the
+    order's purposes and states is named on the price field (once, with the highest floor it must meet)."""
+    price = data["price"]
+    floor = price_floor_for_terms(
+        floors=list(PriceFloor.objects.all()),
+        purposes=purposes,
+        states=states,
+        exclusive=bool(data.get("exclusive")),
+    )
+    if price < floor.price:
+        err("price", f"${price} is below the ${floor.price} floor for {floor.describe()}.")
 
 
 def _counters_today(sub: Subscription, local_now: datetime) -> tuple[int, int, Decimal]:
@@ -613,7 +636,13 @@ def delivery_reassign(*, delivery: Delivery, membership: Membership | None) -> D
 @transaction.atomic
 def activity_log(*, delivery: Delivery, user, kind: str, outcome: str = "", note: str = "") -> Activity:
     """Record a call, e-mail, text or note. The first call, e-mail or text sets the first contact time
-    (response time is what lenders judge themselves by); notes never do."""
+    (response time is what lenders judge themselves by); notes never do.
+
+    Reaching the consumer (a call, e-mail or text with outcome "reached") on a lead still New moves it to
+    Contacted, by the declared move (delivery_set_status) in the same transaction: an officer who has spoken
+    to the borrower should not have to say so twice, and the pipeline must not read New while the inbox says
+    contacted. A voicemail or no answer is an attempt, not contact, and leaves the status alone. The caller
+    sees the move on `delivery` (its status is updated in place) and tells webhooks about it."""
     note = note.strip()
     if kind not in Activity.Kind.values:
         raise ValidationError({"kind": "Choose call, e-mail, text or note."})
@@ -634,6 +663,12 @@ def activity_log(*, delivery: Delivery, user, kind: str, outcome: str = "", note
         pk=delivery.pk, first_contact_at__isnull=True
     ).update(first_contact_at=now, touched_at=now):
         delivery.first_contact_at = delivery.touched_at = now
+    if kind in Activity.CONTACT_KINDS and outcome == Activity.Outcome.REACHED:
+        # Read under the row lock delivery_set_status takes next: a lead someone moved on meanwhile (to
+        # application, or lost) is left where it is rather than refused with the activity rolled back.
+        current = Delivery.objects.select_for_update().values_list("status", flat=True).get(pk=delivery.pk)
+        if current == S.NEW:
+            delivery_set_status(delivery=delivery, status=S.CONTACTED)
     return activity
 
 

@@ -1,9 +1,9 @@
 """What the platform does for the officers, and where they set it up: My day (the call tasks of their
-sequences, with click-to-call), and the settings area: their own profile (every member: NMLS id, phone,
-booking link), the first-touch message with a live preview and the sequences (owners and managers).
+sequences, with click-to-call), and the settings area: the first-touch message with a live preview and the
+sequences (owners and managers). The officer's own details they sign with are their profile (portal.team).
 
 Reads through integrations.outreach.selectors (scoped to the member's lender, officers to their own leads),
-writes through its services and lenders.services.member_profile_update."""
+writes through its services."""
 
 from __future__ import annotations
 
@@ -24,12 +24,10 @@ from integrations.outreach import services as outreach
 from integrations.outreach.defaults import STOP_LINE
 from integrations.outreach.models import Sequence, SequenceStep
 from lenders.models import Subscription
-from lenders.services import member_profile_update
 
 from .forms import (
     CallTaskLogForm,
     FirstTouchForm,
-    ProfileForm,
     SequenceForm,
     SequenceStepFormSet,
 )
@@ -117,37 +115,6 @@ def call_task_log(request: PortalRequest, run_id: int) -> HttpResponse:
         return redirect("portal:my_day")
     messages.success(request, "Call logged.")
     return redirect("portal:my_day")
-
-
-# --- Settings: profile ------------------------------------------------------------------------------------
-
-
-@member_required
-@require_http_methods(["GET", "POST"])
-def profile(request: PortalRequest) -> HttpResponse:
-    member = request.membership
-    initial = {
-        "first_name": request.user.first_name,
-        "last_name": request.user.last_name,
-        "nmls_id": member.nmls_id,
-        "phone": member.phone_display,
-        "booking_url": member.booking_url,
-    }
-    form = ProfileForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            member_profile_update(membership=member, **form.cleaned_data)
-        except ValidationError as exc:
-            add_errors(form, exc)
-        else:
-            messages.success(request, "Profile saved: your messages sign with it from now on.")
-            return redirect("portal:profile")
-    return render(
-        request,
-        "portal/settings/profile.html",
-        _ctx(request, "profile", form=form),
-        status=400 if form.is_bound else 200,
-    )
 
 
 # --- Settings: the first touch ----------------------------------------------------------------------------

@@ -21,8 +21,7 @@ urlpatterns = [
     # my day: the call tasks of the sequences
     path("my-day/", outreach.my_day, name="my_day"),
     path("my-day/<int:run_id>/log/", outreach.call_task_log, name="call_task_log"),
-    # settings: the member's profile; the first touch and sequences (owners and managers)
-    path("settings/profile/", outreach.profile, name="profile"),
+    # settings: the first touch and sequences (owners and managers); a member's profile is under team
     path("settings/first-touch/", outreach.first_touch, name="first_touch"),
     path("settings/first-touch/preview/", outreach.first_touch_preview, name="first_touch_preview"),
     path("settings/sequences/", outreach.sequences, name="sequences"),
@@ -40,6 +39,8 @@ urlpatterns = [
     # team
     path("team/", team.team_page, name="team"),
     path("team/members/<int:member_id>/", team.member_update, name="member_update"),
+    path("team/members/<int:member_id>/profile/", team.member_profile, name="member_profile"),
+    path("profile/", team.profile, name="profile"),
     path("team/invitations/<int:invitation_id>/", team.invitation_update, name="invitation_update"),
     path("team/assignment/", team.assignment_rules, name="assignment_rules"),
     path("team/assignment/<int:rule_id>/", team.assignment_rule_update, name="assignment_rule_update"),

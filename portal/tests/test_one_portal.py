@@ -44,9 +44,10 @@ def test_the_nav_shows_an_officer_what_an_officer_may_use(client, officer):
     the pages an officer may not open are not linked."""
     client.force_login(officer)
     links = _nav_links(client.get(reverse("portal:inbox")).content.decode())
-    assert links == ["Inbox", "My day", "Returns", "Analytics", "Settings"]
+    assert links == ["Inbox", "My day", "Returns", "Analytics"]
     assert client.get(reverse("portal:analytics")).status_code == 200
-    # Issue 15: an officer's settings are their own profile; the lender's messages are the managers'.
+    # Issue 15: an officer has My day and their own profile (their name); the lender's messages and
+    # sequences are the managers'.
     assert client.get(reverse("portal:my_day")).status_code == 200
     assert client.get(reverse("portal:profile")).status_code == 200
     assert client.get(reverse("portal:first_touch")).status_code == 403

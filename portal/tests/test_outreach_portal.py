@@ -39,45 +39,6 @@ def sold(lender, **lead) -> Delivery:
     return delivery
 
 
-# --- profile ------------------------------------------------------------------------------------------
-
-
-def test_an_officer_sets_the_details_their_messages_sign_with(client, jane):
-    client.force_login(jane)
-    response = client.post(
-        reverse("portal:profile"),
-        {
-            "first_name": "Jane",
-            "last_name": "Doe-Smith",
-            "nmls_id": "2045511",
-            "phone": "+1 (512) 555-0100",
-            "booking_url": "https://cal.example/jane",
-        },
-    )
-    assert response.status_code == 302
-    member = Membership.objects.get(user=jane)
-    assert (member.phone, member.booking_url, member.user.last_name) == (
-        "5125550100",
-        "https://cal.example/jane",
-        "Doe-Smith",
-    )
-    bad = client.post(
-        reverse("portal:profile"),
-        {
-            "first_name": "J",
-            "last_name": "D",
-            "nmls_id": "NMLS-1",
-            "phone": "555-01",
-            "booking_url": "cal.example",
-        },
-    )
-    assert bad.status_code == 400
-    html = bad.content.decode()
-    assert "Enter a US phone number of ten digits." in html
-    assert "An NMLS id is digits only." in html and "Enter a link starting with https://" in html
-    assert Membership.objects.get(user=jane).phone == "5125550100"
-
-
 # --- the first-touch editor -----------------------------------------------------------------------------
 
 
