@@ -120,18 +120,13 @@ def consumer_email_send(
     html: str = "",
     kind: str,
     reply_to: list[str] | None = None,
-    note: str = "",
 ) -> None:
-    """Build (consumer_email_build), send, and leave an activity on the delivery saying what was sent (`note`,
-    the subject when not given)."""
+    """Build (consumer_email_build), send, and leave an activity on the delivery saying what was sent."""
     message = consumer_email_build(
         delivery=delivery, subject=subject, text=text, html=html, kind=kind, reply_to=reply_to
     )
     message.send()
     activities_log_automated(
-        delivery_ids=[delivery.pk],
-        kind=Activity.Kind.EMAIL,
-        outcome=Activity.Outcome.SENT,
-        note=note or subject,
+        delivery_ids=[delivery.pk], kind=Activity.Kind.EMAIL, outcome=Activity.Outcome.SENT, note=subject
     )
     logger.info("%s e-mail sent on delivery %s", kind, delivery.pk)

@@ -26,7 +26,7 @@ from decimal import ROUND_DOWN, Decimal
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.template.loader import render_to_string
@@ -46,7 +46,7 @@ from lenders.models import Lender, Membership, Subscription
 from marketplace.models import Activity, Delivery
 from marketplace.services import activities_log_automated, activity_log
 
-from ..channels.mail import ConsumerUnreachable, MessageKind, consumer_email_send
+from ..channels.mail import ConsumerUnreachable, MessageKind, consumer_email_build
 from ..channels.services import text_send
 from ..channels.sms import SmsError, SmsOptedOut
 from ..models import TextMessage
@@ -620,6 +620,28 @@ def step_run_claim(*, run_id: int, now: datetime) -> Claim:
         return Claim("claimed", send=True)
 
 
+def _email_send_and_record(message: EmailMultiAlternatives, *, run: StepRun, note: str) -> None:
+    """Send, and record the step done with its activity in one transaction committed before the connection
+    to the mail server is closed: what the server has taken and we have not recorded is only the instant
+    between its answer and our commit (the one window in which a dying worker leaves an e-mail to be sent
+    again: step_runs_recover finds no activity for it)."""
+    connection = get_connection()
+    connection.open()
+    try:
+        connection.send_messages([message])
+        with transaction.atomic():
+            activities_log_automated(
+                delivery_ids=[run.enrolment.delivery_id],
+                kind=Activity.Kind.EMAIL,
+                outcome=Activity.Outcome.SENT,
+                note=note,
+            )
+            _finish(run, StepRun.State.DONE, "E-mail sent.", now=timezone.now())
+    finally:
+        connection.close()
+    logger.info("outreach e-mail sent on delivery %s (step %s)", run.enrolment.delivery_id, run.pk)
+
+
 def step_run_execute(*, run_id: int, now: datetime | None = None) -> str:
     """Run one due step once: claim it, send its message (or open its call task), record the result. Safe to
     call twice or concurrently: the second call finds the row taken. Returns what happened."""
@@ -637,15 +659,14 @@ def step_run_execute(*, run_id: int, now: datetime | None = None) -> str:
             subject = merge.render_line(run.subject, values)
             body = merge.render(run.body, values)
             officer = delivery.assigned_to if values["officer_name"] else None
-            consumer_email_send(
+            message = consumer_email_build(
                 delivery=delivery,
                 subject=subject,
                 text=body,
                 kind=MessageKind.TRANSACTIONAL if run.transactional else MessageKind.MARKETING,
                 reply_to=[officer.email] if officer and officer.email else None,
-                note=f"{run.title}. Subject: {subject}\n\n{body}",
             )
-            _finish(run, StepRun.State.DONE, "E-mail sent.", now=timezone.now())
+            _email_send_and_record(message, run=run, note=f"{run.title}. Subject: {subject}\n\n{body}")
         else:
             text = text_send(delivery_id=delivery.pk, body=text_with_stop(merge.render(run.body, values)))
             _finish(run, StepRun.State.DONE, "Text sent.", now=timezone.now(), text_message=text)
