@@ -620,7 +620,9 @@ def step_run_claim(*, run_id: int, now: datetime) -> Claim:
         return Claim("claimed", send=True)
 
 
-def _email_send_and_record(message: EmailMultiAlternatives, *, run: StepRun, note: str) -> None:
+def _email_send_and_record(
+    message: EmailMultiAlternatives, *, run: StepRun, note: str, now: datetime
+) -> None:
     """Send, and record the step done with its activity in one transaction committed before the connection
     to the mail server is closed: what the server has taken and we have not recorded is only the instant
     between its answer and our commit (the one window in which a dying worker leaves an e-mail to be sent
@@ -636,7 +638,7 @@ def _email_send_and_record(message: EmailMultiAlternatives, *, run: StepRun, not
                 outcome=Activity.Outcome.SENT,
                 note=note,
             )
-            _finish(run, StepRun.State.DONE, "E-mail sent.", now=timezone.now())
+            _finish(run, StepRun.State.DONE, "E-mail sent.", now=now)
     finally:
         connection.close()
     logger.info("outreach e-mail sent on delivery %s (step %s)", run.enrolment.delivery_id, run.pk)
@@ -666,30 +668,32 @@ def step_run_execute(*, run_id: int, now: datetime | None = None) -> str:
                 kind=MessageKind.TRANSACTIONAL if run.transactional else MessageKind.MARKETING,
                 reply_to=[officer.email] if officer and officer.email else None,
             )
-            _email_send_and_record(message, run=run, note=f"{run.title}. Subject: {subject}\n\n{body}")
+            _email_send_and_record(
+                message, run=run, note=f"{run.title}. Subject: {subject}\n\n{body}", now=now
+            )
         else:
             text = text_send(delivery_id=delivery.pk, body=text_with_stop(merge.render(run.body, values)))
-            _finish(run, StepRun.State.DONE, "Text sent.", now=timezone.now(), text_message=text)
+            _finish(run, StepRun.State.DONE, "Text sent.", now=now, text_message=text)
     except SmsOptedOut:
         enrolments_stop(delivery_ids=[delivery.pk], reason=Enrolment.StopReason.OPTED_OUT)
         return "stopped"
     except ConsumerUnreachable as exc:
-        _finish(run, StepRun.State.SKIPPED, f"Skipped: {exc}", now=timezone.now())
+        _finish(run, StepRun.State.SKIPPED, f"Skipped: {exc}", now=now)
         return "skipped"
     except Exception as exc:
         transient = (isinstance(exc, SmsError) and exc.transient) or (
             not isinstance(exc, SmsError) and is_transient(exc)
         )
-        code = exc.code if isinstance(exc, SmsError) else type(exc).__name__
+        code = (exc.code if isinstance(exc, SmsError) else "") or type(exc).__name__
         if transient and run.attempts <= len(RETRY_WAITS):
             StepRun.objects.filter(pk=run.pk, state=StepRun.State.SENDING).update(
                 state=StepRun.State.PENDING,
-                due_at=timezone.now() + RETRY_WAITS[run.attempts - 1],
+                due_at=now + RETRY_WAITS[run.attempts - 1],
                 result=f"Not sent ({code}); trying again.",
             )
             logger.warning("outreach step %s not sent (%s); retried later", run.pk, code)
             return "retry"
-        _finish(run, StepRun.State.FAILED, f"Not sent: {code}.", now=timezone.now())
+        _finish(run, StepRun.State.FAILED, f"Not sent: {code}.", now=now)
         logger.warning("outreach step %s failed (%s)", run.pk, code)
         return "failed"
     return "sent"
@@ -711,11 +715,18 @@ def step_runs_recover(*, now: datetime | None = None) -> int:
         for run in stale:
             delivery_id = run.enrolment.delivery_id
             if run.action == Action.TEXT:
+                # The delivery's texts since the claim that no other step has as its own: one of an
+                # enrolment's messages is sent at a time (step_run_claim), so this is the step's.
                 sent = (
                     TextMessage.objects.filter(
                         delivery_id=delivery_id,
                         direction=TextMessage.Direction.OUTBOUND,
                         created_at__gte=run.claimed_at,
+                    )
+                    .exclude(
+                        pk__in=StepRun.objects.filter(
+                            enrolment_id=run.enrolment_id, text_message__isnull=False
+                        ).values("text_message_id")
                     )
                     .order_by("pk")
                     .first()
@@ -736,6 +747,7 @@ def step_runs_recover(*, now: datetime | None = None) -> int:
                 kind=Activity.Kind.EMAIL,
                 outcome=Activity.Outcome.SENT,
                 created_at__gte=run.claimed_at,
+                note__startswith=f"{run.title}.",  # _email_send_and_record's note names the step
             ).exists():
                 _finish(run, StepRun.State.DONE, "E-mail sent (recorded after its worker stopped).", now=now)
                 settled += 1
