@@ -20,7 +20,14 @@ from billing.models import Account
 from config.celery import app
 from core.tasking import ReliableTask
 from integrations.channels import sms
-from integrations.models import IdempotencyRecord, StepRun, TextMessage, WebhookEndpoint, WebhookMessage
+from integrations.models import (
+    IdempotencyRecord,
+    InboxExport,
+    StepRun,
+    TextMessage,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 from integrations.services import webhook_secret_new
 from integrations.tests.receiver import Receiver
 from leads.models import Lead
@@ -281,6 +288,21 @@ def outreach_run_due(w: World):
     )
 
 
+def inbox_export_build(w: World):
+    """A large inbox export the owner asked for: written, logged and e-mailed once."""
+    from compliance.models import ContactAccess
+    from marketplace.selectors import InboxFilters
+
+    _sold_delivery(w)
+    export = InboxExport.objects.create(lender=w.lender, user=w.owner, filters=InboxFilters().to_dict())
+    w.args = (export.pk,)
+    w.did_work = lambda: (
+        len(mail.outbox) == 1
+        and InboxExport.objects.get(pk=export.pk).rows == 1
+        and ContactAccess.objects.filter(channel=ContactAccess.Channel.EXPORT).count() == 1
+    )
+
+
 def outbox_flush(w: World):
     """An e-mail task the broker refused at commit, left in the outbox: published once."""
     from core.models import OutboxTask
@@ -341,6 +363,7 @@ SCENARIOS: dict[str, list[Callable[[World], None]]] = {
     "integrations.tasks.low_balance_notify": [low_balance_notify],
     "integrations.tasks.return_decided_email": [return_decided_email],
     "integrations.tasks.text_reply_notify": [text_reply_notify],
+    "integrations.tasks.inbox_export_build": [inbox_export_build],
     "compliance.tasks.consumers_erase_expired": [consumers_erase_expired],
     "integrations.tasks.records_expired_purge": [records_expired_purge],
     "integrations.outreach.tasks.deliveries_outreach_start": [deliveries_outreach_start],
