@@ -147,22 +147,18 @@ def lead_contacts(*, lead: Lead) -> list[LeadContact]:
     above it."""
     contacts = []
     for d in lead.deliveries.select_related("lender", "assigned_to__membership").order_by("pk"):
-        officer = d.assigned_to
+        officer, name, phone = d.assigned_to, "", ""
         member = getattr(officer, "membership", None) if officer is not None else None
-        works_here = (
+        # Only an active officer who still works for this buyer is named (a reassigned or departed one not).
+        if (
             officer is not None
-            and officer.is_active
             and member is not None
+            and officer.is_active
             and member.is_active
             and member.lender_id == d.lender_id
-        )
-        contacts.append(
-            LeadContact(
-                lender=d.lender.name,
-                officer=(officer.get_full_name() or officer.get_username()) if works_here else "",
-                phone=member.phone_display if works_here else "",
-            )
-        )
+        ):
+            name, phone = officer.get_full_name() or officer.get_username(), member.phone_display
+        contacts.append(LeadContact(lender=d.lender.name, officer=name, phone=phone))
     return contacts
 
 

@@ -398,10 +398,10 @@ class FirstTouchForm(forms.Form):
     send_text = forms.BooleanField(
         label="Send the first-touch text",
         required=False,
-        help_text="Only to consumers whose consent covers texts; never in their quiet hours (8 am to 9 pm).",
+        help_text="Only to consumers whose consent covers texts, and only from 8 am to 9 pm their time.",
     )
     text_body = forms.CharField(
-        label="Text",
+        label="Text message",
         max_length=480,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Up to 480 characters. “Reply STOP to opt out.” is added if you leave it out.",

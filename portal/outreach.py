@@ -7,6 +7,8 @@ writes through its services."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -22,7 +24,7 @@ from core.clientip import client_ip
 from integrations.outreach import merge, selectors
 from integrations.outreach import services as outreach
 from integrations.outreach.defaults import STOP_LINE
-from integrations.outreach.models import Sequence, SequenceStep
+from integrations.outreach.models import Sequence, SequenceStep, StepRun
 from lenders.models import Subscription
 
 from .forms import (
@@ -62,6 +64,12 @@ def _preview_values(request: PortalRequest) -> dict[str, str]:
     return {**PREVIEW_SAMPLE, **_sender(request)}
 
 
+@dataclass(frozen=True)
+class CallRow:
+    task: StepRun
+    say: str
+
+
 # --- My day -----------------------------------------------------------------------------------------------
 
 
@@ -81,16 +89,26 @@ def my_day(request: PortalRequest) -> HttpResponse:
             ip_address=client_ip(request),
         )
     sender = _sender(request)
-    for task in tasks:
+
+    def rows(group: list[StepRun]) -> list[CallRow]:
         # What to say on the call, filled for this lead (the caller is the member looking).
-        task.say = merge.render(task.body, {**outreach.lead_values(task.enrolment.delivery.lead), **sender})
+        return [
+            CallRow(
+                task=t,
+                say=merge.render(t.body, {**outreach.lead_values(t.enrolment.delivery.lead), **sender}),
+            )
+            for t in group
+        ]
+
     return render(
         request,
         "portal/my_day.html",
         {
             "membership": request.membership,
             "nav": "my_day",
-            "day": day,
+            "overdue": rows(day.overdue),
+            "due_now": rows(day.due_now),
+            "upcoming": rows(day.upcoming),
             "count": len(tasks),
             "log_form": CallTaskLogForm(),
             "now": now,
@@ -131,7 +149,7 @@ def _first_touch_initial(request: PortalRequest) -> dict[str, Any]:
     }
 
 
-def _preview(request: PortalRequest, data: dict[str, Any]) -> dict[str, Any]:
+def _preview(request: PortalRequest, data: Mapping[str, Any]) -> dict[str, Any]:
     """What the consumer would get, or why it cannot be filled (per field)."""
     values = _preview_values(request)
     errors = {}
@@ -197,11 +215,15 @@ def first_touch_preview(request: PortalRequest) -> HttpResponse:
 def sequences(request: PortalRequest) -> HttpResponse:
     lender = request.membership.lender
     outreach.sequence_default_ensure(lender_id=lender.pk)
-    rows = list(selectors.sequences_for_lender(lender_id=lender.pk))
     names = dict(Subscription.objects.for_lender(lender).values_list("pk", "name"))
-    for seq in rows:
-        seq.subscription_names = [names.get(r.subscription_id, "") for r in seq.subscription_rows.all()]
-    return render(request, "portal/settings/sequences.html", _ctx(request, "sequences", sequences=rows))
+    rows = [
+        {
+            "sequence": seq,
+            "subscriptions": [names.get(r.subscription_id, "") for r in seq.subscription_rows.all()],
+        }
+        for seq in selectors.sequences_for_lender(lender_id=lender.pk)
+    ]
+    return render(request, "portal/settings/sequences.html", _ctx(request, "sequences", rows=rows))
 
 
 def _sequence_or_404(request: PortalRequest, sequence_id: int) -> Sequence:

@@ -65,7 +65,7 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 # A delivery's pipeline past this point is a person's work now: the routine stops.
-STOP_STATUSES = {
+STOP_STATUSES: dict[str, str] = {
     Delivery.Status.APPLICATION: Enrolment.StopReason.APPLICATION,
     Delivery.Status.APPROVED: Enrolment.StopReason.APPLICATION,
     Delivery.Status.FUNDED: Enrolment.StopReason.APPLICATION,
