@@ -7,10 +7,10 @@ often enrolment runs. A run claims it in a short transaction (row locked, `pendi
 before any message goes, so a second task finds it taken; the message is sent outside any transaction (no
 transaction open across an SMTP or Twilio round trip); a second transaction records the result. A worker
 that dies while `sending` leaves the row claimed: step_runs_recover looks at what the channel recorded
-after the claim (the text's TextMessage row is written before the provider is called; the e-mail's activity
-just after the mail server took it) and either finishes the row or gives it back to `pending`. So a text is
-never sent twice, and an e-mail only if the worker died in the instant between the mail server's answer
-and the activity's insert.
+for the claim (the text's TextMessage row, keyed by the claim, is written before the provider is called; the
+e-mail's activity is committed with the step, before the mail server's connection is closed) and either
+finishes the row or gives it back to `pending`. So a text is never sent twice, and an e-mail only if the
+worker died in the instant between the mail server's answer and that commit.
 """
 
 from __future__ import annotations
@@ -613,7 +613,7 @@ def step_run_claim(*, run_id: int, now: datetime) -> Claim:
             )
             return Claim("opened")
         if StepRun.objects.filter(enrolment=enrolment, state=StepRun.State.SENDING).exists():
-            return Claim("busy")  # one message of an enrolment at a time: recovery reads evidence by time
+            return Claim("busy")  # one message of an enrolment at a time (two steps due at one moment)
         StepRun.objects.filter(pk=run.pk).update(
             state=StepRun.State.SENDING, claimed_at=now, attempts=run.attempts + 1
         )
@@ -672,7 +672,11 @@ def step_run_execute(*, run_id: int, now: datetime | None = None) -> str:
                 message, run=run, note=f"{run.title}. Subject: {subject}\n\n{body}", now=now
             )
         else:
-            text = text_send(delivery_id=delivery.pk, body=text_with_stop(merge.render(run.body, values)))
+            text = text_send(
+                delivery_id=delivery.pk,
+                body=text_with_stop(merge.render(run.body, values)),
+                key=text_key(run),
+            )
             _finish(run, StepRun.State.DONE, "Text sent.", now=now, text_message=text)
     except SmsOptedOut:
         enrolments_stop(delivery_ids=[delivery.pk], reason=Enrolment.StopReason.OPTED_OUT)
@@ -699,10 +703,17 @@ def step_run_execute(*, run_id: int, now: datetime | None = None) -> str:
     return "sent"
 
 
+def text_key(run: StepRun) -> str:
+    """The channels' once-per-key for this claim of a text step (integrations.channels text_send `key`): a
+    text with it exists from just before the provider is asked, so it is what a dead worker's claim left;
+    a retry after a failed send is a new claim, so a new key."""
+    return f"outreach-step:{run.pk}:{run.attempts}"
+
+
 def step_runs_recover(*, now: datetime | None = None) -> int:
-    """Claims whose worker died mid-send (older than STALE_CLAIM): finished when the channel recorded the
-    message after the claim, else given back to `pending` (nothing left us, so sending now is sending once).
-    Returns how many were settled."""
+    """Claims whose worker died mid-send (older than STALE_CLAIM): a text whose row the claim wrote is done
+    (the provider may have it); anything else is given back to `pending` (nothing left us, so sending now is
+    sending once). Returns how many were settled."""
     now = now or timezone.now()
     settled = 0
     with transaction.atomic():
@@ -715,22 +726,9 @@ def step_runs_recover(*, now: datetime | None = None) -> int:
         for run in stale:
             delivery_id = run.enrolment.delivery_id
             if run.action == Action.TEXT:
-                # The delivery's texts since the claim that no other step has as its own: one of an
-                # enrolment's messages is sent at a time (step_run_claim), so this is the step's.
-                sent = (
-                    TextMessage.objects.filter(
-                        delivery_id=delivery_id,
-                        direction=TextMessage.Direction.OUTBOUND,
-                        created_at__gte=run.claimed_at,
-                    )
-                    .exclude(
-                        pk__in=StepRun.objects.filter(
-                            enrolment_id=run.enrolment_id, text_message__isnull=False
-                        ).values("text_message_id")
-                    )
-                    .order_by("pk")
-                    .first()
-                )
+                # The text this claim made, if it got as far as its row (written before the provider is
+                # asked): then the provider may have it, and it is never sent again.
+                sent = TextMessage.objects.filter(delivery_id=delivery_id, send_key=text_key(run)).first()
                 if sent is not None:
                     _finish(
                         run,
@@ -741,17 +739,7 @@ def step_runs_recover(*, now: datetime | None = None) -> int:
                     )
                     settled += 1
                     continue
-            elif Activity.objects.filter(
-                delivery_id=delivery_id,
-                automated=True,
-                kind=Activity.Kind.EMAIL,
-                outcome=Activity.Outcome.SENT,
-                created_at__gte=run.claimed_at,
-                note__startswith=f"{run.title}.",  # _email_send_and_record's note names the step
-            ).exists():
-                _finish(run, StepRun.State.DONE, "E-mail sent (recorded after its worker stopped).", now=now)
-                settled += 1
-                continue
+            # An e-mail claim still `sending` was never recorded: its activity and `done` commit together.
             StepRun.objects.filter(pk=run.pk).update(
                 state=StepRun.State.PENDING, result="Its worker stopped before sending; sent again."
             )
