@@ -368,3 +368,15 @@ class InboxExport(models.Model):
 
     def __str__(self) -> str:
         return f"Inbox export #{self.pk} ({self.get_status_display()})"
+
+
+# Outreach's models live in their own module; imported here so Django finds them in this app.
+from .outreach.models import (  # noqa: E402, F401
+    Enrolment,
+    LeadConfirmation,
+    MessageTemplate,
+    Sequence,
+    SequenceStep,
+    SequenceSubscription,
+    StepRun,
+)

@@ -68,8 +68,8 @@ class Membership(models.Model):
     role = models.CharField(max_length=8, choices=Role.choices, default=Role.OFFICER)
     is_active = models.BooleanField(default=True)
     # The officer's own details, set on their profile (by them, or by an owner or manager on the team page):
-    # the pre-qualification letter prints them, and a loan officer's NMLS id belongs in anything that offers
-    # a loan. The same fields (names and definitions) as the first-touch work of issue 15.2 uses.
+    # the pre-qualification letter, the first touch and the sequences (integrations.outreach) sign with them;
+    # a loan officer's NMLS id belongs in anything that offers a loan.
     nmls_id = models.CharField("NMLS id", max_length=20, blank=True)
     phone = models.CharField(max_length=15, blank=True, help_text="Digits only, US 10-digit")
     booking_url = models.URLField(

@@ -30,6 +30,8 @@ class MarketplaceConfig(AppConfig):
         staffconfig.provide(
             "duplicate_window_days", lambda: services.market_settings_current().duplicate_window_days
         )
+        # The result page and the consumer's confirmation say how many lenders may have a shared request.
+        staffconfig.provide("shared_max_buyers", lambda: services.market_settings_current().shared_max_buyers)
         # A lead waiting (received, or released from hold) is the market's to qualify and sell.
         lead_waiting.connect(services.lead_waiting_queue, dispatch_uid="marketplace.lead_waiting_queue")
         # Analytics' rollup counts sales on the lender's local day: a new zone rebuilds it.

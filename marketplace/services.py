@@ -31,7 +31,7 @@ from lenders.models import AssignmentRule, Lender, Membership, Subscription
 from .matching import LEAD_VALUES, in_schedule, matching_sql
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
 from .rollup import facts_of, facts_read, rollups_apply
-from .signals import deliveries_created
+from .signals import deliveries_created, delivery_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -577,6 +577,9 @@ def delivery_set_status(
     d.save()
     rollups_apply(before=[before], after=[facts_of(d, zone=d.rollup_zone)])
     delivery.__dict__.update(d.__dict__)
+    transaction.on_commit(
+        lambda: delivery_status_changed.send(sender=Delivery, delivery_id=d.pk, status=status)
+    )
     return d
 
 

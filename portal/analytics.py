@@ -1,20 +1,24 @@
 """Analytics: what the member's leads cost and earned, by breakdown and by response time (page and CSV)."""
 
 import dataclasses
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from core.csvexport import csv_response
 from core.formfields import form_problems
+from integrations.outreach.selectors import CallTaskCounts, call_task_counts
 from marketplace.analytics import (
     BREAKDOWNS,
     Row,
     analytics_report,
     analytics_team_total,
 )
+from marketplace.selectors import deliveries_for_member
 
 from .forms import AnalyticsFilterForm
 from .permissions import PortalRequest, member_required
@@ -40,6 +44,15 @@ def _report(request: PortalRequest, form: AnalyticsFilterForm) -> Any:
     )
 
 
+def _call_tasks(request: PortalRequest, report: Any) -> CallTaskCounts:
+    """The sequences' call tasks on the leads of the range (issue 15.3): due, done, missed."""
+    tz = timezone.get_current_timezone()
+    lo = datetime.combine(report.start, time.min, tzinfo=tz)
+    hi = datetime.combine(report.end + timedelta(days=1), time.min, tzinfo=tz)
+    leads = deliveries_for_member(membership=request.membership).filter(created_at__gte=lo, created_at__lt=hi)
+    return call_task_counts(deliveries=leads, now=timezone.now())
+
+
 @member_required
 def analytics(request: PortalRequest) -> HttpResponse:
     form = _range_form(request)
@@ -62,6 +75,7 @@ def analytics(request: PortalRequest) -> HttpResponse:
         request,
         "portal/analytics.html",
         {
+            "call_tasks": _call_tasks(request, report),
             "membership": request.membership,
             "nav": "analytics",
             "form": form,

@@ -384,3 +384,80 @@ class AnalyticsFilterForm(forms.Form):
         if self.is_bound and self.is_valid():
             values.update(self.cleaned_data)
         return values
+
+
+# --- Settings: the first touch, sequences, call tasks (integrations.outreach) ----------------------------
+
+
+class FirstTouchForm(forms.Form):
+    send_email = forms.BooleanField(label="Send the first-touch e-mail", required=False)
+    email_subject = forms.CharField(label="E-mail subject", max_length=200)
+    email_body = forms.CharField(
+        label="E-mail body", max_length=5000, widget=forms.Textarea(attrs={"rows": 12})
+    )
+    send_text = forms.BooleanField(
+        label="Send the first-touch text",
+        required=False,
+        help_text="Only to consumers whose consent covers texts, and only from 8 am to 9 pm their time.",
+    )
+    text_body = forms.CharField(
+        label="Text message",
+        max_length=480,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Up to 480 characters. “Reply STOP to opt out.” is added if you leave it out.",
+    )
+
+
+class SequenceForm(forms.Form):
+    name = forms.CharField(max_length=80)
+    is_active = forms.BooleanField(
+        label="Active", required=False, help_text="A paused sequence enrols no new leads."
+    )
+    is_default = forms.BooleanField(
+        label="Default sequence",
+        required=False,
+        help_text="For subscriptions without a sequence of their own.",
+    )
+    subscriptions = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, label="Subscriptions that use it"
+    )
+
+    def __init__(self, *args, subscriptions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["subscriptions"].choices = list(subscriptions)
+
+
+class SequenceStepForm(forms.Form):
+    action = forms.ChoiceField(choices=[("call", "Call task"), ("email", "E-mail"), ("text", "Text")])
+    timing = forms.ChoiceField(
+        choices=[("after", "After a delay"), ("next_morning", "Next morning, 9 am their time")], label="When"
+    )
+    delay_minutes = BoundedIntegerField(
+        label="Minutes after the sale", min_value=0, max_value=60 * 24 * 30, required=False, initial=0
+    )
+    skip_if_reached = forms.BooleanField(label="Only if not reached yet", required=False)
+    subject = forms.CharField(max_length=200, required=False, label="Subject (e-mail)")
+    body = forms.CharField(
+        max_length=5000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Message, or what to say on the call",
+    )
+
+
+SequenceStepFormSet = forms.formset_factory(
+    SequenceStepForm, extra=1, can_delete=True, max_num=20, absolute_max=20, validate_max=True
+)
+
+
+class CallTaskLogForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[
+            c
+            for c in Activity.OFFICER_OUTCOMES
+            if c[0] in ("reached", "voicemail", "no_answer", "wrong_number")
+        ]
+    )
+    note = forms.CharField(
+        max_length=2000, required=False, widget=forms.TextInput(attrs={"placeholder": "Note"})
+    )

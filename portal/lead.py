@@ -20,6 +20,8 @@ from compliance.models import ContactAccess
 from compliance.selectors import optouts_for_contact
 from compliance.services import contact_access_record
 from core.clientip import client_ip
+from integrations.outreach.selectors import delivery_outreach
+from integrations.outreach.services import call_tasks_complete
 from integrations.services import activity_log_and_notify, delivery_set_status_and_notify
 from leads.choices import LoanPurpose, Product
 from lenders.models import Membership
@@ -139,6 +141,8 @@ def _detail_context(
             posted if posted is not None and posted_status not in {m["status"] for m in moves} else None
         ),
         "activities": list(activities_for_delivery(delivery=delivery)),
+        # The automated routine (first touch, sequence steps) and where it stands.
+        "outreach": dict(zip(("enrolment", "runs"), delivery_outreach(delivery=delivery), strict=True)),
         "followups": list(followups_for_delivery(delivery=delivery)),
         "activity_form": activity_form or ActivityForm(),
         "followup_form": followup_form or FollowUpForm(initial={"due_at": default_due}),
@@ -227,6 +231,8 @@ def delivery_activity(request: PortalRequest, delivery_id: int) -> HttpResponse:
         except ValidationError as exc:
             add_errors(form, exc)
         else:
+            if activity.kind == activity.Kind.CALL:
+                call_tasks_complete(delivery=delivery, user=request.user)  # My day's task for it is done
             moved = f" Lead moved to {delivery.get_status_display()}." if delivery.status != before else ""
             messages.success(request, f"{activity.get_kind_display()} logged.{moved}")
             return redirect(f"{request.path.rsplit('activity/', 1)[0]}#activity-title")

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0005_inbox_export'),
+        ('integrations', '0007_default_first_touch'),
     ]
 
     operations = [
