@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -16,7 +16,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from core.admin_lists import LargeListMixin
 from core.readonly import ReadOnlyAdminMixin
+from leads.search import LEAD_SEARCH_HELP, MAX_ID, leads_search_q
 from lenders import admin as lenders_admin
 from lenders.models import Lender
 
@@ -178,15 +180,25 @@ class AccountAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/billing/account/post_entry.html", context)
 
 
+def ledger_search_q(term: str, *, path: str = "") -> Q | None:
+    """An entry by its number ("#42"), or a lead's charge by the lead (leads.search)."""
+    term = term.strip()
+    if term.startswith("#") and term[1:].isdigit():
+        return Q(**{f"{path}pk": int(term[1:])}) if int(term[1:]) <= MAX_ID else None
+    return leads_search_q(term, path=f"{path}delivery__lead__")
+
+
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(LargeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Append-only: entries are written by billing.services and never changed, here or anywhere."""
 
     list_display = ("created_at", "lender", "kind", "amount", "balance_after", "memo", "created_by")
-    list_filter = ("kind", "created_at")
-    search_fields = ("account__lender__name", "memo")
+    # The lenders are a small table: a filter of them, not a search across it; dates, no date hierarchy.
+    list_filter = ("kind", "created_at", "account__lender")
+    search_fields = ("#entry", "lead")
+    search_help_text = "#42 for entry 42; otherwise the lead whose charge it is: " + LEAD_SEARCH_HELP
+    search_q = staticmethod(ledger_search_q)
     list_select_related = ("account__lender", "created_by")
-    date_hierarchy = "created_at"
     fields = readonly_fields = (
         "account",
         "kind",

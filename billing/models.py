@@ -46,7 +46,8 @@ class LedgerEntry(models.Model):
         CREDIT = "credit", "Credit"
         ADJUSTMENT = "adjustment", "Adjustment"
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    # No index of its own: ledger_account_newest_first starts with it.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     amount = money_field(help_text="Signed: charges are negative.")
     balance_after = money_field()
@@ -61,7 +62,12 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "ledger entries"
-        indexes = [models.Index(fields=["account", "created_at"])]
+        indexes = [
+            # The portal's ledger and CSV (one account, newest first, read in index order: no sort) and the
+            # admin's changelist (every account, the same order).
+            models.Index(fields=["account", "-created_at", "-id"], name="ledger_account_newest_first"),
+            models.Index(fields=["-created_at", "-id"], name="ledger_newest_first"),
+        ]
         constraints = [
             models.CheckConstraint(condition=~Q(kind="charge") | Q(amount__lt=0), name="charge_is_negative"),
             models.CheckConstraint(

@@ -4,9 +4,11 @@ consumer (the view is logged) and erase one."""
 from django.contrib import admin
 from django.http import HttpRequest
 
+from core.admin_lists import LargeListMixin
 from core.clientip import client_ip
 from core.readonly import ReadOnlyAdminMixin
-from leads.models import Consumer, Lead
+from leads.models import LEAD_JSON_FIELDS, Consumer, Lead
+from leads.search import CONSUMER_SEARCH_HELP, LEAD_SEARCH_HELP, consumers_search_q, leads_search_q
 
 from .models import ContactAccess, Erasure, OptOut
 from .services import consumer_erase, contact_access_record_many
@@ -17,12 +19,15 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ContactAccess)
-class ContactAccessAdmin(ReadOnlyAdmin):
+class ContactAccessAdmin(LargeListMixin, ReadOnlyAdmin):
     list_display = ("at", "user", "lender", "lead", "channel", "path", "ip_address")
-    list_filter = ("channel", "at")
+    # Lenders are a small table: a filter, not a search across it; dates, no date hierarchy.
+    list_filter = ("channel", "at", "lender")
     list_select_related = ("user", "lender", "lead")
-    search_fields = ("=lead__id", "user__username", "lender__name", "=ip_address")
-    date_hierarchy = "at"
+    list_defer = tuple(f"lead__{f}" for f in LEAD_JSON_FIELDS)
+    search_fields = ("lead",)
+    search_help_text = "The lead viewed: " + LEAD_SEARCH_HELP
+    search_q, search_path = staticmethod(leads_search_q), "lead__"
 
 
 @admin.register(Erasure)
@@ -45,10 +50,12 @@ class OptOutAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Consumer)
-class ConsumerAdmin(admin.ModelAdmin):
+class ConsumerAdmin(LargeListMixin, admin.ModelAdmin):
     # The list shows no contact details: opening a consumer shows them, and that view is logged.
     list_display = ("id", "first_name", "last_name", "created_at", "erased_at")
-    search_fields = ("=id", "email", "phone", "last_name", "first_name")
+    search_fields = ("id", "e-mail", "phone", "last name")
+    search_help_text = CONSUMER_SEARCH_HELP
+    search_q = staticmethod(consumers_search_q)
     list_filter = (("erased_at", admin.EmptyFieldListFilter),)
     readonly_fields = ("created_at", "erased_at")
     actions = ["erase_consumers"]

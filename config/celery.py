@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Outreach's tasks live beside its services (integrations.outreach.tasks), not in integrations.tasks.
+app.autodiscover_tasks(["integrations.outreach"])

@@ -197,6 +197,9 @@ CELERY_TASK_ROUTES = {
     "integrations.tasks.low_balance_notify": {"queue": "mail"},
     "integrations.tasks.return_decided_email": {"queue": "mail"},
     "integrations.tasks.text_reply_notify": {"queue": "mail"},
+    # Outreach sends to consumers (mail server, Twilio): the outbound worker's, never a sales worker's.
+    "integrations.outreach.tasks.deliveries_outreach_start": {"queue": "mail"},
+    "integrations.outreach.tasks.outreach_run_due": {"queue": "mail"},
     "lenders.tasks.invitation_send": {"queue": "mail"},
     "marketplace.tasks.followups_remind_overdue": {"queue": "mail"},
 }
@@ -232,6 +235,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.tasks.outbox_flush",
         "schedule": env.float("SWEEPER_INTERVAL_SECONDS", default=60.0),
         "kwargs": {"older_than_seconds": env.int("SWEEPER_MIN_AGE_SECONDS", default=60)},
+    },
+    # Sequence steps due (each run once, quiet hours kept), and outreach a lost task left undone.
+    "run-due-outreach": {
+        "task": "integrations.outreach.tasks.outreach_run_due",
+        "schedule": env.float("OUTREACH_INTERVAL_SECONDS", default=30.0),
     },
     # Expired Idempotency-Key answers and old webhook payloads (both may hold contact details).
     "purge-expired-records": {"task": "integrations.tasks.records_expired_purge", "schedule": 3600.0},

@@ -1,19 +1,31 @@
 """Staff tools: partners and their keys (a new key is shown once in a message), webhook endpoints and logs."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from core.readonly import ReadOnlyAdminMixin
+from core.admin_lists import LargeListMixin
+from core.readonly import ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from leads.models import LEAD_JSON_FIELDS
+from leads.search import LEAD_SEARCH_HELP, leads_search_q
 
 from . import services
 from .models import (
     ApiKey,
+    Enrolment,
     LeadIntake,
     LeadSource,
+    MessageTemplate,
+    Sequence,
+    SequenceStep,
+    StepRun,
     TextMessage,
     WebhookAttempt,
     WebhookEndpoint,
     WebhookMessage,
 )
+from .outreach import services as outreach
 
 
 @admin.register(LeadSource)
@@ -54,11 +66,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeadIntake)
-class LeadIntakeAdmin(admin.ModelAdmin):
+class LeadIntakeAdmin(LargeListMixin, admin.ModelAdmin):
     list_display = ["lead", "source", "consent_given_at", "created_at"]
     list_select_related = ["lead", "source"]
+    list_defer = [f"lead__{f}" for f in LEAD_JSON_FIELDS]
     raw_id_fields = ["lead", "api_key"]
-    list_filter = ["source"]
+    list_filter = ["source", "created_at"]
+    search_fields = ["lead"]
+    search_help_text = "The lead: " + LEAD_SEARCH_HELP
+    search_q, search_path = staticmethod(leads_search_q), "lead__"
 
 
 class AttemptInline(admin.TabularInline):
@@ -79,7 +95,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookMessage)
-class WebhookMessageAdmin(admin.ModelAdmin):
+class WebhookMessageAdmin(LargeListMixin, admin.ModelAdmin):
     list_display = [
         "event_id",
         "event_type",
@@ -90,8 +106,10 @@ class WebhookMessageAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_select_related = ["endpoint"]
-    list_filter = ["status", "event_type"]
-    search_fields = ["event_id"]
+    # The payload (the lead's details) is on the message's page, not in the list.
+    list_defer = ["payload"]
+    list_filter = ["status", "event_type", "created_at"]
+    search_fields = ["=event_id"]  # the webhook-id header a lender quotes; unique, so indexed
     raw_id_fields = ["endpoint"]
     inlines = [AttemptInline]
 
@@ -108,4 +126,84 @@ class TextMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["=provider_id", "=lead__id", "=delivery__id"]
     raw_id_fields = ["lead", "delivery"]
     exclude = ["phone", "body"]
+    show_full_result_count = False
+
+
+# --- Outreach ---------------------------------------------------------------------------------------------
+
+
+class MessageTemplateForm(forms.ModelForm):
+    """Staff write merge fields only (integrations.outreach.merge); a field we cannot fill is refused here."""
+
+    class Meta:
+        model = MessageTemplate
+        fields = ["send_email", "email_subject", "email_body", "send_text", "text_body"]
+
+    def clean(self):
+        data = super().clean()
+        try:
+            outreach.templates_check(
+                {k: data.get(k) or "" for k in ("email_subject", "email_body", "text_body")}
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field, errors)
+        return data
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    """The marketplace's default first touch (what every lender without its own sends) and, to look at,
+    lenders' own. Lenders edit theirs in the portal (Settings → First touch)."""
+
+    form = MessageTemplateForm
+    list_display = ["__str__", "lender", "send_email", "send_text", "updated_at"]
+    list_select_related = ["lender"]
+    list_filter = ["is_default"]
+    search_fields = ["lender__name"]
+
+    def has_add_permission(self, request):
+        return False  # the default ships (a data migration); lenders write their own in the portal
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is not None and not obj.is_default
+
+    def save_model(self, request, obj, form, change):
+        obj.updated_at, obj.updated_by = timezone.now(), request.user
+        super().save_model(request, obj, form, change)
+
+
+class SequenceStepInline(admin.TabularInline):
+    model = SequenceStep
+    extra = 0
+    fields = ["position", "action", "timing", "delay_minutes", "skip_if_reached", "subject"]
+
+
+@admin.register(Sequence)
+class SequenceAdmin(admin.ModelAdmin):
+    list_display = ["name", "lender", "is_default", "is_active", "updated_at"]
+    list_select_related = ["lender"]
+    list_filter = ["is_default", "is_active"]
+    search_fields = ["name", "lender__name"]
+    raw_id_fields = ["lender"]
+    inlines = [SequenceStepInline]
+    exclude = ["subscriptions"]
+
+
+class StepRunInline(ReadOnlyInlineMixin, admin.TabularInline):
+    model = StepRun
+    fields = ["key", "title", "action", "due_at", "state", "attempts", "finished_at", "result"]
+    ordering = ["due_at", "pk"]
+
+
+@admin.register(Enrolment)
+class EnrolmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each delivery's outreach, step by step (what ran, when, and why a step was skipped or waited)."""
+
+    list_display = ["delivery", "sequence", "state", "stop_reason", "created_at"]
+    list_select_related = ["delivery", "sequence"]
+    list_filter = ["state", "stop_reason"]
+    search_fields = ["=delivery__id"]
+    raw_id_fields = ["delivery", "sequence"]
+    inlines = [StepRunInline]
     show_full_result_count = False

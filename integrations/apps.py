@@ -5,8 +5,8 @@ from anymail.signals import inbound
 from django.apps import AppConfig
 
 from billing.signals import balance_lowered
-from compliance.signals import consumer_erased
-from marketplace.signals import deliveries_created, return_decided
+from compliance.signals import consumer_erased, consumer_opted_out
+from marketplace.signals import deliveries_created, delivery_status_changed, return_decided
 
 
 class IntegrationsConfig(AppConfig):
@@ -31,5 +31,19 @@ class IntegrationsConfig(AppConfig):
         balance_lowered.connect(receivers.balance_lowered_check, dispatch_uid="integrations.low_balance")
         # A decided return: return.decided webhook and the lender's e-mail.
         return_decided.connect(receivers.return_decided_notify, dispatch_uid="integrations.return_decided")
+        # Outreach stops when a person takes over or the consumer says stop (integrations.outreach).
+        from .signals import consumer_replied
+
+        consumer_replied.connect(
+            receivers.consumer_replied_stop, dispatch_uid="integrations.outreach.replied"
+        )
+        consumer_opted_out.connect(
+            receivers.consumer_opted_out_stop, dispatch_uid="integrations.outreach.opted_out"
+        )
+        consumer_erased.connect(receivers.consumer_erased_stop, dispatch_uid="integrations.outreach.erased")
+        return_decided.connect(receivers.return_decided_stop, dispatch_uid="integrations.outreach.returned")
+        delivery_status_changed.connect(
+            receivers.delivery_status_changed_stop, dispatch_uid="integrations.outreach.status"
+        )
         # An e-mail to the List-Unsubscribe mailto, through the provider's inbound webhook (anymail).
         inbound.connect(receivers.inbound_mail_unsubscribe, dispatch_uid="integrations.inbound_mail")

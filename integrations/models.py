@@ -226,6 +226,8 @@ class WebhookMessage(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
+            # The admin's changelist, in this order.
+            models.Index(fields=["-created_at", "-id"], name="webhook_message_newest_first"),
             # Erasure finds the messages about a lead (every event about one carries data.lead_id).
             models.Index(KT("payload__data__lead_id"), name="webhook_message_lead"),
             # Retention clears delivered payloads by age.
@@ -366,3 +368,15 @@ class InboxExport(models.Model):
 
     def __str__(self) -> str:
         return f"Inbox export #{self.pk} ({self.get_status_display()})"
+
+
+# Outreach's models live in their own module; imported here so Django finds them in this app.
+from .outreach.models import (  # noqa: E402, F401
+    Enrolment,
+    LeadConfirmation,
+    MessageTemplate,
+    Sequence,
+    SequenceStep,
+    SequenceSubscription,
+    StepRun,
+)

@@ -35,7 +35,7 @@ from core.tasking import enqueue, enqueue_on_commit
 from leads.models import Lead
 from leads.services import lead_submit
 from lenders.models import Lender
-from marketplace.services import delivery_set_status
+from marketplace.services import activity_log, delivery_set_status
 from marketplace.services import market_settings_current as market_settings
 
 from .exports import inbox_exports_erased_scrub
@@ -508,3 +508,14 @@ def delivery_set_status_and_notify(
     )
     webhooks_emit_delivery_updated(delivery=delivery)
     return delivery
+
+
+@transaction.atomic
+def activity_log_and_notify(*, delivery, user, kind: str, outcome: str = "", note: str = ""):
+    """marketplace.services.activity_log (portal and API alike), and when reaching the consumer moved the
+    lead from New to Contacted, the delivery.updated webhook a status change always sends."""
+    before = delivery.status
+    activity = activity_log(delivery=delivery, user=user, kind=kind, outcome=outcome, note=note)
+    if delivery.status != before:
+        webhooks_emit_delivery_updated(delivery=delivery)
+    return activity

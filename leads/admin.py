@@ -13,10 +13,13 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from core.admin_lists import LargeListMixin, fixed_choices_filter
 from core.readonly import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 
 from .choices import LeadStatus
-from .models import ConsentRecord, CountyLoanLimit, GuidelineSet, Lead, StateHousingCost
+from .geo import US_STATES
+from .models import LEAD_JSON_FIELDS, ConsentRecord, CountyLoanLimit, GuidelineSet, Lead, StateHousingCost
+from .search import LEAD_SEARCH_HELP, leads_search_q
 from .services import lead_release
 
 
@@ -135,8 +138,11 @@ class ConsentInline(ReadOnlyInlineMixin, admin.StackedInline):
     fields = readonly_fields = ("text", "text_sha256", "created_at", "ip_address", "user_agent", "page_url")
 
 
+StateFilter = fixed_choices_filter(title="state", field="state", choices=[(s, s) for s in US_STATES])
+
+
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(LargeListMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "created_at",
@@ -149,12 +155,14 @@ class LeadAdmin(admin.ModelAdmin):
         "status_reason",
     )
     # "Held for review" among the statuses: leads whose processing raised, waiting for staff to release them.
-    list_filter = ("status", "purpose", "state", "credit_range")
-    # "^public_id": a lead's reference (Lead.reference) is the start of its public id.
-    search_fields = ("=id", "^public_id", "consumer__email", "consumer__phone", "consumer__last_name")
-    list_select_related = ("consumer",)
+    # Every filter's choices are fixed (core.admin_lists); the dates replace a date hierarchy.
+    list_filter = ("status", "purpose", StateFilter, "credit_range", "created_at")
+    # Shown in the search box; the search itself is get_search_results, exact on indexes (leads.search).
+    search_fields = ("id", "reference", "consumer e-mail", "phone", "last name")
+    search_help_text = LEAD_SEARCH_HELP
+    search_q = staticmethod(leads_search_q)
+    list_defer = LEAD_JSON_FIELDS
     raw_id_fields = ("consumer",)
-    date_hierarchy = "created_at"
     # Declared wide, as ModelAdmin does: the marketplace's LeadAdmin extends both with its own.
     inlines: ClassVar[tuple[type[InlineModelAdmin], ...]] = (ConsentInline,)
     actions: tuple[str, ...] = ("release",)
@@ -245,13 +253,16 @@ class LeadAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConsentRecordAdmin(LargeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Consent is proof for regulators; nobody may add, change or delete it, staff included."""
 
     list_display = ("lead", "created_at", "ip_address", "short_hash")
-    search_fields = ("=lead__id", "ip_address", "text_sha256")
+    list_filter = ("created_at",)
+    search_fields = ("lead",)
+    search_help_text = "The lead: " + LEAD_SEARCH_HELP
+    search_q, search_path = staticmethod(leads_search_q), "lead__"
     list_select_related = ("lead",)
-    date_hierarchy = "created_at"
+    list_defer = tuple(f"lead__{f}" for f in LEAD_JSON_FIELDS)
     fields = readonly_fields = (
         "lead",
         "text",

@@ -6,6 +6,7 @@ ConsentRecord (which keeps the text and its SHA-256) can still be matched to the
 """
 
 import hashlib
+import re
 
 CONSENT_VERSIONS: dict[str, str] = {
     "2025-01": (
@@ -31,3 +32,24 @@ def consent_version_for(text_sha256: str) -> str | None:
         if consent_sha256(text) == text_sha256:
             return version
     return None
+
+
+# Which published versions the consumer agreed to texts in (TCPA: texts need the consumer's express consent,
+# and the disclosure must say so). A new version says here whether it covers texts; one missing from this
+# table covers none.
+CONSENT_COVERS_TEXTS: dict[str, bool] = {
+    "2025-01": True,  # "...including by autodialed calls and texts..."
+}
+
+# A partner's own disclosure (API intake stores its text verbatim) covers texts when it names them: "texts",
+# "text messages", "SMS". Whole words only, so "context" is no consent.
+_TEXTS_NAMED = re.compile(r"\b(texts?|text messages?|texting|sms)\b", re.IGNORECASE)
+
+
+def consent_covers_texts(*, text: str, text_sha256: str = "") -> bool:
+    """Did the consumer agree to be texted? Our own form's versions answer from CONSENT_COVERS_TEXTS; any
+    other text (a partner's) only if it names texts in so many words. An empty text covers nothing."""
+    version = consent_version_for(text_sha256 or consent_sha256(text))
+    if version is not None:
+        return CONSENT_COVERS_TEXTS.get(version, False)
+    return bool(text) and _TEXTS_NAMED.search(text) is not None

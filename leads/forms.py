@@ -56,6 +56,24 @@ _PHONE_RE = re.compile(r"[0-9()+.\- ]{7,25}")
 _NAME_PUNCTUATION = frozenset(" '’-.")
 
 
+def us_phone_digits(raw: str) -> str:
+    """A US phone number as its 10 digits ("(512) 555-0142" -> "5125550142"), or a ValidationError saying
+    what is expected. The one parser of a typed phone: the consumer's on the form, an officer's on their
+    profile."""
+    message = "Enter a 10-digit US phone number, like (512) 555-0142."
+    if not _PHONE_RE.fullmatch(raw):
+        raise ValidationError(message, code="invalid")
+    digits = re.sub(r"[^0-9]", "", raw)
+    if len(digits) == 11 and digits[0] == "1":
+        digits = digits[1:]
+    if len(digits) != 10:
+        raise ValidationError(message, code="invalid")
+    # North American numbering: area codes and exchanges never start with 0 or 1.
+    if digits[0] in "01" or digits[3] in "01":
+        raise ValidationError("That is not a valid US phone number; please check it.", code="invalid")
+    return digits
+
+
 def money(value: Decimal) -> str:
     """$1,234 or $1,234.50, as messages and pages show amounts."""
     return f"${value:,.0f}" if value == value.to_integral_value() else f"${value:,.2f}"
@@ -335,19 +353,7 @@ class LeadForm(forms.Form):
         return zip5
 
     def clean_phone(self) -> str:
-        raw = self.cleaned_data["phone"]
-        message = "Enter a 10-digit US phone number, like (512) 555-0142."
-        if not _PHONE_RE.fullmatch(raw):
-            raise ValidationError(message, code="invalid")
-        digits = re.sub(r"[^0-9]", "", raw)
-        if len(digits) == 11 and digits[0] == "1":
-            digits = digits[1:]
-        if len(digits) != 10:
-            raise ValidationError(message, code="invalid")
-        # North American numbering: area codes and exchanges never start with 0 or 1.
-        if digits[0] in "01" or digits[3] in "01":
-            raise ValidationError("That is not a valid US phone number; please check it.", code="invalid")
-        return digits
+        return us_phone_digits(self.cleaned_data["phone"])
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]

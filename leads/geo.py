@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import zipcodes
 
@@ -26,6 +27,7 @@ __all__ = [
     "COUNTY_ALIASES",
     "ct_planning_region",
     "county_display_names",
+    "zip_time_zones",
 ]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -334,3 +336,38 @@ def zips_within(center_zip: str, miles: float) -> list[str]:
         ):
             found.add(zip_code)
     return sorted(found)
+
+
+# The mainland's widest span: where nothing better is known, a time is inside quiet hours unless it is
+# allowed on both coasts (and Hawaii and Alaska, rare for an unknown ZIP, are no worse off than Pacific).
+UNKNOWN_TIME_ZONES: tuple[str, ...] = ("America/New_York", "America/Los_Angeles")
+
+
+def _valid_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return "/" in name  # zipcodes has a few place names in the column ("Napakiak"), not zones
+
+
+@cache
+def _state_time_zones() -> dict[str, str]:
+    """Each state's commonest time zone, for the few ZIPs zipcodes gives none (or a bad one) to."""
+    counts: dict[str, dict[str, int]] = {}
+    for _, state, _, _, _, zone in zip_index().values():
+        if zone and _valid_zone(zone):
+            by_zone = counts.setdefault(state, {})
+            by_zone[zone] = by_zone.get(zone, 0) + 1
+    return {state: max(zones, key=lambda z: zones[z]) for state, zones in counts.items()}
+
+
+def zip_time_zones(zip_code: str, state: str = "") -> tuple[str, ...]:
+    """The IANA time zone(s) a consumer at this ZIP lives by, from zipcodes' shipped table: one zone for a
+    ZIP it knows; else the state's commonest; else both coasts' (UNKNOWN_TIME_ZONES), so that a caller
+    keeping to local hours keeps to them wherever the consumer is."""
+    info = lookup_zip(zip_code)
+    if info is not None and info.timezone and _valid_zone(info.timezone):
+        return (info.timezone,)
+    zone = _state_time_zones().get((info.state if info else "") or state)
+    return (zone,) if zone else UNKNOWN_TIME_ZONES

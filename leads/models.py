@@ -6,7 +6,7 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone
 
@@ -26,10 +26,14 @@ class Consumer(models.Model):
     erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        # Duplicate checks compare e-mails case-insensitively (leads.selectors.leads_earlier_contacts).
         # The inbox's search by name, e-mail or phone has trigram indexes on PostgreSQL, made by migration
         # 0012 outside the model (SQLite, the embedded default, has no GIN and searches by scanning).
-        indexes = [models.Index(Upper("email"), name="leads_consumer_email_upper")]
+        indexes = [
+            # Duplicate checks compare e-mails case-insensitively (leads.selectors.leads_earlier_contacts).
+            models.Index(Upper("email"), name="leads_consumer_email_upper"),
+            # Staff find a consumer by last name, ignoring case, newest first (leads.search).
+            models.Index(Upper("last_name"), F("id").desc(), name="leads_consumer_last_name_upper"),
+        ]
 
     def __str__(self) -> str:
         return f"Consumer #{self.pk}"
@@ -57,6 +61,11 @@ class LeadQuerySet(models.QuerySet):
     def stuck(self, *, older_than):
         """Leads whose next task never ran (e.g. the broker was down at commit time)."""
         return self.filter(status__in=[LeadStatus.RECEIVED, LeadStatus.QUALIFIED], updated_at__lt=older_than)
+
+
+# The lead's wide columns that no list shows: the engine's full working and the sales' decision trace (a few
+# kB of JSON a lead). Lists of leads, or of rows joined to their lead, defer them.
+LEAD_JSON_FIELDS = ("qualification", "distribution_trace")
 
 
 class Lead(models.Model):
@@ -140,6 +149,8 @@ class Lead(models.Model):
             # finds consumers, then their leads.
             models.Index(fields=["consumer", "id"], name="lead_consumer_id"),
             models.Index(fields=["status", "updated_at"]),
+            # The admin's list by status (held for review, sold, ...), newest first, at a million leads.
+            models.Index(fields=["status", "-id"], name="lead_status_newest_first"),
             models.Index(fields=["status", "retry_until"]),
         ]
         constraints = [

@@ -1,5 +1,6 @@
 """Reads about leads shared by the pipeline, pages and API."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -129,3 +130,41 @@ def lead_get_public(*, public_id) -> Lead | None:
 
 def leads_stuck(*, older_than_seconds: int = 120):
     return Lead.objects.stuck(older_than=timezone.now() - timedelta(seconds=older_than_seconds))
+
+
+@dataclass(frozen=True)
+class LeadContact:
+    """Who will contact a consumer: a buyer, and its officer (with their phone) once one is assigned."""
+
+    lender: str
+    officer: str
+    phone: str
+
+
+def lead_contacts(*, lead: Lead) -> list[LeadContact]:
+    """The buyers of a sold lead, in the order they bought it; one query. Read through the lead's reverse
+    relations (deliveries, their lender and officer), which this app may follow without importing the apps
+    above it."""
+    contacts = []
+    for d in lead.deliveries.select_related("lender", "assigned_to__membership").order_by("pk"):
+        officer, name, phone = d.assigned_to, "", ""
+        member = getattr(officer, "membership", None) if officer is not None else None
+        # Only an active officer who still works for this buyer is named (a reassigned or departed one not).
+        if (
+            officer is not None
+            and member is not None
+            and officer.is_active
+            and member.is_active
+            and member.lender_id == d.lender_id
+        ):
+            name, phone = officer.get_full_name() or officer.get_username(), member.phone_display
+        contacts.append(LeadContact(lender=d.lender.name, officer=name, phone=phone))
+    return contacts
+
+
+def lead_buyers_at_most(*, lead: Lead, sold: int) -> int:
+    """How many lenders may get this request at most: one when it was sold exclusively, else the market's
+    N shared buyers (staff set it; the market provides it, marketplace.apps)."""
+    if lead.deliveries.filter(exclusive=True).exists():
+        return 1
+    return max(sold, int(staffconfig.value("shared_max_buyers")))

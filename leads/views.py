@@ -21,8 +21,9 @@ from core.clientip import client_ip
 from .choices import LeadStatus
 from .consent import CONSENT_TEXT
 from .forms import LeadForm, money
+from .links import result_link_read
 from .models import Lead
-from .selectors import lead_get_public
+from .selectors import lead_buyers_at_most, lead_contacts, lead_get_public
 from .services import LeadInputError, lead_submit
 
 # The worker is still deciding: the page polls. `qualified` already has an estimate to show but is still
@@ -101,6 +102,16 @@ def lead_form(request: HttpRequest) -> HttpResponse:
 def lead_result(request: HttpRequest, public_id: UUID) -> HttpResponse:
     lead = _get_lead(public_id)
     return render(request, "leads/result.html", _result_context(lead))
+
+
+@never_cache
+@require_GET
+def lead_result_signed(request: HttpRequest, token: str) -> HttpResponse:
+    """The result page again, from the signed link in the consumer's confirmation e-mail."""
+    public_id = result_link_read(token)
+    if public_id is None:
+        raise Http404("This link is not valid.")
+    return render(request, "leads/result.html", _result_context(_get_lead(public_id)))
 
 
 @never_cache
@@ -184,7 +195,12 @@ def _result_context(lead: Lead) -> dict[str, Any]:
     if lead.status in (LeadStatus.QUALIFIED, LeadStatus.SOLD, LeadStatus.UNSOLD, LeadStatus.NOT_QUALIFIED):
         context["credit_note"] = _credit_note(lead)
     if lead.status == LeadStatus.SOLD:
-        context["buyers"] = lead.deliveries.count()
+        contacts = lead_contacts(lead=lead)
+        context.update(
+            buyers=len(contacts),
+            contacts=contacts,
+            at_most=lead_buyers_at_most(lead=lead, sold=len(contacts)),
+        )
     if lead.status == LeadStatus.NOT_QUALIFIED:
         reasons = _strings(qualification.get("reasons"))
         constraint = lead.binding_constraint or qualification.get("binding_constraint") or ""

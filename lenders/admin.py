@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
@@ -15,6 +16,7 @@ from leads.choices import LoanPurpose
 
 from .models import Lender, LenderLicense, Membership, Subscription, SubscriptionState, SubscriptionZip
 from .services import SUBSCRIPTION_FIELDS, lender_set_status, subscription_save, subscription_validate
+from .signals import lender_time_zone_changed
 
 
 class LenderLicenseInline(admin.TabularInline):
@@ -59,6 +61,12 @@ class LenderAdmin(admin.ModelAdmin):
     inlines = (LenderLicenseInline, MembershipInline)
     actions = ("pause", "resume")
 
+    def save_model(self, request: HttpRequest, obj: Lender, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "time_zone" in form.changed_data:
+            # The admin's save is one transaction: what depends on the lender's day is redone inside it.
+            lender_time_zone_changed.send(sender=Lender, lender_id=obj.pk)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Lender]:
         # One extra query for every row's licences, instead of one per row.
         return super().get_queryset(request).prefetch_related("licenses")
@@ -93,6 +101,8 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "user__email", "lender__name")
     list_select_related = ("user", "lender")
     raw_id_fields = ("user", "lender")
+    # A booking link typed without its scheme is an https one (Django 6's default; the portal's form too).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 def _split(text: str) -> list[str]:

@@ -67,10 +67,23 @@ class Membership(models.Model):
     lender = models.ForeignKey(Lender, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=8, choices=Role.choices, default=Role.OFFICER)
     is_active = models.BooleanField(default=True)
+    # The officer's own details, set on their profile (by them, or by an owner or manager on the team page):
+    # the pre-qualification letter, the first touch and the sequences (integrations.outreach) sign with them;
+    # a loan officer's NMLS id belongs in anything that offers a loan.
+    nmls_id = models.CharField("NMLS id", max_length=20, blank=True)
+    phone = models.CharField(max_length=15, blank=True, help_text="Digits only, US 10-digit")
+    booking_url = models.URLField(
+        "booking link", max_length=300, blank=True, help_text="Where a consumer books a call with you."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return f"{self.user} ({self.get_role_display()}, {self.lender})"
+
+    @property
+    def phone_display(self) -> str:
+        p = self.phone
+        return f"({p[:3]}) {p[3:6]}-{p[6:]}" if len(p) == 10 else p
 
     @property
     def sees_all_leads(self) -> bool:

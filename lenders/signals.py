@@ -7,3 +7,7 @@ from django.dispatch import Signal
 # purposes chosen) and `err(field, message)`. A receiver adds the rules its app owns (the market: a price
 # never below the staff's floor) by calling `err`; it must not write anything.
 subscription_validating = Signal()
+
+# Sent inside the transaction that changed a lender's time zone, with keyword argument `lender_id`. The
+# market subscribes: its analytics rollup counts each sale on the lender's local day, rebuilt in the new zone.
+lender_time_zone_changed = Signal()

@@ -213,6 +213,41 @@ def membership_set_active(*, actor: Membership, member: Membership, active: bool
     return member
 
 
+@transaction.atomic
+def membership_profile_update(
+    *,
+    actor: Membership,
+    member: Membership,
+    first_name: str,
+    last_name: str,
+    nmls_id: str,
+    phone: str,
+    booking_url: str,
+) -> Membership:
+    """Set a member's name and the details the letter and messages sign with (NMLS id, phone, booking link).
+
+    A member edits their own; an owner or manager edits their team's, as they change roles (a manager never
+    an owner's). The phone arrives as 10 digits (the form normalises it) and the NMLS id as its digits."""
+    if member.pk != actor.pk:
+        _require_manager(actor)
+        if member.lender_id != actor.lender_id:
+            raise PermissionDenied("Not a member of your team.")
+        if member.role == Role.OWNER and actor.role != Role.OWNER:
+            raise PermissionDenied("Only an owner can change an owner.")
+    elif not actor.is_active:
+        raise PermissionDenied("Your membership is not active.")
+    if nmls_id and not (nmls_id.isdigit() and len(nmls_id) <= 12):
+        raise ValidationError({"nmls_id": "An NMLS id is up to 12 digits, like 1234567."})
+    if phone and not (phone.isdigit() and len(phone) == 10):
+        raise ValidationError({"phone": "Enter a 10-digit US phone number, like (512) 555-0142."})
+    user = member.user
+    user.first_name, user.last_name = first_name.strip()[:150], last_name.strip()[:150]
+    user.save(update_fields=["first_name", "last_name"])
+    member.nmls_id, member.phone, member.booking_url = nmls_id, phone, booking_url.strip()
+    member.save(update_fields=["nmls_id", "phone", "booking_url"])
+    return member
+
+
 # --- assignment rules ---------------------------------------------------------------------------------
 
 

@@ -6,19 +6,22 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from billing.services import InsufficientFunds
+from core.admin_lists import LargeListMixin
 from core.readonly import ReadOnlyInlineMixin
 from leads import admin as leads_admin
-from leads.models import Lead
+from leads.models import LEAD_JSON_FIELDS, Lead
+from leads.search import LEAD_SEARCH_HELP, MAX_ID, leads_search_q
+from lenders.models import Membership
 from marketplace.models import ReturnRequest
 
 from .models import Delivery, MarketSettings, PriceFloor
 from .returns import return_approve, return_deny
-from .services import lead_redistribute
+from .services import delivery_reassign, lead_redistribute
 
 
 class DeliveryInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -72,14 +75,51 @@ class NotificationSetAsideFilter(admin.SimpleListFilter):
         return queryset
 
 
+def deliveries_search_q(term: str, *, path: str = "") -> Q | None:
+    """A delivery by its number, or by its lead (leads.search: id, reference, the consumer's contacts)."""
+    term = term.strip()
+    if term.startswith("#") and term[1:].isdigit():  # "#42": the delivery itself
+        return Q(**{f"{path}pk": int(term[1:])}) if int(term[1:]) <= MAX_ID else None
+    return leads_search_q(term, path=f"{path}lead__")
+
+
+class DeliveryAdminForm(forms.ModelForm):
+    class Meta:
+        model = Delivery
+        fields = ("assigned_to",)
+
+    def clean_assigned_to(self):
+        user = self.cleaned_data["assigned_to"]
+        if (
+            user is not None
+            and not Membership.objects.filter(
+                user=user, lender_id=self.instance.lender_id, is_active=True
+            ).exists()
+        ):
+            raise ValidationError("Choose an active member of the delivery's lender.")
+        return user
+
+
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(LargeListMixin, admin.ModelAdmin):
+    form = DeliveryAdminForm
     list_display = ("id", "lead", "lender", "price", "exclusive", "status", "assigned_to", "created_at")
-    list_filter = ("status", "exclusive", "created_at", "lender__status", NotificationSetAsideFilter)
-    search_fields = ("=id", "=lead__id", "lender__name")
+    # Fixed choices, and the lenders (a small table) rather than a search across it; dates instead of a
+    # date hierarchy (core.admin_lists).
+    list_filter = (
+        "status",
+        "exclusive",
+        "created_at",
+        "lender",
+        "lender__status",
+        NotificationSetAsideFilter,
+    )
+    search_fields = ("#delivery", "lead")
+    search_help_text = "#42 for delivery 42; otherwise the lead: " + LEAD_SEARCH_HELP
+    search_q = staticmethod(deliveries_search_q)
     list_select_related = ("lead", "lender", "assigned_to")
+    list_defer = tuple(f"lead__{f}" for f in LEAD_JSON_FIELDS)
     raw_id_fields = ("lead", "lender", "subscription", "charge", "assigned_to")
-    date_hierarchy = "created_at"
     # Sales are made by lead_distribute and pipeline moves by delivery_set_status; staff only reassign.
     readonly_fields = (
         "lead",
@@ -97,6 +137,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "emailed_at",
         "notify_error",
         "created_at",
+        "touched_at",
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -104,6 +145,14 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # the charge and the ledger point at it
+
+    def save_model(self, request: HttpRequest, obj: Delivery, form, change: bool) -> None:
+        # Staff only reassign, through the service the portal uses (it keeps analytics' rollup right).
+        if "assigned_to" in form.changed_data:
+            member = (
+                Membership.objects.filter(user_id=obj.assigned_to_id).first() if obj.assigned_to_id else None
+            )
+            delivery_reassign(delivery=obj, membership=member)
 
 
 @admin.register(PriceFloor)
@@ -133,17 +182,18 @@ class ReturnDecisionForm(forms.ModelForm):
 
 
 @admin.register(ReturnRequest)
-class ReturnRequestAdmin(admin.ModelAdmin):
+class ReturnRequestAdmin(LargeListMixin, admin.ModelAdmin):
     """Staff decide returns here: one at a time with the buttons on a return's page, or in bulk with the
     actions. Both call marketplace.returns, which lock the account and post the credit exactly once."""
 
     form = ReturnDecisionForm
     change_form_template = "admin/marketplace/returnrequest/change_form.html"
     list_display = ("created_at", "lender", "lead", "price", "reason", "status", "decided_by", "decided_at")
-    list_filter = ("status", "reason", "created_at")
-    search_fields = ("lender__name", "delivery__lead__id", "note")
+    list_filter = ("status", "reason", "created_at", "lender")
+    search_fields = ("lead",)
+    search_help_text = "The lead: " + LEAD_SEARCH_HELP
+    search_q, search_path = staticmethod(leads_search_q), "delivery__lead__"
     list_select_related = ("lender", "delivery", "decided_by")
-    date_hierarchy = "created_at"
     actions = ("approve_selected", "deny_selected")
     fields = (
         "lender",

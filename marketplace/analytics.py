@@ -1,29 +1,25 @@
 """Reads that tell a lender what its leads earn, and what a subscription would buy: SQL aggregates only.
 
 Every function here runs a fixed number of queries whatever the volume of leads and deliveries: the counts
-are GROUP BY aggregates computed by the database, never a Python loop over rows (the one exception, the
-median response time on SQLite, reads one narrow column list because SQLite has no PERCENTILE_CONT).
+are GROUP BY aggregates computed by the database, never a Python loop over rows. What the leads earn is read
+from the daily rollup (marketplace.rollup), whose size grows with days and groups, not with deliveries.
 """
 
 from __future__ import annotations
 
-import statistics
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
-from django.db import connection
 from django.db.models import (
-    Aggregate,
     Case,
-    CharField,
     Count,
     DecimalField,
     Exists,
     F,
-    FloatField,
-    Func,
     IntegerField,
     Min,
     OuterRef,
@@ -34,17 +30,17 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Floor
+from django.db.models.functions import Floor
 from django.utils import timezone
 
 from leads import geo
 from leads.choices import LeadStatus, LoanPurpose
 from leads.models import Lead
-from lenders.models import LenderLicense, Membership
+from lenders.models import LenderLicense, Membership, Subscription
 
 from .matching import SCHEDULE, leads_meeting
-from .models import Delivery, MarketSettings
-from .selectors import deliveries_for_member
+from .models import CONTACT_BIN_FIELDS, Delivery, DeliveryRollup, MarketSettings
+from .rollup import LENDER_WIDE, METRICS, median_from_bins
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -221,8 +217,6 @@ def subscription_forecast(
 
 # --- what the leads earn ---------------------------------------------------------------------------------
 
-APPLICATION_OR_LATER = [Delivery.Status.APPLICATION, Delivery.Status.APPROVED, Delivery.Status.FUNDED]
-
 # Response-time buckets: (key, label, upper bound). "never" holds leads with no contact yet.
 BUCKETS = [
     ("lt5", "Under 5 minutes", timedelta(minutes=5)),
@@ -340,157 +334,103 @@ def humanize_seconds(seconds: float | None) -> str:
     return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
-class Median(Aggregate):
-    """PostgreSQL's exact median of a float expression."""
-
-    function = "PERCENTILE_CONT"
-    name = "Median"
-    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-
-class EpochSeconds(Func):
-    template = "EXTRACT(EPOCH FROM %(expressions)s)"
-    output_field = FloatField()
-
-
-def _metrics(with_median: bool) -> dict:
-    contacted = Q(first_contact_at__isnull=False)
-    m = {
-        "leads": Count("pk"),
-        "spend": Coalesce(Sum("price"), Value(ZERO), output_field=DecimalField()),
-        "contacted": Count("pk", filter=contacted),
-        "applications": Count("pk", filter=Q(status__in=APPLICATION_OR_LATER)),
-        "funded": Count("pk", filter=Q(status=Delivery.Status.FUNDED)),
-        "funded_amount": Coalesce(
-            Sum("funded_amount", filter=Q(status=Delivery.Status.FUNDED)),
-            Value(ZERO),
-            output_field=DecimalField(),
-        ),
+def _label_maps(membership: Membership) -> dict[str, dict[str, str]]:
+    """Names for the subscription and officer groups: the lender's subscriptions and, for owners and
+    managers, its members (a query each, however many groups the range has)."""
+    maps = {
+        "purpose": dict(LoanPurpose.choices),
+        "subscription": {
+            str(pk): name
+            for pk, name in Subscription.objects.filter(lender_id=membership.lender_id).values_list(
+                "pk", "name"
+            )
+        },
     }
-    if with_median:
-        m["median"] = Median(EpochSeconds(F("first_contact_at") - F("created_at")), filter=contacted)
-    return m
+    if membership.sees_all_leads:
+        officers = {"": "Unassigned"}
+        for pk, first, last, username in Membership.objects.filter(
+            lender_id=membership.lender_id
+        ).values_list("user_id", "user__first_name", "user__last_name", "user__username"):
+            officers[str(pk)] = f"{first} {last}".strip() or username
+        maps["officer"] = officers
+    return maps
 
 
-GROUP_FIELDS = {
-    "purpose": ("lead__purpose",),
-    "subscription": ("subscription_id", "subscription__name"),
-    "state": ("lead__state",),
-    "officer": (
-        "assigned_to_id",
-        "assigned_to__first_name",
-        "assigned_to__last_name",
-        "assigned_to__username",
-    ),
-}
-
-
-def _label(kind: str, row: dict) -> tuple[str, str]:
-    if kind == "purpose":
-        v = row["lead__purpose"]
-        return v, dict(LoanPurpose.choices).get(v, v)
-    if kind == "subscription":
-        return str(row["subscription_id"]), row["subscription__name"]
-    if kind == "state":
-        return row["lead__state"], row["lead__state"]
-    if row["assigned_to_id"] is None:
-        return "", "Unassigned"
-    name = f"{row['assigned_to__first_name']} {row['assigned_to__last_name']}".strip()
-    return str(row["assigned_to_id"]), name or row["assigned_to__username"]
-
-
-def _bucket_case() -> Case:
-    created = F("created_at")
-    return Case(
-        When(first_contact_at__isnull=True, then=Value("never")),
-        When(first_contact_at__lt=created + timedelta(minutes=5), then=Value("lt5")),
-        When(first_contact_at__lt=created + timedelta(minutes=30), then=Value("5to30")),
-        When(first_contact_at__lt=created + timedelta(hours=2), then=Value("30to120")),
-        default=Value("gt120"),
-        output_field=CharField(),
+def _row(key: str, label: str, values: dict[str, Any] | None, revenue_per_funded: Decimal) -> Row:
+    v = values or {}
+    return Row(
+        key=key,
+        label=label,
+        leads=v.get("leads", 0),
+        spend=Decimal(v.get("spend") or 0).quantize(CENT),
+        contacted=v.get("contacted", 0),
+        applications=v.get("applications", 0),
+        funded=v.get("funded", 0),
+        funded_amount=Decimal(v.get("funded_amount") or 0).quantize(CENT),
+        median_contact_seconds=median_from_bins([v.get(b) or 0 for b in CONTACT_BIN_FIELDS]),
+        revenue_per_funded=revenue_per_funded,
     )
+
+
+def analytics_team_total(*, lender_id: int, start: date, end: date, revenue_per_funded: Decimal) -> Row:
+    """The whole lender's total over the same days, for an officer to measure their own against (their
+    page shows its speed and conversion, not its money). One query on the rollup's lender-wide rows."""
+    sums = DeliveryRollup.objects.filter(
+        lender_id=lender_id, scope=LENDER_WIDE, kind="bucket", day__gte=start, day__lte=end
+    ).aggregate(**{m: Sum(m) for m in METRICS})
+    # No rows in the range: every sum is None, and the row must read as zeros.
+    return _row("", "Your team", {m: v or 0 for m, v in sums.items()}, revenue_per_funded)
 
 
 def analytics_report(
     *, membership: Membership, start: date, end: date, revenue_per_funded: Decimal
 ) -> Report:
-    """Leads bought from `start` to `end` (inclusive, in the current time zone), their cost and what became
-    of them, overall and by purpose, subscription, state, officer (owners and managers only) and response
-    time. Officers get their own leads only (deliveries_for_member scopes the base query).
+    """Leads bought from `start` to `end` (inclusive: the lender's local days of the sales), their cost and
+    what became of them, overall and by purpose, subscription, state, officer (owners and managers only) and
+    response time. Officers get their own leads only (their scope of the rollup).
 
-    Queries: one per breakdown plus the total and the buckets (6 for an owner, 5 for an officer); on a
-    database without PERCENTILE_CONT, one more reads the contact times for the medians.
+    Read from the daily rollup (marketplace.rollup), never from the deliveries: a year is a few thousand
+    rows however many leads it bought. Medians of the time to first contact are estimated from its
+    response-time bins (exact to the bin, evenly spread inside it), and the page says so.
+
+    Queries: the rollup's groups, the lender's subscriptions' names and, for owners and managers, its
+    members' names: 3 for an owner, 2 for an officer, at any volume.
     """
-    tz = timezone.get_current_timezone()
-    lo = datetime.combine(start, time.min, tzinfo=tz)
-    hi = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
-    base = deliveries_for_member(membership=membership).filter(created_at__gte=lo, created_at__lt=hi)
-    pg = connection.vendor == "postgresql"
+    scope = LENDER_WIDE if membership.sees_all_leads else membership.user_id
     kinds = [k for k, _ in BREAKDOWNS if k != "officer" or membership.sees_all_leads]
-
-    def row(key: str, label: str, values: dict) -> Row:
-        return Row(
-            key=key,
-            label=label,
-            leads=values["leads"],
-            spend=Decimal(values["spend"]).quantize(CENT),
-            contacted=values["contacted"],
-            applications=values["applications"],
-            funded=values["funded"],
-            funded_amount=Decimal(values["funded_amount"]).quantize(CENT),
-            median_contact_seconds=values.get("median"),
-            revenue_per_funded=revenue_per_funded,
+    groups = (
+        DeliveryRollup.objects.filter(
+            lender_id=membership.lender_id, scope=scope, day__gte=start, day__lte=end
         )
+        .values("kind", "key")
+        .annotate(**{m: Sum(m) for m in METRICS})
+        .order_by()
+    )
+    by_kind: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    # The sums are named by METRICS, which the stubs cannot follow from **kwargs.
+    for g in cast(Iterable[dict[str, Any]], groups):
+        if g["leads"]:  # a group whose deliveries all moved away (reassigned) sums to nothing
+            by_kind[g["kind"]][g["key"]] = g
+    labels = _label_maps(membership)
 
-    total = row("", "All leads", base.aggregate(**_metrics(pg)))
-    report = Report(start=start, end=end, revenue_per_funded=revenue_per_funded, total=total)
+    def row(key: str, label: str, values: dict[str, Any] | None) -> Row:
+        return _row(key, label, values, revenue_per_funded)
+
+    # Every delivery is in exactly one bucket: the buckets sum to the total.
+    buckets = by_kind.get("bucket", {})
+    total = {m: sum((g[m] for g in buckets.values()), start=0) for m in METRICS}
+    report = Report(
+        start=start, end=end, revenue_per_funded=revenue_per_funded, total=row("", "All leads", total)
+    )
     for kind in kinds:
-        fields = GROUP_FIELDS[kind]
-        rows = base.values(*fields).annotate(**_metrics(pg)).order_by(*fields)
+        names = labels.get(kind)  # states are their own names
         report.breakdowns[kind] = sorted(
-            (row(*_label(kind, r), r) for r in rows), key=lambda r: (-r.leads, r.label)
+            # A key without a name: an officer who has since left the lender (their user deleted).
+            (
+                row(key, key if names is None else names.get(key, f"#{key}"), g)
+                for key, g in by_kind.get(kind, {}).items()
+            ),
+            key=lambda r: (-r.leads, r.label),
         )
-
-    bucket_rows = base.annotate(bucket=_bucket_case()).values("bucket").annotate(**_metrics(False))
-    by_bucket: dict[Any, Any] = {r["bucket"]: r for r in bucket_rows.order_by("bucket")}
-    empty = {"leads": 0, "spend": ZERO, "contacted": 0, "applications": 0, "funded": 0, "funded_amount": ZERO}
-    report.buckets = [row(key, label, by_bucket.get(key, empty)) for key, label, _ in BUCKETS]
-
-    if not pg:
-        _medians_in_python(base, report, kinds)
+    report.buckets = [row(key, label, buckets.get(key)) for key, label, _ in BUCKETS]
     return report
-
-
-def _medians_in_python(base, report: Report, kinds: list[str]) -> None:
-    """SQLite: one query for (group keys, delivered, first contact) of contacted leads; medians per group."""
-    cols = [
-        "lead__purpose",
-        "subscription_id",
-        "lead__state",
-        "assigned_to_id",
-        "created_at",
-        "first_contact_at",
-    ]
-    samples: dict[tuple[str, str], list[float]] = {}
-    for purpose, sub_id, state, officer_id, created, contacted in base.filter(
-        first_contact_at__isnull=False
-    ).values_list(*cols):
-        secs = (contacted - created).total_seconds()
-        keys = {
-            "purpose": purpose,
-            "subscription": str(sub_id),
-            "state": state,
-            "officer": "" if officer_id is None else str(officer_id),
-        }
-        samples.setdefault(("", ""), []).append(secs)
-        for kind, key in keys.items():
-            samples.setdefault((kind, key), []).append(secs)
-    report.total.median_contact_seconds = _median(samples.get(("", "")))
-    for kind in kinds:
-        for r in report.breakdowns[kind]:
-            r.median_contact_seconds = _median(samples.get((kind, r.key)))
-
-
-def _median(values: list[float] | None) -> float | None:
-    return statistics.median(values) if values else None

@@ -5,7 +5,7 @@ from django.apps import AppConfig
 
 from core import staffconfig
 from leads.signals import lead_waiting
-from lenders.signals import subscription_validating
+from lenders.signals import lender_time_zone_changed, subscription_validating
 
 
 class MarketplaceConfig(AppConfig):
@@ -17,6 +17,7 @@ class MarketplaceConfig(AppConfig):
 
         from . import services
         from .models import MarketSettings, PriceFloor
+        from .rollup import rollup_rebuild_for_zone
 
         for model in (MarketSettings, PriceFloor):
             post_save.connect(
@@ -29,8 +30,14 @@ class MarketplaceConfig(AppConfig):
         staffconfig.provide(
             "duplicate_window_days", lambda: services.market_settings_current().duplicate_window_days
         )
+        # The result page and the consumer's confirmation say how many lenders may have a shared request.
+        staffconfig.provide("shared_max_buyers", lambda: services.market_settings_current().shared_max_buyers)
         # A lead waiting (received, or released from hold) is the market's to qualify and sell.
         lead_waiting.connect(services.lead_waiting_queue, dispatch_uid="marketplace.lead_waiting_queue")
+        # Analytics' rollup counts sales on the lender's local day: a new zone rebuilds it.
+        lender_time_zone_changed.connect(
+            rollup_rebuild_for_zone, dispatch_uid="marketplace.rollup_rebuild_for_zone"
+        )
         # A subscription's bid is never below the staff's floor: the market's rule, checked with the others.
         subscription_validating.connect(
             services.subscription_price_check, dispatch_uid="marketplace.subscription_price_check"

@@ -142,6 +142,10 @@ class Delivery(models.Model):
             ),
             # The inbox's live refresh: the lender's latest change is the last entry of this index.
             models.Index(fields=["lender", "touched_at"], name="delivery_lender_touched"),
+            # The admin's changelist: every delivery in the model's order.
+            models.Index(fields=["-created_at", "-id"], name="delivery_newest_first"),
+            # The admin's "notification: set aside" filter: the few rows staff must replay.
+            models.Index(fields=["-created_at"], condition=~Q(notify_error=""), name="delivery_set_aside"),
             # The sweeper's look for notifications and e-mails whose task was lost: only pending rows.
             models.Index(
                 fields=["created_at"], condition=Q(notified_at__isnull=True), name="delivery_unnotified"
@@ -298,6 +302,8 @@ class ReturnRequest(models.Model):
         db_table = "billing_returnrequest"
         indexes = [
             models.Index(fields=["lender", "-created_at"], name="billing_ret_lender__b15f5a_idx"),
+            # The admin's changelist, in the model's order.
+            models.Index(fields=["-created_at", "-id"], name="return_newest_first"),
             models.Index(fields=["status", "created_at"], name="billing_ret_status_dfc628_idx"),
         ]
         constraints = [
@@ -317,3 +323,95 @@ class ReturnRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Return of lead #{self.delivery.lead_id} ({self.get_status_display()})"
+
+
+# Upper bounds, in seconds, of the response-time bins the rollup counts first contacts in: a bin per step of
+# a roughly geometric ladder from a minute to a week (the last bin is "a week or more"). The portal's
+# response-time buckets (5 min, 30 min, 2 h) are among the edges, so a bucket is a run of whole bins.
+CONTACT_BIN_EDGES = (
+    60,
+    120,
+    180,
+    300,
+    450,
+    600,
+    900,
+    1200,
+    1800,
+    2700,
+    3600,
+    5400,
+    7200,
+    10800,
+    14400,
+    21600,
+    43200,
+    86400,
+    172800,
+    604800,
+)
+CONTACT_BIN_FIELDS = tuple(f"contact_bin_{i:02d}" for i in range(len(CONTACT_BIN_EDGES) + 1))
+
+
+class DeliveryRollup(models.Model):
+    """One lender's deliveries of one day (the lender's local calendar day of the sale), summed for one group
+    of one breakdown: what analytics reads instead of the deliveries, so a year costs a few thousand narrow
+    rows rather than every delivery joined to its lead.
+
+    `scope` is whose view the row serves: 0 the whole lender (owners and managers), else the user id of the
+    officer the deliveries are assigned to (an officer sees only those). `kind` is the breakdown (purpose,
+    subscription, state, officer, bucket) and `key` its group. Every delivery counts once in each kind of
+    its scopes, so any one kind sums to the total (the report uses the buckets).
+
+    Written only by marketplace.rollup, in the transaction of each change that moves a figure (a sale, a
+    status move, a first contact, a reassignment), and rebuilt from the deliveries when the lender's time
+    zone changes (`manage.py delivery_rollups_rebuild` for the rest). Plain integers, not positive ones: a
+    row that drifted must never make a sale or a status move fail; the rebuild repairs it.
+    """
+
+    # No index of its own: the unique constraint below starts with it.
+    lender = models.ForeignKey("lenders.Lender", on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    scope = models.IntegerField(help_text="0: the whole lender; else the assigned officer's user id.")
+    kind = models.CharField(max_length=12)
+    key = models.CharField(max_length=32, blank=True)
+    leads = models.IntegerField(default=0)
+    spend = money_field(default=Decimal("0.00"))
+    contacted = models.IntegerField(default=0)
+    applications = models.IntegerField(default=0)
+    funded = models.IntegerField(default=0)
+    funded_amount = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0.00"))
+    # First contacts by response time, CONTACT_BIN_EDGES: bin i counts those under edge i (and at least
+    # edge i - 1); the last, those of a week or more. Medians are estimated from them.
+    contact_bin_00 = models.IntegerField(default=0)
+    contact_bin_01 = models.IntegerField(default=0)
+    contact_bin_02 = models.IntegerField(default=0)
+    contact_bin_03 = models.IntegerField(default=0)
+    contact_bin_04 = models.IntegerField(default=0)
+    contact_bin_05 = models.IntegerField(default=0)
+    contact_bin_06 = models.IntegerField(default=0)
+    contact_bin_07 = models.IntegerField(default=0)
+    contact_bin_08 = models.IntegerField(default=0)
+    contact_bin_09 = models.IntegerField(default=0)
+    contact_bin_10 = models.IntegerField(default=0)
+    contact_bin_11 = models.IntegerField(default=0)
+    contact_bin_12 = models.IntegerField(default=0)
+    contact_bin_13 = models.IntegerField(default=0)
+    contact_bin_14 = models.IntegerField(default=0)
+    contact_bin_15 = models.IntegerField(default=0)
+    contact_bin_16 = models.IntegerField(default=0)
+    contact_bin_17 = models.IntegerField(default=0)
+    contact_bin_18 = models.IntegerField(default=0)
+    contact_bin_19 = models.IntegerField(default=0)
+    contact_bin_20 = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The upsert's target, and the report's index: one lender and scope, a range of days.
+            models.UniqueConstraint(
+                fields=["lender", "scope", "day", "kind", "key"], name="one_rollup_row_per_group_and_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rollup of lender #{self.lender_id} on {self.day}: {self.kind} {self.key or '—'}"

@@ -1,5 +1,6 @@
 """Selling leads: match in SQL, lock, check, allocate, deliver and charge in one transaction."""
 
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -28,7 +30,8 @@ from lenders.models import AssignmentRule, Lender, Membership, Subscription
 
 from .matching import LEAD_VALUES, in_schedule, matching_sql
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
-from .signals import deliveries_created
+from .rollup import facts_of, facts_read, rollups_apply
+from .signals import deliveries_created, delivery_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -124,30 +127,53 @@ def price_floor_for(*, floors: list[PriceFloor], purpose: str, exclusive: bool, 
     return general
 
 
-def subscription_price_check(
-    *, data: dict, states: list[str], purposes: list[str], err: Callable[[str, str], None], **kwargs: object
-) -> None:
-    """Receiver of lenders.signals.subscription_validating: a bid below the staff's floor for any of the
-    order's purposes and states is named on the price field (once)."""
-    price = data["price"]
-    floors = list(PriceFloor.objects.all())
-    exclusive = bool(data.get("exclusive"))
+class TermsFloor(NamedTuple):
+    """The least bid an order's terms may carry, and where it comes from (for the page to say)."""
+
+    price: Decimal
+    purpose: str  # "" when no floor applies
+    state: str  # "" for the all-states floor
+    exclusive: bool
+
+    def describe(self) -> str:
+        """ "shared purchase leads in TX", as the price field and its error say it."""
+        kind = "exclusive" if self.exclusive else "shared"
+        where = f" in {self.state}" if self.state else ""
+        return f"{kind} {self.purpose.replace('_', ' ')} leads{where}"
+
+
+def price_floor_for_terms(
+    *, floors: list[PriceFloor], purposes: list[str], states: list[str], exclusive: bool
+) -> TermsFloor:
+    """The highest floor among the order's purposes and states (no state: the all-states floors): a bid at
+    least this is above every floor the order can meet, and one under it is refused."""
+    best = TermsFloor(Decimal("0.00"), "", "", exclusive)
     for purpose in purposes:
         for state in states or [""]:
             floor = price_floor_for(floors=floors, purpose=purpose, exclusive=exclusive, state=state)
-            if price < floor:
-                kind = "exclusive" if exclusive else "shared"
+            if floor > best.price:
                 # Name the state only when it has a floor of its own; otherwise it is the general floor.
                 own = any(
                     f.state == state and f.purpose == purpose and f.exclusive == exclusive for f in floors
                 )
-                where = f" in {state}" if state and own else ""
-                err(
-                    "price",
-                    f"${price} is below the ${floor} floor for {kind} "
-                    f"{purpose.replace('_', ' ')} leads{where}.",
-                )
-                return
+                best = TermsFloor(floor, purpose, state if state and own else "", exclusive)
+    return best
+
+
+def subscription_price_check(
+    *, data: dict, states: list[str], purposes: list[str], err: Callable[[str, str], None], **kwargs: object
+) -> None:
+    """Receiver of lenders.signals.subscription_validating: a bid below the staff's floor for any of the
+    order's purposes and states is named on the price field (once, with the highest floor it must meet)."""
+    price = data["price"]
+    floor = price_floor_for_terms(
+        floors=list(PriceFloor.objects.all()),
+        purposes=purposes,
+        states=states,
+        exclusive=bool(data.get("exclusive")),
+    )
+    if price < floor.price:
+        err("price", f"${price} is below the ${floor.price} floor for {floor.describe()}.")
 
 
 def _counters_today(sub: Subscription, local_now: datetime) -> tuple[int, int, Decimal]:
@@ -461,6 +487,8 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
             )
             # Give each new lead its loan officer before anyone is told about it (notify reads assigned_to).
             deliveries_assign_round_robin(deliveries=deliveries, now=now)
+            # Analytics' daily rollup, last: its shared lock comes after every row lock the sale takes.
+            rollups_apply(after=[facts_of(d, zone=d.subscription.lender.time_zone) for d in deliveries])
         bulk_set(
             leads,
             ["status", "sold_at", "retry_until", "distribution_attempts", "distribution_trace", "updated_at"],
@@ -522,7 +550,13 @@ def delivery_set_status(
     *, delivery: Delivery, status: str, funded_amount: Decimal | None = None, lost_reason: str = ""
 ) -> Delivery:
     """Move a delivery along the pipeline; refuses illegal moves with a message the user can act on."""
-    d = Delivery.objects.select_for_update().get(pk=delivery.pk)
+    # The lender's zone comes along for the rollup; only the delivery's row is locked.
+    d = (
+        Delivery.objects.select_for_update(of=("self",))
+        .annotate(rollup_zone=F("lender__time_zone"))
+        .get(pk=delivery.pk)
+    )
+    before = facts_of(d, zone=d.rollup_zone)
     if status not in LEGAL_MOVES.get(d.status, set()):
         raise ValidationError(
             f"A lead cannot move from {d.get_status_display()} to "
@@ -541,7 +575,11 @@ def delivery_set_status(
         d.first_contact_at = now
     d.status, d.status_changed_at, d.touched_at = status, now, now
     d.save()
+    rollups_apply(before=[before], after=[facts_of(d, zone=d.rollup_zone)])
     delivery.__dict__.update(d.__dict__)
+    transaction.on_commit(
+        lambda: delivery_status_changed.send(sender=Delivery, delivery_id=d.pk, status=status)
+    )
     return d
 
 
@@ -599,7 +637,9 @@ def delivery_reassign(*, delivery: Delivery, membership: Membership | None) -> D
         raise ValidationError("Choose an active member of your team.")
     now = timezone.now()
     user_id = membership.user_id if membership is not None else None
+    before = facts_read(delivery.pk, lock=True)
     Delivery.objects.filter(pk=delivery.pk).update(assigned_to_id=user_id, touched_at=now)
+    rollups_apply(before=[before], after=[dataclasses.replace(before, assigned_to_id=user_id)])
     delivery.assigned_to_id, delivery.touched_at = user_id, now
     return delivery
 
@@ -610,7 +650,13 @@ def delivery_reassign(*, delivery: Delivery, membership: Membership | None) -> D
 @transaction.atomic
 def activity_log(*, delivery: Delivery, user, kind: str, outcome: str = "", note: str = "") -> Activity:
     """Record a call, e-mail, text or note. The first call, e-mail or text sets the first contact time
-    (response time is what lenders judge themselves by); notes never do."""
+    (response time is what lenders judge themselves by); notes never do.
+
+    Reaching the consumer (a call, e-mail or text with outcome "reached") on a lead still New moves it to
+    Contacted, by the declared move (delivery_set_status) in the same transaction: an officer who has spoken
+    to the borrower should not have to say so twice, and the pipeline must not read New while the inbox says
+    contacted. A voicemail or no answer is an attempt, not contact, and leaves the status alone. The caller
+    sees the move on `delivery` (its status is updated in place) and tells webhooks about it."""
     note = note.strip()
     if kind not in Activity.Kind.values:
         raise ValidationError({"kind": "Choose call, e-mail, text or note."})
@@ -631,6 +677,15 @@ def activity_log(*, delivery: Delivery, user, kind: str, outcome: str = "", note
         pk=delivery.pk, first_contact_at__isnull=True
     ).update(first_contact_at=now, touched_at=now):
         delivery.first_contact_at = delivery.touched_at = now
+        # The UPDATE holds the row lock: the facts read now are the first contact's, and only it changed.
+        after = facts_read(delivery.pk)
+        rollups_apply(before=[dataclasses.replace(after, first_contact_at=None)], after=[after])
+    if kind in Activity.CONTACT_KINDS and outcome == Activity.Outcome.REACHED:
+        # Read under the row lock delivery_set_status takes next: a lead someone moved on meanwhile (to
+        # application, or lost) is left where it is rather than refused with the activity rolled back.
+        current = Delivery.objects.select_for_update().values_list("status", flat=True).get(pk=delivery.pk)
+        if current == S.NEW:
+            delivery_set_status(delivery=delivery, status=S.CONTACTED)
     return activity
 
 

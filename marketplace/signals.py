@@ -8,6 +8,10 @@ from django.dispatch import Signal
 # only time, as its sweeper finds deliveries left unnotified.
 deliveries_created = Signal()
 
+# Sent on commit after a delivery moves along the pipeline (delivery_set_status), with keyword arguments
+# `delivery_id` and `status`. Integrations' outreach stops the automated routine at application or lost.
+delivery_status_changed = Signal()
+
 # Sent inside the deciding transaction once a return is approved or denied, with keyword argument
 # `return_request`. A receiver writes what it owes in the same transaction and queues any sending on commit.
 return_decided = Signal()

@@ -1,18 +1,24 @@
 """Analytics: what the member's leads cost and earned, by breakdown and by response time (page and CSV)."""
 
+import dataclasses
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from core.csvexport import csv_response
 from core.formfields import form_problems
+from integrations.outreach.selectors import CallTaskCounts, call_task_counts
 from marketplace.analytics import (
     BREAKDOWNS,
     Row,
     analytics_report,
+    analytics_team_total,
 )
+from marketplace.selectors import deliveries_for_member
 
 from .forms import AnalyticsFilterForm
 from .permissions import PortalRequest, member_required
@@ -38,6 +44,15 @@ def _report(request: PortalRequest, form: AnalyticsFilterForm) -> Any:
     )
 
 
+def _call_tasks(request: PortalRequest, report: Any) -> CallTaskCounts:
+    """The sequences' call tasks on the leads of the range (issue 15.3): due, done, missed."""
+    tz = timezone.get_current_timezone()
+    lo = datetime.combine(report.start, time.min, tzinfo=tz)
+    hi = datetime.combine(report.end + timedelta(days=1), time.min, tzinfo=tz)
+    leads = deliveries_for_member(membership=request.membership).filter(created_at__gte=lo, created_at__lt=hi)
+    return call_task_counts(deliveries=leads, now=timezone.now())
+
+
 @member_required
 def analytics(request: PortalRequest) -> HttpResponse:
     form = _range_form(request)
@@ -47,16 +62,28 @@ def analytics(request: PortalRequest) -> HttpResponse:
         {"key": kind, "title": titles[kind], "rows": rows, "bars": _bars(rows, "application_rate")}
         for kind, rows in report.breakdowns.items()
     ]
+    team = None
+    if not request.membership.sees_all_leads:
+        # The officer's view: their own leads, measured against the whole desk's speed and conversion.
+        team = analytics_team_total(
+            lender_id=request.membership.lender_id,
+            start=report.start,
+            end=report.end,
+            revenue_per_funded=report.revenue_per_funded,
+        )
     return render(
         request,
         "portal/analytics.html",
         {
+            "call_tasks": _call_tasks(request, report),
             "membership": request.membership,
             "nav": "analytics",
             "form": form,
             "report": report,
             "total": report.total,
             "sections": sections,
+            "team": team,
+            "team_rows": [dataclasses.replace(report.total, label="You"), team] if team else [],
             "bucket_bars": _bars(report.buckets, "application_rate"),
             "query": request.GET.urlencode(),
         },
@@ -82,7 +109,7 @@ def analytics_csv(request: PortalRequest) -> HttpResponse | StreamingHttpRespons
         "spend",
         "cost per lead",
         "contact rate %",
-        "median first contact (s)",
+        "median first contact (s, estimated)",
         "application rate %",
         "funded rate %",
         "cost per funded",

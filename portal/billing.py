@@ -6,7 +6,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,6 +14,7 @@ from billing.models import Account, LedgerEntry
 from billing.selectors import ledger_for_account
 from billing.services import account_set_low_balance_threshold
 from core.csvexport import csv_response
+from core.paging import BadCursor, keyset_page
 
 from .forms import LowBalanceThresholdForm
 from .permissions import PortalRequest, manager_required
@@ -45,7 +45,20 @@ def billing(request: PortalRequest) -> HttpResponse:
             else:
                 messages.success(request, "Low-balance threshold saved.")
                 return redirect("portal:billing")
-    page = Paginator(ledger_for_account(account=account), LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
+    try:
+        # Keyset pages: the 1,000th page of a 100,000-entry ledger is one index range, and no page counts
+        # the whole ledger.
+        page = keyset_page(
+            ledger_for_account(account=account),
+            size=LEDGER_PAGE_SIZE,
+            older_than=request.GET.get("older_than", ""),
+            newer_than=request.GET.get("newer_than", ""),
+        )
+    except BadCursor as exc:
+        messages.error(request, str(exc))
+        page, bad_cursor = keyset_page(ledger_for_account(account=account), size=LEDGER_PAGE_SIZE), True
+    else:
+        bad_cursor = False
     return render(
         request,
         "portal/billing.html",
@@ -58,7 +71,7 @@ def billing(request: PortalRequest) -> HttpResponse:
             "threshold_form": form,
             "low": account.balance < account.low_balance_threshold,
         },
-        status=400 if form.is_bound and form.errors else 200,
+        status=400 if (form.is_bound and form.errors) or bad_cursor else 200,
     )
 
 

@@ -15,6 +15,7 @@ from core.formfields import BoundedDateField, BoundedDateTimeField, BoundedInteg
 from integrations.models import ApiKey, WebhookEvent
 from integrations.webhooks import UnsafeURL, url_check
 from leads.choices import LoanPurpose
+from leads.forms import us_phone_digits
 from leads.geo import US_STATES
 from lenders.models import Membership
 from marketplace.models import Activity, Delivery, ReturnRequest
@@ -107,20 +108,38 @@ class DeliveryStatusForm(forms.Form):
         max_digits=12,
         decimal_places=2,
         min_value=Decimal("0.01"),
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0.01"}),
+        # What the page says (portal.js) when "Mark funded" is pressed with no amount; the server says the
+        # same in its own words when the script does not run.
+        widget=forms.NumberInput(
+            attrs={
+                "inputmode": "decimal",
+                "step": "0.01",
+                "min": "0.01",
+                "data-missing": "Enter the funded loan amount, in dollars, to mark this lead funded.",
+            }
+        ),
     )
     lost_reason = forms.CharField(
         label="Why was it lost?",
         required=False,
         max_length=200,
-        widget=forms.TextInput(attrs={"placeholder": "e.g. chose another lender"}),
+        widget=forms.TextInput(
+            attrs={
+                "placeholder": "e.g. chose another lender",
+                "data-missing": "Say why the lead was lost to mark it lost.",
+            }
+        ),
     )
 
 
 class ActivityForm(forms.Form):
     kind = forms.ChoiceField(choices=Activity.Kind.choices, label="What did you do?", initial="call")
     outcome = forms.ChoiceField(
-        choices=[("", "— (for notes)"), *Activity.OFFICER_OUTCOMES], required=False, label="Outcome"
+        choices=[("", "— (for notes)"), *Activity.OFFICER_OUTCOMES],
+        required=False,
+        label="Outcome",
+        # Said where the officer chooses it, so the move that follows is no surprise.
+        help_text="“Reached” moves a new lead to Contacted.",
     )
     note = forms.CharField(
         required=False, max_length=2000, label="Note", widget=forms.Textarea(attrs={"rows": 2})
@@ -135,6 +154,12 @@ class FollowUpForm(forms.Form):
         help_text="Your lender's local time.",
     )
     note = forms.CharField(required=False, max_length=200, label="About")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Shares the lead page with the activity form, whose note is "id_note": its own ids, so each label
+        # points at its own field.
+        kwargs.setdefault("auto_id", "id_followup_%s")
+        super().__init__(*args, **kwargs)
 
 
 class ReassignForm(forms.Form):
@@ -182,6 +207,48 @@ class AcceptInvitationForm(SetPasswordForm):
         self.user.first_name = self.cleaned_data.get("first_name", "")
         self.user.last_name = self.cleaned_data.get("last_name", "")
         return super().clean()
+
+
+class ProfileForm(forms.Form):
+    """A member's name and the details letters and messages sign with (lenders.team.membership_profile_update
+    decides who may change whose)."""
+
+    first_name = forms.CharField(max_length=150, label="First name")
+    last_name = forms.CharField(max_length=150, label="Last name")
+    nmls_id = forms.CharField(
+        max_length=20,
+        required=False,
+        label="NMLS id",
+        help_text="The loan officer's own NMLS number (not the company's), printed on letters.",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    phone = forms.CharField(
+        max_length=25,
+        required=False,
+        label="Phone",
+        help_text="The number borrowers call you on, printed on letters.",
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
+    )
+    booking_url = forms.URLField(
+        max_length=300,
+        required=False,
+        assume_scheme="https",
+        label="Booking link",
+        help_text="Where a borrower books a call with you (a plain URL).",
+        widget=forms.URLInput(attrs={"placeholder": "https://calendly.com/your-name"}),
+    )
+
+    def clean_nmls_id(self) -> str:
+        # People write it "NMLS #1234567" or with spaces; the id itself is the digits.
+        value = self.cleaned_data["nmls_id"].strip()
+        digits = "".join(ch for ch in value if "0" <= ch <= "9")
+        if value and (not digits or len(digits) > 12):
+            raise ValidationError("An NMLS id is up to 12 digits, like 1234567.")
+        return digits
+
+    def clean_phone(self) -> str:
+        raw = self.cleaned_data["phone"].strip()
+        return us_phone_digits(raw) if raw else ""
 
 
 class AssignmentRuleForm(forms.Form):
@@ -317,3 +384,80 @@ class AnalyticsFilterForm(forms.Form):
         if self.is_bound and self.is_valid():
             values.update(self.cleaned_data)
         return values
+
+
+# --- Settings: the first touch, sequences, call tasks (integrations.outreach) ----------------------------
+
+
+class FirstTouchForm(forms.Form):
+    send_email = forms.BooleanField(label="Send the first-touch e-mail", required=False)
+    email_subject = forms.CharField(label="E-mail subject", max_length=200)
+    email_body = forms.CharField(
+        label="E-mail body", max_length=5000, widget=forms.Textarea(attrs={"rows": 12})
+    )
+    send_text = forms.BooleanField(
+        label="Send the first-touch text",
+        required=False,
+        help_text="Only to consumers whose consent covers texts, and only from 8 am to 9 pm their time.",
+    )
+    text_body = forms.CharField(
+        label="Text message",
+        max_length=480,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Up to 480 characters. “Reply STOP to opt out.” is added if you leave it out.",
+    )
+
+
+class SequenceForm(forms.Form):
+    name = forms.CharField(max_length=80)
+    is_active = forms.BooleanField(
+        label="Active", required=False, help_text="A paused sequence enrols no new leads."
+    )
+    is_default = forms.BooleanField(
+        label="Default sequence",
+        required=False,
+        help_text="For subscriptions without a sequence of their own.",
+    )
+    subscriptions = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, label="Subscriptions that use it"
+    )
+
+    def __init__(self, *args, subscriptions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["subscriptions"].choices = list(subscriptions)
+
+
+class SequenceStepForm(forms.Form):
+    action = forms.ChoiceField(choices=[("call", "Call task"), ("email", "E-mail"), ("text", "Text")])
+    timing = forms.ChoiceField(
+        choices=[("after", "After a delay"), ("next_morning", "Next morning, 9 am their time")], label="When"
+    )
+    delay_minutes = BoundedIntegerField(
+        label="Minutes after the sale", min_value=0, max_value=60 * 24 * 30, required=False, initial=0
+    )
+    skip_if_reached = forms.BooleanField(label="Only if not reached yet", required=False)
+    subject = forms.CharField(max_length=200, required=False, label="Subject (e-mail)")
+    body = forms.CharField(
+        max_length=5000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Message, or what to say on the call",
+    )
+
+
+SequenceStepFormSet = forms.formset_factory(
+    SequenceStepForm, extra=1, can_delete=True, max_num=20, absolute_max=20, validate_max=True
+)
+
+
+class CallTaskLogForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[
+            c
+            for c in Activity.OFFICER_OUTCOMES
+            if c[0] in ("reached", "voicemail", "no_answer", "wrong_number")
+        ]
+    )
+    note = forms.CharField(
+        max_length=2000, required=False, widget=forms.TextInput(attrs={"placeholder": "Note"})
+    )

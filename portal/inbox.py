@@ -31,7 +31,7 @@ from .forms import (
     InboxFilterForm,
 )
 from .permissions import PortalRequest, member_required
-from .shared import ago, member_label
+from .shared import ago, member_label, response_time
 
 INBOX_PAGE_SIZE = 25
 # The list counts this many leads at most ("more than 10,000"), and pages run to there (400 pages): the count
@@ -79,6 +79,8 @@ def _inbox_rows_context(request: PortalRequest, form: InboxFilterForm) -> dict:
         d.age = ago(d.created_at, now)
         d.awaiting_contact = d.first_contact_at is None and d.status == Delivery.Status.NEW
         d.urgent = d.awaiting_contact and now - d.created_at >= URGENT_AFTER
+        # The waiting clock stops at the first contact: the row says how long it took, and stops ticking.
+        d.response_time = response_time(delivered=d.created_at, first_contact=d.first_contact_at)
     # Page links keep the filters; the live refresh keeps the filters and the page the lender is on.
     query = request.GET.copy()
     query.pop("since", None)

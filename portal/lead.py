@@ -20,9 +20,12 @@ from compliance.models import ContactAccess
 from compliance.selectors import optouts_for_contact
 from compliance.services import contact_access_record
 from core.clientip import client_ip
-from integrations.services import delivery_set_status_and_notify
+from integrations.outreach.selectors import delivery_outreach
+from integrations.outreach.services import call_tasks_complete
+from integrations.services import activity_log_and_notify, delivery_set_status_and_notify
 from leads.choices import LoanPurpose, Product
 from lenders.models import Membership
+from lenders.selectors import membership_of
 from marketplace.models import Delivery
 from marketplace.selectors import (
     activities_for_delivery,
@@ -31,7 +34,6 @@ from marketplace.selectors import (
     followups_for_delivery,
 )
 from marketplace.services import (
-    activity_log,
     delivery_next_statuses,
     delivery_reassign,
     followup_complete,
@@ -46,7 +48,7 @@ from .forms import (
 )
 from .letters import prequalification_letter
 from .permissions import PortalRequest, member_required
-from .shared import add_errors, member_label, team_choices
+from .shared import add_errors, member_label, response_time, team_choices
 
 
 def _delivery_or_404(request: PortalRequest, delivery_id: int) -> Delivery:
@@ -83,7 +85,14 @@ def _detail_context(
     results = [
         {
             **r,
-            **{k: _amount(r.get(k)) for k in ("max_loan", "loan", "rate_term_max", "cash_out_max")},
+            # A product the borrower cannot have lends nothing and quotes no rate: its row shows dashes, never
+            # "$0" (which reads as an offer of nothing) or a rate they cannot get. Rows before 2026.2 have no
+            # "eligible" and are judged by their amounts.
+            **{
+                k: _amount(r.get(k)) if r.get("eligible") is not False else None
+                for k in ("max_loan", "loan", "rate_term_max", "cash_out_max")
+            },
+            "rate": r.get("rate") if r.get("eligible") is not False else None,
             "label": product_labels.get(r.get("product", ""), r.get("product", "")),
         }
         for r in qualification.get("results", [])
@@ -91,6 +100,8 @@ def _detail_context(
     ]
     gap = qualification.get("gap")
     purchase = qualification.get("purchase")
+    if isinstance(purchase, dict) and not (_amount(purchase.get("max_loan")) or 0) > 0:
+        purchase = None  # no product lends toward this home: "Most for this home: $0" says nothing
     reassign_form = None
     if membership.sees_all_leads:
         assignee_id = delivery.assigned_to_id
@@ -130,12 +141,26 @@ def _detail_context(
             posted if posted is not None and posted_status not in {m["status"] for m in moves} else None
         ),
         "activities": list(activities_for_delivery(delivery=delivery)),
+        # The automated routine (first touch, sequence steps) and where it stands.
+        "outreach": dict(zip(("enrolment", "runs"), delivery_outreach(delivery=delivery), strict=True)),
         "followups": list(followups_for_delivery(delivery=delivery)),
         "activity_form": activity_form or ActivityForm(),
         "followup_form": followup_form or FollowUpForm(initial={"due_at": default_due}),
         "reassign_form": reassign_form,
         "now": timezone.now(),
+        "response_time": response_time(
+            delivered=delivery.created_at, first_contact=delivery.first_contact_at
+        ),
         "can_letter": lead.estimate is not None and lead.estimate > 0,
+        # The letter signs with the requester's details when the lead is theirs (or nobody's): say what it
+        # would lack before they send it to a borrower.
+        "letter_lacks": [
+            label
+            for label, value in (("NMLS id", membership.nmls_id), ("phone", membership.phone))
+            if not value
+        ]
+        if delivery.assigned_to_id in (None, membership.user_id)
+        else [],
     }
 
 
@@ -200,12 +225,16 @@ def delivery_activity(request: PortalRequest, delivery_id: int) -> HttpResponse:
         return HttpResponseNotAllowed(["POST"])
     form = ActivityForm(request.POST)
     if form.is_valid():
+        before = delivery.status
         try:
-            activity = activity_log(delivery=delivery, user=request.user, **form.cleaned_data)
+            activity = activity_log_and_notify(delivery=delivery, user=request.user, **form.cleaned_data)
         except ValidationError as exc:
             add_errors(form, exc)
         else:
-            messages.success(request, f"{activity.get_kind_display()} logged.")
+            if activity.kind == activity.Kind.CALL:
+                call_tasks_complete(delivery=delivery, user=request.user)  # My day's task for it is done
+            moved = f" Lead moved to {delivery.get_status_display()}." if delivery.status != before else ""
+            messages.success(request, f"{activity.get_kind_display()} logged.{moved}")
             return redirect(f"{request.path.rsplit('activity/', 1)[0]}#activity-title")
     context = _detail_context(request, delivery, activity_form=form)
     return render(request, "portal/delivery_detail.html", context, status=400)
@@ -268,6 +297,16 @@ def delivery_assign(request: PortalRequest, delivery_id: int) -> HttpResponse:
     return redirect("portal:delivery_detail", delivery_id=delivery.pk)
 
 
+def _letter_officer(request: PortalRequest, delivery: Delivery) -> Membership:
+    """Who signs the letter: the officer the lead is assigned to (the borrower's contact), else the member
+    making it (an owner or manager sending one for an unassigned lead)."""
+    if delivery.assigned_to_id and delivery.assigned_to_id != request.membership.user_id:
+        assigned = membership_of(lender_id=delivery.lender_id, user_id=delivery.assigned_to_id)
+        if assigned is not None:
+            return assigned
+    return request.membership
+
+
 @member_required
 def delivery_letter(request: PortalRequest, delivery_id: int) -> HttpResponse:
     """The pre-qualification letter as a PDF download."""
@@ -275,7 +314,9 @@ def delivery_letter(request: PortalRequest, delivery_id: int) -> HttpResponse:
     if not delivery.lead.estimate:
         raise Http404("This lead has no estimate to put in a letter.")
     _record_contact_view(request, delivery, ContactAccess.Channel.LETTER)
-    pdf = prequalification_letter(delivery=delivery, lender=request.membership.lender)
+    pdf = prequalification_letter(
+        delivery=delivery, lender=request.membership.lender, officer=_letter_officer(request, delivery)
+    )
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="prequalification-{delivery.lead.reference}.pdf"'
     response["Cache-Control"] = "no-store"

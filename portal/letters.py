@@ -7,7 +7,7 @@ from django.utils import timezone
 from fpdf import FPDF
 
 from leads.choices import LoanPurpose, Product
-from lenders.models import Lender
+from lenders.models import Lender, Membership
 from marketplace.models import Delivery
 
 LETTER_VALID_DAYS = 90
@@ -27,10 +27,17 @@ FONT = "DejaVuSans"
 
 
 def prequalification_letter(
-    *, delivery: Delivery, lender: Lender, today: date | None = None, compress: bool = True
+    *,
+    delivery: Delivery,
+    lender: Lender,
+    officer: Membership | None = None,
+    today: date | None = None,
+    compress: bool = True,
 ) -> bytes:
     """The letter for this delivery's borrower: lender and NMLS id, borrower, estimated amount, products,
-    date and expiry, and the disclaimer that it is not a commitment to lend."""
+    date and expiry, signed by the loan officer (name, NMLS id, phone, e-mail) the borrower deals with, and
+    the disclaimer that it is not a commitment to lend. An officer's missing detail is left out, never
+    printed as a placeholder."""
     lead, consumer = delivery.lead, delivery.lead.consumer
     today = today or timezone.localdate()
     expires = today + timedelta(days=LETTER_VALID_DAYS)
@@ -71,9 +78,21 @@ def prequalification_letter(
     )
     line(amount, size=20, style="B", height=10, gap=2)
     line(f"Loan programs: {products}", gap=8)
-    line(f"Lead reference: {lead.reference}", size=9, gap=8)
     line("Sincerely,", gap=1)
-    line(lender.name, style="B", gap=10)
+    if officer is not None:
+        user = officer.user
+        line(user.get_full_name() or user.get_username(), style="B")
+        line(f"Loan Officer, {lender.name}", size=10)
+        contact = [
+            f"NMLS ID: {officer.nmls_id}" if officer.nmls_id else "",
+            f"Phone: {officer.phone_display}" if officer.phone else "",
+            user.email,
+        ]
+        line(" · ".join(c for c in contact if c), size=10, gap=10)
+    else:
+        line(lender.name, style="B", gap=10)
     line("Important", size=9, style="B", height=5)
-    line(DISCLAIMER, size=9, height=4.5)
+    line(DISCLAIMER, size=9, height=4.5, gap=4)
+    # For the lender's files (ledger, CRM), not for the borrower: small, at the foot.
+    line(f"Reference {lead.reference}", size=8, height=4)
     return bytes(pdf.output())

@@ -1,5 +1,5 @@
-"""Small helpers the portal's pages share: how a person and an age are shown, the team as choices, a
-service's ValidationError put on a form."""
+"""Small helpers the portal's pages share: how a person, an age and a response time are shown, the team as
+choices, a service's ValidationError put on a form."""
 
 from datetime import datetime
 
@@ -18,6 +18,28 @@ def ago(when: datetime, now: datetime) -> str:
     if seconds < 86400:
         return f"{seconds // 3600} h ago"
     return f"{seconds // 86400} d ago"
+
+
+def duration(seconds: float) -> str:
+    """An elapsed time in words an officer reads at a glance: "40 s", "3 min 20 s", "34 min", "2 h 5 min",
+    "3 d 4 h". Seconds are kept while they matter (speed to lead is judged in the first minutes)."""
+    s = max(int(seconds), 0)
+    if s < 60:
+        return f"{s} s"
+    if s < 600:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min" if s % 3600 // 60 else f"{s // 3600} h"
+    return f"{s // 86400} d {s % 86400 // 3600} h" if s % 86400 // 3600 else f"{s // 86400} d"
+
+
+def response_time(*, delivered: datetime, first_contact: datetime | None) -> str | None:
+    """How long the lead waited for its first call, e-mail or text, in words; None while it still waits."""
+    if first_contact is None:
+        return None
+    return duration((first_contact - delivered).total_seconds())
 
 
 def member_label(user) -> str:

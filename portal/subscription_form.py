@@ -181,6 +181,10 @@ class SubscriptionForm(forms.Form):
         if posted and str(posted).isdigit() and 300 <= int(posted) <= 850:
             current = int(posted)
         choice_field(self, "min_credit_score").choices = credit_minimum_choices(current)
+        # The floor is said beside the price (portal/_price_floor.html): read with the field's own help.
+        self.fields["price"].widget.attrs["aria-describedby"] = (
+            f"{self['price'].auto_id}_helptext price-floor"
+        )
 
     def clean_zip_codes(self) -> list[str]:
         raw = [z for z in ZIP_SPLIT.split(self.cleaned_data["zip_codes"] or "") if z]

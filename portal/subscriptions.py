@@ -21,6 +21,8 @@ from marketplace.analytics import (
     PRICE_STEP,
     subscription_forecast,
 )
+from marketplace.models import PriceFloor
+from marketplace.services import price_floor_for_terms
 
 from .permissions import PortalRequest, manager_required
 from .subscription_form import (
@@ -100,6 +102,14 @@ def _forecast(form: SubscriptionForm) -> dict[str, Any]:
         except ValidationError as exc:
             errors = set(exc.error_dict) if hasattr(exc, "error_dict") else {"__all__"}
     context: dict[str, Any] = {
+        # Shown beside the price before the lender types one, and kept up to date as the terms change (the
+        # forecast's answer carries it out of band): the least bid these purposes and states may carry.
+        "floor": price_floor_for_terms(
+            floors=list(PriceFloor.objects.all()),
+            purposes=list(v.get("purposes") or []),
+            states=list(v.get("states") or []),
+            exclusive=bool(v.get("exclusive")),
+        ),
         "forecast_exclusive": bool(v.get("exclusive")),
         "forecast_price": None,
         "forecast_min_leads": MIN_LEADS_FOR_WIN_ESTIMATE,
@@ -200,7 +210,7 @@ def subscription_forecast_partial(request: PortalRequest) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     form = SubscriptionForm(request.POST, lender=request.membership.lender)
-    return render(request, "portal/_forecast.html", _forecast(form))
+    return render(request, "portal/_forecast.html", {**_forecast(form), "floor_oob": True})
 
 
 def _set_active(request: PortalRequest, subscription_id: int, active: bool) -> HttpResponse:

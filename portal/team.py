@@ -24,8 +24,9 @@ from .forms import (
     AssignmentRuleForm,
     InvitationForm,
     MemberRoleForm,
+    ProfileForm,
 )
-from .permissions import PortalRequest, manager_required
+from .permissions import PortalRequest, manager_required, member_required
 from .shared import add_errors, member_label, team_choices
 
 
@@ -132,6 +133,54 @@ def member_update(request: PortalRequest, member_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("portal:team")
+
+
+def _profile(request: PortalRequest, member: Membership) -> HttpResponse:
+    """The profile form of `member` (the requester's own, or, for owners and managers, a team member's)."""
+    own = member.pk == request.membership.pk
+    initial = {
+        "first_name": member.user.first_name,
+        "last_name": member.user.last_name,
+        "nmls_id": member.nmls_id,
+        "phone": member.phone_display,
+        "booking_url": member.booking_url,
+    }
+    form = ProfileForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            team.membership_profile_update(actor=request.membership, member=member, **form.cleaned_data)
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            saved = "Your profile is saved." if own else f"{member_label(member.user)}'s profile is saved."
+            messages.success(request, saved)
+            return redirect("portal:profile" if own else "portal:team")
+    context = {
+        "membership": request.membership,
+        "nav": "profile" if own else "team",
+        "form": form,
+        "member": member,
+        "own": own,
+    }
+    return render(request, "portal/profile.html", context, status=400 if request.method == "POST" else 200)
+
+
+@member_required
+def profile(request: PortalRequest) -> HttpResponse:
+    """Every member's own profile: the name, NMLS id, phone and booking link their letters sign with."""
+    member = Membership.objects.select_related("user").get(pk=request.membership.pk)
+    return _profile(request, member)
+
+
+@manager_required
+def member_profile(request: PortalRequest, member_id: int) -> HttpResponse:
+    """An owner or manager fills in a team member's profile (a manager never an owner's: the service says)."""
+    member = _team_member_or_404(request, member_id)
+    if member.role == Membership.Role.OWNER and request.membership.role != Membership.Role.OWNER:
+        # Refused before the form is shown, not only when it is sent (the service refuses it too).
+        context = {"membership": request.membership, "need": "an owner"}
+        return render(request, "portal/forbidden.html", context, status=403)
+    return _profile(request, member)
 
 
 @manager_required  # first: a visitor who is not signed in is sent to log in, whatever the method

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import analytics, billing, inbox, integrations, lead, returns, subscriptions, team
+from . import analytics, billing, inbox, integrations, lead, outreach, returns, subscriptions, team
 
 app_name = "portal"
 urlpatterns = [
@@ -18,6 +18,15 @@ urlpatterns = [
     path("", inbox.inbox, name="inbox"),
     path("inbox/rows/", inbox.inbox_rows, name="inbox_rows"),
     path("inbox/export.csv", inbox.inbox_export, name="inbox_export"),
+    # my day: the call tasks of the sequences
+    path("my-day/", outreach.my_day, name="my_day"),
+    path("my-day/<int:run_id>/log/", outreach.call_task_log, name="call_task_log"),
+    # settings: the first touch and sequences (owners and managers); a member's profile is under team
+    path("settings/first-touch/", outreach.first_touch, name="first_touch"),
+    path("settings/first-touch/preview/", outreach.first_touch_preview, name="first_touch_preview"),
+    path("settings/sequences/", outreach.sequences, name="sequences"),
+    path("settings/sequences/new/", outreach.sequence_edit, name="sequence_create"),
+    path("settings/sequences/<int:sequence_id>/", outreach.sequence_edit, name="sequence_edit"),
     path("inbox/exports/<str:token>/", inbox.inbox_export_download, name="inbox_export_download"),
     # a lead
     path("leads/<int:delivery_id>/", lead.delivery_detail, name="delivery_detail"),
@@ -30,6 +39,8 @@ urlpatterns = [
     # team
     path("team/", team.team_page, name="team"),
     path("team/members/<int:member_id>/", team.member_update, name="member_update"),
+    path("team/members/<int:member_id>/profile/", team.member_profile, name="member_profile"),
+    path("profile/", team.profile, name="profile"),
     path("team/invitations/<int:invitation_id>/", team.invitation_update, name="invitation_update"),
     path("team/assignment/", team.assignment_rules, name="assignment_rules"),
     path("team/assignment/<int:rule_id>/", team.assignment_rule_update, name="assignment_rule_update"),

@@ -31,7 +31,7 @@ from core.problems import Conflict
 from leads.choices import LoanPurpose
 from marketplace.models import Activity, Delivery, ReturnRequest
 from marketplace.returns import return_request_create
-from marketplace.services import activity_log, delivery_next_statuses
+from marketplace.services import delivery_next_statuses
 
 from .. import services
 from ..auth import IsLender
@@ -386,7 +386,7 @@ class ActivityApi(ApiView):
         data = self.ActivityInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            activity = activity_log(delivery=delivery, user=None, **data.validated_data)
+            activity = services.activity_log_and_notify(delivery=delivery, user=None, **data.validated_data)
         except DjangoValidationError as exc:
             raise _django_errors(exc) from None
         return Response(self.ActivityOutput(activity).data, status=status.HTTP_201_CREATED)

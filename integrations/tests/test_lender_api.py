@@ -109,6 +109,8 @@ def test_log_an_activity(lender_api, delivery):
     )
     assert response.status_code == 201
     assert Activity.objects.get(delivery=delivery).outcome == "reached"
+    # Reaching the consumer is contact: the lead moved from New to Contacted, as in the portal.
+    assert Delivery.objects.get(pk=delivery.pk).status == "contacted"
     body = assert_problem(
         lender_api.post(f"/api/v1/deliveries/{delivery.pk}/activities/", {"kind": "call"}), 400
     )
@@ -139,7 +141,8 @@ def test_a_retried_post_with_its_idempotency_key_has_one_effect(lender_api, deli
     MarketSettings.objects.update_or_create(pk=1, defaults={"return_rate_cap": 100})
     base = f"/api/v1/deliveries/{delivery.pk}"
     for path, body, code in (
-        (f"{base}/activities/", {"kind": "call", "outcome": "reached"}, 201),
+        # A voicemail: a reached call would itself move the lead to Contacted (tested on its own below).
+        (f"{base}/activities/", {"kind": "call", "outcome": "voicemail"}, 201),
         (f"{base}/status/", {"status": "contacted"}, 200),
         (f"{base}/return/", {"reason": "bad_contact"}, 201),
     ):

@@ -13,7 +13,7 @@ from leads.models import Lead
 from marketplace.models import MarketSettings
 from marketplace.returns import return_approve, return_request_create
 from marketplace.services import lead_distribute
-from marketplace.tests.factories import QualifiedLeadFactory, make_subscription
+from marketplace.tests.factories import QualifiedLeadFactory, lender_mail, make_subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -105,8 +105,7 @@ def test_a_batch_sold_at_once_is_one_email_per_recipient(
         sold = leads_distribute(lead_ids=[lead.pk for lead in leads])
 
     assert len(sold) == 3
-    assert len(mail.outbox) == 1
-    email = mail.outbox[0]
+    (email,) = lender_mail(mail.outbox)
     assert email.to == [owner.email] and email.subject == "3 new leads in your portal"
     html = email.alternatives[0][0]
     for delivery in (d for ds in sold.values() for d in ds):

@@ -340,7 +340,9 @@ def test_sold_lead_says_how_many_lenders_and_stops_polling(client):
     assert "hx-trigger" not in html and "http-equiv" not in html
 
 
-def test_sold_lead_counts_the_lenders_it_went_to(client, buying_lender, rival_lender):
+def test_sold_lead_names_the_lenders_who_will_contact_them(client, buying_lender, rival_lender):
+    """Issue 15.2: the consumer is told who will contact them, and how many lenders at most (the market's N
+    shared buyers, 3 by default, as the consent text says)."""
     from marketplace.services import lead_distribute
     from marketplace.tests.factories import make_subscription
 
@@ -350,10 +352,11 @@ def test_sold_lead_counts_the_lenders_it_went_to(client, buying_lender, rival_le
     deliveries = lead_distribute(lead_id=lead.pk)
     lead.refresh_from_db()
     assert lead.status == "sold"
-    count = len(deliveries)
+    assert len(deliveries) == 2
     html = client.get(result_url(lead)).content.decode()
-    assert f"Your request was sent to {count} lender{'s' if count > 1 else ''}." in html
-    assert "Lone Star Lending" not in html  # the buyers' names are theirs to give
+    assert "Who will contact you:" in html
+    assert "<strong>Lone Star Lending</strong>" in html and "<strong>Rival Mortgage</strong>" in html
+    assert "No more than 3 lenders get your request." in html
 
 
 def test_unsold_lead_is_told_kindly_we_are_finding_a_lender(client):

@@ -127,3 +127,10 @@ class QualifiedLeadFactory(factory.django.DjangoModelFactory):
     monthly_debts = Decimal("500")
     timeline = "3_months"
     products = ["conventional", "fha"]
+
+
+def lender_mail(outbox: list) -> list:
+    """The e-mails to lenders' people among `outbox` (django.core.mail.outbox): a sale also e-mails the
+    consumer (the buyer's first touch and the marketplace's confirmation, integrations.outreach)."""
+    consumers = set(Consumer.objects.values_list("email", flat=True))
+    return [m for m in outbox if not set(m.to) & consumers]

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from integrations.api.common import not_found
 from integrations.exports import inbox_export_build, inbox_export_request, inbox_export_token
-from integrations.models import ApiKey, InboxExport, WebhookEndpoint, WebhookMessage
+from integrations.models import ApiKey, InboxExport, StepRun, WebhookEndpoint, WebhookMessage
+from integrations.outreach import services as outreach
 from integrations.services import api_key_create, webhook_secret_new
 from lenders import team
 from lenders.models import Invitation, Membership
@@ -119,6 +120,9 @@ def world(buying_lender, owner, officer, rival_lender, rival_owner):
         actor=owner_membership, member=other_officer, states=["TX"], purposes=["purchase"]
     )
     key = api_key_create(lender=buying_lender, name="CRM", scope=ApiKey.Scope.WRITE)
+    # Its outreach: the lender's default sequence, and the call task on the lead (My day).
+    outreach.deliveries_enrol(delivery_ids=[delivery.pk])
+    call_task = StepRun.objects.filter(enrolment__delivery=delivery, action="call").order_by("pk").first()
     # Straight to the row: the service's monthly return cap refuses a return on a lender's only delivery.
     return_req = ReturnRequest.objects.create(
         delivery=delivery, lender=buying_lender, reason="bad_contact", requested_by=owner
@@ -134,6 +138,8 @@ def world(buying_lender, owner, officer, rival_lender, rival_owner):
         "endpoint_id": endpoint.pk,
         "message_id": message.pk,
         "return_id": return_req.pk,
+        "run_id": call_task.pk,
+        "sequence_id": call_task.enrolment.sequence_id,
     }
     # A large inbox export of the owner's, written by its task: its link is the owner's alone.
     export = inbox_export_request(membership=owner_membership, filters=InboxFilters())

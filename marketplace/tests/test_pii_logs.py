@@ -15,7 +15,7 @@ from integrations.tests.receiver import Receiver
 from leads.models import Lead
 from marketplace.models import Delivery
 
-from .factories import FORM_DATA, make_subscription
+from .factories import FORM_DATA, lender_mail, make_subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +119,9 @@ def test_a_full_pipeline_run_logs_no_consumer_pii(
     lead = Lead.objects.get(consumer__email=FORM_CONSUMER["email"])
     delivery = Delivery.objects.get(lead=lead)
     assert lead.status == "sold" and delivery.notified_at is not None
-    assert len(mail.outbox) == 1
+    assert len(lender_mail(mail.outbox)) == 1
+    # The consumer's first touch and confirmation carry their name: in the e-mails, never in the logs.
+    assert len([m for m in mail.outbox if m.to == [FORM_CONSUMER["email"]]]) == 2
     assert WebhookAttempt.objects.filter(succeeded=True).count() == 1 and len(receiver.requests) == 1
 
     # 2. The lender works the lead in the portal and over its API.

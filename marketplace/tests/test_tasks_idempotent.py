@@ -19,15 +19,23 @@ from django.utils import timezone
 from billing.models import Account
 from config.celery import app
 from core.tasking import ReliableTask
-from integrations.models import IdempotencyRecord, InboxExport, TextMessage, WebhookEndpoint, WebhookMessage
+from integrations.channels import sms
+from integrations.models import (
+    IdempotencyRecord,
+    InboxExport,
+    StepRun,
+    TextMessage,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 from integrations.services import webhook_secret_new
 from integrations.tests.receiver import Receiver
 from leads.models import Lead
 from lenders.models import Invitation
-from marketplace.models import ReturnRequest
+from marketplace.models import Delivery, ReturnRequest
 from marketplace.services import followup_create, lead_distribute
 
-from .factories import QualifiedLeadFactory, make_subscription
+from .factories import QualifiedLeadFactory, lender_mail, make_subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +98,7 @@ def lead_distribute_task(w: World):
     make_subscription(w.lender, price="40.00")
     lead = QualifiedLeadFactory()
     w.args = (lead.pk,)
-    w.did_work = lambda: lead.deliveries.count() == 1 and len(mail.outbox) == 1
+    w.did_work = lambda: lead.deliveries.count() == 1 and len(lender_mail(mail.outbox)) == 1
 
 
 def deliveries_notify(w: World):
@@ -247,6 +255,39 @@ def text_reply_notify(w: World):
     w.did_work = lambda: len(mail.outbox) == 1
 
 
+def _texting_delivery(w: World):
+    """A sale whose consumer's consent covers texts, its outreach not started (its event never fired)."""
+    from leads.consent import CONSENT_TEXT
+    from leads.models import ConsentRecord
+
+    make_subscription(w.lender, price="40.00")
+    lead = QualifiedLeadFactory(consumer__email="maria@example.com")
+    ConsentRecord.objects.create(lead=lead, text=CONSENT_TEXT, ip_address="203.0.113.7")
+    return lead_distribute(lead_id=lead.pk)[0]
+
+
+def deliveries_outreach_start(w: World):
+    """The first touch (e-mail and text), the call-now task and the consumer's confirmation: each once."""
+    delivery = _texting_delivery(w)
+    w.args = ([delivery.pk],)
+    w.did_work = lambda: (
+        len([m for m in mail.outbox if m.to == ["maria@example.com"]]) == 2
+        and len(sms.outbox) == 1
+        and StepRun.objects.filter(enrolment__delivery=delivery, state="open").count() == 1
+    )
+
+
+def outreach_run_due(w: World):
+    """Beat: a sale whose start task was lost is enrolled, and the steps due (its first touch; and, as the
+    sale was 10 minutes ago, the e-mail at 5 minutes) run once."""
+    delivery = _texting_delivery(w)
+    Delivery.objects.filter(pk=delivery.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    w.did_work = lambda: (
+        StepRun.objects.filter(enrolment__delivery=delivery, key="step:2", state="done").exists()
+        and len(sms.outbox) == 1
+    )
+
+
 def inbox_export_build(w: World):
     """A large inbox export the owner asked for: written, logged and e-mailed once."""
     from compliance.models import ContactAccess
@@ -325,6 +366,8 @@ SCENARIOS: dict[str, list[Callable[[World], None]]] = {
     "integrations.tasks.inbox_export_build": [inbox_export_build],
     "compliance.tasks.consumers_erase_expired": [consumers_erase_expired],
     "integrations.tasks.records_expired_purge": [records_expired_purge],
+    "integrations.outreach.tasks.deliveries_outreach_start": [deliveries_outreach_start],
+    "integrations.outreach.tasks.outreach_run_due": [outreach_run_due],
 }
 
 # Issue 13.6: the old names of renamed tasks stay registered for one release (core.tasking.renamed_task),
@@ -359,6 +402,7 @@ def state(w: World) -> dict[str, Any]:
         if model._meta.app_label in PROJECT_APPS or model._meta.label == "auth.User":
             rows[model._meta.label] = list(model._default_manager.order_by("pk").values())
     rows["mail"] = [(m.subject, tuple(m.to)) for m in mail.outbox]
+    rows["texts"] = [(t.to, t.body) for t in sms.outbox]
     rows["webhook requests"] = [(h.get("webhook-id"), body) for h, body, _ in w.receiver.requests]
     return rows
 

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.models import Account, LedgerEntry
 from billing.services import account_adjust, account_top_up
@@ -41,19 +42,59 @@ def test_shows_balance_credit_threshold_and_running_balance(owner_client, accoun
     assert [e.balance_after for e in entries] == [Decimal("-200.00"), Decimal("1000.00")]
 
 
-def test_ledger_is_paginated_with_a_fixed_query_count(owner_client, account):
+def test_ledger_is_paged_newest_first_with_a_fixed_query_count(owner_client, account):
     with CaptureQueriesContext(connection) as few:
         owner_client.get(reverse("portal:billing"))
     for i in range(LEDGER_PAGE_SIZE + 5):
         account_top_up(account_id=account.pk, amount=Decimal("1.00"), memo=f"top-up {i}")
     with CaptureQueriesContext(connection) as many:
         page = owner_client.get(reverse("portal:billing"))
-    # session, user, membership, account, ledger count, ledger page
-    assert len(few) == len(many) == 6
+    # session, user, membership, account, the ledger page (no count: keyset pages)
+    assert len(few) == len(many) == 5
     assert len(page.context["entries"]) == LEDGER_PAGE_SIZE
-    second = owner_client.get(reverse("portal:billing") + "?page=2")
+    older = page.context["page_obj"].next_query
+    assert f"?{older}" in page.content.decode()  # the "Older" link
+    with CaptureQueriesContext(connection) as deep:
+        second = owner_client.get(reverse("portal:billing") + f"?{older}")
+    assert len(deep) == 5
     assert len(second.context["entries"]) == 6
     assert "Opening balance" in second.content.decode()
+    back = owner_client.get(reverse("portal:billing") + f"?{second.context['page_obj'].previous_query}")
+    assert [e.pk for e in back.context["entries"]] == [e.pk for e in page.context["entries"]]
+
+
+def test_paging_visits_every_entry_once_even_when_times_are_equal(owner_client, account):
+    """Entries written by one batch can share a time to the microsecond: the cursor's id settles them."""
+    when = timezone.now()
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(account=account, kind="top_up", amount=1, balance_after=1000 + i, created_at=when)
+            for i in range(1, 2 * LEDGER_PAGE_SIZE + 3)
+        ]
+    )
+    seen, query = [], ""
+    while True:
+        page = owner_client.get(reverse("portal:billing") + (f"?{query}" if query else ""))
+        seen += [e.pk for e in page.context["entries"]]
+        if not page.context["page_obj"].has_next:
+            break
+        query = page.context["page_obj"].next_query
+    expected = list(
+        LedgerEntry.objects.filter(account=account)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)
+    )
+    assert seen == expected and len(seen) == 2 * LEDGER_PAGE_SIZE + 3
+
+
+@pytest.mark.parametrize(
+    "cursor", ["older_than=abc", "older_than=1.2.3", "newer_than=99999999999999999.1", "older_than=5.-1"]
+)
+def test_a_page_link_edited_by_hand_is_a_400_with_the_first_page(owner_client, account, cursor):
+    page = owner_client.get(reverse("portal:billing") + f"?{cursor}")
+    assert page.status_code == 400
+    assert "not one of ours" in page.content.decode()
+    assert [e.memo for e in page.context["entries"]] == ["Opening balance"]
 
 
 def test_owner_changes_the_threshold(owner_client, account):

@@ -44,8 +44,14 @@ def test_the_nav_shows_an_officer_what_an_officer_may_use(client, officer):
     the pages an officer may not open are not linked."""
     client.force_login(officer)
     links = _nav_links(client.get(reverse("portal:inbox")).content.decode())
-    assert links == ["Inbox", "Returns", "Analytics"]
+    assert links == ["Inbox", "My day", "Returns", "Analytics"]
     assert client.get(reverse("portal:analytics")).status_code == 200
+    # Issue 15: an officer has My day and their own profile (their name); the lender's messages and
+    # sequences are the managers'.
+    assert client.get(reverse("portal:my_day")).status_code == 200
+    assert client.get(reverse("portal:profile")).status_code == 200
+    assert client.get(reverse("portal:first_touch")).status_code == 403
+    assert client.get(reverse("portal:sequences")).status_code == 403
 
 
 def test_the_nav_shows_an_owner_every_section(client, owner):
@@ -53,6 +59,7 @@ def test_the_nav_shows_an_owner_every_section(client, owner):
     links = _nav_links(client.get(reverse("portal:inbox")).content.decode())
     assert links == [
         "Inbox",
+        "My day",
         "Returns",
         "Analytics",
         "Subscriptions",
@@ -60,6 +67,7 @@ def test_the_nav_shows_an_owner_every_section(client, owner):
         "Team",
         "Assignment",
         "Integrations",
+        "Settings",
     ]
 
 

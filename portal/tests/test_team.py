@@ -213,7 +213,10 @@ def test_the_team_page_shows_each_member_and_what_the_viewer_may_change(client, 
     assert reverse("portal:member_update", args=[owner.membership.pk]) not in mine
     assert "(you)" not in theirs and "olive@example.com" in theirs and "Loan officer" in theirs
     assert "member--inactive" in theirs and "Deactivated" in theirs and "Reactivate" in theirs
-    assert theirs.count(reverse("portal:member_update", args=[officer.membership.pk])) == 2
+    update = reverse("portal:member_update", args=[officer.membership.pk])
+    assert theirs.count(f'action="{update}"') == 2
+    assert reverse("portal:member_profile", args=[officer.membership.pk]) in theirs
+    assert reverse("portal:profile") in mine  # the viewer edits their own on their own page
     assert f'id="id_m{officer.membership.pk}_role"' in theirs
 
 

@@ -48,7 +48,8 @@
   }
 
   /* A "Lost" move asks for its reason and "Funded" for its amount before the form is sent, so the page
-   * does not round-trip just to say so (the server checks again). */
+   * does not round-trip just to say so (the server checks again). It says in words what is missing (the
+   * field's data-missing text), beside the field, read out by screen readers, and clears it once typed. */
   function requireFields(event) {
     var form = event.target;
     if (!form.classList || !form.classList.contains("move")) return;
@@ -56,14 +57,36 @@
     if (input && !input.value.trim()) {
       event.preventDefault();
       input.setAttribute("aria-invalid", "true");
+      var id = input.id + "-missing";
+      var note = document.getElementById(id);
+      if (!note) {
+        note = document.createElement("p");
+        note.id = id;
+        note.className = "field-error";
+        note.setAttribute("role", "alert");
+        input.insertAdjacentElement("afterend", note);
+        input.setAttribute("aria-describedby", id);
+      }
+      note.textContent = input.getAttribute("data-missing") || "This field is required.";
       input.focus();
     }
+  }
+
+  function clearMissing(event) {
+    var input = event.target;
+    if (!input.getAttribute || input.getAttribute("aria-invalid") !== "true" || !input.value.trim()) return;
+    var note = document.getElementById(input.id + "-missing");
+    if (!note) return;
+    note.remove();
+    input.removeAttribute("aria-invalid");
+    input.removeAttribute("aria-describedby");
   }
 
   function start() {
     tick();
     window.setInterval(tick, 1000);
     document.addEventListener("submit", requireFields, true);
+    document.addEventListener("input", clearMissing, true);
   }
 
   if (document.readyState === "loading") {

@@ -22,6 +22,7 @@ from leads.services import lead_submit
 from lenders.models import Lender, Membership
 from lenders.services import lender_set_licenses, subscription_save
 from marketplace.models import Delivery, MarketSettings, PriceFloor
+from marketplace.rollup import rollup_rebuild
 from marketplace.services import delivery_set_status
 
 PASSWORD = "demo-pass-123"  # noqa: S105 - demo data only, printed by `make run`
@@ -269,6 +270,9 @@ class Command(BaseCommand):
                 minutes = rng.choice([2, 4, 12, 45, 150, 600])
                 first_contact = delivered + timedelta(minutes=minutes)
                 Delivery.objects.filter(pk=d.pk).update(first_contact_at=first_contact)
+        # The back-dating above went around the services: analytics' rollup is rebuilt from what it left.
+        for lender_id in {d.lender_id for d in deliveries}:
+            rollup_rebuild(lender_id=lender_id)
 
     @transaction.atomic
     def _lender(self, spec: dict) -> None:

@@ -26,6 +26,6 @@ def recreate(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("leads", "0012_consumer_search_indexes")]
+    dependencies = [("leads", "0014_lead_status_newest_first")]
 
     operations = [migrations.RunPython(drop, recreate)]
