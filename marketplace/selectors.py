@@ -19,7 +19,7 @@ def deliveries_for_member(*, membership: Membership) -> QuerySet[Delivery]:
     """What a portal user may see: the lender's deliveries; an officer only those assigned to them."""
     qs = Delivery.objects.for_lender(membership.lender)
     if not membership.sees_all_leads:
-        qs = qs.filter(assigned_to=membership.user)
+        qs = qs.filter(assigned_to_id=membership.user_id)  # the id: no read of the user row
     return qs
 
 

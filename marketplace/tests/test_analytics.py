@@ -171,8 +171,8 @@ def test_page_renders_charts_tables_and_the_inputs(client, owner, book):
     assert "Under 5 minutes" in html and "By loan officer" in html and "Break-even conversion" in html
     assert 'name="revenue"' in html and 'value="3000"' in html
     assert "Median times to first contact are estimates" in html  # from the rollup's bands, and said so
-    # session, user, membership + the report (rollup, subscription names, officer names)
-    assert len(q) == 3 + 3
+    # session, user, membership + the report (rollup, subscription names, officer names) + the call tasks
+    assert len(q) == 3 + 3 + 1
 
 
 def test_invalid_range_falls_back_and_says_so(client, owner, book):

@@ -460,8 +460,8 @@ def test_an_officer_reaches_analytics_of_their_own_leads_beside_the_team(
     inbox = officer_client.get(url("inbox")).content.decode()
     assert f'href="{url("analytics")}"' in inbox  # the nav shows it to officers
 
-    # session, user, membership + the report (rollup, subscription names) + the team's total
-    with django_assert_num_queries(6):
+    # session, user, membership + the report (rollup, subscription names) + the team's total + call tasks
+    with django_assert_num_queries(7):
         response = officer_client.get(url("analytics"))
 
     assert response.status_code == 200
