@@ -306,7 +306,7 @@ def email_unsubscribe_preview(*, token: str) -> Unsubscribe | None:
     found = _unsubscribe_target(token)
     if found is None:
         return None
-    lead, lender_name = found
+    lead, _, lender_name = found
     email = "" if lead is None or lead.consumer.erased_at else lead.consumer.email
     return Unsubscribe(lender_name=lender_name, address_masked=email_address_masked(email))
 
@@ -319,10 +319,9 @@ def email_unsubscribe(*, token: str, source: str) -> Unsubscribe | None:
     found = _unsubscribe_target(token)
     if found is None:
         return None
-    lead, lender_name = found
+    lead, lender_id, lender_name = found
     if lead is None or lead.consumer.erased_at is not None:
         return Unsubscribe(lender_name=lender_name, address_masked="")
-    _, lender_id = unsubscribe_token_read(token) or (None, None)
     if optout_record(
         channel=OptOut.Channel.EMAIL,
         address=lead.consumer.email,
@@ -339,7 +338,8 @@ def email_unsubscribe(*, token: str, source: str) -> Unsubscribe | None:
     return Unsubscribe(lender_name=lender_name, address_masked=email_address_masked(lead.consumer.email))
 
 
-def _unsubscribe_target(token: str) -> tuple[Lead | None, str] | None:
+def _unsubscribe_target(token: str) -> tuple[Lead | None, int, str] | None:
+    """The lead and lender a token names, and the lender's name (ours when it bought no such lead)."""
     read = unsubscribe_token_read(token)
     if read is None:
         return None
@@ -350,7 +350,7 @@ def _unsubscribe_target(token: str) -> tuple[Lead | None, str] | None:
         if lead
         else None
     )
-    return lead, delivery.lender.name if delivery else "Lead Market"
+    return lead, lender_id, delivery.lender.name if delivery else "Lead Market"
 
 
 def email_unsubscribe_by_mail(*, subject: str) -> bool:

@@ -723,12 +723,21 @@ def step_runs_recover(*, now: datetime | None = None) -> int:
             .filter(state=StepRun.State.SENDING, claimed_at__lt=now - STALE_CLAIM)
             .order_by("pk")[:200]
         )
+        # The texts these claims made, if they got as far as their rows (written before the provider is
+        # asked): then the provider may have them, and they are never sent again. One query for them all.
+        keys = {
+            (run.enrolment.delivery_id, text_key(run)): run.pk for run in stale if run.action == Action.TEXT
+        }
+        texts = {
+            keys[(t.delivery_id, t.send_key)]: t
+            for t in TextMessage.objects.filter(
+                delivery_id__in={d for d, _ in keys}, send_key__in={k for _, k in keys}
+            )
+            if (t.delivery_id, t.send_key) in keys
+        }
         for run in stale:
-            delivery_id = run.enrolment.delivery_id
             if run.action == Action.TEXT:
-                # The text this claim made, if it got as far as its row (written before the provider is
-                # asked): then the provider may have it, and it is never sent again.
-                sent = TextMessage.objects.filter(delivery_id=delivery_id, send_key=text_key(run)).first()
+                sent = texts.get(run.pk)
                 if sent is not None:
                     _finish(
                         run,
