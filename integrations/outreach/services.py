@@ -725,15 +725,13 @@ def step_runs_recover(*, now: datetime | None = None) -> int:
         )
         # The texts these claims made, if they got as far as their rows (written before the provider is
         # asked): then the provider may have them, and they are never sent again. One query for them all.
-        keys = {
-            (run.enrolment.delivery_id, text_key(run)): run.pk for run in stale if run.action == Action.TEXT
-        }
+        # A key names its run (text_key holds the run's id), so the key alone matches a text to its claim.
+        keys = {text_key(run): run.pk for run in stale if run.action == Action.TEXT}
         texts = {
-            keys[(t.delivery_id, t.send_key)]: t
+            keys[t.send_key]: t
             for t in TextMessage.objects.filter(
-                delivery_id__in={d for d, _ in keys}, send_key__in={k for _, k in keys}
+                delivery_id__in={run.enrolment.delivery_id for run in stale}, send_key__in=keys
             )
-            if (t.delivery_id, t.send_key) in keys
         }
         for run in stale:
             if run.action == Action.TEXT:
