@@ -34,6 +34,13 @@ class MarketSettings(models.Model):
     retention_days = models.PositiveIntegerField(
         default=90, help_text="Days before PII of rejected, duplicate and unsold leads is erased."
     )
+    speed_margin_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=5,
+        help_text="Bids within this % of each other count as equal: among them the lender with the faster "
+        "median time to first contact (last 30 days) wins, then the one served least recently; 0: by price.",
+    )
     webhook_endpoints_per_lender = models.PositiveSmallIntegerField(
         default=5,
         help_text="Most webhook endpoints one lender may add. Each endpoint is sent to on its own, so this "
@@ -415,3 +422,24 @@ class DeliveryRollup(models.Model):
 
     def __str__(self) -> str:
         return f"Rollup of lender #{self.lender_id} on {self.day}: {self.kind} {self.key or '—'}"
+
+
+class LenderSpeed(models.Model):
+    """A lender's median time to first contact over the last 30 days and its rank among the lenders with
+    contacts (1 the fastest): the sale's tie-breaker among close bids and the figure analytics shows.
+    Refreshed by beat from the daily rollup (marketplace.speed.lender_speeds_refresh), so a sale reads one
+    narrow row per buyer instead of a median over their deliveries."""
+
+    lender = models.OneToOneField(
+        "lenders.Lender", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    median_seconds = models.FloatField(null=True, blank=True)
+    contacts = models.PositiveIntegerField(default=0)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    ranked = models.PositiveIntegerField(default=0, help_text="How many lenders were ranked.")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "lender speed"
+
+    def __str__(self) -> str:
+        return f"Speed of lender #{self.lender_id}"
