@@ -209,6 +209,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "retry-unsold-leads": {"task": "marketplace.tasks.leads_unsold_retry", "schedule": 300.0},
+    # The lenders' 30-day median time to first contact, which breaks ties among close bids.
+    "refresh-lender-speeds": {"task": "marketplace.tasks.lender_speeds_refresh", "schedule": 600.0},
     # Pushes on leads whose task was lost (broker down at commit): how often, and how old a lead must be.
     "sweep-stuck-leads": {
         "task": "marketplace.tasks.leads_stuck_sweep",

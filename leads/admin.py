@@ -103,7 +103,16 @@ def distribution_trace_html(trace: list) -> SafeString:
     """Every sale attempt: when, how it sold, and why each matching subscription won, lost or was skipped."""
     if not trace:
         return format_html("<p>{}</p>", "No distribution attempts yet.")
-    cols = ("subscription", "name", "lender_name", "price", "exclusive", "outcome", "reason")
+    cols = (
+        "subscription",
+        "name",
+        "lender_name",
+        "price",
+        "exclusive",
+        "median_contact_s",
+        "outcome",
+        "reason",
+    )
     head = format_html_join("", "<th scope='col'>{}</th>", ((c.replace("_", " "),) for c in cols))
     parts = []
     for attempt in trace:
@@ -120,12 +129,13 @@ def distribution_trace_html(trace: list) -> SafeString:
         )
         parts.append(
             format_html(
-                "<table><caption>Attempt {} at {}: {}, revenue ${}</caption><thead><tr>{}</tr></thead>"
+                "<table><caption>Attempt {} at {}: {}, revenue ${}{}</caption><thead><tr>{}</tr></thead>"
                 "<tbody>{}</tbody></table>",
                 _cell(attempt.get("attempt")),
                 _cell(attempt.get("at")),
                 _cell(attempt.get("mode")),
                 _cell(attempt.get("revenue")),
+                format_html(" ({})", attempt["note"]) if attempt.get("note") else "",
                 head,
                 rows or format_html("<tr><td>{}</td></tr>", "No candidates."),
             )

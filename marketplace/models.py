@@ -29,10 +29,23 @@ class MarketSettings(models.Model):
         max_digits=5,
         decimal_places=2,
         default=15,
-        help_text="Most returns a lender may have approved, as % of its deliveries in the month.",
+        help_text="Most returns a lender may have approved or pending, as % of its deliveries over the "
+        "last 30 days (but see the allowance below).",
+    )
+    return_allowance_per = models.PositiveSmallIntegerField(
+        default=10,
+        help_text="A minimum allowance: at least one return per this many deliveries over the last 30 days, "
+        "whatever the %, so a small lender's first bad lead is allowed. 0: the % alone.",
     )
     retention_days = models.PositiveIntegerField(
         default=90, help_text="Days before PII of rejected, duplicate and unsold leads is erased."
+    )
+    speed_margin_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=5,
+        help_text="Bids within this % of each other count as equal: among them the lender with the faster "
+        "median time to first contact (last 30 days) wins, then the one served least recently; 0: by price.",
     )
     webhook_endpoints_per_lender = models.PositiveSmallIntegerField(
         default=5,
@@ -115,6 +128,9 @@ class Delivery(models.Model):
     # Set when this delivery's webhooks or e-mail raised on their own (integrations.deliveries): the
     # error's class and where, never its message. The sweeper leaves it to staff, who replay its FailedTask.
     notify_error = models.CharField(max_length=200, blank=True)
+    # Set when a return of it is approved (marketplace.returns): the lead no longer counts as this lender's
+    # exclusive, and may be offered again to others (marketplace.resale).
+    returned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Last change the inbox shows (status, first contact, assignee). The live inbox compares it to decide
     # whether anything changed since the last refresh; services that change those fields bump it.
@@ -156,9 +172,11 @@ class Delivery(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["lead", "lender"], name="one_delivery_per_lead_and_lender"),
-            # An exclusive lead has exactly one buyer.
+            # An exclusive lead has exactly one buyer (a returned one gave it back: issue 16.5).
             models.UniqueConstraint(
-                fields=["lead"], condition=Q(exclusive=True), name="one_exclusive_delivery"
+                fields=["lead"],
+                condition=Q(exclusive=True, returned_at__isnull=True),
+                name="one_exclusive_delivery",
             ),
             models.CheckConstraint(condition=Q(price__gt=Decimal("0")), name="delivery_price_positive"),
         ]
@@ -186,11 +204,13 @@ class Activity(models.Model):
         # What the consumer did, heard through the channels (never chosen by an officer in the portal).
         REPLIED = "replied", "Consumer replied"
         OPTED_OUT = "opted_out", "Consumer opted out"
+        # A text or e-mail to the consumer that bounced (the provider's status callback): a return's evidence.
+        BOUNCED = "bounced", "Bounced, undeliverable"
 
     CONTACT_KINDS = (Kind.CALL, Kind.EMAIL, Kind.TEXT)
     # What an officer (portal) or a lender's system (API) may log: the consumer's own acts are only heard.
-    CONSUMER_OUTCOMES = (Outcome.REPLIED, Outcome.OPTED_OUT)
-    OFFICER_OUTCOMES = [c for c in Outcome.choices if c[0] not in ("replied", "opted_out")]
+    CONSUMER_OUTCOMES = (Outcome.REPLIED, Outcome.OPTED_OUT, Outcome.BOUNCED)
+    OFFICER_OUTCOMES = [c for c in Outcome.choices if c[0] not in ("replied", "opted_out", "bounced")]
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="activities")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
@@ -290,6 +310,8 @@ class ReturnRequest(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.CharField(max_length=500, blank=True)
+    # Decided at once by the evidence we hold (marketplace.evidence), not by staff: the note says what it was.
+    by_evidence = models.BooleanField(default=False)
     # The credit an approval posts. OneToOne: one entry can refund one return, and never two.
     credit = models.OneToOneField(
         "billing.LedgerEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="return_request"
@@ -415,3 +437,24 @@ class DeliveryRollup(models.Model):
 
     def __str__(self) -> str:
         return f"Rollup of lender #{self.lender_id} on {self.day}: {self.kind} {self.key or '—'}"
+
+
+class LenderSpeed(models.Model):
+    """A lender's median time to first contact over the last 30 days and its rank among the lenders with
+    contacts (1 the fastest): the sale's tie-breaker among close bids and the figure analytics shows.
+    Refreshed by beat from the daily rollup (marketplace.speed.lender_speeds_refresh), so a sale reads one
+    narrow row per buyer instead of a median over their deliveries."""
+
+    lender = models.OneToOneField(
+        "lenders.Lender", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    median_seconds = models.FloatField(null=True, blank=True)
+    contacts = models.PositiveIntegerField(default=0)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    ranked = models.PositiveIntegerField(default=0, help_text="How many lenders were ranked.")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "lender speed"
+
+    def __str__(self) -> str:
+        return f"Speed of lender #{self.lender_id}"

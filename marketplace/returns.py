@@ -1,11 +1,10 @@
 """Returns: a lender's claim that a delivered lead was bad, and staff's decision, which credits the lead's
 price back. Requesting, approving and denying one locks the lender's account first (the same lock a sale
-takes), so the month's return rate is counted under the lock and a return is credited exactly once."""
+takes), so the last 30 days' returns are counted under the lock and a return is credited exactly once."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -15,22 +14,36 @@ from django.utils.dateformat import format as date_format
 
 from billing.models import Account, LedgerEntry
 from billing.services import account_post
-from lenders.models import Lender
 from marketplace.models import ReturnRequest
 
+from .evidence import APPROVE, DENY, return_evidence
 from .models import Delivery, MarketSettings
 from .signals import return_decided
+
+RATE_WINDOW_DAYS = 30
 
 
 @dataclass(frozen=True)
 class ReturnRate:
-    month: date
+    """A lender's deliveries and returns over the rolling 30 days, and how many returns that allows: the
+    staff's % of the deliveries, but never fewer than one per `per` deliveries (so a small lender's first
+    bad lead is not already "20%")."""
+
+    since: datetime
     deliveries: int
     approved: int
     pending: int
+    cap_percent: Decimal
+    per: int
+
+    @property
+    def allowed(self) -> int:
+        by_rate = int(Decimal(self.deliveries) * self.cap_percent / Decimal(100))
+        by_allowance = -(-self.deliveries // self.per) if self.per else 0  # ceiling
+        return max(by_rate, by_allowance)
 
     def rate_with(self, returns: int) -> Decimal:
-        """`returns` as a % of the month's deliveries (100% when there were none)."""
+        """`returns` as a % of the window's deliveries (100% when there were none)."""
         if self.deliveries == 0:
             return Decimal("100") if returns else Decimal("0")
         return Decimal(returns * 100) / Decimal(self.deliveries)
@@ -40,31 +53,26 @@ class ReturnRate:
         return self.rate_with(self.approved)
 
 
-def _month_bounds(when: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    local = when.astimezone(tz)
-    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    if start.month == 12:
-        return start, start.replace(year=start.year + 1, month=1)
-    return start, start.replace(month=start.month + 1)
-
-
-def return_rate_for_month(*, lender_id: int, when: datetime) -> ReturnRate:
-    """The lender's deliveries and returns in the lender-local month containing `when`. Two queries."""
-    zone_name = Lender.objects.values_list("time_zone", flat=True).get(pk=lender_id)
-    try:
-        tz = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        tz = ZoneInfo("UTC")
-    start, end = _month_bounds(when, tz)
-    in_month = Q(delivery__created_at__gte=start, delivery__created_at__lt=end)
-    deliveries = Delivery.objects.filter(
-        lender_id=lender_id, created_at__gte=start, created_at__lt=end
-    ).count()
-    counts = ReturnRequest.objects.filter(in_month, lender_id=lender_id).aggregate(
+def return_rate_rolling(*, lender_id: int, now: datetime | None = None) -> ReturnRate:
+    """The lender's deliveries and the returns it asked for in the last 30 days. Three queries."""
+    now = now or timezone.now()
+    since = now - timedelta(days=RATE_WINDOW_DAYS)
+    market = MarketSettings.load()
+    deliveries = Delivery.objects.filter(lender_id=lender_id, created_at__gte=since).count()
+    # Returns our evidence decided do not count against the lender (see below).
+    counts = ReturnRequest.objects.filter(
+        lender_id=lender_id, created_at__gte=since, by_evidence=False
+    ).aggregate(
         approved=Count("pk", filter=Q(status=ReturnRequest.Status.APPROVED)),
         pending=Count("pk", filter=Q(status=ReturnRequest.Status.REQUESTED)),
     )
-    return ReturnRate(month=start.date(), deliveries=deliveries, **counts)
+    return ReturnRate(
+        since=since,
+        deliveries=deliveries,
+        cap_percent=market.return_rate_cap,
+        per=market.return_allowance_per,
+        **counts,
+    )
 
 
 def returns_for_member(*, membership) -> QuerySet[ReturnRequest]:
@@ -77,10 +85,11 @@ def returns_for_member(*, membership) -> QuerySet[ReturnRequest]:
 
 # --- returns ------------------------------------------------------------------------------------------
 #
-# The return-rate cap (MarketSettings.return_rate_cap, % of a month's deliveries) is enforced when the lender
-# asks, counting returns still waiting for staff as if approved: the lender hears "no" at once, with the
-# numbers, instead of days later. Approval checks the cap again (approved returns only) as the last guard.
-# The month is the lender-local calendar month in which the returned lead was delivered.
+# The cap (MarketSettings.return_rate_cap and return_allowance_per, over the rolling 30 days) is enforced
+# when the lender asks, counting returns still waiting for staff as if approved: the lender hears "no" at
+# once, with the numbers, instead of days later. Approval by staff checks it again (approved returns only).
+# A return our own evidence approves is not held to the cap: the lead was bad by what we know, not by the
+# lender's say-so (marketplace.evidence).
 
 
 def return_deadline(*, delivery, window_days: int) -> datetime:
@@ -91,11 +100,15 @@ def _lock_lender_account(lender_id: int) -> Account:
     return Account.objects.select_for_update().get(lender_id=lender_id)
 
 
-def _cap_message(*, stats, cap: Decimal, would_be: int) -> str:
+def _cap_message(*, stats: ReturnRate, would_be: int) -> str:
+    rule = f"{stats.cap_percent.normalize():f}% of your deliveries"
+    if stats.per:
+        rule += f" (at least one return per {stats.per} deliveries)"
     return (
-        f"Returns are capped at {cap.normalize():f}% of a month's deliveries. In {stats.month:%B %Y} you had "
-        f"{stats.deliveries} deliveries and {would_be - 1} return{'s' if would_be != 2 else ''} approved or "
-        f"pending, so another would make {stats.rate_with(would_be):.1f}%."
+        f"Returns are capped at {rule} over the last {RATE_WINDOW_DAYS} days. In that time you had "
+        f"{stats.deliveries} deliver{'y' if stats.deliveries == 1 else 'ies'} and {would_be - 1} "
+        f"return{'s' if would_be != 2 else ''} approved or pending, which allows {stats.allowed}; another "
+        f"would make {stats.rate_with(would_be):.1f}%."
     )
 
 
@@ -104,7 +117,10 @@ def return_request_create(
     *, delivery, user, reason: str, note: str = "", now: datetime | None = None
 ) -> ReturnRequest:
     """A lender asks for its money back on a bad lead. Refused, with the reason, outside the window, for a
-    second request on the same lead, or when the month's returns would pass the staff cap."""
+    second request on the same lead, or when the returns of the last 30 days would pass the staff cap.
+
+    Decided at once where we hold the evidence (marketplace.evidence): approved and credited when it backs
+    the reason, denied with the evidence shown when it contradicts it; otherwise left for staff."""
     now = now or timezone.now()
     note = (note or "").strip()
     if reason not in ReturnRequest.Reason.values:
@@ -122,13 +138,15 @@ def return_request_create(
             f"{date_format(timezone.localtime(deadline), 'M j, Y, g:i A T')}: "
             f"returns are accepted for {market.return_window_days} days after delivery."
         )
-    stats = return_rate_for_month(lender_id=delivery.lender_id, when=delivery.created_at)
-    would_be = stats.approved + stats.pending + 1
-    if stats.rate_with(would_be) > market.return_rate_cap:
-        raise ValidationError(_cap_message(stats=stats, cap=market.return_rate_cap, would_be=would_be))
+    found = return_evidence(delivery=delivery, reason=reason, duplicate_days=market.duplicate_window_days)
+    if found.verdict != APPROVE:
+        stats = return_rate_rolling(lender_id=delivery.lender_id, now=now)
+        would_be = stats.approved + stats.pending + 1
+        if would_be > stats.allowed:
+            raise ValidationError(_cap_message(stats=stats, would_be=would_be))
     try:
         with transaction.atomic():
-            return ReturnRequest.objects.create(
+            rr = ReturnRequest.objects.create(
                 delivery=delivery,
                 lender_id=delivery.lender_id,
                 reason=reason,
@@ -138,6 +156,11 @@ def return_request_create(
             )
     except IntegrityError as exc:  # another request for this lead won the race (the lock makes this rare)
         raise ValidationError("A return has already been requested for this lead.") from exc
+    if found.verdict == APPROVE:
+        return return_approve(return_request_id=rr.pk, user=None, note=found.note, by_evidence=True)
+    if found.verdict == DENY:
+        return return_deny(return_request_id=rr.pk, user=None, note=found.note, by_evidence=True)
+    return rr
 
 
 def _decide(return_request_id: int) -> tuple[Account, ReturnRequest]:
@@ -156,14 +179,16 @@ def _decide(return_request_id: int) -> tuple[Account, ReturnRequest]:
 
 
 @transaction.atomic
-def return_approve(*, return_request_id: int, user, note: str = "") -> ReturnRequest:
-    """Approve a return and credit the lead's price back, in one transaction, exactly once."""
+def return_approve(
+    *, return_request_id: int, user, note: str = "", by_evidence: bool = False
+) -> ReturnRequest:
+    """Approve a return and credit the lead's price back, in one transaction, exactly once. Staff's
+    approval is held to the cap; one our evidence decided is not (see above)."""
     account, rr = _decide(return_request_id)
-    market = MarketSettings.load()
-    stats = return_rate_for_month(lender_id=rr.lender_id, when=rr.delivery.created_at)
-    if stats.rate_with(stats.approved + 1) > market.return_rate_cap:
-        would_be = stats.approved + 1
-        raise ValidationError(_cap_message(stats=stats, cap=market.return_rate_cap, would_be=would_be))
+    if not by_evidence:
+        stats = return_rate_rolling(lender_id=rr.lender_id)
+        if stats.approved + 1 > stats.allowed:
+            raise ValidationError(_cap_message(stats=stats, would_be=stats.approved + 1))
     rr.credit = account_post(
         account=account,
         kind=LedgerEntry.Kind.CREDIT,
@@ -172,18 +197,21 @@ def return_approve(*, return_request_id: int, user, note: str = "") -> ReturnReq
         user=user,
     )
     rr.status, rr.decided_by, rr.decided_at = ReturnRequest.Status.APPROVED, user, timezone.now()
-    rr.decision_note = (note or "").strip()[:500]
-    rr.save(update_fields=["credit", "status", "decided_by", "decided_at", "decision_note"])
+    rr.decision_note, rr.by_evidence = (note or "").strip()[:500], by_evidence
+    rr.save(update_fields=["credit", "status", "decided_by", "decided_at", "decision_note", "by_evidence"])
+    # The returned delivery no longer holds the lead: its exclusivity is released, and the lead may be
+    # offered again to other lenders (marketplace.resale).
+    Delivery.objects.filter(pk=rr.delivery_id).update(returned_at=rr.decided_at)
     _notify_decided(rr)
     return rr
 
 
 @transaction.atomic
-def return_deny(*, return_request_id: int, user, note: str = "") -> ReturnRequest:
+def return_deny(*, return_request_id: int, user, note: str = "", by_evidence: bool = False) -> ReturnRequest:
     _, rr = _decide(return_request_id)
     rr.status, rr.decided_by, rr.decided_at = ReturnRequest.Status.DENIED, user, timezone.now()
-    rr.decision_note = (note or "").strip()[:500]
-    rr.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    rr.decision_note, rr.by_evidence = (note or "").strip()[:500], by_evidence
+    rr.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "by_evidence"])
     _notify_decided(rr)
     return rr
 

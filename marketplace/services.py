@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import takewhile
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -32,6 +33,7 @@ from .matching import LEAD_VALUES, in_schedule, matching_sql
 from .models import Activity, Delivery, FollowUp, MarketSettings, PriceFloor
 from .rollup import facts_of, facts_read, rollups_apply
 from .signals import deliveries_created, delivery_status_changed
+from .speed import band_floor, by_speed, lender_speeds_for
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +222,35 @@ def _allocate(eligible: list[Subscription], shared_max: int) -> tuple[str, list[
     return "unsold", []
 
 
+def _speed_cutoff(eligible: list[Subscription], shared_max: int, margin: Decimal) -> Decimal | None:
+    """The lowest bid still within the speed margin of the weakest buyer the allocation would take now
+    (None without a margin or a buyer): bids down to it must be read before the sale is decided."""
+    if margin <= 0:
+        return None
+    needed: list[Decimal] = []
+    exclusive = next((s for s in eligible if s.exclusive), None)
+    if exclusive is not None:
+        needed.append(exclusive.price)
+    seen: list[int] = []
+    for s in eligible:
+        if not s.exclusive and s.lender_id not in seen and len(seen) < shared_max:
+            seen.append(s.lender_id)
+            needed.append(s.price)
+    return band_floor(min(needed), margin) if needed else None
+
+
+def _within(rows: list[Match], cutoff: Decimal) -> list[Match]:
+    """The leading rows (best bid first) bidding at least `cutoff`."""
+    return list(takewhile(lambda r: r.price >= cutoff, rows))
+
+
+def _speed_note(considered: list[dict], margin: Decimal) -> dict[str, str]:
+    """The trace's word on the attempt when speed, not price, chose a buyer."""
+    if any(row.get("speed") for row in considered):
+        return {"note": f"speed decided: a faster responder won among bids within {margin}%"}
+    return {}
+
+
 def _next_batch(rows: list[Match], *, need_exclusive: bool, need_shared: int) -> list[Match]:
     """The next rows to evaluate: enough for the buyers still missing, plus spares for any that turn out
     ineligible (caps, schedule, funds), so one batch nearly always decides."""
@@ -248,6 +279,9 @@ class _Market:
         self.subs: dict[int, Subscription] = {}
         self.pending: dict[int, Decimal] = defaultdict(Decimal)  # charges of this batch, not yet posted
         self.served: dict[int, datetime] = {}  # lenders that won a lead of this batch
+        # The buyers' median times to first contact (marketplace.speed), read once per batch.
+        self.medians: dict[int, float] = {}
+        self.speed_margin = Decimal("0")
 
     def load(self, rows: list[Match]) -> None:
         """Lock the accounts of lenders new to this transaction (in id order, one query), then read their
@@ -289,8 +323,15 @@ def _choose(
         if (found_exclusive or not any(r.exclusive for r in rest)) and (
             found_shared >= shared_max or all(r.exclusive for r in rest)
         ):
-            break
-        batch = _next_batch(rest, need_exclusive=not found_exclusive, need_shared=shared_max - found_shared)
+            # Enough buyers; but a bid within the speed margin of one of them may still win on speed.
+            cutoff = _speed_cutoff(eligible, shared_max, market.speed_margin)
+            batch = [] if cutoff is None else _within(rest, cutoff)
+            if not batch:
+                break
+        else:
+            batch = _next_batch(
+                rest, need_exclusive=not found_exclusive, need_shared=shared_max - found_shared
+            )
         done += len(batch)
         # The first batch was locked with the whole sale; a later one (rare: its best bids all turned out
         # ineligible) locks out of id order, which PostgreSQL resolves as a deadlock and the task retries.
@@ -310,22 +351,33 @@ def _choose(
                     floor=floor,
                 )
             )
-            considered.append(
-                {
-                    "subscription": sub.pk,
-                    "name": sub.name,
-                    "lender": sub.lender_id,
-                    "lender_name": sub.lender.name,
-                    "price": str(sub.price),
-                    "exclusive": sub.exclusive,
-                    "reason": reason,
-                }
-            )
+            row = {
+                "subscription": sub.pk,
+                "name": sub.name,
+                "lender": sub.lender_id,
+                "lender_name": sub.lender.name,
+                "price": str(sub.price),
+                "exclusive": sub.exclusive,
+                "reason": reason,
+            }
+            if sub.lender_id in market.medians:
+                row["median_contact_s"] = round(market.medians[sub.lender_id])
+            considered.append(row)
             if not reason:
                 eligible.append(sub)
 
-    mode, winners = _allocate(eligible, shared_max)
+    mode, winners = _allocate(
+        by_speed(eligible, medians=market.medians, margin_percent=market.speed_margin), shared_max
+    )
     winner_ids = {s.pk for s in winners}
+    # Speed decided when the price order alone would have chosen other buyers.
+    _, by_price = _allocate(eligible, shared_max)
+    if {s.pk for s in by_price} != winner_ids:
+        for row in considered:
+            if row["subscription"] in winner_ids - {s.pk for s in by_price}:
+                row["speed"] = "won on speed"
+            elif row["subscription"] in {s.pk for s in by_price} - winner_ids:
+                row["speed"] = "outrun by a faster responder"
     for row in considered:
         if row["subscription"] in winner_ids:
             row["outcome"] = "won"
@@ -333,7 +385,7 @@ def _choose(
             row["outcome"] = "ineligible"
         else:
             row["outcome"] = "lost"
-            row["reason"] = "outbid" if mode != "unsold" else ""
+            row["reason"] = row.pop("speed", "outbid") if mode != "unsold" else ""
     return mode, winners, considered, done >= len(rows)
 
 
@@ -396,6 +448,8 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
             return {}
         matches = subscriptions_matching(leads=leads, prices=MATCH_DEPTH)
         market = _Market(now)
+        market.speed_margin = settings_.speed_margin_percent
+        market.medians = lender_speeds_for({r.lender_id for rows in matches.values() for r in rows})
         # Lock every account the leads' best bids need in one go, in id order.
         market.load(
             [
@@ -438,6 +492,7 @@ def _leads_distribute(*, lead_ids: list[int], queue_notification: bool) -> dict[
                     "revenue": str(sum((s.price for s in winners), Decimal("0.00"))),
                     "matched": rows[0].matched if rows else 0,
                     "considered": considered,
+                    **_speed_note(considered, market.speed_margin),
                 },
             ][-20:]  # unsold leads retry for a day; keep the trace bounded
             # The lead's row is locked: the move is checked here and written with the batch (bulk_set below).

@@ -13,7 +13,7 @@ from leads.choices import LeadStatus
 from leads.models import Lead
 from leads.selectors import leads_stuck
 
-from . import services
+from . import services, speed
 from .signals import deliveries_created
 
 logger = logging.getLogger(__name__)
@@ -118,6 +118,12 @@ def leads_unsold_retry() -> int:
 def followups_remind_overdue() -> int:
     """Beat: e-mail each member about their overdue follow-ups, each item once."""
     return services.followups_remind_overdue()
+
+
+@shared_task(base=ReliableTask, max_retries=1)
+def lender_speeds_refresh() -> int:
+    """Beat: each lender's 30-day median time to first contact and rank (the sale's tie-breaker)."""
+    return speed.lender_speeds_refresh()
 
 
 @shared_task(acks_late=False, time_limit=5, soft_time_limit=4, ignore_result=False)

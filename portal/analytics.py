@@ -17,8 +17,11 @@ from marketplace.analytics import (
     Row,
     analytics_report,
     analytics_team_total,
+    humanize_seconds,
 )
 from marketplace.selectors import deliveries_for_member
+from marketplace.services import market_settings_current
+from marketplace.speed import lender_speed_of
 
 from .forms import AnalyticsFilterForm
 from .permissions import PortalRequest, member_required
@@ -53,6 +56,13 @@ def _call_tasks(request: PortalRequest, report: Any) -> CallTaskCounts:
     return call_task_counts(deliveries=leads, now=timezone.now())
 
 
+def _speed(request: PortalRequest) -> dict[str, Any] | None:
+    speed = lender_speed_of(lender_id=request.membership.lender_id)
+    if speed is None or speed.rank is None:
+        return None
+    return {"median": humanize_seconds(speed.median_seconds), "rank": speed.rank, "ranked": speed.ranked}
+
+
 @member_required
 def analytics(request: PortalRequest) -> HttpResponse:
     form = _range_form(request)
@@ -76,6 +86,9 @@ def analytics(request: PortalRequest) -> HttpResponse:
         "portal/analytics.html",
         {
             "call_tasks": _call_tasks(request, report),
+            # The lender's 30-day median and rank among lenders: what wins it close bids (issue 16.6).
+            "speed": _speed(request),
+            "speed_margin": market_settings_current().speed_margin_percent,
             "membership": request.membership,
             "nav": "analytics",
             "form": form,

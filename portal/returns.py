@@ -13,7 +13,7 @@ from django.utils import timezone
 from marketplace.models import MarketSettings, ReturnRequest
 from marketplace.returns import (
     return_deadline,
-    return_rate_for_month,
+    return_rate_rolling,
     return_request_create,
     returns_for_member,
 )
@@ -38,7 +38,7 @@ def returns(request: PortalRequest) -> HttpResponse:
     }
     if request.membership.sees_all_leads:
         market = MarketSettings.load()
-        context["rate"] = return_rate_for_month(lender_id=request.membership.lender_id, when=timezone.now())
+        context["rate"] = return_rate_rolling(lender_id=request.membership.lender_id)
         context["market"] = market
     return render(request, "portal/returns.html", context)
 

@@ -136,6 +136,18 @@ def text_status_update(*, text_message_id: int, provider_id: str, status: str, e
             status_changed_at=timezone.now(),
         )
     )
+    if changed and status in TextMessage.BOUNCED:
+        # The evidence a return for bad contact data is decided by (marketplace.evidence).
+        delivery_id = (
+            TextMessage.objects.filter(pk=text_message_id).values_list("delivery_id", flat=True).first()
+        )
+        if delivery_id:
+            activities_log_automated(
+                delivery_ids=[delivery_id],
+                kind=Activity.Kind.TEXT,
+                outcome=Activity.Outcome.BOUNCED,
+                note=f"Text {status}" + (f" (error {error_code[:16]})" if error_code else ""),
+            )
     if changed and error_code == UNSUBSCRIBED_RECIPIENT:
         row = TextMessage.objects.filter(pk=text_message_id).values("phone", "lead_id").first()
         if row and row["phone"]:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from billing.models import Account, LedgerEntry
 from marketplace.models import Delivery, MarketSettings, ReturnRequest
-from marketplace.returns import return_approve, return_deny, return_rate_for_month, return_request_create
+from marketplace.returns import return_approve, return_deny, return_rate_rolling, return_request_create
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import MemberFactory, QualifiedLeadFactory, make_subscription
 
@@ -112,7 +112,7 @@ def test_cap_refuses_a_request_that_would_pass_it(deliveries, owner, staff, buyi
     return_deny(return_request_id=first.pk, user=staff)
     second = return_request_create(delivery=deliveries[1], user=owner, reason=R.DUPLICATE)
     return_approve(return_request_id=second.pk, user=staff)
-    stats = return_rate_for_month(lender_id=buying_lender.pk, when=timezone.now())
+    stats = return_rate_rolling(lender_id=buying_lender.pk)
     assert (stats.deliveries, stats.approved, stats.pending, stats.rate) == (10, 1, 0, Decimal("10"))
     # Staff raise the cap: now a second fits (20% <= 25%).
     MarketSettings.objects.filter(pk=1).update(return_rate_cap=25)
@@ -294,3 +294,24 @@ def test_staff_decide_one_on_its_page(client, delivery, owner, staff):
     rr.refresh_from_db()
     assert rr.status == "approved" and rr.decision_note == "Agreed, it was a duplicate"
     assert rr.credit.amount == Decimal("40.00")
+
+
+def test_evidence_decides_returns_at_once(deliveries, owner, buying_lender):
+    """Issue 16.4: a reached call contradicts "bad contact"; a bounced text backs it, past the cap too."""
+    from marketplace.models import Activity
+    from marketplace.services import activities_log_automated, activity_log
+
+    activity_log(delivery=deliveries[0], user=owner, kind="call", outcome="reached")
+    denied = return_request_create(delivery=deliveries[0], user=owner, reason=R.BAD_CONTACT)
+    assert denied.status == "denied" and denied.by_evidence and "reached the consumer" in denied.decision_note
+    before = balance(buying_lender)
+    for d in deliveries[1:3]:
+        activities_log_automated(delivery_ids=[d.pk], kind="text", outcome=Activity.Outcome.BOUNCED)
+        approved = return_request_create(delivery=d, user=owner, reason=R.BAD_CONTACT)
+        assert approved.status == "approved" and "bounced as undeliverable" in approved.decision_note
+    assert balance(buying_lender) == before + 2 * deliveries[1].price
+    # No evidence: staff decide.
+    assert (
+        return_request_create(delivery=deliveries[3], user=owner, reason=R.OTHER, note="x").status
+        == "requested"
+    )

@@ -32,8 +32,8 @@ from integrations.services import webhook_secret_new
 from integrations.tests.receiver import Receiver
 from leads.models import Lead
 from lenders.models import Invitation
-from marketplace.models import Delivery, ReturnRequest
-from marketplace.services import followup_create, lead_distribute
+from marketplace.models import Delivery, LenderSpeed, ReturnRequest
+from marketplace.services import activity_log, followup_create, lead_distribute
 
 from .factories import QualifiedLeadFactory, lender_mail, make_subscription
 
@@ -125,6 +125,12 @@ def leads_unsold_retry(w: World):
     make_subscription(w.lender, price="40.00")
     lead = QualifiedLeadFactory(status="unsold", retry_until=timezone.now() + timedelta(hours=1))
     w.did_work = lambda: lead.deliveries.count() == 1
+
+
+def lender_speeds_refresh(w: World):
+    delivery = _sold_delivery(w)
+    activity_log(delivery=delivery, user=w.owner, kind="call", outcome="voicemail")
+    w.did_work = lambda: LenderSpeed.objects.filter(lender=w.lender, rank=1).exists()
 
 
 def leads_stuck_sweep(w: World):
@@ -353,6 +359,7 @@ SCENARIOS: dict[str, list[Callable[[World], None]]] = {
     "marketplace.tasks.ping": [ping],
     "lenders.tasks.invitation_send": [invitation_send],
     "marketplace.tasks.followups_remind_overdue": [followups_remind_overdue],
+    "marketplace.tasks.lender_speeds_refresh": [lender_speeds_refresh],
     "integrations.tasks.webhook_endpoint_send_due": [
         webhook_endpoint_send_due,
         send_endpoint_webhooks_failing,
