@@ -30,10 +30,21 @@ from .outreach import services as outreach
 
 @admin.register(LeadSource)
 class LeadSourceAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_active", "contact_email", "created_at"]
+    list_display = ["name", "kind", "is_active", "paused_at", "payout_model", "payout_amount", "created_at"]
     search_fields = ["name"]
-    list_filter = ["is_active"]
-    actions = ["make_key"]
+    list_filter = ["is_active", "kind", "payout_model"]
+    readonly_fields = ["paused_at"]
+    actions = ["make_key", "pause", "resume"]
+
+    @admin.action(description="Pause (refuse new leads)")
+    def pause(self, request, queryset):
+        for source in queryset:
+            services.lead_source_set_paused(source=source, paused=True)
+
+    @admin.action(description="Resume")
+    def resume(self, request, queryset):
+        for source in queryset:
+            services.lead_source_set_paused(source=source, paused=False)
 
     @admin.action(description="Make an API key (shown once)")
     def make_key(self, request, queryset):

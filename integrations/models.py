@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -10,12 +11,31 @@ from django.db.models import Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
+from core.fields import money_field
+
 
 class LeadSource(models.Model):
-    """A partner that posts leads in (affiliate or partner site). Leads keep it, so quality is measurable."""
+    """A partner that posts leads in (affiliate or partner site), or one of our own paid campaigns. Leads keep
+    it with their sub id and campaign, so each source's economics (volume, sales, payout, margin, returns)
+    is measured (integrations.dashboard); staff set what we pay it per lead."""
+
+    class Kind(models.TextChoices):
+        PARTNER = "partner", "Partner"
+        CAMPAIGN = "campaign", "Our own campaign"
+
+    class Payout(models.TextChoices):
+        PER_RECEIVED = "per_received", "Per lead received"
+        PER_QUALIFIED = "per_qualified", "Per qualified lead"
+        PER_SOLD = "per_sold", "Per sold lead"
 
     name = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PARTNER)
     is_active = models.BooleanField(default=True, help_text="Inactive sources' keys are refused.")
+    # Paused: the source keeps its keys (it still reads its leads and figures) but new leads are refused with
+    # a 403 saying so, rather than accepted and never sold (the partner would be paid for nothing).
+    paused_at = models.DateTimeField(null=True, blank=True, help_text="Set: new leads are refused.")
+    payout_model = models.CharField(max_length=14, choices=Payout.choices, default=Payout.PER_SOLD)
+    payout_amount = money_field(default=Decimal("0.00"), help_text="What we pay the source per counted lead.")
     contact_email = models.EmailField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -24,6 +44,14 @@ class LeadSource(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
+
+
+class SourcePaused(Exception):  # noqa: N818 (named as the state it reports, like DoesNotExist)
+    """A paused source's new lead (integrations.services.lead_submit_from_partner): the API answers 403."""
 
 
 class ApiKeyQuerySet(models.QuerySet):

@@ -44,6 +44,7 @@ from .models import (
     IdempotencyRecord,
     LeadIntake,
     LeadSource,
+    SourcePaused,
     TextMessage,
     WebhookAttempt,
     WebhookEndpoint,
@@ -200,6 +201,14 @@ def records_expired_purge() -> tuple[int, int]:
 
 
 @transaction.atomic
+def lead_source_set_paused(*, source: LeadSource, paused: bool) -> None:
+    """Pause (new leads refused) or resume a source; pausing twice keeps the first time."""
+    if paused:
+        LeadSource.objects.filter(pk=source.pk, paused_at__isnull=True).update(paused_at=timezone.now())
+    else:
+        LeadSource.objects.filter(pk=source.pk).update(paused_at=None)
+
+
 def lead_submit_from_partner(
     *, api_key: ApiKey, data: dict[str, Any], consent: dict[str, Any], attribution: dict[str, str]
 ) -> Lead:
@@ -210,6 +219,9 @@ def lead_submit_from_partner(
     if source is None:
         # The API lets only partner keys in (IsPartner); a lender's key has no source to credit the lead to.
         raise ValueError("Only a partner's API key submits leads.")
+    if source.is_paused:
+        # Refused rather than accepted and never sold: the partner learns at once, and is owed nothing.
+        raise SourcePaused("This lead source is paused by the marketplace; new leads are not accepted.")
     lead = lead_submit(
         data=data,
         consent_text=consent["text"],

@@ -152,6 +152,13 @@ class Lead(models.Model):
             # The admin's list by status (held for review, sold, ...), newest first, at a million leads.
             models.Index(fields=["status", "-id"], name="lead_status_newest_first"),
             models.Index(fields=["status", "retry_until"]),
+            # The staff dashboard and source economics: a day range of leads grouped by what they are,
+            # read from this index alone (an index-only scan), never from the wide lead rows.
+            models.Index(
+                fields=["created_at"],
+                include=["status", "state", "purpose", "source", "campaign", "qualified_at"],
+                name="lead_dashboard",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from leads.choices import CreditRange, LeadStatus, LoanPurpose, Occupancy, Product, PropertyType, Timeline
@@ -29,6 +29,7 @@ from leads.services import LeadInputError
 
 from .. import services
 from ..auth import IsPartner
+from ..models import SourcePaused
 from .common import ERROR_HEADERS, PROBLEM_EXAMPLE, ApiView, ok, problems, replayed_header
 from .idempotency import IDEMPOTENCY_HEADER, idempotent
 
@@ -555,6 +556,8 @@ class LeadCreateApi(ApiView):
                 consent=data["consent"],
                 attribution=data.get("attribution", {}),
             )
+        except SourcePaused as exc:
+            raise PermissionDenied(str(exc)) from None
         except LeadInputError as exc:
             raise ValidationError({k: [v] for k, v in exc.errors.items()}) from None
         body = LeadOutput(lead, context={"request": request}).data

@@ -321,3 +321,19 @@ def test_units_out_of_range_are_a_field_error(partner_api):
     assert body["errors"]["units"] == [
         "Only a multi-family home has more than one unit; check the type of home."
     ]
+
+
+def test_a_paused_source_is_refused_new_leads_with_a_403_and_resumes(partner, partner_api, rival_partner_api):
+    from integrations.services import lead_source_set_paused
+
+    lead_source_set_paused(source=partner, paused=True)
+
+    response = partner_api.post(URL, LEAD)
+    assert_problem(response, 403)
+    assert "paused" in response.json()["detail"]
+    assert not Lead.objects.filter(source=partner).exists()
+    # Another source is not paused with it.
+    assert rival_partner_api.post(URL, LEAD).status_code == 202
+
+    lead_source_set_paused(source=partner, paused=False)
+    assert partner_api.post(URL, LEAD).status_code == 202
