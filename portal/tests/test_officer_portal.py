@@ -461,7 +461,8 @@ def test_an_officer_reaches_analytics_of_their_own_leads_beside_the_team(
     assert f'href="{url("analytics")}"' in inbox  # the nav shows it to officers
 
     # session, user, membership + the report (rollup, subscription names) + the team's total + call tasks
-    with django_assert_num_queries(7):
+    # + the lender's speed rank
+    with django_assert_num_queries(8):
         response = officer_client.get(url("analytics"))
 
     assert response.status_code == 200
