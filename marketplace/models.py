@@ -129,7 +129,7 @@ class Delivery(models.Model):
     # error's class and where, never its message. The sweeper leaves it to staff, who replay its FailedTask.
     notify_error = models.CharField(max_length=200, blank=True)
     # Set when a return of it is approved (marketplace.returns): the lead no longer counts as this lender's
-    # exclusive, and may be offered again to others (marketplace.resale).
+    # exclusive, so the lead may be offered again to others (resale, issue 16.5, is not built yet).
     returned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Last change the inbox shows (status, first contact, assignee). The live inbox compares it to decide

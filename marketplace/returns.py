@@ -200,7 +200,7 @@ def return_approve(
     rr.decision_note, rr.by_evidence = (note or "").strip()[:500], by_evidence
     rr.save(update_fields=["credit", "status", "decided_by", "decided_at", "decision_note", "by_evidence"])
     # The returned delivery no longer holds the lead: its exclusivity is released, and the lead may be
-    # offered again to other lenders (marketplace.resale).
+    # offered again to other lenders (resale, issue 16.5, is not built yet).
     Delivery.objects.filter(pk=rr.delivery_id).update(returned_at=rr.decided_at)
     _notify_decided(rr)
     return rr
