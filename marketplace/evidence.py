@@ -111,7 +111,11 @@ def _earlier_purchase(delivery: Delivery, *, duplicate_days: int) -> Evidence | 
 
 
 def _outside_filters(delivery: Delivery) -> Evidence | None:
-    """The lead does not meet the subscription's filters (the same spec the sale matches by)."""
+    """The lead does not meet the subscription's filters (the same spec the sale matches by). Only while the
+    subscription is as it was at the sale: filters the lender narrowed since say nothing of the sale, and
+    would otherwise approve any return past the cap; those go to staff."""
+    if delivery.subscription.updated_at > delivery.created_at:
+        return None
     terms = subscription_terms(delivery.subscription)
     if Lead.objects.filter(pk=delivery.lead_id).filter(leads_meeting(terms)).exists():
         return None

@@ -315,3 +315,37 @@ def test_evidence_decides_returns_at_once(deliveries, owner, buying_lender):
         return_request_create(delivery=deliveries[3], user=owner, reason=R.OTHER, note="x").status
         == "requested"
     )
+
+
+def test_outside_the_filters_is_approved_only_while_the_subscription_is_as_at_the_sale(deliveries, owner):
+    """A lead that did not meet the filters it was sold by is credited at once; but a lender who narrows the
+    filters after the sale cannot make every lead "outside" them and pass the cap: those go to staff."""
+    from leads.models import Lead
+
+    outside, narrowed = deliveries[0], deliveries[1]
+    # What the sale should not have done: the lead's property is in a state the subscription does not take.
+    Lead.objects.filter(pk=outside.lead_id).update(state="OK")
+    approved = return_request_create(delivery=outside, user=owner, reason=R.NOT_AS_DESCRIBED)
+    assert (
+        approved.status == "approved"
+        and approved.by_evidence
+        and "outside the filters" in approved.decision_note
+    )
+
+    Lead.objects.filter(pk=narrowed.lead_id).update(state="OK")
+    narrowed.subscription.save()  # edited after the sale (updated_at moves)
+    assert (
+        return_request_create(delivery=narrowed, user=owner, reason=R.NOT_AS_DESCRIBED).status == "requested"
+    )
+
+
+def test_a_consumer_bought_twice_within_the_window_is_credited_at_once(buying_lender, owner, subscription):
+    from leads.models import Lead
+
+    first, again = sell(buying_lender, 2)
+    Lead.objects.filter(pk=again.lead_id).update(consumer_id=first.lead.consumer_id)
+    again = Delivery.objects.get(pk=again.pk)  # as the portal reads it
+    approved = return_request_create(delivery=again, user=owner, reason=R.DUPLICATE)
+    assert approved.status == "approved" and first.lead.reference in approved.decision_note
+    # The first purchase has no earlier one: staff decide.
+    assert return_request_create(delivery=first, user=owner, reason=R.DUPLICATE).status == "requested"
