@@ -148,3 +148,16 @@ def redis_cache(settings, request):
     client = Redis.from_url(os.environ["REDIS_URL"])
     for key in client.scan_iter(f"{prefix}:*"):
         client.delete(key)
+
+
+@pytest.fixture
+def daytime(monkeypatch):
+    """Quiet hours (integrations.outreach.quiet) judged by the real clock make a test of texts or call tasks
+    pass by day and fail by night (US time): this opens the hours all day. Tests of quiet hours themselves
+    pass a frozen `now` and do not use it."""
+    from datetime import time
+
+    from integrations.outreach import quiet
+
+    monkeypatch.setattr(quiet, "ALLOWED_FROM", time.min)
+    monkeypatch.setattr(quiet, "ALLOWED_UNTIL", time.max)

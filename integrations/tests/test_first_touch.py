@@ -101,6 +101,7 @@ def test_our_consent_versions_and_partners_texts_say_whether_texts_are_covered()
 # --- the first touch -------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("daytime")  # texts go at once only outside quiet hours
 def test_a_sale_sends_the_first_touch_in_the_lenders_name_signed_by_its_officer(
     buying_lender, jane, django_capture_on_commit_callbacks
 ):
@@ -172,6 +173,7 @@ def test_a_consent_that_does_not_name_texts_gets_no_text(
     assert len(consumer_mail(lead.consumer.email)) == 2  # first touch and confirmation
 
 
+@pytest.mark.usefixtures("daytime")  # texts go at once only outside quiet hours
 def test_each_buyer_of_a_shared_lead_names_only_itself(
     buying_lender, rival_lender, jane, django_capture_on_commit_callbacks
 ):
@@ -197,6 +199,7 @@ def test_each_buyer_of_a_shared_lead_names_only_itself(
     assert "No more than 3 lenders get your request." in confirmation.body
 
 
+@pytest.mark.usefixtures("daytime")  # texts go at once only outside quiet hours
 def test_the_lenders_own_template_and_an_unassigned_lead(buying_lender, django_capture_on_commit_callbacks):
     outreach.message_template_save(
         lender=buying_lender,

@@ -37,7 +37,7 @@ from marketplace.services import activity_log, followup_create, lead_distribute
 
 from .factories import QualifiedLeadFactory, lender_mail, make_subscription
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("daytime")]  # outreach: not quiet hours
 
 PROJECT_APPS = {"core", "leads", "marketplace", "lenders", "billing", "integrations", "compliance", "portal"}
 

@@ -28,7 +28,11 @@ from marketplace.tests.factories import FORM_DATA, MemberFactory, make_subscript
 from portal.tests.browser import login
 
 pytest_plugins = ["portal.tests.browser"]
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("daytime"),
+]
 
 TOKEN = "twilio-browser-token"
 SHOTS = os.environ.get("BROWSER_SCREENSHOTS", "")

@@ -16,7 +16,7 @@ from marketplace.models import Activity, Delivery
 from marketplace.services import lead_distribute
 from marketplace.tests.factories import MemberFactory, QualifiedLeadFactory, make_subscription
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("daytime")]
 
 
 @pytest.fixture
