@@ -329,6 +329,10 @@ WEBHOOK_PAYLOAD_RETENTION_DAYS = env.int("WEBHOOK_PAYLOAD_RETENTION_DAYS", defau
 WEBHOOK_FAILED_PAYLOAD_RETENTION_DAYS = env.int("WEBHOOK_FAILED_PAYLOAD_RETENTION_DAYS", default=14)
 # The inbox CSV: up to this many rows it streams from the request; more, and a Celery task writes it and
 # e-mails the member a signed link, valid this many hours (the file is deleted then).
+# Re-qualification when staff activate a new rate sheet: open deliveries of the last N days whose estimate
+# rises by more than this share (or that a product newly fits) get a call task on My day.
+REQUALIFY_WINDOW_DAYS = env.int("REQUALIFY_WINDOW_DAYS", default=90)
+REQUALIFY_RISE_SHARE = env.str("REQUALIFY_RISE_SHARE", default="0.05")
 INBOX_EXPORT_MAX_ROWS = env.int("INBOX_EXPORT_MAX_ROWS", default=20_000)
 INBOX_EXPORT_LINK_HOURS = env.int("INBOX_EXPORT_LINK_HOURS", default=72)
 

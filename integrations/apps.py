@@ -6,6 +6,7 @@ from django.apps import AppConfig
 
 from billing.signals import balance_lowered
 from compliance.signals import consumer_erased, consumer_opted_out
+from leads.signals import guideline_set_activated
 from marketplace.signals import deliveries_created, delivery_status_changed, return_decided
 
 
@@ -44,6 +45,10 @@ class IntegrationsConfig(AppConfig):
         return_decided.connect(receivers.return_decided_stop, dispatch_uid="integrations.outreach.returned")
         delivery_status_changed.connect(
             receivers.delivery_status_changed_stop, dispatch_uid="integrations.outreach.status"
+        )
+        # A new rate sheet: the open leads whose numbers improved get a call task (outreach.requalify).
+        guideline_set_activated.connect(
+            receivers.guideline_set_activated_requalify, dispatch_uid="integrations.outreach.requalify"
         )
         # An e-mail to the List-Unsubscribe mailto, through the provider's inbound webhook (anymail).
         inbound.connect(receivers.inbound_mail_unsubscribe, dispatch_uid="integrations.inbound_mail")

@@ -4,7 +4,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from core.tasking import enqueue
+from core.tasking import enqueue, enqueue_on_commit
 from marketplace.models import Delivery
 
 from . import services
@@ -12,7 +12,7 @@ from .channels.services import email_unsubscribe_by_mail
 from .deliveries import deliveries_notify_now
 from .outreach import services as outreach
 from .outreach.models import Enrolment
-from .outreach.tasks import deliveries_outreach_start
+from .outreach.tasks import deliveries_outreach_start, guideline_set_requalify
 
 logger = logging.getLogger(__name__)
 
@@ -90,3 +90,8 @@ def inbound_mail_unsubscribe(*, event: Any, esp_name: str, **kwargs: Any) -> Non
     message = getattr(event, "message", None)
     done = email_unsubscribe_by_mail(subject=getattr(message, "subject", "") or "")
     logger.info("inbound e-mail from %s: unsubscribe=%s", esp_name, done)
+
+
+def guideline_set_activated_requalify(*, guideline_set_id: int, **kwargs: Any) -> None:
+    """leads.signals.guideline_set_activated (on commit): re-run the open leads' numbers on the worker."""
+    enqueue_on_commit(guideline_set_requalify, guideline_set_id)

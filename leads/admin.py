@@ -20,7 +20,7 @@ from .choices import LeadStatus
 from .geo import US_STATES
 from .models import LEAD_JSON_FIELDS, ConsentRecord, CountyLoanLimit, GuidelineSet, Lead, StateHousingCost
 from .search import LEAD_SEARCH_HELP, leads_search_q
-from .services import lead_release
+from .services import guideline_set_save, lead_release
 
 
 def _cell(value: Any) -> Any:
@@ -315,6 +315,10 @@ class GuidelineSetAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("version",)
     readonly_fields = ("created_at",)
+
+    def save_model(self, request: HttpRequest, obj: GuidelineSet, form: Any, change: bool) -> None:
+        # Saved active, outreach re-runs the open leads' numbers (leads.signals.guideline_set_activated).
+        guideline_set_save(guideline_set=obj)
 
 
 @admin.register(CountyLoanLimit)

@@ -17,8 +17,8 @@ from core.bulk import bulk_set, insert_chain
 
 from . import geo
 from .choices import LEAD_MOVES, LeadStatus, lead_statuses_to
-from .models import ConsentRecord, Consumer, CountyLoanLimit, Lead, StateHousingCost
-from .qualification import Applicant, credit_range_for_score, evaluate
+from .models import ConsentRecord, Consumer, CountyLoanLimit, GuidelineSet, Lead, StateHousingCost
+from .qualification import Applicant, Guidelines, Qualification, credit_range_for_score, evaluate
 from .reference import UNIT_FIELDS
 from .selectors import (
     guidelines_current,
@@ -26,7 +26,7 @@ from .selectors import (
     leads_earlier_contacts,
     loan_limits_for_many,
 )
-from .signals import lead_waiting
+from .signals import guideline_set_activated, lead_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +205,45 @@ def _applicant(lead: Lead) -> Applicant:
         first_time_buyer=lead.first_time_buyer,
         state=lead.state,
     )
+
+
+def guideline_set_save(*, guideline_set: GuidelineSet) -> GuidelineSet:
+    """Staff save a guideline set (admin). Saved active, the apps above hear `guideline_set_activated` once
+    it is committed: outreach re-runs the open leads' numbers against it."""
+    with transaction.atomic():
+        guideline_set.save()
+        if guideline_set.is_active:
+            pk = guideline_set.pk
+            transaction.on_commit(
+                lambda: guideline_set_activated.send(sender=GuidelineSet, guideline_set_id=pk)
+            )
+    staffconfig.clear()  # new leads qualify against it now, not after the cache's TTL
+    return guideline_set
+
+
+def leads_evaluate(
+    *, leads: list[Lead], guidelines: Guidelines
+) -> tuple[dict[int, Qualification], dict[int, str]]:
+    """The engine's answer for each lead under `guidelines`, stored nowhere (a read): re-qualification
+    compares it with what the lead was sold with. Limits and housing costs are read once for the batch. A
+    lead the engine cannot evaluate is set aside: (results by lead id, failures by lead id)."""
+    limits_by_place = loan_limits_for_many(
+        places={(lead.state, lead.county, lead.city, lead.units) for lead in leads}
+    )
+    costs_by_state = housing_costs_for_many(states={lead.state for lead in leads}, guidelines=guidelines)
+    results: dict[int, Qualification] = {}
+    failed: dict[int, str] = {}
+    for lead in leads:
+        try:
+            results[lead.pk] = evaluate(
+                _applicant(lead),
+                guidelines=guidelines,
+                limits=limits_by_place[(lead.state, lead.county, lead.city, lead.units)],
+                costs=costs_by_state[lead.state],
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            failed[lead.pk] = failure_summary(exc)
+    return results, failed
 
 
 QUALIFICATION_FIELDS = (

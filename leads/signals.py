@@ -7,3 +7,7 @@ from django.dispatch import Signal
 # lead released after qualifying: sell it). Never for a lead stored as rejected. The market subscribes and
 # queues the work; a lost message costs only time, as its sweeper finds leads left waiting.
 lead_waiting = Signal()
+
+# Sent on commit when staff save a guideline set (rate sheet) active, with keyword argument
+# `guideline_set_id`. Outreach subscribes and re-runs the open leads' numbers (integrations.outreach).
+guideline_set_activated = Signal()

@@ -13,6 +13,7 @@ from marketplace.models import Delivery
 from marketplace.selectors import deliveries_for_member
 
 from .models import Action, Enrolment, Sequence, StepRun
+from .requalify import requalify_open_q
 from .services import STOP_STATUSES
 
 # A call task more than this late is overdue; within it, it is due now.
@@ -21,18 +22,19 @@ UPCOMING_WITHIN = timedelta(hours=24)
 
 
 def call_tasks_for_member(*, membership: Membership, now: datetime) -> QuerySet[StepRun]:
-    """The call tasks of the member's day: open or waiting, on running routines, due within the next 24
-    hours, oldest first. An officer's are those on their own leads; an owner's or manager's, those on their
-    own leads and on leads nobody is assigned. One query, with what a row shows."""
+    """The call tasks of the member's day: open or waiting, on running routines (a rate sheet's
+    re-qualification task also on a finished one), due within the next 24 hours, oldest first. An officer's
+    are those on their own leads; an owner's or manager's, those on their own leads and on leads nobody is
+    assigned. One query, with what a row shows."""
     scope = deliveries_for_member(membership=membership).exclude(status__in=list(STOP_STATUSES))
     if membership.sees_all_leads:
         scope = scope.filter(Q(assigned_to=membership.user) | Q(assigned_to__isnull=True))
     return (
         StepRun.objects.filter(
+            Q(enrolment__state=Enrolment.State.ACTIVE) | requalify_open_q(),
             action=Action.CALL,
             state__in=[StepRun.State.PENDING, StepRun.State.OPEN],
             due_at__lte=now + UPCOMING_WITHIN,
-            enrolment__state=Enrolment.State.ACTIVE,
             enrolment__delivery__in=scope,
         )
         .select_related("enrolment__delivery__lead__consumer", "enrolment__delivery__lender")

@@ -25,3 +25,13 @@ def outreach_run_due() -> int:
     """Beat (every OUTREACH_INTERVAL_SECONDS): the sequence steps now due, each once, quiet hours kept;
     claims of dead workers settled; deliveries whose start task was lost enrolled."""
     return services.outreach_run_due(seconds=20.0)
+
+
+# Durable (outbox): nothing else would notice a lost message. A whole window of leads: more time than a step.
+@shared_task(base=ReliableTask, outbox=True, max_retries=3, time_limit=600, soft_time_limit=540)
+def guideline_set_requalify(guideline_set_id: int) -> int:
+    """A new rate sheet is active: re-run the open leads' numbers, a call task where they improved. Idempotent
+    (one task per delivery and guideline set, integrations.outreach.requalify)."""
+    from .requalify import guideline_set_requalify as run
+
+    return run(guideline_set_id=guideline_set_id).tasks
