@@ -294,6 +294,20 @@ def outreach_run_due(w: World):
     )
 
 
+def guideline_set_requalify(w: World):
+    """A new rate sheet lends a stretched borrower more: their officer's call task opens once."""
+    from integrations.tests.test_requalify import rate_sheet, sold_now
+    from leads.models import GuidelineSet
+
+    delivery = sold_now(w.lender)
+    sheet = rate_sheet("test-drop", cut="1.5")
+    GuidelineSet.objects.filter(pk=sheet.pk).update(is_active=True)
+    w.args = (sheet.pk,)
+    w.did_work = lambda: (
+        StepRun.objects.filter(enrolment__delivery=delivery, key__startswith="requalify:").count() == 1
+    )
+
+
 def inbox_export_build(w: World):
     """A large inbox export the owner asked for: written, logged and e-mailed once."""
     from compliance.models import ContactAccess
@@ -375,6 +389,7 @@ SCENARIOS: dict[str, list[Callable[[World], None]]] = {
     "integrations.tasks.records_expired_purge": [records_expired_purge],
     "integrations.outreach.tasks.deliveries_outreach_start": [deliveries_outreach_start],
     "integrations.outreach.tasks.outreach_run_due": [outreach_run_due],
+    "integrations.outreach.tasks.guideline_set_requalify": [guideline_set_requalify],
 }
 
 # Issue 13.6: the old names of renamed tasks stay registered for one release (core.tasking.renamed_task),
